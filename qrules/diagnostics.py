@@ -1,0 +1,153 @@
+"""Diagnostics: stable codes, severities, spans, notes; and the error that carries them.
+
+Finding (the checks) is separate from formatting (``qrules.report``) and from exit
+status (``qrules.cli``). Codes are never reused; ``docs/diagnostics.md`` documents
+each one (what, why, example) and a test keeps the two lists equal.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Iterable, NamedTuple, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from qrules.span import Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+
+class Code(NamedTuple):
+    code: str
+    severity: Severity
+    title: str
+
+
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+#: Every diagnostic code qrules can emit. Append only; never renumber or reuse.
+CODES: dict[str, Code] = {c.code: c for c in (
+    # QR1xx: reading and syntax
+    Code("QR100", _E, "syntax error"),
+    Code("QR101", _E, "file is binary"),
+    Code("QR102", _E, "file is not valid UTF-8"),
+    Code("QR103", _E, "unterminated string"),
+    Code("QR104", _E, "line too long"),
+    Code("QR105", _E, "nesting too deep"),
+    Code("QR106", _E, "unexpected character"),
+    Code("QR107", _E, "unexpected end of file"),
+    Code("QR108", _W, "file defines nothing"),
+    Code("QR109", _E, "file cannot be read"),
+    Code("QR110", _E, "misplaced ruleset header"),
+    # QR2xx: names
+    Code("QR201", _E, "unknown op"),
+    Code("QR202", _E, "unknown spec"),
+    Code("QR203", _E, "unknown config"),
+    Code("QR204", _E, "unknown name"),
+    Code("QR205", _E, "unknown registry name"),
+    Code("QR206", _E, "unknown rule"),
+    Code("QR207", _E, "duplicate definition"),
+    Code("QR208", _E, "unknown spec constructor"),
+    Code("QR209", _E, "unknown predicate or fact"),
+    Code("QR210", _E, "unknown role"),
+    Code("QR211", _E, "unknown transform"),
+    Code("QR212", _E, "override of an undefined name"),
+    Code("QR213", _E, "included file not found"),
+    Code("QR214", _E, "include cycle"),
+    Code("QR215", _E, "include outside the include roots"),
+    Code("QR216", _E, "malformed aten target"),
+    Code("QR217", _E, "unknown scope kind"),
+    Code("QR218", _E, "unknown keyword argument"),
+    Code("QR219", _E, "unknown parameter type"),
+    Code("QR220", _E, "unknown step label"),
+    # QR3xx: types, ranges, sharing
+    Code("QR301", _E, "type mismatch"),
+    Code("QR302", _E, "empty quantization range"),
+    Code("QR303", _E, "range outside the dtype"),
+    Code("QR304", _W, "symmetric range is not symmetric"),
+    Code("QR305", _E, "invalid channel axis"),
+    Code("QR306", _E, "invalid fixed qparams"),
+    Code("QR307", _E, "dangling same_as"),
+    Code("QR308", _E, "sharing cycle"),
+    Code("QR309", _E, "unknown dtype"),
+    Code("QR310", _E, "bad constructor arguments"),
+    Code("QR311", _E, "value not among the enum choices"),
+    Code("QR312", _W, "dynamic spec outside an input role"),
+    Code("QR313", _E, "invalid derived spec"),
+    Code("QR314", _E, "config references itself"),
+    Code("QR315", _E, "duplicate config key"),
+    # QR4xx: reachability and shadowing
+    Code("QR401", _W, "rule is shadowed"),
+    Code("QR402", _W, "optional step can never match"),
+    Code("QR403", _W, "unused spec"),
+    Code("QR404", _W, "unused config"),
+    Code("QR405", _W, "unused parameter"),
+    Code("QR406", _W, "condition is always false"),
+    Code("QR407", _W, "duplicate alternative"),
+    # QR5xx: style
+    Code("QR501", _W, "name is not snake_case"),
+    Code("QR502", _I, "missing ruleset header"),
+    Code("QR503", _W, "version is not MAJOR.MINOR[.PATCH]"),
+)}
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    message: str
+    span: Optional[Span] = None
+
+
+class Diagnostic(BaseModel):
+    """One finding: a stable code, its severity, where, what, and related places."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    severity: Severity
+    message: str
+    span: Span
+    notes: tuple[Note, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return CODES[self.code].title
+
+    def sort_key(self) -> tuple:
+        return (self.span.file or "", self.span.line, self.span.col, self.code)
+
+
+def diagnostic(code: str, message: str, span: Span, notes: Iterable[Note] = (),
+               severity: Optional[Severity] = None) -> Diagnostic:
+    """The one constructor every stage uses: looks up the code's default severity."""
+    entry = CODES[code]  # KeyError here means a stage invented an unlisted code
+    return Diagnostic(code=code, severity=severity or entry.severity, message=message,
+                      span=span, notes=tuple(notes))
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+class QruleError(Exception):
+    """Raised by the Python API when a ruleset has errors; carries every diagnostic.
+
+    ``str()`` is the same text ``qrules lint`` prints for these diagnostics.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
+        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        self._sources = dict(sources or {})
+        super().__init__(self.diagnostics)
+
+    def __str__(self) -> str:
+        from qrules.report import format_text  # formatting lives in its own stage
+
+        return format_text(self.diagnostics, self._sources).rstrip("\n")

@@ -1,0 +1,314 @@
+"""The .qrule abstract syntax tree: frozen pydantic models, each with a span.
+
+The parser (``qrules.syntax.parser``) is the only producer of these nodes; the
+semantic stage reads them and never mutates them. Expressions are deliberately
+generic (calls, names, attributes, ranges): spec constructors, observers and
+predicates are all calls whose callee is resolved against registries by the
+semantic stage, so the language grows by registering names, not by editing the
+grammar.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from qrules.span import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    span: Span
+
+
+# --------------------------------------------------------------------- expressions
+
+
+class IntLit(Node):
+    kind: Literal["int"] = "int"
+    value: int
+
+
+class FloatLit(Node):
+    kind: Literal["float"] = "float"
+    value: float
+
+
+class StringLit(Node):
+    kind: Literal["string"] = "string"
+    value: str
+
+
+class BoolLit(Node):
+    kind: Literal["bool"] = "bool"
+    value: bool
+
+
+class NoneLit(Node):
+    kind: Literal["none"] = "none"
+
+
+class Name(Node):
+    kind: Literal["name"] = "name"
+    id: str
+
+
+class ListLit(Node):
+    kind: Literal["list"] = "list"
+    items: tuple["Expr", ...]
+
+
+class Attribute(Node):
+    kind: Literal["attribute"] = "attribute"
+    value: "Expr"
+    attr: str
+
+
+class Index(Node):
+    kind: Literal["index"] = "index"
+    value: "Expr"
+    index: "Expr"
+
+
+class Keyword(Node):
+    name: str
+    value: "Expr"
+
+
+class Call(Node):
+    kind: Literal["call"] = "call"
+    func: "Expr"
+    args: tuple["Expr", ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+
+
+class Unary(Node):
+    kind: Literal["unary"] = "unary"
+    op: Literal["-", "not"]
+    operand: "Expr"
+
+
+class Binary(Node):
+    kind: Literal["binary"] = "binary"
+    op: Literal["+", "-", "*", "/", "%", "**", "and", "or", "==", "!=", "<", "<=", ">", ">="]
+    left: "Expr"
+    right: "Expr"
+
+
+class Range(Node):
+    """``lo..hi``: an inclusive quantization range."""
+
+    kind: Literal["range"] = "range"
+    low: "Expr"
+    high: "Expr"
+
+
+class Conditional(Node):
+    """``then if cond else otherwise``."""
+
+    kind: Literal["conditional"] = "conditional"
+    then: "Expr"
+    cond: "Expr"
+    otherwise: "Expr"
+
+
+Expr = Union[
+    IntLit, FloatLit, StringLit, BoolLit, NoneLit, Name, ListLit, Attribute, Index,
+    Call, Unary, Binary, Range, Conditional,
+]
+
+# ------------------------------------------------------------------------ patterns
+
+
+class OpRef(Node):
+    kind: Literal["op"] = "op"
+    name: str
+
+
+class Region(Node):
+    """``region(module_type "torch.nn.GRU")``: a whole module region as one step."""
+
+    kind: Literal["region"] = "region"
+    selector_kind: str
+    selector: str
+
+
+class Step(Node):
+    kind: Literal["step"] = "step"
+    atom: "Pattern"
+    predicates: tuple[Expr, ...] = ()
+    optional: bool = False
+
+
+class Chain(Node):
+    """``a -> b -> c``: each step consumes the previous step's output."""
+
+    kind: Literal["chain"] = "chain"
+    steps: tuple["Pattern", ...]
+
+
+class Alternation(Node):
+    kind: Literal["alternation"] = "alternation"
+    options: tuple["Pattern", ...]
+
+
+Pattern = Union[OpRef, Region, Step, Chain, Alternation]
+
+# -------------------------------------------------------------------------- items
+
+
+class RoleKey(Node):
+    """A config key: ``input``, ``input[1]``, ``input[*]``, ``add.input[1]``."""
+
+    step: Optional[str] = None
+    role: str
+    index: Optional[Union[int, Literal["*"]]] = None
+
+
+class ConfigEntry(Node):
+    key: RoleKey
+    value: Expr
+
+
+class ConfigBody(Node):
+    kind: Literal["body"] = "body"
+    entries: tuple[ConfigEntry, ...]
+
+
+class Header(Node):
+    kind: Literal["header"] = "header"
+    name: str
+    version: Optional[str] = None
+    name_span: Span
+
+
+class Include(Node):
+    kind: Literal["include"] = "include"
+    target: str
+    is_path: bool
+
+
+class TypeRef(Node):
+    name: str
+    choices: tuple[str, ...] = ()
+
+
+class Param(Node):
+    kind: Literal["param"] = "param"
+    name: str
+    type: TypeRef
+    default: Optional[Expr] = None
+    name_span: Span
+
+
+class RoleBinding(Node):
+    """``weight: 1``, ``input: 0[*]`` (every list element), ``output: item(0)``."""
+
+    role: str
+    position: int
+    element: Optional[Union[int, Literal["*"]]] = None
+    through: Optional[str] = None
+
+
+class OpDef(Node):
+    kind: Literal["op_def"] = "op_def"
+    name: str
+    targets: tuple[str, ...]
+    target_spans: tuple[Span, ...]
+    roles: tuple[RoleBinding, ...] = ()
+    override: bool = False
+    name_span: Span
+
+
+class OpAlias(Node):
+    kind: Literal["op_alias"] = "op_alias"
+    name: str
+    members: tuple[OpRef, ...]
+    override: bool = False
+    name_span: Span
+
+
+class SpecDef(Node):
+    kind: Literal["spec"] = "spec"
+    name: str
+    value: Expr
+    override: bool = False
+    name_span: Span
+
+
+class ConfigDef(Node):
+    kind: Literal["config"] = "config"
+    name: str
+    value: Union[ConfigBody, Expr]
+    override: bool = False
+    name_span: Span
+
+
+class Rule(Node):
+    kind: Literal["rule"] = "rule"
+    name: str
+    pattern: Pattern
+    config: Union[ConfigBody, Expr]
+    priority: int = 0
+    condition: Optional[Expr] = None
+    override: bool = False
+    name_span: Span
+
+
+class Scope(Node):
+    """``scope module_type "torch.nn.Linear" when dynamic { ... }``."""
+
+    kind: Literal["scope"] = "scope"
+    selector_kind: str
+    selector: str
+    condition: Optional[Expr] = None
+    items: tuple["Item", ...]
+    selector_span: Span
+
+
+class Phase(Node):
+    kind: Literal["phase"] = "phase"
+    name: str
+    items: tuple["Item", ...]
+    name_span: Span
+
+
+class When(Node):
+    kind: Literal["when"] = "when"
+    condition: Expr
+    items: tuple["Item", ...]
+
+
+class Disable(Node):
+    kind: Literal["disable"] = "disable"
+    what: str
+    name: str
+    name_span: Span
+
+
+class Transform(Node):
+    kind: Literal["transform"] = "transform"
+    name: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+    name_span: Span
+
+
+Item = Union[
+    Header, Include, Param, OpDef, OpAlias, SpecDef, ConfigDef, Rule, Scope, Phase,
+    When, Disable, Transform,
+]
+
+
+class File(Node):
+    """One parsed .qrule file."""
+
+    kind: Literal["file"] = "file"
+    path: Optional[str] = None
+    items: tuple[Item, ...]
+
+    @property
+    def header(self) -> Optional[Header]:
+        return next((i for i in self.items if isinstance(i, Header)), None)
+

@@ -1,0 +1,167 @@
+"""Text -> AST plus syntax diagnostics. Lark errors become qrules diagnostics here.
+
+Recovery: the whole file is parsed first. If that fails, the file is cut into
+chunks at lines that start (in column 1) with an item keyword, and each chunk is
+parsed on its own; the grammar is a flat sequence of items, so a chunk that parses
+is exactly what the whole file would have produced for those lines, and each broken
+chunk yields one diagnostic. Inputs that could hurt the parser (binary data, bad
+UTF-8, huge lines, deep nesting) are reported before Lark sees them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional, Union
+
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from qrules.diagnostics import Diagnostic, diagnostic
+from qrules.span import Span
+from qrules.syntax import ast
+from qrules.syntax.build import AstBuilder
+from qrules.syntax.grammar import parser as lark_parser
+from qrules.syntax.messages import describe_unexpected
+
+MAX_LINE_LENGTH = 4000
+MAX_NESTING = 64
+
+ITEM_KEYWORDS = ("ruleset", "include", "param", "op", "spec", "config", "rule", "scope",
+                 "phase", "when", "disable", "transform", "override")
+_CHUNK_START = re.compile(r"^(?:%s)\b" % "|".join(ITEM_KEYWORDS), re.M)
+_OPEN = "([{"
+_BRACKET = re.compile(r"[()\[\]{}]")
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+class ParseResult(NamedTuple):
+    file: ast.File
+    diagnostics: tuple[Diagnostic, ...]
+    text: str
+
+
+def decode(data: bytes, file: Optional[str]) -> tuple[Optional[str], list[Diagnostic]]:
+    """Bytes -> text, or a diagnostic saying why the bytes are not a .qrule file."""
+    if b"\0" in data:
+        offset = data.index(b"\0")
+        line = data.count(b"\n", 0, offset) + 1
+        col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        return None, [diagnostic("QR101", "file contains NUL bytes; is it a binary file?",
+                                 Span.point(file, line, col, offset))]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        return None, [diagnostic(
+            "QR102", f"invalid UTF-8 (byte 0x{data[err.start]:02x}); .qrule files are UTF-8",
+            Span.point(file, line, col, err.start))]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, []
+
+
+def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
+    """Parse one .qrule source. Never raises for any input; problems are diagnostics."""
+    if isinstance(source, bytes):
+        text, problems = decode(source, file)
+        if text is None:
+            return ParseResult(_empty(file), tuple(problems), "")
+    else:
+        text = source
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    diagnostics: list[Diagnostic] = []
+    items: list = []
+
+    whole = _parse_chunk(text, file, 0, 0)
+    if isinstance(whole, ast.File):
+        items.extend(whole.items)
+    else:
+        for line_offset, pos_offset, chunk in _chunks(text):
+            result = _parse_chunk(chunk, file, line_offset, pos_offset)
+            if isinstance(result, ast.File):
+                items.extend(result.items)
+            else:
+                diagnostics.append(result)
+    end_line = text.count("\n") + 1
+    span = Span(file=file, line=1, col=1, end_line=end_line,
+                end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
+    tree = ast.File(span=span, path=file, items=tuple(items))
+    if not text.strip() or (not items and not diagnostics):
+        diagnostics.append(diagnostic("QR108", "file defines nothing",
+                                      Span.point(file, 1, 1)))
+    return ParseResult(tree, tuple(diagnostics), text)
+
+
+def _empty(file: Optional[str]) -> ast.File:
+    return ast.File(span=Span.point(file, 1, 1), path=file, items=())
+
+
+def _chunks(text: str):
+    """Split at column-1 item keywords: (line offset, char offset, chunk text)."""
+    starts = [m.start() for m in _CHUNK_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(text))
+    for begin, end in zip(starts, starts[1:]):
+        yield text.count("\n", 0, begin), begin, text[begin:end]
+
+
+def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
+                 pos_offset: int) -> Union[ast.File, Diagnostic]:
+    """One chunk -> File, or the first diagnostic that stops it."""
+    guard = _guard(chunk, file, line_offset, pos_offset)
+    if guard is not None:
+        return guard
+    try:
+        tree = lark_parser().parse(chunk)
+    except UnexpectedInput as err:
+        return _from_lark(err, chunk, file, line_offset, pos_offset)
+    except LarkError as err:  # pragma: no cover - lark internals; still no traceback
+        return diagnostic("QR100", f"cannot parse: {err}",
+                          Span.point(file, line_offset + 1, 1, pos_offset))
+    return AstBuilder(file, line_offset, pos_offset).transform(tree)
+
+
+def _guard(chunk: str, file, line_offset: int, pos_offset: int) -> Optional[Diagnostic]:
+    """Refuse what would make Lark or the tree builder slow or recurse too deeply."""
+    pos = 0
+    for number, line in enumerate(chunk.split("\n")):
+        if len(line) > MAX_LINE_LENGTH:
+            return diagnostic(
+                "QR104", f"line is {len(line):,} characters long; the limit is "
+                f"{MAX_LINE_LENGTH:,}", Span.point(file, line_offset + number + 1,
+                                                   MAX_LINE_LENGTH + 1, pos_offset + pos))
+        pos += len(line) + 1
+    # Brackets inside strings and comments do not nest; blank them out first.
+    masked = _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group()), chunk)
+    depth = 0
+    for match in _BRACKET.finditer(masked):
+        if match.group() in _OPEN:
+            depth += 1
+            if depth > MAX_NESTING:
+                offset = match.start()
+                line = chunk.count("\n", 0, offset)
+                col = offset - (chunk.rfind("\n", 0, offset) + 1) + 1
+                return diagnostic("QR105", f"brackets nest more than {MAX_NESTING} deep",
+                                  Span.point(file, line_offset + line + 1, col,
+                                             pos_offset + offset))
+        else:
+            depth = max(0, depth - 1)
+    return None
+
+
+def _from_lark(err: UnexpectedInput, chunk: str, file, line_offset: int,
+               pos_offset: int) -> Diagnostic:
+    line = (err.line if err.line and err.line > 0 else chunk.count("\n") + 1)
+    col = err.column if err.column and err.column > 0 else 1
+    offset = err.pos_in_stream if err.pos_in_stream is not None else len(chunk)
+    span = Span.point(file, line + line_offset, col, offset + pos_offset)
+    if isinstance(err, UnexpectedCharacters):
+        ch = chunk[offset] if offset < len(chunk) else ""
+        if ch == '"':
+            return diagnostic("QR103", "string is not closed on this line", span)
+        return diagnostic("QR106", f"unexpected character {ch!r}", span)
+    if isinstance(err, UnexpectedToken) and err.token.type == "$END":
+        code, message = "QR107", describe_unexpected(err, chunk, at_end=True)
+        return diagnostic(code, message, span)
+    return diagnostic("QR100", describe_unexpected(err, chunk), span)
