@@ -47,6 +47,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR108", _W, "file defines nothing"),
     Code("QR109", _E, "file cannot be read"),
     Code("QR110", _E, "misplaced ruleset header"),
+    Code("QR111", _E, "include inside a block"),
     # QR2xx: names
     Code("QR201", _E, "unknown op"),
     Code("QR202", _E, "unknown spec"),
@@ -68,6 +69,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR218", _E, "unknown keyword argument"),
     Code("QR219", _E, "unknown parameter type"),
     Code("QR220", _E, "unknown step label"),
+    Code("QR221", _E, "op alias cycle"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),
     Code("QR302", _E, "empty quantization range"),
@@ -82,7 +84,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR311", _E, "value not among the enum choices"),
     Code("QR312", _W, "dynamic spec outside an input role"),
     Code("QR313", _E, "invalid derived spec"),
-    Code("QR314", _E, "config references itself"),
+    Code("QR314", _E, "definition refers to itself"),
     Code("QR315", _E, "duplicate config key"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
@@ -92,6 +94,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR405", _W, "unused parameter"),
     Code("QR406", _W, "condition is always false"),
     Code("QR407", _W, "duplicate alternative"),
+    Code("QR408", _E, "pattern can match nothing"),
     # QR5xx: style
     Code("QR501", _W, "name is not snake_case"),
     Code("QR502", _I, "missing ruleset header"),

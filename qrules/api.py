@@ -1,0 +1,68 @@
+"""The Python API: parse, check and load rulesets.
+
+``load`` returns a ``LoadedRuleset``; the engine (compile/annotate/quantize) builds
+on it. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+from qrules.check import check_ruleset_path, check_ruleset_text
+from qrules.diagnostics import Diagnostic, QruleError, Severity
+from qrules.resources import builtin_ruleset_names, builtin_ruleset_path
+from qrules.semantics.ruleset import BoundRuleset, Ruleset
+from qrules.syntax import ast
+from qrules.syntax.parser import parse as _parse
+
+Source = Union[str, bytes, os.PathLike]
+
+
+def parse(text: Union[str, bytes], filename: Optional[str] = None) -> ast.File:
+    """Parse one .qrule source into its AST. Raises QruleError on syntax errors."""
+    result = _parse(text, filename)
+    errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        raise QruleError(errors, {filename or "<string>": result.text})
+    return result.file
+
+
+def check(source: Source, filename: Optional[str] = None,
+          include_roots: Iterable[Union[str, os.PathLike]] = ()) -> list[Diagnostic]:
+    """Every diagnostic for a ruleset: text (str/bytes) or a file (a ``Path``)."""
+    return list(_checked(source, filename, include_roots).diagnostics)
+
+
+def _checked(source: Source, filename: Optional[str], include_roots) -> Ruleset:
+    if isinstance(source, os.PathLike):
+        return check_ruleset_path(Path(source), include_roots)
+    return check_ruleset_text(source, filename, include_roots)
+
+
+def resolve_ruleset(name_or_path: Union[str, os.PathLike]) -> Path:
+    """A built-in ruleset name, or a path to a .qrule file."""
+    if isinstance(name_or_path, str) and not name_or_path.endswith(".qrule") and \
+            os.sep not in name_or_path and "/" not in name_or_path:
+        found = builtin_ruleset_path(name_or_path)
+        if found is None or name_or_path.startswith("_"):
+            known = ", ".join(builtin_ruleset_names())
+            raise FileNotFoundError(f"no built-in ruleset named {name_or_path!r} "
+                                    f"(built-in: {known}); pass a path to load a file")
+        return found
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ruleset file not found: {path}")
+    return path
+
+
+def load(name_or_path: Union[str, os.PathLike], *, include_roots: Iterable = (),
+         **params) -> BoundRuleset:
+    """Load a built-in ruleset by name or a file by path, with parameters bound.
+
+    Raises QruleError (with every diagnostic) when the ruleset has errors, or when
+    a parameter is unknown, of the wrong type, or not among an enum's choices.
+    """
+    ruleset = check_ruleset_path(resolve_ruleset(name_or_path), include_roots)
+    return ruleset.bind(**params)

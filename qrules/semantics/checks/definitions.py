@@ -1,0 +1,140 @@
+"""Definitions: parameters, ops and aliases, scopes, transforms, disables."""
+
+from __future__ import annotations
+
+import re
+
+from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.semantics import registry
+from qrules.semantics.analysis import Analysis
+from qrules.syntax import ast
+
+_TARGET = re.compile(r"^aten\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$|"
+                     r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_params(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    ev = analysis.evaluator
+    for definition in analysis.symbols.params.values():
+        param: ast.Param = definition.node
+        kind = param.type.name
+        if kind not in registry.PARAM_TYPES:
+            out.append(diagnostic("QR219", f"unknown parameter type `{kind}` (known: "
+                                  f"{', '.join(sorted(registry.PARAM_TYPES))})",
+                                  param.type.span))
+            continue
+        if kind == "enum" and not param.type.choices:
+            out.append(diagnostic("QR219", "an enum lists its choices: `enum(a, b)`",
+                                  param.type.span))
+            continue
+        if kind != "enum" and param.type.choices:
+            out.append(diagnostic("QR219", f"`{kind}` takes no choices", param.type.span))
+        if param.default is None:
+            continue
+        if kind == "enum":
+            default = param.default
+            if not isinstance(default, ast.Name) or default.id not in param.type.choices:
+                out.append(diagnostic("QR311", f"the default of `{param.name}` must be one "
+                                      f"of {', '.join(param.type.choices)}", default.span))
+            continue
+        typed = ev.value(param.default)
+        if typed.type not in (kind, "unknown") and not (kind == "float" and typed.type == "int"):
+            out.append(diagnostic("QR301", f"the default of `{param.name}: {kind}` is "
+                                  f"{typed.type}", param.default.span))
+    return out
+
+
+def check_ops(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    resolver = analysis.resolver
+    for name, definitions in analysis.symbols.ops.items():
+        for definition in definitions:
+            node = definition.node
+            if isinstance(node, ast.OpDef):
+                out.extend(_check_op_def(node))
+                continue
+            seen: dict[str, ast.OpRef] = {}
+            for member in node.members:
+                if member.name in seen:
+                    out.append(diagnostic("QR407", f"`{member.name}` is listed twice",
+                                          member.span, [Note(message="first listed here",
+                                                             span=seen[member.name].span)]))
+                seen[member.name] = member
+                if member.name not in analysis.symbols.ops:
+                    out.append(diagnostic("QR201", f"unknown op `{member.name}`", member.span))
+            resolver.resolve(name)
+    for name, node in resolver.cycles:
+        out.append(diagnostic("QR221", f"op alias `{name}` refers back to itself",
+                              node.name_span))
+    return out
+
+
+def _check_op_def(node: ast.OpDef) -> list[Diagnostic]:
+    out = []
+    for target, span in zip(node.targets, node.target_spans):
+        if not _TARGET.match(target):
+            out.append(diagnostic("QR216", f"`{target}` is not `namespace.op.overload` "
+                                  "(e.g. `aten.conv2d.default`)", span))
+    outputs = [r for r in node.roles if r.role == "output"]
+    for role in outputs:
+        if role.through is None:
+            out.append(diagnostic("QR310", "`output` can only be bound through a getitem: "
+                                  "`output: item(0)`", role.span))
+    for role in node.roles:
+        if role.through is not None and (role.role != "output" or role.through != "item"):
+            out.append(diagnostic("QR310", "only `output: item(N)` is supported", role.span))
+    return out
+
+
+def check_scopes(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: set[int] = set()
+    for entry in analysis.symbols.rules:
+        for scope in entry.context.scopes:
+            if id(scope.node) in seen:
+                continue
+            seen.add(id(scope.node))
+            if scope.kind not in registry.SCOPE_KINDS:
+                out.append(diagnostic("QR217", f"unknown scope kind `{scope.kind}` (known: "
+                                      f"{', '.join(sorted(registry.SCOPE_KINDS))})",
+                                      scope.node.span))
+            elif scope.kind == "operator" and scope.selector not in analysis.symbols.ops:
+                out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
+                                      scope.node.selector_span))
+    return out
+
+
+def check_transforms(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for definition in analysis.symbols.transforms:
+        node: ast.Transform = definition.node
+        entry = registry.TRANSFORMS.get(node.name)
+        if entry is None:
+            known = ", ".join(sorted(registry.TRANSFORMS))
+            out.append(diagnostic("QR211", f"unknown transform `{node.name}` (registered: "
+                                  f"{known})", node.name_span))
+            continue
+        if node.args:
+            out.append(diagnostic("QR310", "transform arguments are keywords: "
+                                  f"`{node.name}(name=value)`", node.args[0].span))
+        for keyword in node.kwargs:
+            if keyword.name not in entry.kwargs:
+                allowed = ", ".join(sorted(entry.kwargs)) or "none"
+                out.append(diagnostic("QR218", f"transform `{node.name}` takes no argument "
+                                      f"`{keyword.name}` (it takes: {allowed})", keyword.span))
+            else:
+                analysis.evaluator.value(keyword.value)
+    return out
+
+
+def check_disables(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    rule_names = {r.name for r in analysis.symbols.rules}
+    transform_names = {d.node.name for d in analysis.symbols.transforms}
+    for node, _ in analysis.symbols.disabled:
+        names = rule_names if node.what == "rule" else transform_names
+        if node.name not in names:
+            out.append(diagnostic("QR206", f"no {node.what} `{node.name}` to disable",
+                                  node.name_span))
+    return out

@@ -1,0 +1,166 @@
+"""Reachability: shadowed rules, dead optional steps, unused names, dead conditions.
+
+Shadowing follows the matcher's acceptance order (``RuleEntry.rank``): a match
+is accepted only if none of its nodes is taken. Rule A shadows a later rule B when,
+wherever B matches, A matches too starting at the same node: A always applies
+(no condition of its own beyond B's, at least B's scopes), and every expansion of
+B starts with some expansion of A whose steps cover B's steps op-for-op and carry
+no predicates. A's match then takes B's head node first.
+"""
+
+from __future__ import annotations
+
+from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.semantics.analysis import Analysis
+from qrules.semantics.patterns import Expansion, StepInfo, optional_steps
+from qrules.semantics.symbols import RuleEntry
+from qrules.syntax import ast
+
+
+def _covers(a: StepInfo, b: StepInfo) -> bool:
+    if a.predicates:
+        return False
+    if a.region is not None or b.region is not None:
+        return a.region is not None and b.region is not None and (
+            a.region.selector_kind, a.region.selector) == (b.region.selector_kind,
+                                                           b.region.selector)
+    if a.is_any:
+        return True
+    return bool(b.targets()) and b.targets() <= a.targets()
+
+
+def _prefix_covers(a: Expansion, b: Expansion) -> bool:
+    return len(a.steps) <= len(b.steps) and all(
+        _covers(x, y) for x, y in zip(a.steps, b.steps))
+
+
+def _applies_wherever(a: RuleEntry, b: RuleEntry) -> bool:
+    """A applies at least wherever B does: no extra conditions, no narrower scope."""
+    b_conditions = [c.model_dump(exclude={"span"}) for c in b.conditions]
+    if any(c.model_dump(exclude={"span"}) not in b_conditions for c in a.conditions):
+        return False
+    b_scopes = {(s.kind, s.selector) for s in b.context.scopes}
+    return all((s.kind, s.selector) in b_scopes for s in a.context.scopes)
+
+
+def _shadower(analysis: Analysis, earlier: list[RuleEntry], expansion: Expansion):
+    for a in earlier:
+        if any(_prefix_covers(x, expansion) for x in analysis.expansions(a)):
+            return a
+    return None
+
+
+def check_shadowing(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    rules = analysis.symbols.active_rules()
+    for position, b in enumerate(rules):
+        earlier = [a for a in rules[:position] if _applies_wherever(a, b)]
+        expansions = analysis.expansions(b)
+        if not earlier or not expansions:
+            continue
+        shadowers = [_shadower(analysis, earlier, e) for e in expansions]
+        if all(shadowers):
+            a = shadowers[0]
+            out.append(diagnostic(
+                "QR401", f"rule `{b.name}` never matches: rule `{a.name}` runs first and "
+                "matches wherever it would", b.rule.name_span,
+                [Note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
+            continue
+        for step in optional_steps(b.rule.pattern):
+            taking = [(e, s) for e, s in zip(expansions, shadowers) if id(step) in e.optionals]
+            if taking and all(s is not None for _, s in taking):
+                a = taking[0][1]
+                out.append(diagnostic(
+                    "QR402", f"this optional step never matches: rule `{a.name}` takes "
+                    "every match that includes it", step.span,
+                    [Note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
+    return out
+
+
+def check_unused(analysis: Analysis) -> list[Diagnostic]:
+    """Specs, configs and parameters that a file defines and nothing uses.
+
+    Only files that define rules are checked: a file of shared definitions exists
+    to be included, so its names are used elsewhere.
+    """
+    symbols = analysis.symbols
+    files_with_rules = {id(r.unit) for r in symbols.rules}
+    used = _used_names(analysis)
+    out: list[Diagnostic] = []
+    tables = (("spec", "QR403", symbols.specs), ("config", "QR404", symbols.configs))
+    for what, code, table in tables:
+        for name, definitions in table.items():
+            first = definitions[0]
+            if id(first.unit) in files_with_rules and name not in used[what]:
+                out.append(diagnostic(code, f"{what} `{name}` is never used",
+                                      first.node.name_span))
+    for name, definition in symbols.params.items():
+        if id(definition.unit) in files_with_rules and name not in used["param"]:
+            out.append(diagnostic("QR405", f"parameter `{name}` is never used",
+                                  definition.node.name_span))
+    return out
+
+
+def _used_names(analysis: Analysis) -> dict[str, set[str]]:
+    symbols = analysis.symbols
+    names: set[str] = set()
+    roots: list = []
+    for entry in symbols.rules:
+        roots.append(entry.rule)
+        roots.extend(entry.conditions)
+    for table in (symbols.specs, symbols.configs):
+        for definitions in table.values():
+            for definition in definitions:
+                roots.extend(definition.conditions)
+                if definition is not definitions[0]:  # overrides use what they name
+                    roots.append(definition.node.value)
+    for definition in symbols.transforms:
+        roots.append(definition.node)
+        roots.extend(definition.conditions)
+    # Spec and config values are used only when their definition is used.
+    pending = list(roots)
+    visited: set[tuple[str, str]] = set()
+    while pending:
+        for name in _names_in(pending.pop()):
+            names.add(name)
+            for kind, table in (("spec", symbols.specs), ("config", symbols.configs)):
+                if name in table and (kind, name) not in visited:
+                    visited.add((kind, name))
+                    for definition in table[name]:
+                        pending.append(definition.node.value)
+    return {"spec": names, "config": names, "param": names}
+
+
+def _names_in(node) -> set[str]:
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name):
+            found.add(current.id)
+        elif isinstance(current, (list, tuple)):
+            stack.extend(current)
+        elif isinstance(current, ast.Node):
+            for field in type(current).model_fields:
+                if field != "span":
+                    stack.append(getattr(current, field))
+    return found
+
+
+def check_conditions(analysis: Analysis) -> list[Diagnostic]:
+    """Conditions that are false whatever the parameters are."""
+    out: list[Diagnostic] = []
+    seen: set[int] = set()
+    conditions = [c for r in analysis.symbols.rules for c in r.conditions]
+    for table in (analysis.symbols.specs, analysis.symbols.configs):
+        for definitions in table.values():
+            conditions.extend(c for d in definitions for c in d.conditions)
+    for condition in conditions:
+        if id(condition) in seen:
+            continue
+        seen.add(id(condition))
+        if analysis.evaluator.condition(condition) is False:
+            out.append(diagnostic("QR406", "this condition is always false, so what it "
+                                  "guards never applies", condition.span))
+    return out
+

@@ -1,0 +1,300 @@
+"""Rules: their patterns, predicates, configs against the match, and sharing."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.semantics import registry
+from qrules.semantics.analysis import Analysis
+from qrules.semantics.evaluate import ConfigValue
+from qrules.semantics.patterns import ANY_OP, Expansion, StepInfo, op_refs, walk
+from qrules.semantics.symbols import RuleEntry
+from qrules.semantics.values import DerivedSpec, EdgeRef, QuantSpec, SharedSpec
+from qrules.syntax import ast
+
+#: Names a predicate may compare a tensor's dtype with.
+TENSOR_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64", "int64", "int32",
+                           "int16", "int8", "uint8", "bool"})
+#: Roles every match has, whatever its ops: the head's inputs, the tail's output,
+#: and `extra`, the inputs of later steps that come from outside the match.
+MATCH_ROLES = frozenset({"input", "output", "extra"})
+
+
+def check_rules(analysis: Analysis) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for entry in analysis.symbols.rules:
+        out.extend(_check_pattern(analysis, entry))
+        expansions = analysis.expansions(entry)
+        if not expansions:
+            continue
+        with analysis.evaluator.assuming(entry.conditions) as ev:
+            configs = ev.config(entry.rule.config)
+        for config in configs:
+            if config is not None:
+                out.extend(_check_config(entry, config, expansions))
+    return _unique(out)
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen, out = set(), []
+    for d in diagnostics:
+        key = (d.code, d.span.file, d.span.start, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+# ------------------------------------------------------------------------ patterns
+
+
+def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    pattern = entry.rule.pattern
+    ops = analysis.symbols.ops
+    for ref in op_refs(pattern):
+        if ref.name not in ops and ref.name != ANY_OP:
+            out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
+                                  _did_you_mean(ref.name, ops)))
+    for node in walk(pattern):
+        if isinstance(node, ast.Region):
+            if node.selector_kind not in ("module_type", "module_name"):
+                out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
+                                      f"`module_name`, not `{node.selector_kind}`", node.span))
+            elif pattern is not node:
+                out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
+                                      "cannot be chained or optional", node.span))
+        if isinstance(node, ast.Alternation):
+            seen: dict[str, ast.OpRef] = {}
+            for option in node.options:
+                if isinstance(option, ast.OpRef):
+                    if option.name in seen:
+                        out.append(diagnostic(
+                            "QR407", f"`{option.name}` is already an alternative here",
+                            option.span, [Note(message="first alternative",
+                                               span=seen[option.name].span)]))
+                    seen[option.name] = option
+        if isinstance(node, ast.Step) and node.predicates:
+            roles = set(MATCH_ROLES)
+            for ref in op_refs(node.atom):
+                for op in analysis.resolver.resolve(ref.name) or ():
+                    roles |= op.role_names()
+            for predicate in node.predicates:
+                out.extend(_check_predicate(predicate, roles, analysis))
+    if all(ref.name in ops or ref.name == ANY_OP for ref in op_refs(pattern)) and \
+            not analysis.expansions(entry):
+        out.append(diagnostic("QR408", "this pattern can match an empty sequence; at least "
+                              "one step must be required", pattern.span))
+    return out
+
+
+def _did_you_mean(name: str, known) -> list[Note]:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return [Note(message=f"did you mean `{close[0]}`?")] if close else []
+
+
+def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnostic]:
+    """Names in a predicate: roles, facts, predicate functions, parameters, dtypes."""
+    out: list[Diagnostic] = []
+    symbols = analysis.symbols
+    choices = analysis.evaluator.choices
+
+    def role_ref(node) -> bool:
+        base = node.value if isinstance(node, ast.Index) else node
+        return isinstance(base, ast.Name) and base.id in roles
+
+    def visit(node) -> None:
+        if isinstance(node, ast.Name):
+            if not (node.id in roles or node.id in symbols.params or node.id in choices
+                    or node.id in TENSOR_DTYPES):
+                out.append(diagnostic("QR209", f"unknown name `{node.id}` in a predicate: not "
+                                      f"a role of this op ({', '.join(sorted(roles))}), a "
+                                      "parameter or a dtype", node.span))
+        elif isinstance(node, ast.Attribute):
+            if node.attr not in registry.FACT_ATTRIBUTES:
+                known = ", ".join(sorted(registry.FACT_ATTRIBUTES))
+                out.append(diagnostic("QR209", f"unknown fact `.{node.attr}` (known: {known})",
+                                      node.span))
+            if not role_ref(node.value) and not isinstance(node.value, ast.Attribute):
+                out.append(diagnostic("QR209", "facts are read from a role of the op, as in "
+                                      "`weight.rank`", node.value.span))
+            else:
+                visit(node.value)
+        elif isinstance(node, ast.Index):
+            visit(node.value)
+            visit(node.index)
+        elif isinstance(node, ast.Call):
+            visit_call(node)
+        elif isinstance(node, ast.Unary):
+            visit(node.operand)
+        elif isinstance(node, ast.Binary):
+            visit(node.left)
+            visit(node.right)
+        elif isinstance(node, ast.Conditional):
+            for child in (node.then, node.cond, node.otherwise):
+                visit(child)
+        elif isinstance(node, ast.ListLit):
+            for item in node.items:
+                visit(item)
+        elif isinstance(node, ast.Range):
+            visit(node.low)
+            visit(node.high)
+
+    def visit_call(node: ast.Call) -> None:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        signature = registry.PREDICATE_FUNCTIONS.get(name)
+        if signature is None:
+            known = ", ".join(sorted(registry.PREDICATE_FUNCTIONS))
+            out.append(diagnostic("QR209", f"unknown predicate function (known: {known})",
+                                  node.func.span))
+            return
+        kinds, _ = signature
+        if len(node.args) != len(kinds) or node.kwargs:
+            out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
+                                  node.span))
+            return
+        for kind, arg in zip(kinds, node.args):
+            if kind == "role" and not role_ref(arg):
+                out.append(diagnostic("QR210", f"`{name}` takes a role of this op "
+                                      f"({', '.join(sorted(roles))})", arg.span))
+            elif kind == "op" and not (isinstance(arg, ast.Name) and (
+                    arg.id in symbols.ops or arg.id == ANY_OP)):
+                out.append(diagnostic("QR201", f"`{name}` takes an op name", arg.span))
+            elif kind == "int" and not isinstance(arg, ast.IntLit):
+                out.append(diagnostic("QR310", f"`{name}` takes an integer literal",
+                                      arg.span))
+
+    visit(expr)
+    return out
+
+
+# ------------------------------------------------------------------------ configs
+
+
+def _step_roles(step: StepInfo) -> set[str]:
+    roles: set[str] = set()
+    for op in step.ops:
+        roles |= op.role_names()
+    return roles
+
+
+def _edge_exists(step: Optional[str], role: str, index, expansions: list[Expansion]) -> bool:
+    """Does some expansion of the pattern have this edge?"""
+    for expansion in expansions:
+        steps = expansion.steps
+        if step is not None:
+            candidates = [s for s in steps if s.label == step]
+        elif role in ("input", "weight", "bias") or role not in MATCH_ROLES:
+            candidates = [steps[0]] if role in ("input", "weight", "bias") else list(steps)
+        else:
+            return True  # output and extra exist for every match
+        for candidate in candidates:
+            if candidate.region is not None or candidate.is_any:
+                if role in ("input", "output"):
+                    return True
+                continue
+            if role in ("output", "extra"):
+                return True
+            for op in candidate.ops:
+                count = op.role_count(role)
+                if count is None or (count > 0 and (index in (None, "*") or index < count)):
+                    return True
+    return False
+
+
+def _check_config(entry: RuleEntry, config: ConfigValue,
+                  expansions: list[Expansion]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    labels = {s.label for e in expansions for s in e.steps if s.label}
+    inline = config.name is None
+    where = [] if inline else [Note(message=f"config used by rule `{entry.name}` here",
+                                    span=entry.rule.name_span)]
+    keys: dict[tuple, ast.RoleKey] = {}
+    for key, specs in config.entries:
+        if key.step is not None and key.step not in labels:
+            out.append(diagnostic("QR220", f"`{key.step}` is not a step of rule "
+                                  f"`{entry.name}` (steps: {', '.join(sorted(labels))})",
+                                  key.span, where))
+            continue
+        known_role = key.role in MATCH_ROLES or key.role in registry.CONFIG_ROLES or any(
+            key.role in _step_roles(s) for e in expansions for s in e.steps)
+        if not known_role:
+            out.append(diagnostic("QR210", f"`{key.role}` is not a role of any op in rule "
+                                  f"`{entry.name}`", key.span, where))
+            continue
+        if (inline or key.step is not None or key.index is not None) and not _edge_exists(
+                key.step, key.role, key.index, expansions):
+            out.append(diagnostic("QR210", f"rule `{entry.name}` never has the edge "
+                                  f"`{_text(key)}`", key.span, where))
+            continue
+        keys[(key.step, key.role, key.index)] = key
+        for spec in specs:
+            if isinstance(spec, QuantSpec) and spec.is_dynamic and key.role not in (
+                    "input", "extra"):
+                out.append(diagnostic("QR312", f"a dynamic spec on `{_text(key)}`: dynamic "
+                                      "quantization applies to activation inputs", key.span,
+                                      where))
+    shared: dict[tuple, tuple[EdgeRef, ast.RoleKey]] = {}
+    for key, specs in config.entries:
+        for spec in specs:
+            edges = []
+            if isinstance(spec, SharedSpec):
+                edges = [spec.edge]
+                if not spec.edge.producer and not _edge_exists(
+                        spec.edge.step, spec.edge.role, spec.edge.index, expansions):
+                    out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
+                                          f"`{spec.edge}`", spec.edge.span or key.span, where))
+                    continue
+            elif isinstance(spec, DerivedSpec):
+                edges = list(spec.sources)
+            for edge in edges:
+                if edge.producer:  # outside the match: validated on the graph
+                    continue
+                target = _lookup(keys, edge)
+                if target is None:
+                    code = "QR307" if isinstance(spec, SharedSpec) else "QR313"
+                    out.append(diagnostic(code, f"`{edge}` is not quantized by this config, "
+                                          "so there is nothing to share or derive from",
+                                          edge.span or key.span, where))
+                elif isinstance(spec, SharedSpec):
+                    shared[(key.step, key.role, key.index)] = (edge, key)
+    out.extend(_sharing_cycles(shared, keys, where))
+    return out
+
+
+def _lookup(keys: dict[tuple, ast.RoleKey], edge: EdgeRef) -> Optional[tuple]:
+    index = edge.index
+    for candidate in ((edge.step, edge.role, index), (edge.step, edge.role, None),
+                      (edge.step, edge.role, 0 if index is None else index)):
+        if candidate in keys:
+            return candidate
+    return None
+
+
+def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
+    out = []
+    for start in shared:
+        seen, current = [start], start
+        while current in shared:
+            edge, _ = shared[current]
+            current = _lookup(keys, edge)
+            if current is None:
+                break
+            if current == start:
+                _, key = shared[start]
+                names = " -> ".join(_text(keys[k]) for k in seen + [start])
+                out.append(diagnostic("QR308", f"these edges share with each other in a "
+                                      f"circle: {names}", key.span, where))
+                break
+            if current in seen:
+                break
+            seen.append(current)
+    return out
+
+
+def _text(key) -> str:
+    text = f"{key.step}.{key.role}" if key.step else key.role
+    return text if key.index is None else f"{text}[{key.index}]"

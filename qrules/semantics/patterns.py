@@ -1,0 +1,175 @@
+"""Patterns as the matcher sees them: op names resolved, expanded into step sequences.
+
+``a -> b? -> (c | d)`` expands to the sequences [a, b, c], [a, b, d], [a, c], [a, d].
+Checks use the expansions to decide which roles a match has, whether one rule
+shadows another, and whether an optional step can ever be taken; the compiler
+(issue 3) uses the same resolution of names to aten targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Optional
+
+from qrules.syntax import ast
+
+#: The wildcard op name: any call_function node.
+ANY_OP = "any"
+MAX_EXPANSIONS = 512
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """A concrete op: its aten targets and, per role, the argument positions."""
+
+    name: str
+    targets: tuple[str, ...]
+    roles: tuple[ast.RoleBinding, ...]
+    node: object
+
+    def role_names(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+    def role_count(self, role: str) -> Optional[int]:
+        """How many edges a role has; None when a list binding makes it open-ended."""
+        bindings = [r for r in self.roles if r.role == role]
+        if any(r.element == "*" for r in bindings):
+            return None
+        return len(bindings)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    node: object                      # the OpRef, Region or Step written
+    label: Optional[str]              # the op name as written, for `label.role` keys
+    ops: tuple[OpInfo, ...]           # () for regions; (ANY,) for the wildcard
+    predicates: tuple[ast.Expr, ...]
+    region: Optional[ast.Region] = None
+
+    @property
+    def is_any(self) -> bool:
+        return any(op.name == ANY_OP for op in self.ops)
+
+    def targets(self) -> frozenset[str]:
+        return frozenset(t for op in self.ops for t in op.targets)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    steps: tuple[StepInfo, ...]
+    optionals: frozenset[int]         # id()s of the optional Step nodes taken
+
+
+ANY = OpInfo(ANY_OP, ("*",), (ast.RoleBinding.model_construct(role="input", position=0),),
+             None)
+
+
+class OpResolver:
+    """Resolves op names (definitions and aliases) to concrete ops, once each."""
+
+    def __init__(self, ops: dict[str, list]):
+        self.ops = ops
+        self._cache: dict[str, Optional[tuple[OpInfo, ...]]] = {}
+        self.cycles: list[tuple[str, object]] = []
+
+    def current(self, name: str):
+        """The definition in force (the last override wins for analysis)."""
+        definitions = self.ops.get(name)
+        return definitions[-1].node if definitions else None
+
+    def resolve(self, name: str, _stack: tuple[str, ...] = ()) -> Optional[tuple[OpInfo, ...]]:
+        if name == ANY_OP and name not in self.ops:
+            return (ANY,)
+        if name in self._cache:
+            return self._cache[name]
+        node = self.current(name)
+        if node is None:
+            return None
+        if name in _stack:
+            self.cycles.append((name, node))
+            return ()
+        if isinstance(node, ast.OpDef):
+            result = (OpInfo(name, node.targets, node.roles, node),)
+        else:
+            members: list[OpInfo] = []
+            for member in node.members:
+                resolved = self.resolve(member.name, _stack + (name,))
+                for op in resolved or ():
+                    if op not in members:
+                        members.append(op)
+            result = tuple(members)
+        self._cache[name] = result
+        return result
+
+
+def _step(atom, resolver: OpResolver, predicates=()) -> StepInfo:
+    if isinstance(atom, ast.Region):
+        return StepInfo(atom, None, (), tuple(predicates), region=atom)
+    ops = resolver.resolve(atom.name) or ()
+    return StepInfo(atom, atom.name, ops, tuple(predicates))
+
+
+def expand(pattern, resolver: OpResolver) -> list[Expansion]:
+    """Every step sequence the pattern can match, longest alternatives first."""
+    out = _expand(pattern, resolver, ())
+    return [e for e in out[:MAX_EXPANSIONS] if e.steps]
+
+
+def _expand(node, resolver, predicates) -> list[Expansion]:
+    if isinstance(node, (ast.OpRef, ast.Region)):
+        return [Expansion((_step(node, resolver, predicates),), frozenset())]
+    if isinstance(node, ast.Step):
+        inner = _expand(node.atom, resolver, tuple(predicates) + node.predicates)
+        if node.optional:
+            taken = [Expansion(e.steps, e.optionals | {id(node)}) for e in inner]
+            return taken + [Expansion((), frozenset())]
+        return inner
+    if isinstance(node, ast.Alternation):
+        out: list[Expansion] = []
+        for option in node.options:
+            out.extend(_expand(option, resolver, predicates))
+        return out
+    if isinstance(node, ast.Chain):
+        parts = [_expand(step, resolver, predicates) for step in node.steps]
+        out = []
+        for combo in product(*parts):
+            out.append(Expansion(tuple(s for e in combo for s in e.steps),
+                                 frozenset().union(*(e.optionals for e in combo))))
+            if len(out) >= MAX_EXPANSIONS:
+                break
+        return out
+    return []
+
+
+def walk(pattern):
+    """Every node of a pattern, parents before children, in source order."""
+    stack = [pattern]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.Step):
+            stack.append(node.atom)
+        elif isinstance(node, ast.Chain):
+            stack.extend(reversed(node.steps))
+        elif isinstance(node, ast.Alternation):
+            stack.extend(reversed(node.options))
+
+
+def optional_steps(pattern) -> list[ast.Step]:
+    """Every ``x?`` in a pattern, outermost first."""
+    return [n for n in walk(pattern) if isinstance(n, ast.Step) and n.optional]
+
+
+def op_refs(pattern) -> list[ast.OpRef]:
+    return [n for n in walk(pattern) if isinstance(n, ast.OpRef)]
+
+
+def regions(pattern) -> list[ast.Region]:
+    return [n for n in walk(pattern) if isinstance(n, ast.Region)]
+
+
+def steps_with_predicates(pattern) -> list[tuple[ast.Step, list[ast.OpRef]]]:
+    """Each predicated step with the op refs it applies to."""
+    return [(n, op_refs(n.atom)) for n in walk(pattern)
+            if isinstance(n, ast.Step) and n.predicates]

@@ -1,0 +1,178 @@
+"""The checked ruleset, and binding its parameters.
+
+``check_loaded`` runs every check over a loaded ruleset and returns a ``Ruleset``
+(immutable, with all diagnostics). ``Ruleset.bind(**params)`` evaluates every
+condition under the given parameters and returns a ``BoundRuleset``: the rules in
+force in matching order, each with its one config, plus the transforms to run.
+That is what the compiler turns into matchers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from qrules.diagnostics import Diagnostic, QruleError, Severity, diagnostic, has_errors
+from qrules.semantics.analysis import Analysis
+from qrules.semantics.checks import CHECKS
+from qrules.semantics.evaluate import ConfigValue, Evaluator
+from qrules.semantics.loader import Loaded
+from qrules.semantics.patterns import OpResolver
+from qrules.semantics.symbols import RuleEntry, Symbols, collect
+from qrules.span import Span
+from qrules.syntax import ast
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    type: str
+    choices: tuple[str, ...]
+    default: Any
+    span: Span
+
+
+@dataclass(frozen=True)
+class BoundRule:
+    entry: RuleEntry
+    config: Optional[ConfigValue]     # None: "leave in float"
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def location(self) -> str:
+        return str(self.entry.rule.name_span)
+
+
+@dataclass(frozen=True)
+class BoundTransform:
+    name: str
+    kwargs: tuple[tuple[str, Any], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BoundRuleset:
+    name: str
+    version: Optional[str]
+    params: dict[str, Any]
+    rules: tuple[BoundRule, ...]
+    transforms: tuple[BoundTransform, ...]
+    phases: tuple[str, ...]
+    resolver: OpResolver
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    name: str
+    version: Optional[str]
+    params: dict[str, ParamInfo]
+    symbols: Symbols
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    def bind(self, **values: Any) -> BoundRuleset:
+        """Set parameters (defaults for the rest) and resolve every condition.
+
+        Raises QruleError naming the parameter for an unknown name, a wrong type or
+        an enum value outside its choices, and for any error already in the ruleset.
+        """
+        if not self.ok:
+            raise QruleError([d for d in self.diagnostics if d.severity is Severity.ERROR],
+                             self.sources)
+        bound = self._param_values(values)
+        ev = Evaluator(self.symbols, bound)
+        rules = []
+        for entry in self.symbols.active_rules():
+            if ev.conditions_hold(entry.conditions) is not True:
+                continue
+            if self._disabled(entry.name, "rule", ev):
+                continue
+            configs = ev.config(entry.rule.config)
+            rules.append(BoundRule(entry, configs[0] if configs else None))
+        transforms = []
+        for definition in self.symbols.transforms:
+            node: ast.Transform = definition.node
+            if ev.conditions_hold(definition.conditions) is True and not self._disabled(
+                    node.name, "transform", ev):
+                kwargs = tuple((k.name, ev.value(k.value).value) for k in node.kwargs)
+                transforms.append(BoundTransform(node.name, kwargs, node.span))
+        if has_errors(ev.diagnostics):  # only parameter-dependent values can get here
+            raise QruleError(ev.diagnostics, self.sources)
+        return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),
+                            tuple(self.symbols.phases), OpResolver(self.symbols.ops))
+
+    def _disabled(self, name: str, what: str, ev: Evaluator) -> bool:
+        return any(node.what == what and node.name == name and
+                   ev.conditions_hold(ctx.conditions) is True
+                   for node, ctx in self.symbols.disabled)
+
+    def _param_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        errors = []
+        here = Span.point(f"<{self.name} parameters>", 1, 1)
+        for name, value in values.items():
+            info = self.params.get(name)
+            if info is None:
+                known = ", ".join(sorted(self.params)) or "none"
+                errors.append(diagnostic("QR204", f"ruleset `{self.name}` has no parameter "
+                                         f"`{name}` (its parameters: {known})", here))
+                continue
+            problem = _type_problem(info, value)
+            if problem:
+                errors.append(diagnostic("QR301", f"parameter `{name}`: {problem}", info.span))
+        missing = [p for p in self.params.values() if p.name not in values and p.default is None]
+        for info in missing:
+            errors.append(diagnostic("QR301", f"parameter `{info.name}` has no default; pass "
+                                     f"`{info.name}=...`", info.span))
+        if errors:
+            raise QruleError(errors, self.sources)
+        return {**{p.name: p.default for p in self.params.values()}, **values}
+
+
+def _type_problem(info: ParamInfo, value: Any) -> Optional[str]:
+    expected = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,),
+                "enum": (str,)}[info.type]
+    if isinstance(value, bool) and info.type != "bool":
+        return f"expected {info.type}, got bool {value!r}"
+    if not isinstance(value, expected):
+        return f"expected {info.type}, got {type(value).__name__} {value!r}"
+    if info.type == "enum" and value not in info.choices:
+        return f"{value!r} is not one of {', '.join(info.choices)}"
+    return None
+
+
+def _params(symbols: Symbols, ev: Evaluator) -> dict[str, ParamInfo]:
+    out = {}
+    for name, definition in symbols.params.items():
+        node: ast.Param = definition.node
+        default = None
+        if node.default is not None:
+            if node.type.name == "enum" and isinstance(node.default, ast.Name):
+                default = node.default.id
+            else:
+                default = ev.value(node.default).value
+        out[name] = ParamInfo(name, node.type.name, node.type.choices, default, node.span)
+    return out
+
+
+def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
+    symbols = collect(loaded)
+    analysis = Analysis.of(symbols)
+    found: list[Diagnostic] = list(loaded.diagnostics) + list(symbols.diagnostics)
+    for check in CHECKS:
+        found.extend(check(analysis))
+    found.extend(analysis.evaluator.diagnostics)
+    if not keep_prelude:
+        prelude_names = {u.name for u in loaded.units if u.path is not None
+                         and u.path.stem == "_prelude"}
+        found = [d for d in found if d.span.file not in prelude_names]
+    unique = {(d.code, d.span.file, d.span.start, d.message): d for d in found}
+    diagnostics = tuple(sorted(unique.values(), key=Diagnostic.sort_key))
+    return Ruleset(symbols.name, symbols.version, _params(symbols, Evaluator(symbols)),
+                   symbols, diagnostics, dict(loaded.sources))

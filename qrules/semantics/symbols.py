@@ -1,0 +1,267 @@
+"""Collect every definition and rule of a loaded ruleset, with its context.
+
+Walks the spliced items (prelude, includes, root) once, carrying the enclosing
+phase, scopes and ``when`` conditions down into blocks. Produces the symbol tables
+the checks read. Duplicates, overrides of undefined names and misplaced headers are
+reported here; everything else is left to the checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.semantics.loader import PRELUDE, Loaded, Unit
+from qrules.syntax import ast
+
+MAIN_PHASE = "main"
+
+#: Scope kinds ranked from most to least specific; rules of a more specific scope
+#: run first, as XNNPACKQuantizer applies module-name, then module-type, then global.
+SCOPE_RANK = {"module_name": 0, "module_type": 1, "operator": 2}
+GLOBAL_RANK = 3
+
+
+@dataclass(frozen=True)
+class ScopeRef:
+    kind: str
+    selector: str
+    node: ast.Scope
+
+
+@dataclass(frozen=True)
+class Context:
+    phase: str = MAIN_PHASE
+    scopes: tuple[ScopeRef, ...] = ()
+    conditions: tuple[ast.Expr, ...] = ()
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One definition (or override) of a name, and the conditions it holds under."""
+
+    node: object
+    unit: Unit
+    conditions: tuple[ast.Expr, ...] = ()
+
+    @property
+    def in_prelude(self) -> bool:
+        return self.unit.path is not None and self.unit.path.stem == PRELUDE
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    rule: ast.Rule
+    unit: Unit
+    ruleset: str
+    context: Context
+    phase_index: int
+    order: int
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def scope_rank(self) -> int:
+        return min((SCOPE_RANK.get(s.kind, GLOBAL_RANK) for s in self.context.scopes),
+                   default=GLOBAL_RANK)
+
+    @property
+    def rank(self) -> tuple:
+        """Smaller runs first: phase, scope specificity, priority, file order."""
+        return (self.phase_index, self.scope_rank, -self.rule.priority, self.order)
+
+    @property
+    def conditions(self) -> tuple[ast.Expr, ...]:
+        extra = (self.rule.condition,) if self.rule.condition is not None else ()
+        return self.context.conditions + extra
+
+
+@dataclass
+class Symbols:
+    name: str = "<unnamed>"
+    version: Optional[str] = None
+    header: Optional[ast.Header] = None
+    params: dict[str, Definition] = field(default_factory=dict)
+    ops: dict[str, list[Definition]] = field(default_factory=dict)
+    specs: dict[str, list[Definition]] = field(default_factory=dict)
+    configs: dict[str, list[Definition]] = field(default_factory=dict)
+    rules: list[RuleEntry] = field(default_factory=list)
+    disabled: list[tuple[ast.Disable, Context]] = field(default_factory=list)
+    transforms: list[Definition] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
+    units: tuple[Unit, ...] = ()
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def active_rules(self) -> list[RuleEntry]:
+        """Rules after ``disable rule`` (unconditional disables only) and overrides."""
+        off = {d.name for d, ctx in self.disabled if d.what == "rule" and not ctx.conditions}
+        return sorted((r for r in self.rules if r.name not in off), key=lambda r: r.rank)
+
+
+def _first_note(definition: Definition, what: str) -> Note:
+    node = definition.node
+    span = getattr(node, "name_span", None) or node.span
+    return Note(message=f"{what} first defined here", span=span)
+
+
+class _Collector:
+    def __init__(self, loaded: Loaded):
+        self.loaded = loaded
+        self.symbols = Symbols(units=loaded.units)
+        self.rule_order = 0
+        self.rule_names: dict[str, RuleEntry] = {}
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.symbols.diagnostics
+
+    def run(self) -> Symbols:
+        root = self.loaded.units[-1] if self.loaded.units else None
+        for unit in self.loaded.units:
+            self._check_header_position(unit)
+        if root is not None and root.file.header is not None:
+            header = root.file.header
+            self.symbols.name, self.symbols.version = header.name, header.version
+            self.symbols.header = header
+        elif root is not None:
+            stem = root.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            self.symbols.name = stem
+        for unit, item in self.loaded.items:
+            self.item(unit, item, Context())
+        return self.symbols
+
+    def _check_header_position(self, unit: Unit) -> None:
+        headers = [i for i in unit.file.items if isinstance(i, ast.Header)]
+        for extra in headers[1:]:
+            self.diagnostics.append(diagnostic(
+                "QR110", "a file has one `ruleset` header", extra.span,
+                [Note(message="the header is here", span=headers[0].span)]))
+        if headers and unit.file.items[0] is not headers[0]:
+            self.diagnostics.append(diagnostic(
+                "QR110", "the `ruleset` header must be the first item of its file",
+                headers[0].span))
+
+    def _ruleset_of(self, unit: Unit) -> str:
+        header = unit.file.header
+        if header is not None:
+            return header.name
+        return unit.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+    # ------------------------------------------------------------------ items
+    def item(self, unit: Unit, item, ctx: Context) -> None:
+        handler = getattr(self, f"_{type(item).__name__.lower()}", None)
+        if handler is not None:
+            handler(unit, item, ctx)
+
+    def _header(self, unit, item, ctx):
+        if ctx != Context():
+            self.diagnostics.append(diagnostic(
+                "QR110", "a `ruleset` header cannot be inside a block", item.span))
+
+    def _param(self, unit, item: ast.Param, ctx):
+        first = self.symbols.params.get(item.name)
+        if first is not None:
+            self.diagnostics.append(diagnostic(
+                "QR207", f"parameter `{item.name}` is defined twice", item.name_span,
+                [_first_note(first, "parameter")]))
+            return
+        self.symbols.params[item.name] = Definition(item, unit, ctx.conditions)
+
+    def _define(self, table: dict, what: str, unit, item, ctx) -> None:
+        existing = table.get(item.name)
+        definition = Definition(item, unit, ctx.conditions)
+        if item.override:
+            if not existing:
+                self.diagnostics.append(diagnostic(
+                    "QR212", f"`override {what} {item.name}`: no {what} `{item.name}` is "
+                    "defined before this", item.name_span))
+                return
+            existing.append(definition)
+            return
+        if existing:
+            self.diagnostics.append(diagnostic(
+                "QR207", f"{what} `{item.name}` is already defined; write `override "
+                f"{what} {item.name}` to replace it", item.name_span,
+                [_first_note(existing[0], what)]))
+            return
+        table[item.name] = [definition]
+
+    def _opdef(self, unit, item, ctx):
+        self._define(self.symbols.ops, "op", unit, item, ctx)
+
+    def _opalias(self, unit, item, ctx):
+        self._define(self.symbols.ops, "op", unit, item, ctx)
+
+    def _specdef(self, unit, item, ctx):
+        self._define(self.symbols.specs, "spec", unit, item, ctx)
+
+    def _configdef(self, unit, item, ctx):
+        self._define(self.symbols.configs, "config", unit, item, ctx)
+
+    def _rule(self, unit, item: ast.Rule, ctx):
+        if ctx.phase not in self.symbols.phases:
+            self.symbols.phases.append(ctx.phase)
+        entry = RuleEntry(rule=item, unit=unit, ruleset=self._ruleset_of(unit), context=ctx,
+                          phase_index=self.symbols.phases.index(ctx.phase),
+                          order=self.rule_order)
+        self.rule_order += 1
+        first = self.rule_names.get(item.name)
+        if item.override:
+            if first is None:
+                self.diagnostics.append(diagnostic(
+                    "QR212", f"`override rule {item.name}`: no rule `{item.name}` is "
+                    "defined before this", item.name_span))
+                return
+            # The override takes the original's place in the order, so priorities
+            # and file order of the base ruleset are kept.
+            entry = RuleEntry(rule=item, unit=unit, ruleset=entry.ruleset, context=ctx,
+                              phase_index=first.phase_index, order=first.order)
+            self.symbols.rules[self.symbols.rules.index(first)] = entry
+            self.rule_names[item.name] = entry
+            return
+        if first is not None:
+            self.diagnostics.append(diagnostic(
+                "QR207", f"rule `{item.name}` is already defined; write `override rule "
+                f"{item.name}` to replace it", item.name_span,
+                [Note(message="rule first defined here", span=first.rule.name_span)]))
+            return
+        self.rule_names[item.name] = entry
+        self.symbols.rules.append(entry)
+
+    def _scope(self, unit, item: ast.Scope, ctx):
+        conditions = ctx.conditions + ((item.condition,) if item.condition else ())
+        inner = Context(ctx.phase, ctx.scopes + (ScopeRef(item.selector_kind, item.selector,
+                                                          item),), conditions)
+        for child in item.items:
+            self.item(unit, child, inner)
+
+    def _phase(self, unit, item: ast.Phase, ctx):
+        if item.name not in self.symbols.phases:
+            self.symbols.phases.append(item.name)
+        inner = Context(item.name, ctx.scopes, ctx.conditions)
+        for child in item.items:
+            self.item(unit, child, inner)
+
+    def _when(self, unit, item: ast.When, ctx):
+        inner = Context(ctx.phase, ctx.scopes, ctx.conditions + (item.condition,))
+        for child in item.items:
+            self.item(unit, child, inner)
+
+    def _disable(self, unit, item: ast.Disable, ctx):
+        self.symbols.disabled.append((item, ctx))
+
+    def _transform(self, unit, item: ast.Transform, ctx):
+        self.symbols.transforms.append(Definition(item, unit, ctx.conditions))
+
+    def _include(self, unit, item, ctx):
+        # Top-level includes were spliced by the loader; one inside a block would
+        # make a file's definitions conditional, which the language does not have.
+        self.diagnostics.append(diagnostic(
+            "QR111", "`include` must be a top-level item, not inside a block", item.span))
+
+
+def collect(loaded: Loaded) -> Symbols:
+    return _Collector(loaded).run()
