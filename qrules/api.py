@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from qrules.check import check_ruleset_path, check_ruleset_text
+from qrules.checking import check_ruleset_path, check_ruleset_text
 from qrules.diagnostics import Diagnostic, QruleError, Severity
 from qrules.resources import builtin_ruleset_names, builtin_ruleset_path
 from qrules.semantics.ruleset import BoundRuleset, Ruleset
