@@ -85,11 +85,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001 - the promise is: no traceback, exit 2
+    except BrokenPipeError:  # `qrules lint ... | head`: the reader left; an I/O error
+        _silence_stdout()
+        return EXIT_USAGE
+    except Exception as err:  # the promise is: no traceback, ever; exit 2
         print(f"qrules {args.command}: internal error: {type(err).__name__}: {err}\n"
               "This is a bug in qrules; please report it with the input that caused it.",
               file=sys.stderr)
         return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    # Point fd 1 at devnull so the interpreter's final flush does not raise again
+    # (the recipe from the Python docs on SIGPIPE).
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a captured or replaced stdout
+        pass
 
 
 # ----------------------------------------------------------------------------- lint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -355,3 +356,18 @@ def test_lint_never_imports_torch(tree):
     assert "qrules.checking" in imported  # the probe really sees lint's imports
     assert not {m for m in imported if m.split(".")[0] in ("torch", "torchao", "torchvision")}
     assert done.stderr.rstrip().endswith("no problems found in 1 file")
+
+
+def test_docs_cover_every_lint_flag_and_format():
+    docs = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    lint_parser = next(action for action in cli.build_parser()._actions
+                       if isinstance(action, argparse._SubParsersAction)).choices["lint"]
+    flags = {opt for action in lint_parser._actions for opt in action.option_strings
+             if opt.startswith("--") and opt != "--help"}
+    assert flags == {"--format", "--fail-on", "--select", "--ignore", "--include-root"}
+    for flag in flags | {"--version"}:
+        assert f"| `{flag}" in docs, flag  # a row of the flags table
+    assert "id: qrules-lint" in docs
+    assert "github/codeql-action/upload-sarif" in docs
+    for fmt in cli.FORMATS:
+        assert f"### `{fmt}`" in docs, fmt
