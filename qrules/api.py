@@ -57,12 +57,67 @@ def resolve_ruleset(name_or_path: Union[str, os.PathLike]) -> Path:
     return path
 
 
+class LoadedRuleset:
+    """A checked ruleset with its parameters bound: what you quantize with.
+
+    ``quantizer()`` gives a torchao Quantizer; ``set_module_name`` / ``set_module_type``
+    / ``set_operator_type`` give one with XNNPACK-style scoping (``None`` = float).
+    """
+
+    def __init__(self, bound: BoundRuleset, ruleset: Ruleset):
+        self.bound = bound
+        self.checked = ruleset
+        self._compiled = None
+
+    # the bound ruleset's fields, for reading
+    name = property(lambda self: self.bound.name)
+    version = property(lambda self: self.bound.version)
+    params = property(lambda self: self.bound.params)
+    rules = property(lambda self: self.bound.rules)
+    transforms = property(lambda self: self.bound.transforms)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"<qrules ruleset {self.name} ({params}), {len(self.rules)} rules>"
+
+    def compiled(self):
+        if self._compiled is None:
+            from qrules.compile.matchers import compile_ruleset
+
+            self._compiled = compile_ruleset(self.bound)
+        return self._compiled
+
+    def quantizer(self):
+        from qrules.adapter.quantizer import RulesetQuantizer
+
+        return RulesetQuantizer(self.compiled(), sources=self.checked.sources)
+
+    def set_global(self, ruleset):
+        return self.quantizer().set_global(ruleset)
+
+    def set_module_name(self, name: str, ruleset):
+        return self.quantizer().set_module_name(name, ruleset)
+
+    def set_module_type(self, module_type, ruleset):
+        return self.quantizer().set_module_type(module_type, ruleset)
+
+    def set_operator_type(self, op, ruleset):
+        return self.quantizer().set_operator_type(op, ruleset)
+
+
 def load(name_or_path: Union[str, os.PathLike], *, include_roots: Iterable = (),
-         **params) -> BoundRuleset:
+         **params) -> LoadedRuleset:
     """Load a built-in ruleset by name or a file by path, with parameters bound.
 
     Raises QruleError (with every diagnostic) when the ruleset has errors, or when
     a parameter is unknown, of the wrong type, or not among an enum's choices.
     """
     ruleset = check_ruleset_path(resolve_ruleset(name_or_path), include_roots)
-    return ruleset.bind(**params)
+    return LoadedRuleset(ruleset.bind(**params), ruleset)
+
+
+def load_text(text: Union[str, bytes], filename: Optional[str] = None, *,
+              include_roots: Iterable = (), **params) -> LoadedRuleset:
+    """Like ``load``, for .qrule source text (tests, notebooks, generated rules)."""
+    ruleset = check_ruleset_text(text, filename, include_roots)
+    return LoadedRuleset(ruleset.bind(**params), ruleset)

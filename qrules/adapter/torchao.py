@@ -1,0 +1,166 @@
+"""The one module that imports torchao and torch.export.
+
+Everything PT2E-specific goes through here: spec objects, the Quantizer base class,
+prepare/convert, export, the train/eval helpers. When these APIs move again, this
+is the file to change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from typing import Any, Callable, Optional
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")  # CPU-only: no .so noise
+
+import torch  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+
+    from torchao.quantization.pt2e.export_utils import (  # noqa: E402
+        _allow_exported_model_train_eval as allow_exported_model_train_eval,
+    )
+    from torchao.quantization.pt2e.export_utils import (  # noqa: E402
+        _move_exported_model_to_eval as move_exported_model_to_eval,
+    )
+    from torchao.quantization.pt2e.export_utils import (  # noqa: E402
+        _move_exported_model_to_train as move_exported_model_to_train,
+    )
+    from torchao.quantization.pt2e.export_utils import (  # noqa: E402
+        model_is_exported,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import (  # noqa: E402
+        convert_pt2e,
+        prepare_pt2e,
+        prepare_qat_pt2e,
+    )
+    from torchao.quantization.pt2e.quantizer import (  # noqa: E402
+        ComposableQuantizer,
+        DerivedQuantizationSpec,
+        FixedQParamsQuantizationSpec,
+        QuantizationAnnotation,
+        QuantizationSpec,
+        Quantizer,
+        SharedQuantizationSpec,
+    )
+
+from qrules.semantics import registry  # noqa: E402
+from qrules.semantics.values import (  # noqa: E402
+    DerivedSpec, FixedSpec, ObserverRef, QuantSpec, SharedSpec,
+)
+
+__all__ = [
+    "ComposableQuantizer", "Quantizer", "QuantizationAnnotation", "QuantizationSpec",
+    "SharedQuantizationSpec", "DerivedQuantizationSpec", "FixedQParamsQuantizationSpec",
+    "prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "move_exported_model_to_eval",
+    "move_exported_model_to_train", "allow_exported_model_train_eval", "model_is_exported",
+    "export_module", "SpecBuilder", "resolve_entry",
+]
+
+
+def export_module(model: torch.nn.Module, example_inputs: tuple, *, strict: bool = False):
+    """Capture a model as torch.export does for PT2E: ``export(...).module()``."""
+    return torch.export.export(model, tuple(example_inputs), strict=strict).module()
+
+
+def resolve_entry(entry: registry.Entry) -> Any:
+    """A registry entry's implementation. Built-ins name a fixed ``module:attr`` of
+    torchao or qrules; entries registered from Python carry the object itself."""
+    if not isinstance(entry.target, str):
+        return entry.target
+    module_name, _, attr = entry.target.partition(":")
+    if not (module_name.startswith("torchao.") or module_name.startswith("qrules.")):
+        raise ValueError(f"refusing to import {entry.target!r}: built-in registry entries "
+                         "point into torchao or qrules only")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+_DTYPES = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16,
+           "uint16": getattr(torch, "uint16", None), "int32": torch.int32,
+           "float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    dtype = _DTYPES.get(name)
+    if dtype is None:
+        raise ValueError(f"dtype {name} is not available in torch {torch.__version__}")
+    return dtype
+
+
+def observer_ctor(ref: ObserverRef) -> Callable:
+    cls = resolve_entry(registry.OBSERVERS[ref.name])
+    kwargs = {}
+    for key, value in ref.kwargs:
+        kwargs[key] = observer_ctor(value) if isinstance(value, ObserverRef) else value
+    return cls.with_args(**kwargs) if kwargs else cls
+
+
+class SpecBuilder:
+    """qrules spec values -> torchao spec objects, one object per distinct value, so
+    equal specs compare equal and torchao can share observers between them."""
+
+    def __init__(self):
+        self._cache: dict[Any, Any] = {}
+
+    def build(self, spec, refs: tuple = ()):
+        if isinstance(spec, SharedSpec):
+            return SharedQuantizationSpec(refs[0])
+        if isinstance(spec, DerivedSpec):
+            fn = resolve_entry(registry.DERIVE_FUNCTIONS[spec.derive_fn])
+            return DerivedQuantizationSpec(
+                derived_from=list(refs), derive_qparams_fn=fn, dtype=torch_dtype(spec.dtype),
+                quant_min=spec.quant_min, quant_max=spec.quant_max,
+                qscheme=getattr(torch, spec.qscheme), ch_axis=spec.ch_axis)
+        key = _value_key(spec)
+        if key not in self._cache:
+            self._cache[key] = self._build_static(spec)
+        return self._cache[key]
+
+    @staticmethod
+    def _build_static(spec):
+        if isinstance(spec, FixedSpec):
+            return FixedQParamsQuantizationSpec(
+                dtype=torch_dtype(spec.dtype), scale=spec.scale, zero_point=spec.zero_point,
+                quant_min=spec.quant_min, quant_max=spec.quant_max,
+                qscheme=getattr(torch, spec.qscheme))
+        if isinstance(spec, QuantSpec):
+            return QuantizationSpec(
+                dtype=torch_dtype(spec.dtype), quant_min=spec.quant_min,
+                quant_max=spec.quant_max, qscheme=getattr(torch, spec.qscheme),
+                ch_axis=spec.ch_axis, is_dynamic=spec.is_dynamic,
+                observer_or_fake_quant_ctr=observer_ctor(spec.observer))
+        raise TypeError(f"not a spec: {spec!r}")
+
+
+def _value_key(spec) -> Any:
+    """Equality of specs ignores their names and source spans."""
+    fields = dict(spec.__dict__)
+    fields.pop("name", None)
+    fields.pop("span", None)
+    if "observer" in fields:
+        fields["observer"] = _observer_key(fields["observer"])
+    return (type(spec).__name__, tuple(sorted(fields.items())))
+
+
+def _observer_key(ref: ObserverRef):
+    return (ref.name, tuple((k, _observer_key(v) if isinstance(v, ObserverRef) else v)
+                            for k, v in ref.kwargs))
+
+
+def quiet_torchao():
+    """A context in which torchao's deprecation and user warnings stay quiet."""
+    context = warnings.catch_warnings()
+
+    class _Quiet:
+        def __enter__(self):
+            context.__enter__()
+            warnings.simplefilter("ignore")
+
+        def __exit__(self, *exc):
+            return context.__exit__(*exc)
+
+    return _Quiet()
+
+

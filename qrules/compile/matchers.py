@@ -1,0 +1,156 @@
+"""Bound ruleset -> compiled matchers: aten overloads resolved, indexed by head op.
+
+Compiling is done once per bound ruleset; matching a graph never traces anything.
+Each rule becomes a list of expansions (step sequences, longest first); each step
+knows the aten overloads it accepts, where each role sits among the arguments,
+whether its tensor output is reached through ``getitem``, and its predicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from qrules.compile.predicates import compile_predicates
+from qrules.semantics.patterns import ANY_OP, OpInfo, expand
+from qrules.semantics.ruleset import BoundRule, BoundRuleset
+from qrules.semantics.symbols import ScopeRef
+from qrules.semantics.values import Spec
+from qrules.syntax import ast
+
+
+class CompileError(ValueError):
+    """An op target in the vocabulary does not name a real operator overload."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where one role sits: ``args[position]``, or its list elements (``element``)."""
+
+    role: str
+    position: int
+    element: Any = None  # None: the arg itself; "*": every element; int: that element
+
+
+@dataclass(frozen=True)
+class OpMatch:
+    """One concrete op of a step: its overloads and argument roles."""
+
+    name: str
+    targets: frozenset
+    bindings: tuple[Binding, ...]
+    output_item: Optional[int] = None   # tensor output is getitem(node, k)
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    label: Optional[str]
+    ops: tuple[OpMatch, ...]
+    any_op: bool
+    predicate: Optional[Callable]
+    region: Optional[ast.Region]
+
+    def op_for(self, target) -> Optional[OpMatch]:
+        for op in self.ops:
+            if target in op.targets:
+                return op
+        return None
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    name: str
+    ruleset: str
+    location: str                      # file:line:col of the rule's name
+    phase: int
+    rank: tuple
+    scopes: tuple[ScopeRef, ...]
+    expansions: tuple[tuple[CompiledStep, ...], ...]
+    config: Optional[tuple[tuple[ast.RoleKey, Optional[Spec]], ...]]
+    bound: BoundRule = field(compare=False, repr=False)
+
+    @property
+    def leaves_float(self) -> bool:
+        return self.config is None
+
+    def head_targets(self) -> set:
+        heads: set = set()
+        for steps in self.expansions:
+            for op in steps[0].ops:
+                heads |= op.targets
+        return heads
+
+    def head_is_open(self) -> bool:
+        """Matches at any node (wildcard or region head): not indexable by target."""
+        return any(steps[0].any_op or steps[0].region is not None
+                   for steps in self.expansions)
+
+
+@dataclass(frozen=True)
+class CompiledRuleset:
+    name: str
+    rules: tuple[CompiledRule, ...]    # in acceptance order (rank)
+    transforms: tuple
+    bound: BoundRuleset = field(compare=False, repr=False)
+
+
+_OVERLOADS: dict[str, Any] = {}
+
+
+def resolve_target(target: str):
+    """``aten.conv2d.default`` -> ``torch.ops.aten.conv2d.default`` (cached).
+
+    Only namespaces already registered with torch are looked up, attribute by
+    attribute on ``torch.ops``; nothing is imported by name.
+    """
+    if target not in _OVERLOADS:
+        namespace, op, overload = target.split(".")
+        try:
+            packet = getattr(getattr(torch.ops, namespace), op)
+            _OVERLOADS[target] = getattr(packet, overload)
+        except (AttributeError, RuntimeError) as err:
+            raise CompileError(f"`{target}` is not an operator overload known to torch "
+                               f"{torch.__version__}: {err}") from None
+    return _OVERLOADS[target]
+
+
+def _op_match(op: OpInfo) -> OpMatch:
+    if op.name == ANY_OP:
+        return OpMatch(ANY_OP, frozenset(), (Binding("input", 0),))
+    targets = frozenset(resolve_target(t) for t in op.targets)
+    bindings, output_item = [], None
+    for role in op.roles:
+        if role.through is not None:
+            output_item = role.position
+        else:
+            bindings.append(Binding(role.role, role.position, role.element))
+    return OpMatch(op.name, targets, tuple(bindings), output_item)
+
+
+def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
+    params = bound.params
+    expansions = []
+    for expansion in expand(rule.entry.rule.pattern, bound.resolver):
+        steps = []
+        for step in expansion.steps:
+            ops = tuple(_op_match(op) for op in step.ops)
+            steps.append(CompiledStep(
+                label=step.label, ops=ops, any_op=step.is_any,
+                predicate=compile_predicates(step.predicates, params),
+                region=step.region))
+        expansions.append(tuple(steps))
+    # Longest first: at one head node a rule takes its longest expansion that matches.
+    expansions.sort(key=len, reverse=True)
+    config = None
+    if rule.config is not None:
+        config = tuple((key, specs[0] if specs else None) for key, specs in rule.config.entries)
+    entry = rule.entry
+    return CompiledRule(rule.name, entry.ruleset, str(entry.rule.name_span), entry.phase_index,
+                        entry.rank, entry.context.scopes, tuple(expansions), config, rule)
+
+
+def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
+    rules = tuple(_compile_rule(rule, bound) for rule in bound.rules)
+    return CompiledRuleset(bound.name, rules, bound.transforms, bound)

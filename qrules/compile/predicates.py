@@ -1,0 +1,196 @@
+"""Predicates (``conv2d[weight.rank == 4, is_float(input)]``) compiled to closures.
+
+A predicate reads facts of one candidate node: its role arguments (as tensors
+from ``node.meta["val"]``, or Python constants), its users, its module, and the
+annotations already made (by earlier rules, phases or quantizers). Parameters are
+bound at compile time. The names were checked by lint; anything that still goes
+wrong at run time (a fact of a missing argument) makes the predicate false.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, Optional
+
+from qrules.syntax import ast
+
+_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+           "%": operator.mod, "**": operator.pow, "==": operator.eq, "!=": operator.ne,
+           "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class RoleValue:
+    """One argument of the candidate node, with the facts a predicate may read."""
+
+    def __init__(self, value: Any, ctx: "StepContext"):
+        self.value_ = value
+        self.ctx = ctx
+
+    @property
+    def _node(self):
+        return self.value_ if hasattr(self.value_, "meta") and hasattr(self.value_, "op") \
+            else None
+
+    @property
+    def _tensor(self):
+        node = self._node
+        return node.meta.get("val") if node is not None else None
+
+    def fact(self, name: str) -> Any:
+        tensor = self._tensor
+        if name == "is_node":
+            return self._node is not None
+        if name == "is_scalar":
+            return self._node is None and isinstance(self.value_, (int, float, bool))
+        if name == "value":
+            return self.value_ if self._node is None else None
+        if name == "is_float":
+            return bool(tensor is not None and hasattr(tensor, "dtype")
+                        and tensor.dtype.is_floating_point)
+        if name == "rank":
+            return tensor.dim() if hasattr(tensor, "dim") else 0
+        if name == "shape":
+            return list(tensor.shape) if hasattr(tensor, "shape") else []
+        if name == "numel":
+            return int(tensor.numel()) if hasattr(tensor, "numel") else 1
+        if name == "dtype":
+            return str(tensor.dtype).replace("torch.", "") if hasattr(tensor, "dtype") \
+                else type(self.value_).__name__
+        if name == "users":
+            return len(self._node.users) if self._node is not None else 0
+        if name == "annotated":
+            return self._node is not None and self.ctx.is_annotated(self._node)
+        if name == "quantized":
+            return self._node is not None and self.ctx.output_quantized(self._node)
+        raise KeyError(name)
+
+
+class StepContext:
+    """What a predicate sees: the node, its role bindings, and annotation lookups."""
+
+    def __init__(self, node, roles: dict[str, list[Any]], state, op_targets: dict):
+        self.node = node
+        self.roles = roles
+        self.state = state
+        self.op_targets = op_targets   # op name -> frozenset of overloads
+
+    def role(self, name: str, index: int = 0) -> RoleValue:
+        values = self.roles.get(name, [])
+        if index >= len(values):
+            raise LookupError(f"no {name}[{index}]")
+        return RoleValue(values[index], self)
+
+    def is_annotated(self, node) -> bool:
+        return self.state.is_annotated(node)
+
+    def output_quantized(self, node) -> bool:
+        return self.state.output_quantized(node)
+
+    def module(self) -> tuple[str, str]:
+        stack = self.node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return ("", "")
+        path, kind = list(stack.values())[-1]
+        return (path, kind if isinstance(kind, str) else
+                f"{kind.__module__}.{kind.__qualname__}")
+
+
+def _role_of(expr, ctx: StepContext) -> RoleValue:
+    if isinstance(expr, ast.Name):
+        return ctx.role(expr.id)
+    if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
+        return ctx.role(expr.value.id, _eval(expr.index, ctx, {}))
+    raise LookupError("not a role")
+
+
+def _users_of(ctx: StepContext):
+    return list(ctx.node.users)
+
+
+def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
+    name = expr.func.id
+    args = expr.args
+    if name in ("is_float", "is_node", "rank", "quantized", "annotated"):
+        return _role_of(args[0], ctx).fact(name)
+    if name == "arg":
+        index = _eval(args[0], ctx, params)
+        return ctx.node.args[index] if index < len(ctx.node.args) else None
+    if name == "num_users":
+        return len(ctx.node.users)
+    if name in ("any_user", "all_users"):
+        targets = ctx.op_targets.get(args[0].id, frozenset())
+        hits = [user.op == "call_function" and (args[0].id == "any" or user.target in targets)
+                for user in _users_of(ctx)]
+        return any(hits) if name == "any_user" else bool(hits) and all(hits)
+    if name == "any_user_quantizable":
+        return any(ctx.state.is_annotated(user) for user in _users_of(ctx))
+    if name == "module_type":
+        return ctx.module()[1]
+    if name == "module_name":
+        return ctx.module()[0]
+    raise LookupError(f"unknown predicate function {name}")
+
+
+def _eval(expr, ctx: StepContext, params: dict) -> Any:
+    if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StringLit, ast.BoolLit)):
+        return expr.value
+    if isinstance(expr, ast.NoneLit):
+        return None
+    if isinstance(expr, ast.Name):
+        if expr.id in ctx.roles:
+            return ctx.role(expr.id)
+        if expr.id in params:
+            return params[expr.id]
+        return expr.id  # an enum choice or a dtype name, compared as a string
+    if isinstance(expr, ast.Attribute):
+        base = _eval(expr.value, ctx, params)
+        if isinstance(base, RoleValue):
+            return base.fact(expr.attr)
+        raise LookupError(f"no fact {expr.attr}")
+    if isinstance(expr, ast.Index):
+        base = expr.value
+        if isinstance(base, ast.Name) and base.id in ctx.roles:
+            return ctx.role(base.id, _eval(expr.index, ctx, params))
+        container = _eval(base, ctx, params)
+        return container[_eval(expr.index, ctx, params)]
+    if isinstance(expr, ast.Call):
+        return _call(expr, ctx, params)
+    if isinstance(expr, ast.Unary):
+        value = _eval(expr.operand, ctx, params)
+        return (not value) if expr.op == "not" else -value
+    if isinstance(expr, ast.Binary):
+        if expr.op == "and":
+            return bool(_eval(expr.left, ctx, params)) and bool(_eval(expr.right, ctx, params))
+        if expr.op == "or":
+            return bool(_eval(expr.left, ctx, params)) or bool(_eval(expr.right, ctx, params))
+        left, right = _eval(expr.left, ctx, params), _eval(expr.right, ctx, params)
+        if isinstance(left, RoleValue):
+            left = left.value_
+        if isinstance(right, RoleValue):
+            right = right.value_
+        return _BINARY[expr.op](left, right)
+    if isinstance(expr, ast.Conditional):
+        chosen = expr.then if _eval(expr.cond, ctx, params) else expr.otherwise
+        return _eval(chosen, ctx, params)
+    if isinstance(expr, ast.ListLit):
+        return [_eval(item, ctx, params) for item in expr.items]
+    raise LookupError(f"cannot evaluate {type(expr).__name__}")
+
+
+def compile_predicates(predicates, params: dict) -> Optional[Callable[[StepContext], bool]]:
+    """All predicates of a step as one function; None when there are none."""
+    if not predicates:
+        return None
+    exprs = tuple(predicates)
+
+    def check(ctx: StepContext) -> bool:
+        for expr in exprs:
+            try:
+                if not _eval(expr, ctx, params):
+                    return False
+            except (LookupError, TypeError, ValueError, AttributeError, IndexError,
+                    ZeroDivisionError):
+                return False
+        return True
+
+    return check

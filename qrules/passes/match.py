@@ -1,0 +1,250 @@
+"""Find matches of compiled rules in a torch.fx graph, in acceptance order.
+
+Rules are tried in rank order (phase, scope specificity, priority, file order);
+each rule looks only at the nodes whose target is one of its head ops (from one
+index built in a single pass over the graph), in graph order, and takes its
+longest expansion that matches. A match is accepted only if none of its nodes is
+taken already — by an earlier rule, or by another quantizer's annotation. This is
+the order torchao's hand-written quantizers annotate in: annotator by annotator,
+node by node, skipping what is annotated.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from torch.fx import GraphModule, Node
+
+from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
+from qrules.compile.predicates import StepContext
+
+ANNOTATION_KEY = "quantization_annotation"
+
+
+@dataclass
+class Match:
+    rule: CompiledRule
+    nodes: list[Node]                 # one per step; a region lists all its nodes
+    ops: list[Optional[OpMatch]]
+    roles: list[dict[str, list[Any]]]
+    labels: list[Optional[str]]
+    region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
+    region_outputs: list[Node] = field(default_factory=list)
+
+    @property
+    def head(self) -> Node:
+        return self.nodes[0]
+
+    def output_of_step(self, index: int) -> Node:
+        return output_of(self.nodes[index], self.ops[index]) or self.nodes[index]
+
+    def output_node(self) -> Node:
+        if self.region_outputs:
+            return self.region_outputs[-1]
+        return self.output_of_step(len(self.nodes) - 1)
+
+
+def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
+    """The node carrying a step's tensor output (a getitem for tuple-returning ops)."""
+    if op is None or op.output_item is None:
+        return node
+    items = [u for u in node.users if u.op == "call_function"
+             and getattr(u.target, "__name__", "") == "getitem" and u.args[1] == op.output_item]
+    return items[0] if len(items) == 1 else None
+
+
+def is_float_value(node: Node) -> bool:
+    val = node.meta.get("val")
+    if isinstance(val, (tuple, list)):
+        val = val[0] if val else None
+    return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point
+
+
+def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
+    roles: dict[str, list[Any]] = defaultdict(list)
+    for binding in op.bindings:
+        if binding.position >= len(node.args):
+            continue
+        value = node.args[binding.position]
+        if binding.element is None:
+            roles[binding.role].append(value)
+        elif isinstance(value, (list, tuple)):
+            if binding.element == "*":
+                roles[binding.role].extend(value)
+            elif binding.element < len(value):
+                roles[binding.role].append(value[binding.element])
+    return dict(roles)
+
+
+# ------------------------------------------------------------------------ scopes
+
+
+def _module_stack(node: Node) -> list[tuple[str, str]]:
+    stack = node.meta.get("nn_module_stack") or {}
+    out = []
+    for path, kind in stack.values():
+        if path.startswith("L['self']."):
+            path = path[len("L['self']."):]
+        if not isinstance(kind, str):
+            kind = f"{kind.__module__}.{kind.__qualname__}"
+        out.append((path, kind))
+    return out
+
+
+def type_matches(selector: str, qualname: str) -> bool:
+    """``torch.nn.Linear`` matches ``torch.nn.modules.linear.Linear``: same class name,
+    and the selector's module is a package the class's module lives in."""
+    if selector == qualname:
+        return True
+    sel_module, _, sel_name = selector.rpartition(".")
+    module, _, name = qualname.rpartition(".")
+    return sel_name == name and (module == sel_module or module.startswith(sel_module + "."))
+
+
+def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
+    if kind == "module_name":
+        return any(fnmatch.fnmatchcase(path, selector) for path, _ in _module_stack(node))
+    if kind == "module_type":
+        return any(type_matches(selector, qualname) for _, qualname in _module_stack(node))
+    if kind == "operator":
+        return op_targets is not None and node.target in op_targets
+    if kind == "operator_target":  # set from Python with an OpOverload(Packet)
+        target = node.target
+        return selector in (str(target), str(getattr(target, "overloadpacket", target)))
+    return False
+
+
+# ------------------------------------------------------------------------ state
+
+
+class State:
+    """Annotations as they stand: the graph's own (from other quantizers) plus ours."""
+
+    def __init__(self):
+        self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
+
+    def taken(self, node: Node) -> bool:
+        if node in self.planned:
+            return True
+        existing = node.meta.get(ANNOTATION_KEY)
+        return existing is not None and getattr(existing, "_annotated", False)
+
+    def is_annotated(self, node: Node) -> bool:
+        return self.taken(node)
+
+    def output_quantized(self, node: Node) -> bool:
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None
+        existing = node.meta.get(ANNOTATION_KEY)
+        return existing is not None and getattr(existing, "output_qspec", None) is not None
+
+
+# ------------------------------------------------------------------------ matching
+
+
+class Matcher:
+    def __init__(self, gm: GraphModule, compiled: CompiledRuleset, op_targets: dict):
+        self.gm = gm
+        self.compiled = compiled
+        self.op_targets = op_targets
+        self.order: dict[Node, int] = {}
+        self.by_target: dict[Any, list[Node]] = defaultdict(list)
+        self.calls: list[Node] = []
+        for index, node in enumerate(gm.graph.nodes):
+            self.order[node] = index
+            if node.op == "call_function":
+                self.by_target[node.target].append(node)
+                self.calls.append(node)
+
+    def candidates(self, rule: CompiledRule) -> Iterable[Node]:
+        if rule.head_is_open():
+            return self.calls
+        heads: list[Node] = []
+        for target in rule.head_targets():
+            heads.extend(self.by_target.get(target, ()))
+        heads.sort(key=self.order.__getitem__)
+        return heads
+
+    def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
+        for scope in rule.scopes:
+            targets = self.op_targets.get(scope.selector) if scope.kind == "operator" else None
+            check = nodes[:1] if scope.kind == "operator" else nodes
+            if not all(in_scope(n, scope.kind, scope.selector, targets) for n in check):
+                return False
+        return True
+
+    def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
+        for steps in rule.expansions:
+            if steps[0].region is not None:
+                match = self._region(rule, steps[0], head, state)
+            else:
+                match = self._chain(rule, steps, head, state)
+            if match is not None and self.in_rule_scope(rule, match.nodes):
+                return match
+        return None
+
+    def _step(self, step: CompiledStep, node: Node, state: State):
+        if node.op != "call_function" or state.taken(node) or not is_float_value(node):
+            return None
+        op = step.op_for(node.target)
+        if op is None and step.any_op:
+            op = next(o for o in step.ops if o.name == "any")
+        if op is None:
+            return None
+        roles = bind_roles(node, op)
+        if step.predicate is not None and not step.predicate(
+                StepContext(node, roles, state, self.op_targets)):
+            return None
+        return op, roles
+
+    def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
+        nodes, ops, roles_list, labels = [], [], [], []
+        current = head
+        for index, step in enumerate(steps):
+            if index > 0:
+                previous = output_of(nodes[-1], ops[-1])
+                if previous is None or len(previous.users) != 1:
+                    return None
+                current = next(iter(previous.users))
+                if previous not in current.args and not any(
+                        isinstance(a, (list, tuple)) and previous in a for a in current.args):
+                    return None
+            found = self._step(step, current, state)
+            if found is None:
+                return None
+            nodes.append(current)
+            ops.append(found[0])
+            roles_list.append(found[1])
+            labels.append(step.label)
+        return Match(rule, nodes, ops, roles_list, labels)
+
+    def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
+        region = step.region
+        stack = _module_stack(head)
+        instance = None
+        for path, qualname in stack:
+            if (region.selector_kind == "module_type" and type_matches(region.selector,
+                                                                       qualname)) or (
+                    region.selector_kind == "module_name" and fnmatch.fnmatchcase(
+                        path, region.selector)):
+                instance = path
+                break
+        if instance is None:
+            return None
+        members = [n for n in self.calls if any(p == instance for p, _ in _module_stack(n))]
+        if not members or members[0] is not head or any(state.taken(n) for n in members):
+            return None
+        inside = set(members)
+        inputs, outputs = [], []
+        for node in members:
+            for arg in node.all_input_nodes:
+                if arg not in inside and is_float_value(arg):
+                    inputs.append((arg, node))
+            if any(user not in inside for user in node.users) and is_float_value(node):
+                outputs.append(node)
+        return Match(rule, members, [None] * len(members), [{}] * len(members),
+                     [None] * len(members), inputs, outputs)

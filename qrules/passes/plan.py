@@ -1,0 +1,171 @@
+"""Plan annotations: turn accepted matches and their configs into per-node edge specs.
+
+Nothing is written to the graph here. A plan says, for each node, which input
+edges get which spec, what its output gets, and which rule (and source span)
+decided it; ``qrules.passes.validate`` checks the plan and the adapter writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from torch.fx import GraphModule, Node
+
+from qrules.compile.matchers import CompiledRule, CompiledRuleset
+from qrules.passes.match import Match, Matcher, State, is_float_value
+from qrules.semantics.values import DerivedSpec, EdgeRef, SharedSpec, Spec
+
+# An edge: (source, user) for an input edge, or a node for its output.
+Edge = Any
+
+
+@dataclass
+class Placed:
+    """A spec on one edge, with its same_as/derived references resolved to edges."""
+
+    spec: Spec
+    key: str                       # the config key that put it there, e.g. "input[1]"
+    refs: tuple[Edge, ...] = ()
+
+
+@dataclass
+class NodeAnnotation:
+    node: Node
+    rule: CompiledRule
+    inputs: dict[Any, Optional[Placed]] = field(default_factory=dict)
+    output: Optional[Placed] = None
+    output_key: Optional[str] = None
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
+
+
+@dataclass
+class Plan:
+    annotations: dict[Node, NodeAnnotation]
+    matches: list[Match]
+    skipped: dict[Node, str] = field(default_factory=dict)
+
+
+def _key_text(key) -> str:
+    text = f"{key.step}.{key.role}" if key.step else key.role
+    return text if key.index is None else f"{text}[{key.index}]"
+
+
+def _specificity(key) -> int:
+    return (key.step is not None) * 2 + (key.index is not None)
+
+
+class _MatchEdges:
+    """The edges of one match, by role: where `input[1]` or `add.extra` points."""
+
+    def __init__(self, match: Match):
+        self.match = match
+        self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
+        if match.region_inputs or match.region_outputs:
+            self.edges[(None, "input")] = list(match.region_inputs)
+            return
+        head = match.nodes[0]
+        for role, values in match.roles[0].items():
+            self.edges[(None, role)] = [(v, head) for v in values]
+        extras: list[tuple[Any, Node]] = []
+        for index in range(1, len(match.nodes)):
+            node, previous = match.nodes[index], match.nodes[index - 1]
+            chained = {previous, match.output_of_step(index - 1)}
+            for value in match.roles[index].get("input", []):
+                if value not in chained:
+                    extras.append((value, node))
+        self.edges[(None, "extra")] = extras
+        for index, label in enumerate(match.labels):
+            if label is None:
+                continue
+            node = match.nodes[index]
+            for role, values in match.roles[index].items():
+                self.edges.setdefault((label, role), [(v, node) for v in values])
+            step_extras = [e for e in extras if e[1] is node]
+            self.edges.setdefault((label, "extra"), step_extras)
+
+    def select(self, step, role, index) -> list[tuple[Any, Node]]:
+        edges = self.edges.get((step, role), [])
+        if index is None or index == "*":
+            return edges
+        return edges[index:index + 1]
+
+    def resolve(self, ref: EdgeRef) -> Optional[Edge]:
+        if ref.role == "output":
+            return self.match.output_node()
+        picked = self.select(ref.step, ref.role, 0 if ref.index is None else ref.index)
+        if not picked:
+            return None
+        source, user = picked[0]
+        return source if ref.producer else (source, user)
+
+
+def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
+    refs: list[Edge] = []
+    missing = None
+    sources = (spec.edge,) if isinstance(spec, SharedSpec) else (
+        spec.sources if isinstance(spec, DerivedSpec) else ())
+    for ref in sources:
+        edge = edges.resolve(ref)
+        if edge is None:
+            missing = str(ref)
+        else:
+            refs.append(edge)
+    return Placed(spec, key_text, tuple(refs)), missing
+
+
+def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
+    rule = match.rule
+    notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
+    edges = _MatchEdges(match)
+    output_node = match.output_node()
+    if output_node not in notes:
+        notes[output_node] = NodeAnnotation(output_node, rule)
+    for key, spec in sorted(rule.config or (), key=lambda kv: _specificity(kv[0])):
+        text = _key_text(key)
+        if key.role == "output" and key.step is None:
+            targets = match.region_outputs or [output_node]
+            for node in targets:
+                placed = None if spec is None else _place(spec, text, edges)
+                notes.setdefault(node, NodeAnnotation(node, rule))
+                notes[node].output = None if placed is None else placed[0]
+                notes[node].output_key = text
+                if placed is not None and placed[1]:
+                    notes[node].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, "
+                                               "which this match does not have"))
+            continue
+        for source, user in edges.select(key.step, key.role, key.index):
+            if isinstance(source, Node) and not is_float_value(source):
+                continue  # integer and bool tensors are never quantized
+            placed = None if spec is None else _place(spec, text, edges)
+            notes[user].inputs[source] = None if placed is None else placed[0]
+            if placed is not None and placed[1]:
+                notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
+                                           "this match does not have"))
+    for node, note in notes.items():
+        out[node] = note
+        plan_state.planned[node] = note
+
+
+def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
+         taken: Optional[dict] = None) -> Plan:
+    """Every annotation the ruleset makes on this graph, in acceptance order.
+
+    ``taken``: annotations planned by rulesets that ran before this one (scoped
+    rulesets of the same quantizer); their nodes are not matched again.
+    """
+    matcher = Matcher(gm, compiled, op_targets)
+    state = State()
+    state.planned.update(taken or {})
+    annotations: dict[Node, NodeAnnotation] = {}
+    matches: list[Match] = []
+    for rule in compiled.rules:
+        for head in matcher.candidates(rule):
+            if state.taken(head):
+                continue
+            match = matcher.try_rule(rule, head, state)
+            if match is None:
+                continue
+            matches.append(match)
+            _annotate_match(match, state, annotations)
+    return Plan(annotations, matches)

@@ -1,0 +1,111 @@
+"""Validate a plan against its graph before anything is written or observed.
+
+Pre: a Plan from ``qrules.passes.plan``. Post: a list of QR6xx diagnostics, each
+naming the node, the rule and the rule's ``file:line:col``; empty means the plan
+can be written. Checks: specs on edges whose source is not a graph tensor (``x + 6``),
+shared/derived specs pointing at edges nobody annotates, sharing cycles, channel
+axes the tensor does not have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.fx import Node
+
+from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.passes.match import ANNOTATION_KEY
+from qrules.passes.plan import NodeAnnotation, Placed, Plan
+from qrules.semantics.values import DerivedSpec, QuantSpec, SharedSpec
+
+
+def _report(code: str, note: NodeAnnotation, message: str) -> Diagnostic:
+    rule = note.rule
+    span = rule.bound.entry.rule.name_span
+    return diagnostic(code, f"node `{note.node.name}` ({note.node.target}): {message}", span,
+                      [Note(message=f"rule `{rule.name}` of ruleset `{rule.ruleset}` made "
+                            "this annotation", span=span)])
+
+
+def _edge_annotated(edge: Any, plan: Plan) -> bool:
+    """Does someone (this plan, or an annotation already on the graph) quantize it?"""
+    if isinstance(edge, tuple):
+        source, user = edge
+        note = plan.annotations.get(user)
+        if note is not None:
+            return note.inputs.get(source) is not None
+        existing = user.meta.get(ANNOTATION_KEY)
+        return existing is not None and existing.input_qspec_map.get(source) is not None
+    note = plan.annotations.get(edge)
+    if note is not None:
+        return note.output is not None
+    existing = edge.meta.get(ANNOTATION_KEY) if isinstance(edge, Node) else None
+    return existing is not None and existing.output_qspec is not None
+
+
+def _shared_target(edge: Any, plan: Plan):
+    """The edge that `edge`'s own spec shares with, if it is a planned same_as."""
+    if isinstance(edge, tuple):
+        note = plan.annotations.get(edge[1])
+        placed = note.inputs.get(edge[0]) if note else None
+    else:
+        note = plan.annotations.get(edge)
+        placed = note.output if note else None
+    if placed is not None and isinstance(placed.spec, SharedSpec) and placed.refs:
+        return placed.refs[0]
+    return None
+
+
+def _rank(value) -> int:
+    val = value.meta.get("val") if isinstance(value, Node) else None
+    return val.dim() if hasattr(val, "dim") else 0
+
+
+def _check_placed(note: NodeAnnotation, placed: Placed, where: str, tensor, plan: Plan,
+                  out: list[Diagnostic]) -> None:
+    spec = placed.spec
+    if isinstance(spec, (QuantSpec, DerivedSpec)) and spec.ch_axis is not None and \
+            spec.qscheme.startswith("per_channel"):
+        rank = _rank(tensor)
+        if spec.ch_axis >= rank:
+            out.append(_report("QR604", note, f"`{placed.key}` quantizes {where} per channel "
+                               f"along axis {spec.ch_axis}, but that tensor has {rank} "
+                               "dimension(s)"))
+    if isinstance(spec, (SharedSpec, DerivedSpec)):
+        for edge in placed.refs:
+            if not _edge_annotated(edge, plan):
+                target = edge[0].name if isinstance(edge, tuple) else edge.name
+                verb = "shares" if isinstance(spec, SharedSpec) else "is derived"
+                out.append(_report("QR602", note, f"`{placed.key}` {verb} with the "
+                                   f"{'input edge from' if isinstance(edge, tuple) else 'output of'}"
+                                   f" `{target}`, which nothing quantizes"))
+    if isinstance(spec, SharedSpec) and placed.refs:
+        seen, current = [], placed.refs[0]
+        while current is not None and len(seen) < 10_000:
+            if current in seen:
+                out.append(_report("QR603", note, f"`{placed.key}` shares in a circle that "
+                                   "never reaches a spec with its own observer"))
+                break
+            seen.append(current)
+            current = _shared_target(current, plan)
+
+
+def validate(plan: Plan) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for node, note in plan.annotations.items():
+        for code, message in note.errors:
+            out.append(_report(code, note, message))
+        for index, (source, placed) in enumerate(note.inputs.items()):
+            if placed is None:
+                continue
+            if not isinstance(source, Node):
+                out.append(_report(
+                    "QR601", note, f"`{placed.key}` puts a spec on the input {source!r}, a "
+                    "Python constant rather than a tensor in the graph; quantize only tensor "
+                    "inputs, or convert scalars first with `transform scalars_to_attrs`"))
+                continue
+            _check_placed(note, placed, f"input `{source.name}`", source, plan, out)
+        if note.output is not None:
+            _check_placed(note, note.output, "its output", node, plan, out)
+    unique = {(d.code, d.message): d for d in out}
+    return list(unique.values())

@@ -1,0 +1,119 @@
+"""The Python API: parse, check, load, QruleError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import qrules
+from qrules.diagnostics import QruleError
+from qrules.syntax import ast
+
+GOOD = """\
+ruleset tiny version "1.0"
+param strict: bool = true
+spec act = affine(int8, -128..127, observer=histogram(eps=2**-12))
+rule conv_relu: conv2d -> relu : { input: act, output: act }
+rule relu when strict: relu : { input: act, output: same_as(input) }
+"""
+
+
+def test_parse_returns_ast_with_spans():
+    tree = qrules.parse(GOOD, "tiny.qrule")
+    assert isinstance(tree, ast.File)
+    rule = [i for i in tree.items if isinstance(i, ast.Rule)][0]
+    assert rule.name == "conv_relu"
+    assert (rule.span.file, rule.span.line, rule.span.col) == ("tiny.qrule", 4, 1)
+    assert isinstance(rule.pattern, ast.Chain)
+    assert [s.name for s in rule.pattern.steps] == ["conv2d", "relu"]
+
+
+def test_ast_is_frozen():
+    tree = qrules.parse(GOOD)
+    with pytest.raises(Exception):
+        tree.items[0].name = "other"
+
+
+def test_parse_raises_qrule_error_with_lint_text():
+    with pytest.raises(QruleError) as info:
+        qrules.parse("rule a: conv -> : x\n", "bad.qrule")
+    text = str(info.value)
+    assert "bad.qrule:1:17: QR100" in text
+    assert "rule a: conv -> : x" in text  # the source line, as lint prints it
+    assert info.value.diagnostics[0].code == "QR100"
+
+
+def test_check_text_and_path(tmp_path: Path):
+    assert [d for d in qrules.check(GOOD) if d.severity.value != "info"] == []
+    path = tmp_path / "t.qrule"
+    path.write_text(GOOD.replace("conv2d", "conv9d"))
+    codes = [(d.code, d.span.line, d.span.col) for d in qrules.check(path)]
+    assert ("QR201", 4, 17) in codes
+
+
+def test_load_builtin_binds_parameters():
+    ruleset = qrules.load("xnnpack", per_channel=True)
+    assert ruleset.name == "xnnpack"
+    assert ruleset.params["per_channel"] is True
+    names = [r.name for r in ruleset.rules]
+    assert "conv_relu" in names and "dynamic_linear" not in names
+    conv = next(r for r in ruleset.rules if r.name == "conv")
+    weight = dict((k.role, v) for k, v in conv.config.entries)["weight"]
+    assert weight[0].qscheme == "per_channel_symmetric"
+
+
+def test_load_dynamic_switches_rules():
+    names = [r.name for r in qrules.load("xnnpack", dynamic=True).rules]
+    assert names == ["dynamic_linear"]
+
+
+def test_load_qat_adds_conv_bn_rules_first():
+    names = [r.name for r in qrules.load("xnnpack", qat=True).rules]
+    assert names[:4] == ["conv_bn_relu", "conv_bn", "conv_transpose_bn_relu",
+                         "conv_transpose_bn"]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"per_chanel": True}, "has no parameter `per_chanel`"),
+    ({"per_channel": "yes"}, "parameter `per_channel`: expected bool, got str"),
+    ({"dynamic": 1}, "parameter `dynamic`: expected bool, got int"),
+])
+def test_load_rejects_bad_parameters(kwargs, fragment):
+    with pytest.raises(QruleError) as info:
+        qrules.load("xnnpack", **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_load_enum_parameter(tmp_path: Path):
+    path = tmp_path / "modes.qrule"
+    path.write_text('ruleset modes version "1.0"\nparam mode: enum(ptq, qat) = ptq\n'
+                    'rule r when mode == qat: relu : { input: affine(int8) }\n')
+    assert [r.name for r in qrules.load(path, mode="qat").rules] == ["r"]
+    assert qrules.load(path).rules == ()
+    with pytest.raises(QruleError, match="'dyn' is not one of ptq, qat"):
+        qrules.load(path, mode="dyn")
+
+
+def test_load_unknown_builtin():
+    with pytest.raises(FileNotFoundError, match="no built-in ruleset named 'nope'"):
+        qrules.load("nope")
+
+
+def test_load_file_with_errors_raises_all_diagnostics(tmp_path: Path):
+    path = tmp_path / "bad.qrule"
+    path.write_text('ruleset bad version "1.0"\nrule a: conv9 : c1\nrule b: relu9 : c2\n')
+    with pytest.raises(QruleError) as info:
+        qrules.load(path)
+    codes = sorted(d.code for d in info.value.diagnostics)
+    assert codes == ["QR201", "QR201", "QR203", "QR203"]
+
+
+def test_import_qrules_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, qrules; qrules.check('rule a: relu : none');"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=Path(__file__).resolve().parents[1])
