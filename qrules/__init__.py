@@ -7,10 +7,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_API = {"parse", "check", "load"}
+_API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
 _DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
+# These import torch and torchao: only on first use.
+_ENGINE = {
+    "quantize": "qrules.pipeline", "prepare": "qrules.pipeline", "convert": "qrules.pipeline",
+    "calibrate": "qrules.pipeline", "save_program": "qrules.pipeline",
+    "load_program": "qrules.pipeline", "compose": "qrules.compose",
+    "ComposeConflictError": "qrules.compose", "explain": "qrules.explain",
+    "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",
+    "move_exported_model_to_eval": "qrules.adapter.torchao",
+    "move_exported_model_to_train": "qrules.adapter.torchao",
+    "allow_exported_model_train_eval": "qrules.adapter.torchao",
+    "model_is_exported": "qrules.adapter.torchao",
+}
 
-__all__ = sorted(_API | _DIAGNOSTICS | {"__version__"})
+__all__ = sorted(_API | _DIAGNOSTICS | set(_ENGINE) | {"__version__"})
 
 
 def __getattr__(name: str):
@@ -22,4 +34,8 @@ def __getattr__(name: str):
         from qrules import diagnostics
 
         return getattr(diagnostics, name)
+    if name in _ENGINE:
+        import importlib
+
+        return getattr(importlib.import_module(_ENGINE[name]), name)
     raise AttributeError(f"module 'qrules' has no attribute {name!r}")

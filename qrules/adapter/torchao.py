@@ -8,6 +8,7 @@ is the file to change.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import warnings
 from typing import Any, Callable, Optional
@@ -15,6 +16,13 @@ from typing import Any, Callable, Optional
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")  # CPU-only: no .so noise
 
 import torch  # noqa: E402
+
+# Importing torchao logs a "skipping cpp extensions" warning (we asked for that) and
+# makes torch's pytree log a deprecation; neither is the user's business.
+_NOISY_LOGGERS = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+_levels = [logger.level for logger in _NOISY_LOGGERS]
+for _logger in _NOISY_LOGGERS:
+    _logger.setLevel(logging.ERROR)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -36,6 +44,7 @@ with warnings.catch_warnings():
         prepare_pt2e,
         prepare_qat_pt2e,
     )
+    from torchao.quantization.pt2e.utils import _fuse_conv_bn_, _fuse_linear_bn_  # noqa: E402
     from torchao.quantization.pt2e.quantizer import (  # noqa: E402
         ComposableQuantizer,
         DerivedQuantizationSpec,
@@ -45,6 +54,9 @@ with warnings.catch_warnings():
         Quantizer,
         SharedQuantizationSpec,
     )
+
+for _logger, _level in zip(_NOISY_LOGGERS, _levels):
+    _logger.setLevel(_level)
 
 from qrules.semantics import registry  # noqa: E402
 from qrules.semantics.values import (  # noqa: E402
@@ -63,6 +75,15 @@ __all__ = [
 def export_module(model: torch.nn.Module, example_inputs: tuple, *, strict: bool = False):
     """Capture a model as torch.export does for PT2E: ``export(...).module()``."""
     return torch.export.export(model, tuple(example_inputs), strict=strict).module()
+
+
+def fold_batch_norms(model):
+    """What ``prepare_pt2e`` does to a graph before it annotates (PTQ only): fold
+    batch norms into the convs and linears before them. Explain uses it so it sees
+    the graph the quantizer will see."""
+    _fuse_conv_bn_(model)
+    _fuse_linear_bn_(model)
+    return model
 
 
 def resolve_entry(entry: registry.Entry) -> Any:

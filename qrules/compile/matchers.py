@@ -51,6 +51,7 @@ class CompiledStep:
     any_op: bool
     predicate: Optional[Callable]
     region: Optional[ast.Region]
+    predicate_exprs: tuple = ()        # the source predicates, for explain
 
     def op_for(self, target) -> Optional[OpMatch]:
         for op in self.ops:
@@ -139,7 +140,7 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
             steps.append(CompiledStep(
                 label=step.label, ops=ops, any_op=step.is_any,
                 predicate=compile_predicates(step.predicates, params),
-                region=step.region))
+                region=step.region, predicate_exprs=tuple(step.predicates)))
         expansions.append(tuple(steps))
     # Longest first: at one head node a rule takes its longest expansion that matches.
     expansions.sort(key=len, reverse=True)

@@ -1,0 +1,120 @@
+"""Explain a ruleset on a graph: which rule annotated each node, and why others stay float.
+
+Runs the same planning as the quantizer (on a copy, so the graph is untouched) and
+then, for every call node left in float, finds the first reason in this order:
+non-float output, left in float by a `none` rule, no rule mentions the op, every
+rule for the op is out of scope here, a predicate failed (which one), or the op
+only appears inside patterns whose other steps are not around it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Optional
+
+from torch.fx import GraphModule, Node
+
+from qrules.adapter.quantizer import RulesetQuantizer, _op_targets
+from qrules.adapter.torchao import fold_batch_norms
+from qrules.compile.predicates import StepContext, compile_predicates
+from qrules.passes.match import Matcher, State, bind_roles, is_float_value
+from qrules.passes.plan import plan
+
+
+@dataclass(frozen=True)
+class NodeExplanation:
+    node: str
+    target: str
+    rule: Optional[str]          # the rule that annotated it, or None
+    location: Optional[str]      # file:line:col of that rule
+    quantized: bool              # has at least one spec (not left in float)
+    reason: Optional[str] = None  # why it is float
+
+
+@dataclass
+class Explanation:
+    ruleset: str
+    nodes: list[NodeExplanation] = field(default_factory=list)
+
+    @property
+    def coverage(self) -> float:
+        """Percent of float-valued call nodes that a rule annotated."""
+        countable = [n for n in self.nodes if n.reason != "non-float output"]
+        if not countable:
+            return 100.0
+        return 100.0 * sum(n.rule is not None for n in countable) / len(countable)
+
+    def format(self) -> str:
+        width = max((len(n.node) for n in self.nodes), default=4)
+        lines = [f"ruleset {self.ruleset}: {len(self.nodes)} call nodes, coverage "
+                 f"{self.coverage:.1f}%"]
+        for n in self.nodes:
+            if n.rule is not None:
+                what = f"{'quantized' if n.quantized else 'float    '} by {n.rule} ({n.location})"
+            else:
+                what = f"float: {n.reason}"
+            lines.append(f"  {n.node:<{width}}  {n.target:<40}  {what}")
+        return "\n".join(lines)
+
+
+def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
+                  op_targets: dict) -> str:
+    if not is_float_value(node):
+        return "non-float output"
+    relevant = []
+    for rule in compiled.rules:
+        for steps in rule.expansions:
+            for step in steps:
+                op = step.op_for(node.target)
+                if op is not None:
+                    relevant.append((rule, step, op))
+    if not relevant:
+        return "no rule for this op"
+    in_scope = [(r, s, o) for r, s, o in relevant if matcher.in_rule_scope(r, [node])]
+    if not in_scope:
+        return f"out of scope for rule(s) {', '.join(sorted({r.name for r, _, _ in relevant}))}"
+    for rule, step, op in in_scope:
+        roles = bind_roles(node, op)
+        for expr in step.predicate_exprs:
+            check = compile_predicates((expr,), compiled.bound.params)
+            if not check(StepContext(node, roles, state, op_targets)):
+                span = expr.span
+                return f"predicate of rule {rule.name} failed at {span.file}:{span.line}:{span.col}"
+    names = ", ".join(sorted({r.name for r, _, _ in in_scope}))
+    return f"no pattern matches around it (rules with this op: {names})"
+
+
+def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explanation:
+    """Per node: the annotating rule with its span, or why it stays in float.
+
+    The graph is first processed as ``prepare_pt2e`` (or, with ``qat``,
+    ``prepare_qat_pt2e``) would before annotating; the caller's graph is untouched.
+    """
+    quantizer = ruleset if isinstance(ruleset, RulesetQuantizer) else ruleset.quantizer()
+    compiled = quantizer._global
+    work = copy.deepcopy(graph_module)
+    if not qat:
+        fold_batch_norms(work)
+    work = quantizer.transform_for_annotation(work)
+    op_targets = _op_targets(compiled)
+    result = plan(work, compiled, op_targets)
+    matcher = Matcher(work, compiled, op_targets)
+    state = State()
+    state.planned.update(result.annotations)
+    out = Explanation(compiled.name)
+    for node in work.graph.nodes:
+        if node.op != "call_function":
+            continue
+        note = result.annotations.get(node)
+        if note is not None:
+            quantized = note.output is not None or any(
+                p is not None for p in note.inputs.values())
+            out.nodes.append(NodeExplanation(node.name, str(node.target), note.rule.name,
+                                             note.rule.location, quantized,
+                                             None if quantized else "left in float by rule"))
+        else:
+            out.nodes.append(NodeExplanation(
+                node.name, str(node.target), None, None, False,
+                _float_reason(node, compiled, matcher, state, op_targets)))
+    return out

@@ -1,0 +1,87 @@
+"""The shared pipeline: export, annotate+validate, prepare, calibrate, convert(fold).
+
+``quantize`` does all of it; ``prepare`` and ``convert`` are for users who drive
+calibration or QAT training themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Optional
+
+import torch
+
+from qrules.adapter.torchao import (
+    convert_pt2e, export_module, model_is_exported, prepare_pt2e, prepare_qat_pt2e,
+    quiet_torchao,
+)
+from qrules.compose import as_quantizer
+
+
+def _as_graph(model: torch.nn.Module, example_inputs: tuple) -> torch.fx.GraphModule:
+    if isinstance(model, torch.fx.GraphModule) and model_is_exported(model):
+        return model
+    return export_module(model, tuple(example_inputs))
+
+
+def prepare(model: torch.nn.Module, example_inputs: tuple, ruleset, *, qat: bool = False):
+    """Export (unless already exported), annotate with the ruleset(s), insert observers
+    (or fake-quantizers with ``qat=True``). Returns the prepared GraphModule."""
+    graph = _as_graph(model, example_inputs)
+    quantizer = as_quantizer(ruleset)
+    with quiet_torchao():
+        return (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
+
+
+def convert(prepared: torch.fx.GraphModule, *, fold_quantize: bool = True):
+    """Replace observers by quantize/dequantize ops, folding quantized weights."""
+    with quiet_torchao():
+        return convert_pt2e(prepared, fold_quantize=fold_quantize)
+
+
+def _batches(calibration: Optional[Iterable], example_inputs: tuple) -> list:
+    if calibration is None:
+        return [tuple(example_inputs)]
+    out = []
+    for batch in calibration:
+        out.append(tuple(batch) if isinstance(batch, (list, tuple)) else (batch,))
+    return out
+
+
+def calibrate(prepared: torch.fx.GraphModule, batches: list, progress: Optional[bool] = None):
+    show = sys.stderr.isatty() if progress is None else progress
+    with torch.no_grad():
+        for index, batch in enumerate(batches, 1):
+            prepared(*batch)
+            if show:
+                done = int(30 * index / len(batches))
+                sys.stderr.write(f"\rcalibrating [{'#' * done}{'.' * (30 - done)}] "
+                                 f"{index}/{len(batches)}")
+                sys.stderr.flush()
+    if show:
+        sys.stderr.write("\n")
+
+
+def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
+             calibration: Optional[Iterable] = None, qat: bool = False,
+             progress: Optional[bool] = None) -> torch.fx.GraphModule:
+    """Export, annotate, validate, prepare, calibrate, convert with weight folding.
+
+    ``calibration``: an iterable of input batches (tuples, or single tensors);
+    default: the example inputs once. ``ruleset``: a loaded ruleset, a quantizer, or
+    ``qrules.compose(...)`` of several.
+    """
+    prepared = prepare(model, example_inputs, ruleset, qat=qat)
+    calibrate(prepared, _batches(calibration, example_inputs), progress)
+    return convert(prepared)
+
+
+def save_program(module: torch.fx.GraphModule, example_inputs: tuple, path) -> None:
+    """Save a (quantized) module as a torch.export program (``.pt2``)."""
+    torch.export.save(torch.export.export(module, tuple(example_inputs)), path)
+
+
+def load_program(path) -> torch.fx.GraphModule:
+    return torch.export.load(path).module()
+
+
