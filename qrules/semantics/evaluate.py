@@ -99,8 +99,11 @@ class Evaluator:
         definition = self.symbols.params.get(e.id)
         if definition is not None:
             kind = param_type(definition.node)
+            if kind not in registry.PARAM_TYPES:  # QR219 says so; no type errors on top
+                return Typed("unknown")
             if e.id in self.assumed:
-                return Typed(kind, self.assumed[e.id])
+                assumed = self.assumed[e.id]
+                return Typed(kind, UNKNOWN if isinstance(assumed, _Excluded) else assumed)
             if self.values is None or e.id not in self.values:
                 return Typed(kind)
             return Typed(kind, self.values[e.id])
@@ -112,31 +115,42 @@ class Evaluator:
         self.report("QR204", f"unknown name `{e.id}`: not a parameter{hint}", e.span)
         return Typed("unknown")
 
+    # An operand of the wrong type is reported once (QR301) and makes the result's
+    # value UNKNOWN: computing it anyway would raise (`"a" + 1`) or invent a value
+    # (`not 3` is false, so a `when not 3` would also be "always false", QR406).
     def _v_Unary(self, e):
         operand = self.value(e.operand)
         if e.op == "not":
-            self._expect(operand, ("bool",), e.operand, "`not` needs a boolean")
+            if not self._expect(operand, ("bool",), e.operand, "`not` needs a boolean"):
+                return Typed("bool")
             return Typed("bool", _lift(lambda v: not v, operand.value))
-        self._expect(operand, NUMERIC, e.operand, "`-` needs a number")
+        if not self._expect(operand, NUMERIC, e.operand, "`-` needs a number"):
+            return Typed("unknown")
         return Typed(operand.type, _lift(lambda v: -v, operand.value))
 
     def _v_Binary(self, e):
         left, right = self.value(e.left), self.value(e.right)
         if e.op in ("and", "or"):
-            self._expect(left, ("bool",), e.left, f"`{e.op}` needs booleans")
-            self._expect(right, ("bool",), e.right, f"`{e.op}` needs booleans")
-            return Typed("bool", _logic(e.op, left.value, right.value))
+            ok = self._expect(left, ("bool",), e.left, f"`{e.op}` needs booleans")
+            ok &= self._expect(right, ("bool",), e.right, f"`{e.op}` needs booleans")
+            return Typed("bool", _logic(e.op, left.value, right.value) if ok else UNKNOWN)
         if e.op in ("==", "!=", "<", "<=", ">", ">="):
             if e.op not in ("==", "!="):
-                self._expect(left, NUMERIC, e.left, f"`{e.op}` compares numbers")
-                self._expect(right, NUMERIC, e.right, f"`{e.op}` compares numbers")
+                ok = self._expect(left, NUMERIC, e.left, f"`{e.op}` compares numbers")
+                ok &= self._expect(right, NUMERIC, e.right, f"`{e.op}` compares numbers")
+                if not ok or "unknown" in (left.type, right.type):
+                    return Typed("bool")
             else:
-                self._check_choice(left, right, e.right)
-                self._check_choice(right, left, e.left)
+                self._check_choice(left, e.left, right, e.right)
+                self._check_choice(right, e.right, left, e.left)
+                if self._excluded(e.left, right) or self._excluded(e.right, left):
+                    return Typed("bool", e.op == "!=")
             return Typed("bool", _lift2(_COMPARE[e.op], left.value, right.value))
-        self._expect(left, NUMERIC, e.left, f"`{e.op}` needs numbers")
-        self._expect(right, NUMERIC, e.right, f"`{e.op}` needs numbers")
+        ok = self._expect(left, NUMERIC, e.left, f"`{e.op}` needs numbers")
+        ok &= self._expect(right, NUMERIC, e.right, f"`{e.op}` needs numbers")
         kind = "int" if left.type == right.type == "int" and e.op != "/" else "float"
+        if not ok or "unknown" in (left.type, right.type):
+            return Typed("unknown" if not ok else kind)
         try:
             return Typed(kind, _lift2(_ARITH[e.op], left.value, right.value))
         except (ZeroDivisionError, OverflowError, ValueError) as err:
@@ -150,18 +164,28 @@ class Evaluator:
             return Typed(then.type if then.type == otherwise.type else "unknown")
         return self.value(e.then if cond else e.otherwise)
 
-    def _check_choice(self, enum_side: Typed, other: Typed, other_expr) -> None:
+    def _check_choice(self, enum_side: Typed, enum_expr, other: Typed, other_expr) -> None:
         if enum_side.type != "enum" or other.type not in ("choice", "str"):
             return
-        enum_choices = {c for d in self.symbols.params.values()
-                        for c in d.node.type.choices}
-        if other.value not in enum_choices:
-            self.report("QR311", f"`{other.value}` is not one of the enum's choices",
-                        other_expr.span)
+        # The choices of this enum (`mode == b` is wrong when only another enum has
+        # `b`); an enum written without choices is QR219 already.
+        definition = self.symbols.params.get(getattr(enum_expr, "id", None))
+        enum_choices = definition.node.type.choices if definition else ()
+        if enum_choices and other.value not in enum_choices:
+            self.report("QR311", f"`{other.value}` is not one of the enum's choices "
+                        f"({', '.join(enum_choices)})", other_expr.span)
 
-    def _expect(self, typed: Typed, kinds, expr, message: str) -> None:
+    def _excluded(self, expr, other: Typed) -> bool:
+        """Inside `when mode != a { ... }`, `mode == a` is known to be false."""
+        assumed = self.assumed.get(expr.id) if isinstance(expr, ast.Name) else None
+        return isinstance(assumed, _Excluded) and other.value in assumed.choices
+
+    def _expect(self, typed: Typed, kinds, expr, message: str) -> bool:
+        """Report (QR301) a value of the wrong type; True when the type is fine."""
         if typed.type not in kinds and typed.type != "unknown":
             self.report("QR301", f"{message}; this is {_a(typed.type)}", expr.span)
+            return False
+        return True
 
     def condition(self, expr) -> Any:
         """A boolean condition: True, False, or UNKNOWN while linting."""
@@ -370,6 +394,8 @@ class Evaluator:
         index = None
         if isinstance(expr, ast.Index):
             idx = self.value(expr.index)
+            if idx.type == "int" and idx.value is UNKNOWN:
+                return None  # an int parameter: checked when the ruleset is bound
             if idx.type != "int" or idx.value is UNKNOWN:
                 self.report("QR310", "an edge index must be an integer", expr.index.span)
                 return None
@@ -409,10 +435,39 @@ def _implied(expr, truth: bool, out: dict[str, Any], params) -> None:
     elif isinstance(expr, ast.Binary) and expr.op == "or" and not truth:
         _implied(expr.left, False, out, params)
         _implied(expr.right, False, out, params)
-    elif isinstance(expr, ast.Binary) and expr.op == "==" and truth and isinstance(
-            expr.left, ast.Name) and isinstance(expr.right, ast.Name) and \
-            expr.left.id in params and params[expr.left.id].node.type.name == "enum":
-        out[expr.left.id] = expr.right.id
+    elif isinstance(expr, ast.Binary) and expr.op in ("==", "!="):
+        test = _enum_test(expr, params)
+        if test is None:
+            return
+        name, choice = test
+        previous = out.get(name)
+        if truth == (expr.op == "=="):  # `mode == a` holds, or `mode != a` fails
+            out[name] = choice
+        elif previous is None or isinstance(previous, _Excluded):
+            # `mode != a` holds: remember what `mode` is not; once one choice is left,
+            # that is its value (`when mode != static` with `enum(static, dynamic)`).
+            excluded = (previous.choices if previous else frozenset()) | {choice}
+            left = [c for c in params[name].node.type.choices if c not in excluded]
+            out[name] = left[0] if len(left) == 1 else _Excluded(excluded)
+
+
+@dataclass(frozen=True)
+class _Excluded:
+    """An assumption that an enum parameter is none of ``choices``."""
+
+    choices: frozenset
+
+
+def _enum_test(expr: ast.Binary, params):
+    """``mode == a`` / ``"a" != mode`` on an enum parameter: (parameter, choice)."""
+    for side, other in ((expr.left, expr.right), (expr.right, expr.left)):
+        if isinstance(side, ast.Name) and side.id in params and \
+                params[side.id].node.type.name == "enum":
+            if isinstance(other, ast.Name):
+                return side.id, other.id
+            if isinstance(other, ast.StringLit):
+                return side.id, other.value
+    return None
 
 
 # ---------------------------------------------------------------------- constructors
@@ -500,8 +555,9 @@ class _Args:
         if isinstance(expr, ast.Name) and expr.id in registry.DTYPES:
             return registry.DTYPES[expr.id]
         known = ", ".join(registry.DTYPES)
-        text = expr.id if isinstance(expr, ast.Name) else "this"
-        self.ev.report("QR309", f"unknown dtype `{text}` (known: {known})", expr.span)
+        what = f"unknown dtype `{expr.id}`" if isinstance(expr, ast.Name) else \
+            "expected a dtype name"
+        self.ev.report("QR309", f"{what} (known: {known})", expr.span)
         return None
 
     def bounds(self, symmetric: bool = False) -> tuple:
@@ -545,6 +601,8 @@ class _Args:
         if axis_kw is None:
             return 0
         axis = self.ev.value(axis_kw.value)
+        if axis.type == "int" and axis.value is UNKNOWN:
+            return None  # an int parameter: checked when the ruleset is bound
         if axis.type != "int" or axis.value is UNKNOWN or axis.value < 0:
             self.ev.report("QR305", "the channel axis must be a non-negative integer",
                            axis_kw.value.span)
@@ -564,6 +622,8 @@ class _Args:
             return UNKNOWN, None
         typed = self.ev.value(keyword.value)
         self.ev._expect(typed, NUMERIC, keyword.value, f"`{key}` must be a number")
+        if typed.type not in NUMERIC:  # reported above; a string here must not reach math
+            return UNKNOWN, keyword.value
         return typed.value, keyword.value
 
 

@@ -38,6 +38,7 @@ class Loaded:
     items: tuple[tuple[Unit, object], ...]  # every top-level item, includes expanded
     diagnostics: tuple[Diagnostic, ...]
     sources: dict
+    unparsed: tuple[str, ...] = ()  # chunks that did not parse (ParseResult.unparsed)
 
 
 def _display(path: Path) -> str:
@@ -54,6 +55,7 @@ class _Loader:
         self.items: list[tuple[Unit, object]] = []
         self.diagnostics: list[Diagnostic] = []
         self.sources: dict[str, str] = {}
+        self.unparsed: list[str] = []
         self.stack: list[Path] = []
         self.seen: set[Path] = set()
 
@@ -62,6 +64,7 @@ class _Loader:
         result = parse(text, name)
         self.sources[name] = result.text
         self.diagnostics.extend(result.diagnostics)
+        self.unparsed.extend(result.unparsed)
         unit = Unit(result.file, path, name, include)
         self.units.append(unit)
         if path is not None:
@@ -140,4 +143,5 @@ def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
     else:
         loader.load_text(text if text is not None else "", name or "<string>", None)
     return Loaded(units=tuple(loader.units), items=tuple(loader.items),
-                  diagnostics=tuple(loader.diagnostics), sources=loader.sources)
+                  diagnostics=tuple(loader.diagnostics), sources=loader.sources,
+                  unparsed=tuple(loader.unparsed))

@@ -156,6 +156,17 @@ def walk(pattern):
             stack.extend(reversed(node.options))
 
 
+def nullable(pattern) -> bool:
+    """Can the pattern match the empty sequence (``a?``, ``a? -> b?``, ``(a | b?)``)?"""
+    if isinstance(pattern, ast.Step):
+        return pattern.optional or nullable(pattern.atom)
+    if isinstance(pattern, ast.Chain):
+        return all(nullable(step) for step in pattern.steps)
+    if isinstance(pattern, ast.Alternation):
+        return any(nullable(option) for option in pattern.options)
+    return False  # an op or a region matches one node
+
+
 def optional_steps(pattern) -> list[ast.Step]:
     """Every ``x?`` in a pattern, outermost first."""
     return [n for n in walk(pattern) if isinstance(n, ast.Step) and n.optional]

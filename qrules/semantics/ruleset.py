@@ -9,12 +9,14 @@ That is what the compiler turns into matchers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from qrules.diagnostics import Diagnostic, QruleError, Severity, diagnostic, has_errors
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks import CHECKS
+from qrules.semantics.checks.reachability import names_in
 from qrules.semantics.evaluate import ConfigValue, Evaluator
 from qrules.semantics.loader import Loaded
 from qrules.semantics.patterns import OpResolver
@@ -161,6 +163,43 @@ def _params(symbols: Symbols, ev: Evaluator) -> dict[str, ParamInfo]:
     return out
 
 
+#: "No such name" codes, and "never used" codes: both are wrong when the definition,
+#: or the use, sits in an item that did not parse.
+_UNKNOWN_NAME = frozenset({"QR201", "QR202", "QR203", "QR204", "QR206", "QR212"})
+_UNUSED_NAME = frozenset({"QR403", "QR404", "QR405"})
+_MASK = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+_DEFINED = re.compile(r"\b(?:op|spec|config|param|rule)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _without_cascades(found: list[Diagnostic], loaded: Loaded,
+                      symbols: Symbols) -> list[Diagnostic]:
+    """Drop what only follows from a syntax error: a name defined in an item that did
+    not parse is not "unknown", and a name used only there (directly, or through the
+    specs and configs it names) is not "never used"."""
+    if not loaded.unparsed:
+        return found
+    masked = [_MASK.sub(" ", chunk) for chunk in loaded.unparsed]
+    defined = {m.group(1) for chunk in masked for m in _DEFINED.finditer(chunk)}
+    mentioned = {m.group() for chunk in masked for m in _IDENT.finditer(chunk)}
+    pending = list(mentioned)
+    while pending:
+        name = pending.pop()
+        for table in (symbols.specs, symbols.configs):
+            for definition in table.get(name, ()):
+                for used in names_in(definition.node.value) - mentioned:
+                    mentioned.add(used)
+                    pending.append(used)
+
+    def name_at(d: Diagnostic) -> str:
+        text = loaded.sources.get(d.span.file, "")
+        return text[d.span.start:d.span.end]
+
+    return [d for d in found
+            if not (d.code in _UNKNOWN_NAME and name_at(d) in defined)
+            and not (d.code in _UNUSED_NAME and name_at(d) in mentioned)]
+
+
 def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
     symbols = collect(loaded)
     analysis = Analysis.of(symbols)
@@ -172,6 +211,7 @@ def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
         prelude_names = {u.name for u in loaded.units if u.path is not None
                          and u.path.stem == "_prelude"}
         found = [d for d in found if d.span.file not in prelude_names]
+    found = _without_cascades(found, loaded, symbols)
     unique = {(d.code, d.span.file, d.span.start, d.message): d for d in found}
     diagnostics = tuple(sorted(unique.values(), key=Diagnostic.sort_key))
     return Ruleset(symbols.name, symbols.version, _params(symbols, Evaluator(symbols)),

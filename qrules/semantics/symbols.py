@@ -94,6 +94,9 @@ class Symbols:
     phases: list[str] = field(default_factory=list)
     units: tuple[Unit, ...] = ()
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Items dropped with a QR207/QR212 error. Not in force, but what they name is
+    #: not "never used" (QR403-405) while the author fixes the duplicate.
+    dropped: list = field(default_factory=list)
 
     def active_rules(self) -> list[RuleEntry]:
         """Rules after ``disable rule`` (unconditional disables only) and overrides."""
@@ -178,6 +181,7 @@ class _Collector:
                 self.diagnostics.append(diagnostic(
                     "QR212", f"`override {what} {item.name}`: no {what} `{item.name}` is "
                     "defined before this", item.name_span))
+                self.symbols.dropped.append(definition)
                 return
             existing.append(definition)
             return
@@ -186,6 +190,7 @@ class _Collector:
                 "QR207", f"{what} `{item.name}` is already defined; write `override "
                 f"{what} {item.name}` to replace it", item.name_span,
                 [_first_note(existing[0], what)]))
+            self.symbols.dropped.append(definition)
             return
         table[item.name] = [definition]
 
@@ -214,6 +219,7 @@ class _Collector:
                 self.diagnostics.append(diagnostic(
                     "QR212", f"`override rule {item.name}`: no rule `{item.name}` is "
                     "defined before this", item.name_span))
+                self.symbols.dropped.append(Definition(item, unit, entry.conditions))
                 return
             # The override takes the original's place in the order, so priorities
             # and file order of the base ruleset are kept.
@@ -227,6 +233,7 @@ class _Collector:
                 "QR207", f"rule `{item.name}` is already defined; write `override rule "
                 f"{item.name}` to replace it", item.name_span,
                 [Note(message="rule first defined here", span=first.rule.name_span)]))
+            self.symbols.dropped.append(Definition(item, unit, entry.conditions))
             return
         self.rule_names[item.name] = entry
         self.symbols.rules.append(entry)

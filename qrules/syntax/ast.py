@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from qrules.span import Span
 
@@ -132,6 +132,7 @@ class Region(Node):
     kind: Literal["region"] = "region"
     selector_kind: str
     selector: str
+    kind_span: Optional[Span] = Field(default=None, exclude=True)  # where the kind is, for QR217
 
 
 class Step(Node):
@@ -181,6 +182,9 @@ class Header(Node):
     name: str
     version: Optional[str] = None
     name_span: Span
+    # Where the version string is, for QR503. Excluded from dumps (like the other
+    # diagnostic-only spans below) so serialized ASTs and their goldens do not change.
+    version_span: Optional[Span] = Field(default=None, exclude=True)
 
 
 class Include(Node):
@@ -265,6 +269,7 @@ class Scope(Node):
     condition: Optional[Expr] = None
     items: tuple["Item", ...]
     selector_span: Span
+    kind_span: Optional[Span] = Field(default=None, exclude=True)  # where the kind is, for QR217
 
 
 class Phase(Node):

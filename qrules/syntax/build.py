@@ -63,8 +63,9 @@ class AstBuilder(Transformer):
     def header(self, meta, children):
         name = children[0]
         version = _unquote(children[1]) if len(children) > 1 else None
+        version_span = self._tok(children[1]) if len(children) > 1 else None
         return ast.Header(span=self._span(meta), name=str(name), version=version,
-                          name_span=self._tok(name))
+                          name_span=self._tok(name), version_span=version_span)
 
     def include(self, meta, children):
         (target,) = children
@@ -187,7 +188,7 @@ class AstBuilder(Transformer):
     def region(self, meta, children):
         kind, selector = children
         return ast.Region(span=self._span(meta), selector_kind=str(kind),
-                          selector=_unquote(selector))
+                          selector=_unquote(selector), kind_span=self._tok(kind))
 
     def predicate_block(self, meta, children):
         return tuple(children)
@@ -219,7 +220,8 @@ class AstBuilder(Transformer):
         condition = rest[0] if len(rest) == 2 else None
         return ast.Scope(span=self._span(meta), selector_kind=str(kind),
                          selector=_unquote(selector), condition=condition,
-                         items=rest[-1], selector_span=self._tok(selector))
+                         items=rest[-1], selector_span=self._tok(selector),
+                         kind_span=self._tok(kind))
 
     def phase(self, meta, children):
         name, items = children

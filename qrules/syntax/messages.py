@@ -68,6 +68,11 @@ def _previous_token(chunk: str, offset: int) -> str | None:
 def describe_unexpected(err: UnexpectedInput, chunk: str, at_end: bool = False) -> str:
     expected = getattr(err, "expected", None) or set()
     offset = err.pos_in_stream if err.pos_in_stream is not None else len(chunk)
+    if at_end:
+        # Lark places `$END` at the start of the last token, so the token before that
+        # offset is the second-to-last one ("after `..`" for `-128..127`). At the end
+        # of the input, the token the parser stopped after is the last one.
+        offset = len(chunk)
     previous = _previous_token(chunk, offset)
     where = f" after `{previous}`" if previous else ""
     wanted = expected_phrase(expected)

@@ -37,6 +37,10 @@ class ParseResult(NamedTuple):
     file: ast.File
     diagnostics: tuple[Diagnostic, ...]
     text: str
+    #: The text of each chunk that did not parse. Its items are missing from ``file``;
+    #: the semantic stage uses this to avoid reporting their names as unknown or their
+    #: uses as missing (cascades of the one syntax error).
+    unparsed: tuple[str, ...] = ()
 
 
 def decode(data: bytes, file: Optional[str]) -> tuple[Optional[str], list[Diagnostic]]:
@@ -71,6 +75,7 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     diagnostics: list[Diagnostic] = []
     items: list = []
+    unparsed: list[str] = []
 
     whole = _parse_chunk(text, file, 0, 0)
     if isinstance(whole, ast.File):
@@ -82,6 +87,7 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
                 items.extend(result.items)
             else:
                 diagnostics.append(result)
+                unparsed.append(chunk)
     end_line = text.count("\n") + 1
     span = Span(file=file, line=1, col=1, end_line=end_line,
                 end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
@@ -89,7 +95,7 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
     if not text.strip() or (not items and not diagnostics):
         diagnostics.append(diagnostic("QR108", "file defines nothing",
                                       Span.point(file, 1, 1)))
-    return ParseResult(tree, tuple(diagnostics), text)
+    return ParseResult(tree, tuple(diagnostics), text, tuple(unparsed))
 
 
 def _empty(file: Optional[str]) -> ast.File:

@@ -98,7 +98,7 @@ def check_scopes(analysis: Analysis) -> list[Diagnostic]:
             if scope.kind not in registry.SCOPE_KINDS:
                 out.append(diagnostic("QR217", f"unknown scope kind `{scope.kind}` (known: "
                                       f"{', '.join(sorted(registry.SCOPE_KINDS))})",
-                                      scope.node.span))
+                                      scope.node.kind_span or scope.node.span))
             elif scope.kind == "operator" and scope.selector not in analysis.symbols.ops:
                 out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
                                       scope.node.selector_span))

@@ -117,11 +117,16 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     for definition in symbols.transforms:
         roots.append(definition.node)
         roots.extend(definition.conditions)
+    for _, context in symbols.disabled:  # `when legacy { disable rule x }` uses `legacy`
+        roots.extend(context.conditions)
+    for definition in symbols.dropped:  # duplicates (QR207): their uses still count
+        roots.append(definition.node)
+        roots.extend(definition.conditions)
     # Spec and config values are used only when their definition is used.
     pending = list(roots)
     visited: set[tuple[str, str]] = set()
     while pending:
-        for name in _names_in(pending.pop()):
+        for name in names_in(pending.pop()):
             names.add(name)
             for kind, table in (("spec", symbols.specs), ("config", symbols.configs)):
                 if name in table and (kind, name) not in visited:
@@ -131,7 +136,7 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     return {"spec": names, "config": names, "param": names}
 
 
-def _names_in(node) -> set[str]:
+def names_in(node) -> set[str]:
     found: set[str] = set()
     stack = [node]
     while stack:

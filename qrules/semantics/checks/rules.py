@@ -8,7 +8,9 @@ from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
-from qrules.semantics.patterns import ANY_OP, Expansion, StepInfo, op_refs, walk
+from qrules.semantics.patterns import (
+    ANY_OP, Expansion, StepInfo, nullable, op_refs, walk,
+)
 from qrules.semantics.symbols import RuleEntry
 from qrules.semantics.values import DerivedSpec, EdgeRef, QuantSpec, SharedSpec
 from qrules.syntax import ast
@@ -61,7 +63,8 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
-                                      f"`module_name`, not `{node.selector_kind}`", node.span))
+                                      f"`module_name`, not `{node.selector_kind}`",
+                                      node.kind_span or node.span))
             elif pattern is not node:
                 out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
                                       "cannot be chained or optional", node.span))
@@ -82,8 +85,9 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                     roles |= op.role_names()
             for predicate in node.predicates:
                 out.extend(_check_predicate(predicate, roles, analysis))
-    if all(ref.name in ops or ref.name == ANY_OP for ref in op_refs(pattern)) and \
-            not analysis.expansions(entry):
+    # `expand` drops the empty expansion, so a nullable pattern (`relu?`) still has
+    # expansions; ask the pattern itself whether it can match nothing.
+    if nullable(pattern):
         out.append(diagnostic("QR408", "this pattern can match an empty sequence; at least "
                               "one step must be required", pattern.span))
     return out
@@ -198,6 +202,10 @@ def _edge_exists(step: Optional[str], role: str, index, expansions: list[Expansi
                 continue
             if role in ("output", "extra"):
                 return True
+            if not candidate.ops:
+                # An unknown op (already QR201): its roles are unknown too, so do not
+                # report its edges as missing on top of it.
+                return True
             for op in candidate.ops:
                 count = op.role_count(role)
                 if count is None or (count > 0 and (index in (None, "*") or index < count)):
@@ -267,8 +275,10 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
 
 def _lookup(keys: dict[tuple, ast.RoleKey], edge: EdgeRef) -> Optional[tuple]:
     index = edge.index
+    # `input[*]: spec` quantizes every input, `input[0]` included.
     for candidate in ((edge.step, edge.role, index), (edge.step, edge.role, None),
-                      (edge.step, edge.role, 0 if index is None else index)):
+                      (edge.step, edge.role, 0 if index is None else index),
+                      (edge.step, edge.role, "*")):
         if candidate in keys:
             return candidate
     return None
@@ -276,6 +286,7 @@ def _lookup(keys: dict[tuple, ast.RoleKey], edge: EdgeRef) -> Optional[tuple]:
 
 def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
     out = []
+    reported: set[frozenset] = set()  # one diagnostic per circle, not one per member
     for start in shared:
         seen, current = [start], start
         while current in shared:
@@ -284,6 +295,9 @@ def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
             if current is None:
                 break
             if current == start:
+                if frozenset(seen) in reported:
+                    break
+                reported.add(frozenset(seen))
                 _, key = shared[start]
                 names = " -> ".join(_text(keys[k]) for k in seen + [start])
                 out.append(diagnostic("QR308", f"these edges share with each other in a "

@@ -6,6 +6,7 @@ import re
 
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.semantics.analysis import Analysis
+from qrules.syntax import ast
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -19,6 +20,10 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
                         ("config", symbols.configs)):
         named.extend((d.node, what) for defs in table.values() for d in defs[:1])
     named.extend((r.rule, "rule") for r in symbols.rules)
+    # The ruleset name (what `qrules.load("name")` takes) and phase names are names too.
+    for unit in symbols.units:
+        named.extend((h, "ruleset") for h in unit.file.items if isinstance(h, ast.Header))
+        named.extend((p, "phase") for p in _phases(unit.file.items))
     for node, what in named:
         if not _SNAKE.match(node.name):
             out.append(diagnostic("QR501", f"{what} name `{node.name}` is not snake_case",
@@ -33,5 +38,17 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
         if header is not None and header.version is not None and not _VERSION.match(
                 header.version):
             out.append(diagnostic("QR503", f"version \"{header.version}\" is not "
-                                  "MAJOR.MINOR or MAJOR.MINOR.PATCH", header.span))
+                                  "MAJOR.MINOR or MAJOR.MINOR.PATCH",
+                                  header.version_span or header.span))
     return out
+
+
+def _phases(items) -> list:
+    """Every phase block among ``items``, at any depth."""
+    found, stack = [], list(items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Phase):
+            found.append(item)
+        stack.extend(getattr(item, "items", ()))
+    return found
