@@ -245,4 +245,12 @@ def _write(stream: TextIO, text: str) -> None:
 
 
 #: Every subcommand's ``_add_`` function, in the order ``qrules --help`` lists them.
-COMMANDS: tuple[Callable[..., None], ...] = (_add_lint,)
+def _add_engine_commands(subparsers) -> None:
+    # Imported here so `qrules lint` never loads the engine's module, let alone torch.
+    from qrules import cli_engine
+
+    cli_engine.add_demo(subparsers)
+    cli_engine.add_explain(subparsers)
+
+
+COMMANDS: tuple[Callable[..., None], ...] = (_add_lint, _add_engine_commands)
