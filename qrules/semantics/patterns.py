@@ -9,6 +9,7 @@ shadows another, and whether an optional step can ever be taken; the compiler
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import product
 from typing import Optional
 
@@ -51,8 +52,12 @@ class StepInfo:
     def is_any(self) -> bool:
         return any(op.name == ANY_OP for op in self.ops)
 
-    def targets(self) -> frozenset[str]:
+    @cached_property
+    def _targets(self) -> frozenset[str]:
         return frozenset(t for op in self.ops for t in op.targets)
+
+    def targets(self) -> frozenset[str]:
+        return self._targets
 
 
 @dataclass(frozen=True)

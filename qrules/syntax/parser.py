@@ -24,6 +24,10 @@ from qrules.syntax.messages import describe_unexpected
 
 MAX_LINE_LENGTH = 4000
 MAX_NESTING = 64
+#: Deepest parse tree the (recursive) tree builder and checks are given. Real files
+#: stay under 40; chains like `- - - … 1` or `not not …` would otherwise recurse
+#: past Python's limit.
+MAX_TREE_DEPTH = 160
 
 ITEM_KEYWORDS = ("ruleset", "include", "param", "op", "spec", "config", "rule", "scope",
                  "phase", "when", "disable", "transform", "override")
@@ -125,7 +129,27 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
     except LarkError as err:  # pragma: no cover - lark internals; still no traceback
         return diagnostic("QR100", f"cannot parse: {err}",
                           Span.point(file, line_offset + 1, 1, pos_offset))
+    too_deep = _too_deep(tree)
+    if too_deep is not None:
+        line, col, offset = too_deep
+        return diagnostic("QR105", f"expression nests more than {MAX_TREE_DEPTH} levels deep",
+                          Span.point(file, line + line_offset, col, offset + pos_offset))
     return AstBuilder(file, line_offset, pos_offset).transform(tree)
+
+
+def _too_deep(tree) -> Optional[tuple[int, int, int]]:
+    """Position of the first subtree deeper than MAX_TREE_DEPTH, found without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            meta = node.meta
+            if getattr(meta, "empty", True):
+                return (1, 1, 0)
+            return (meta.line, meta.column, meta.start_pos)
+        stack.extend((child, depth + 1) for child in node.children
+                     if not isinstance(child, str))
+    return None
 
 
 def _guard(chunk: str, file, line_offset: int, pos_offset: int) -> Optional[Diagnostic]:

@@ -34,18 +34,50 @@ def _prefix_covers(a: Expansion, b: Expansion) -> bool:
         _covers(x, y) for x, y in zip(a.steps, b.steps))
 
 
-def _applies_wherever(a: RuleEntry, b: RuleEntry) -> bool:
+def _condition_keys(entry: RuleEntry) -> frozenset:
+    return frozenset(repr(c.model_dump(exclude={"span"})) for c in entry.conditions)
+
+
+def _applies_wherever(a: RuleEntry, b: RuleEntry, keys: dict) -> bool:
     """A applies at least wherever B does: no extra conditions, no narrower scope."""
-    b_conditions = [c.model_dump(exclude={"span"}) for c in b.conditions]
-    if any(c.model_dump(exclude={"span"}) not in b_conditions for c in a.conditions):
+    if not keys[id(a)] <= keys[id(b)]:
         return False
     b_scopes = {(s.kind, s.selector) for s in b.context.scopes}
     return all((s.kind, s.selector) in b_scopes for s in a.context.scopes)
 
 
-def _shadower(analysis: Analysis, earlier: list[RuleEntry], expansion: Expansion):
-    for a in earlier:
-        if any(_prefix_covers(x, expansion) for x in analysis.expansions(a)):
+class _HeadIndex:
+    """Earlier rules' expansions indexed by the targets of their predicate-free head
+    step, so a rule is compared only with rules that can take its head node."""
+
+    def __init__(self):
+        self.by_target: dict[str, list[tuple[RuleEntry, Expansion]]] = {}
+        self.wild: list[tuple[RuleEntry, Expansion]] = []
+
+    def add(self, entry: RuleEntry, expansions: list[Expansion]) -> None:
+        for expansion in expansions:
+            head = expansion.steps[0]
+            if head.predicates:
+                continue
+            if head.is_any or head.region is not None:
+                self.wild.append((entry, expansion))
+            else:
+                for target in head.targets():
+                    self.by_target.setdefault(target, []).append((entry, expansion))
+
+    def candidates(self, expansion: Expansion):
+        head = expansion.steps[0]
+        targets = head.targets()
+        if head.region is not None or not targets:
+            return self.wild
+        # A must cover every head target of B: the shortest per-target list suffices.
+        shortest = min((self.by_target.get(t, []) for t in targets), key=len)
+        return self.wild + shortest
+
+
+def _shadower(index: _HeadIndex, expansion: Expansion, b: RuleEntry, keys: dict):
+    for a, candidate in index.candidates(expansion):
+        if _prefix_covers(candidate, expansion) and _applies_wherever(a, b, keys):
             return a
     return None
 
@@ -53,12 +85,14 @@ def _shadower(analysis: Analysis, earlier: list[RuleEntry], expansion: Expansion
 def check_shadowing(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     rules = analysis.symbols.active_rules()
-    for position, b in enumerate(rules):
-        earlier = [a for a in rules[:position] if _applies_wherever(a, b)]
+    keys = {id(r): _condition_keys(r) for r in rules}
+    index = _HeadIndex()
+    for b in rules:
         expansions = analysis.expansions(b)
-        if not earlier or not expansions:
+        if not expansions:
             continue
-        shadowers = [_shadower(analysis, earlier, e) for e in expansions]
+        shadowers = [_shadower(index, e, b, keys) for e in expansions]
+        index.add(b, expansions)
         if all(shadowers):
             a = shadowers[0]
             out.append(diagnostic(
