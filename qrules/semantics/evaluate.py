@@ -160,7 +160,13 @@ class Evaluator:
     def _v_Conditional(self, e):
         cond = self.condition(e.cond)
         if cond is UNKNOWN:
-            then, otherwise = self.value(e.then), self.value(e.otherwise)
+            typed = []
+            for branch, truth in ((e.then, True), (e.otherwise, False)):
+                implied: dict[str, Any] = {}
+                _implied(e.cond, truth, implied, self.symbols.params)
+                with _Assume(self, implied):
+                    typed.append(self.value(branch))
+            then, otherwise = typed
             return Typed(then.type if then.type == otherwise.type else "unknown")
         return self.value(e.then if cond else e.otherwise)
 
@@ -211,14 +217,22 @@ class Evaluator:
                 result = UNKNOWN
         return result
 
-    def branches(self, expr):
-        """Strip conditionals: the alternatives an expression may take."""
+    def branches(self, expr) -> list[tuple[object, dict]]:
+        """Strip conditionals: the alternatives an expression may take, each with the
+        parameter values its branch implies (``x if dynamic else y``: x is only
+        reached with dynamic true), so nested conditionals stay consistent."""
         if isinstance(expr, ast.Conditional):
             cond = self.condition(expr.cond)
             if cond is UNKNOWN:
-                return self.branches(expr.then) + self.branches(expr.otherwise)
+                out = []
+                for branch, truth in ((expr.then, True), (expr.otherwise, False)):
+                    implied: dict[str, Any] = {}
+                    _implied(expr.cond, truth, implied, self.symbols.params)
+                    with _Assume(self, implied):
+                        out.extend((b, {**implied, **more}) for b, more in self.branches(branch))
+                return out
             return self.branches(expr.then if cond else expr.otherwise)
-        return [expr]
+        return [(expr, {})]
 
     # ------------------------------------------------------------------ definitions
     def in_force(self, definitions: list[Definition]) -> list[Definition]:
@@ -245,8 +259,9 @@ class Evaluator:
     def spec(self, expr, in_config: bool = False) -> list:
         """The specs an expression may denote (``None`` for ``none``)."""
         out: list = []
-        for branch in self.branches(expr):
-            out.extend(self._spec_branch(branch, in_config))
+        for branch, implied in self.branches(expr):
+            with _Assume(self, implied):
+                out.extend(self._spec_branch(branch, in_config))
         return out
 
     def _spec_branch(self, expr, in_config: bool) -> list:
@@ -294,11 +309,12 @@ class Evaluator:
         if isinstance(expr, ast.ConfigBody):
             return [self.config_body(expr)]
         out: list[Optional[ConfigValue]] = []
-        for branch in self.branches(expr):
+        for branch, implied in self.branches(expr):
             if isinstance(branch, ast.NoneLit):
                 out.append(None)
             elif isinstance(branch, ast.Name):
-                out.extend(self._named_config(branch))
+                with _Assume(self, implied):
+                    out.extend(self._named_config(branch))
             else:
                 self.report("QR301", "expected a config: a config name, `none`, or "
                             "`{ role: spec, ... }`", branch.span)
@@ -340,10 +356,11 @@ class Evaluator:
     # ------------------------------------------------------------------ observers
     def observer(self, expr) -> Optional[ObserverRef]:
         branches = self.branches(expr)
-        if len(branches) > 1:  # linting: check every branch, keep the first
-            refs = [self._observer_branch(b) for b in branches]
-            return next((r for r in refs if r is not None), None)
-        return self._observer_branch(branches[0])
+        refs = []
+        for branch, implied in branches:  # linting: check every branch, keep the first
+            with _Assume(self, implied):
+                refs.append(self._observer_branch(branch))
+        return next((r for r in refs if r is not None), None)
 
     def _observer_branch(self, expr) -> Optional[ObserverRef]:
         if isinstance(expr, ast.Name):

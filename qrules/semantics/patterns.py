@@ -73,15 +73,18 @@ ANY = OpInfo(ANY_OP, ("*",), (ast.RoleBinding.model_construct(role="input", posi
 class OpResolver:
     """Resolves op names (definitions and aliases) to concrete ops, once each."""
 
-    def __init__(self, ops: dict[str, list]):
+    def __init__(self, ops: dict[str, list], pick=None):
         self.ops = ops
+        self.pick = pick  # chooses the definition in force; default: the last
         self._cache: dict[str, Optional[tuple[OpInfo, ...]]] = {}
         self.cycles: list[tuple[str, object]] = []
 
     def current(self, name: str):
         """The definition in force (the last override wins for analysis)."""
         definitions = self.ops.get(name)
-        return definitions[-1].node if definitions else None
+        if not definitions:
+            return None
+        return (self.pick(definitions) if self.pick else definitions[-1]).node
 
     def resolve(self, name: str, _stack: tuple[str, ...] = ()) -> Optional[tuple[OpInfo, ...]]:
         if name == ANY_OP and name not in self.ops:

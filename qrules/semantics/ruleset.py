@@ -91,7 +91,11 @@ class Ruleset:
         bound = self._param_values(values)
         ev = Evaluator(self.symbols, bound)
         rules = []
-        for entry in self.symbols.active_rules():
+        for base in self.symbols.active_rules():
+            entry = base
+            for override in self.symbols.overrides.get(base.name, ()):
+                if ev.conditions_hold(override.context.conditions) is True:
+                    entry = override  # the last conditional override in force wins
             if ev.conditions_hold(entry.conditions) is not True:
                 continue
             if self._disabled(entry.name, "rule", ev):
@@ -108,7 +112,9 @@ class Ruleset:
         if has_errors(ev.diagnostics):  # only parameter-dependent values can get here
             raise QruleError(ev.diagnostics, self.sources)
         return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),
-                            tuple(self.symbols.phases), OpResolver(self.symbols.ops))
+                            tuple(self.symbols.phases),
+                            OpResolver(self.symbols.ops, pick=lambda defs: (
+                                ev.in_force(defs) or defs[:1])[0]))
 
     def _disabled(self, name: str, what: str, ev: Evaluator) -> bool:
         return any(node.what == what and node.name == name and

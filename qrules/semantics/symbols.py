@@ -89,6 +89,10 @@ class Symbols:
     specs: dict[str, list[Definition]] = field(default_factory=dict)
     configs: dict[str, list[Definition]] = field(default_factory=dict)
     rules: list[RuleEntry] = field(default_factory=list)
+    #: `override rule` items inside `when` blocks: each is in force only when its
+    #: block's conditions hold, so the original stays for the other case.
+    overrides: dict[str, list[RuleEntry]] = field(default_factory=dict)
+    scopes: list[ast.Scope] = field(default_factory=list)
     disabled: list[tuple[ast.Disable, Context]] = field(default_factory=list)
     transforms: list[Definition] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
@@ -97,6 +101,10 @@ class Symbols:
     #: Items dropped with a QR207/QR212 error. Not in force, but what they name is
     #: not "never used" (QR403-405) while the author fixes the duplicate.
     dropped: list = field(default_factory=list)
+
+    def all_rules(self) -> list[RuleEntry]:
+        """Every rule entry, conditional overrides included (for checks)."""
+        return self.rules + [o for group in self.overrides.values() for o in group]
 
     def active_rules(self) -> list[RuleEntry]:
         """Rules after ``disable rule`` (unconditional disables only) and overrides."""
@@ -225,6 +233,9 @@ class _Collector:
             # and file order of the base ruleset are kept.
             entry = RuleEntry(rule=item, unit=unit, ruleset=entry.ruleset, context=ctx,
                               phase_index=first.phase_index, order=first.order)
+            if ctx.conditions:
+                self.symbols.overrides.setdefault(item.name, []).append(entry)
+                return
             self.symbols.rules[self.symbols.rules.index(first)] = entry
             self.rule_names[item.name] = entry
             return
@@ -239,6 +250,7 @@ class _Collector:
         self.symbols.rules.append(entry)
 
     def _scope(self, unit, item: ast.Scope, ctx):
+        self.symbols.scopes.append(item)
         conditions = ctx.conditions + ((item.condition,) if item.condition else ())
         inner = Context(ctx.phase, ctx.scopes + (ScopeRef(item.selector_kind, item.selector,
                                                           item),), conditions)

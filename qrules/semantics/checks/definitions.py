@@ -89,19 +89,14 @@ def _check_op_def(node: ast.OpDef) -> list[Diagnostic]:
 
 def check_scopes(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    seen: set[int] = set()
-    for entry in analysis.symbols.rules:
-        for scope in entry.context.scopes:
-            if id(scope.node) in seen:
-                continue
-            seen.add(id(scope.node))
-            if scope.kind not in registry.SCOPE_KINDS:
-                out.append(diagnostic("QR217", f"unknown scope kind `{scope.kind}` (known: "
-                                      f"{', '.join(sorted(registry.SCOPE_KINDS))})",
-                                      scope.node.kind_span or scope.node.span))
-            elif scope.kind == "operator" and scope.selector not in analysis.symbols.ops:
-                out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
-                                      scope.node.selector_span))
+    for scope in analysis.symbols.scopes:  # every scope block, with or without rules
+        if scope.selector_kind not in registry.SCOPE_KINDS:
+            out.append(diagnostic("QR217", f"unknown scope kind `{scope.selector_kind}` "
+                                  f"(known: {', '.join(sorted(registry.SCOPE_KINDS))})",
+                                  scope.kind_span or scope.span))
+        elif scope.selector_kind == "operator" and scope.selector not in analysis.symbols.ops:
+            out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
+                                  scope.selector_span))
     return out
 
 

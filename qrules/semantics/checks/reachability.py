@@ -118,7 +118,7 @@ def check_unused(analysis: Analysis) -> list[Diagnostic]:
     to be included, so its names are used elsewhere.
     """
     symbols = analysis.symbols
-    files_with_rules = {id(r.unit) for r in symbols.rules}
+    files_with_rules = {id(r.unit) for r in symbols.all_rules()}
     used = _used_names(analysis)
     out: list[Diagnostic] = []
     tables = (("spec", "QR403", symbols.specs), ("config", "QR404", symbols.configs))
@@ -139,7 +139,7 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     symbols = analysis.symbols
     names: set[str] = set()
     roots: list = []
-    for entry in symbols.rules:
+    for entry in symbols.all_rules():
         roots.append(entry.rule)
         roots.extend(entry.conditions)
     for table in (symbols.specs, symbols.configs):
@@ -151,6 +151,9 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     for definition in symbols.transforms:
         roots.append(definition.node)
         roots.extend(definition.conditions)
+    for definitions in symbols.ops.values():
+        for definition in definitions:
+            roots.extend(definition.conditions)
     for _, context in symbols.disabled:  # `when legacy { disable rule x }` uses `legacy`
         roots.extend(context.conditions)
     for definition in symbols.dropped:  # duplicates (QR207): their uses still count
@@ -190,7 +193,7 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
     """Conditions that are false whatever the parameters are."""
     out: list[Diagnostic] = []
     seen: set[int] = set()
-    conditions = [c for r in analysis.symbols.rules for c in r.conditions]
+    conditions = [c for r in analysis.symbols.all_rules() for c in r.conditions]
     for table in (analysis.symbols.specs, analysis.symbols.configs):
         for definitions in table.values():
             conditions.extend(c for d in definitions for c in d.conditions)

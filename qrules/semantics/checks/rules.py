@@ -25,7 +25,7 @@ MATCH_ROLES = frozenset({"input", "output", "extra"})
 
 def check_rules(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for entry in analysis.symbols.rules:
+    for entry in analysis.symbols.all_rules():
         out.extend(_check_pattern(analysis, entry))
         expansions = analysis.expansions(entry)
         if not expansions:

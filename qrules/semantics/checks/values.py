@@ -22,7 +22,7 @@ def check_values(analysis: Analysis) -> list[Diagnostic]:
                         ev.spec(definition.node.value)
                     else:
                         ev.config(definition.node.value)
-    for entry in symbols.rules:
+    for entry in symbols.all_rules():
         for condition in entry.conditions:
             ev.condition(condition)
         with ev.assuming(entry.conditions):
