@@ -9,12 +9,14 @@ __version__ = "0.1.0"
 
 _API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
 _DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
-# These import torch and torchao: only on first use.
+# These import torch and torchao: only on first use. No module may be named like
+# one of these names (qrules.compose, qrules.explain): importing a submodule sets it
+# as an attribute of the package, which then hides the function for good.
 _ENGINE = {
     "quantize": "qrules.pipeline", "prepare": "qrules.pipeline", "convert": "qrules.pipeline",
     "calibrate": "qrules.pipeline", "save_program": "qrules.pipeline",
-    "load_program": "qrules.pipeline", "compose": "qrules.compose",
-    "ComposeConflictError": "qrules.compose", "explain": "qrules.explain",
+    "load_program": "qrules.pipeline", "compose": "qrules.composing",
+    "ComposeConflictError": "qrules.composing", "explain": "qrules.explaining",
     "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",
     "move_exported_model_to_eval": "qrules.adapter.torchao",
     "move_exported_model_to_train": "qrules.adapter.torchao",
