@@ -28,6 +28,7 @@ def scalars_to_attrs(gm: GraphModule, float_only: bool = True) -> GraphModule:
     at calibration. ``float_only=false`` reproduces torchao's behaviour exactly.
     """
     counter = 0
+    changed = False
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target not in _SCALAR_OPS:
             continue
@@ -49,6 +50,8 @@ def scalars_to_attrs(gm: GraphModule, float_only: bool = True) -> GraphModule:
             attr.meta["val"] = (fake_mode.from_tensor(constant, static_shapes=True)
                                 if fake_mode is not None else constant)
             new_args.append(attr)
+            changed = True
         node.args = tuple(new_args)
-    gm.recompile()
+    if changed:  # regenerating the module's code is most of this pass's cost
+        gm.recompile()
     return gm

@@ -1,0 +1,83 @@
+"""Annotate time of a qrules ruleset vs its torchao anchor, on the same graphs.
+
+    python bench/annotate_time.py [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
+
+Each torchvision model (weights=None) is exported once; every timing annotates a
+fresh deep copy of that graph, after the same batch-norm folding prepare_pt2e does.
+Reported: median seconds per annotate (transform_for_annotation + annotate) and the
+ratio qrules / anchor, measured in the same run. Target (issue): <= 1.0x XNNPACKQuantizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+import qrules  # noqa: E402
+from qrules.adapter.torchao import export_module, fold_batch_norms  # noqa: E402
+
+
+def anchor_xnnpack():
+    from torchao.testing.pt2e._xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True))
+
+
+def time_annotate(make_quantizer, graph, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        work = copy.deepcopy(graph)
+        quantizer = make_quantizer()
+        start = time.perf_counter()
+        work = quantizer.transform_for_annotation(work)
+        quantizer.annotate(work)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet18,mobilenet_v2,mobilenet_v3_large,"
+                        "efficientnet_b0,convnext_tiny,vit_b_16")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="OUT")
+    args = parser.parse_args(argv)
+    ruleset = qrules.load("xnnpack", per_channel=True)
+    rows = []
+    for name in args.models.split(","):
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(name, weights=None).eval()
+        size = 224 if name.startswith("vit") else 96
+        graph = fold_batch_norms(export_module(model, (torch.randn(1, 3, size, size),)))
+        ours = time_annotate(ruleset.quantizer, graph, args.repeat)
+        theirs = time_annotate(anchor_xnnpack, graph, args.repeat)
+        nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")
+        rows.append({"model": name, "call_nodes": nodes, "qrules_s": round(ours, 4),
+                     "xnnpack_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})
+        print(f"{name:<20} {nodes:>5} nodes  qrules {ours:7.3f}s  XNNPACKQuantizer "
+              f"{theirs:7.3f}s  ratio {ours / theirs:5.2f}x", flush=True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": f"{os.cpu_count()} cores", "rows": rows}, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
