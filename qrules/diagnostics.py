@@ -103,7 +103,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
 
 
 class Note(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     message: str
     span: Optional[Span] = None
 
@@ -111,7 +111,7 @@ class Note(BaseModel):
 class Diagnostic(BaseModel):
     """One finding: a stable code, its severity, where, what, and related places."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str
     severity: Severity
@@ -131,8 +131,10 @@ def diagnostic(code: str, message: str, span: Span, notes: Iterable[Note] = (),
                severity: Optional[Severity] = None) -> Diagnostic:
     """The one constructor every stage uses: looks up the code's default severity."""
     entry = CODES[code]  # KeyError here means a stage invented an unlisted code
-    return Diagnostic(code=code, severity=severity or entry.severity, message=message,
-                      span=span, notes=tuple(notes))
+    # model_construct: every field is built right here, so validating it again (and
+    # building the model's schema on first use) would only cost start-up time.
+    return Diagnostic.model_construct(code=code, severity=severity or entry.severity,
+                                      message=message, span=span, notes=tuple(notes))
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict
 class Span(BaseModel):
     """A half-open region of one source file; lines and columns count from 1."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: building the schema costs more than a whole lint run; spans are
+    # made by the parser with model_construct (validated under QRULES_VALIDATE_AST=1).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     file: Optional[str] = None
     line: int
@@ -25,8 +27,8 @@ class Span(BaseModel):
 
     @classmethod
     def point(cls, file: Optional[str], line: int, col: int, offset: int = 0) -> "Span":
-        return cls(file=file, line=line, col=col, end_line=line, end_col=col + 1,
-                   start=offset, end=offset + 1)
+        return cls.model_construct(file=file, line=line, col=col, end_line=line,
+                                   end_col=col + 1, start=offset, end=offset + 1)
 
     def with_file(self, file: Optional[str]) -> "Span":
         return self.model_copy(update={"file": file})

@@ -22,6 +22,21 @@ from qrules.syntax.parser import parse
 PRELUDE = "_prelude"
 
 
+_PARSED: dict[tuple, object] = {}
+
+
+def _parse_once(text, name: str):
+    """Parse results are immutable, so a file seen again in this process (the prelude,
+    for every file lint checks; a file several others include) is parsed once."""
+    key = (name, text)
+    result = _PARSED.get(key)
+    if result is None:
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        result = _PARSED[key] = parse(text, name)
+    return result
+
+
 @dataclass(frozen=True)
 class Unit:
     """One parsed file, where it came from, and the include that brought it in."""
@@ -61,7 +76,7 @@ class _Loader:
 
     def load_text(self, text, name: str, path: Optional[Path],
                   include: Optional[ast.Include] = None) -> None:
-        result = parse(text, name)
+        result = _parse_once(text, name)
         self.sources[name] = result.text
         self.diagnostics.extend(result.diagnostics)
         self.unparsed.extend(result.unparsed)

@@ -317,3 +317,15 @@ class File(Node):
     def header(self) -> Optional[Header]:
         return next((i for i in self.items if isinstance(i, Header)), None)
 
+
+
+def structure(node) -> object:
+    """A hashable picture of a node without its spans: equal for the same code
+    written in different places (``when qat`` here and there)."""
+    if isinstance(node, Node):
+        return (type(node).__name__,) + tuple(
+            (name, structure(getattr(node, name))) for name in type(node).model_fields
+            if not name.endswith("span") and not name.endswith("spans"))
+    if isinstance(node, (list, tuple)):
+        return tuple(structure(item) for item in node)
+    return node

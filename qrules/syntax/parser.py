@@ -18,7 +18,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.build import AstBuilder
+from qrules.syntax.build import AstBuilder, _node
 from qrules.syntax.grammar import parser as lark_parser
 from qrules.syntax.messages import describe_unexpected
 
@@ -93,9 +93,9 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
                 diagnostics.append(result)
                 unparsed.append(chunk)
     end_line = text.count("\n") + 1
-    span = Span(file=file, line=1, col=1, end_line=end_line,
-                end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
-    tree = ast.File(span=span, path=file, items=tuple(items))
+    span = Span.model_construct(file=file, line=1, col=1, end_line=end_line,
+                                end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
+    tree = _node(ast.File, span=span, path=file, items=tuple(items))
     if not text.strip() or (not items and not diagnostics):
         diagnostics.append(diagnostic("QR108", "file defines nothing",
                                       Span.point(file, 1, 1)))
@@ -103,7 +103,7 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
 
 
 def _empty(file: Optional[str]) -> ast.File:
-    return ast.File(span=Span.point(file, 1, 1), path=file, items=())
+    return _node(ast.File, span=Span.point(file, 1, 1), path=file, items=())
 
 
 def _chunks(text: str):

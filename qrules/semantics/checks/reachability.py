@@ -35,7 +35,7 @@ def _prefix_covers(a: Expansion, b: Expansion) -> bool:
 
 
 def _condition_keys(entry: RuleEntry) -> frozenset:
-    return frozenset(repr(c.model_dump(exclude={"span"})) for c in entry.conditions)
+    return frozenset(ast.structure(c) for c in entry.conditions)
 
 
 def _applies_wherever(a: RuleEntry, b: RuleEntry, keys: dict) -> bool:
