@@ -99,7 +99,16 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR501", _W, "name is not snake_case"),
     Code("QR502", _I, "missing ruleset header"),
     Code("QR503", _W, "version is not MAJOR.MINOR[.PATCH]"),
+    # QR6xx: validation of annotations on a graph (raised by the quantizer, not lint)
+    Code("QR601", _E, "spec on an input that is not a graph tensor"),
+    Code("QR602", _E, "shared or derived spec refers to an unquantized edge"),
+    Code("QR603", _E, "sharing cycle in the graph"),
+    Code("QR604", _E, "channel axis outside the tensor"),
+    Code("QR605", _E, "quantizers disagree on a node"),
 )}
+
+#: Code families raised on a graph at quantization time rather than by lint.
+RUNTIME_FAMILIES = ("QR6",)
 
 
 class Note(BaseModel):

@@ -42,7 +42,7 @@ from typing import Callable, Optional
 import pytest
 
 from qrules.checking import check_path, check_ruleset_text
-from qrules.diagnostics import CODES, Diagnostic, Severity
+from qrules.diagnostics import CODES, RUNTIME_FAMILIES, Diagnostic, Severity
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "diagnostics"
 RULESETS = Path(__file__).resolve().parent.parent / "rulesets"
@@ -230,7 +230,10 @@ def test_builtin_rulesets_have_no_findings_at_all():
 def test_every_code_is_covered():
     expected = {code for case in ALL_CASES for *_, code in case.expected}
     expected |= {code for _, wanted in GENERATED.values() for *_, code in wanted}
-    assert sorted(set(CODES) - expected) == [], "codes no fixture case triggers"
+    # QR6xx are raised on graphs by the quantizer; tests/test_validation_codes.py
+    # triggers each of them. Every other code must have a lint fixture.
+    lint_codes = {c for c in CODES if not c.startswith(RUNTIME_FAMILIES)}
+    assert sorted(lint_codes - expected) == [], "codes no fixture case triggers"
     assert sorted(expected - set(CODES)) == [], "fixtures expect codes that do not exist"
 
 

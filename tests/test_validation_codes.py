@@ -1,0 +1,111 @@
+"""Each graph-validation code (QR6xx) is raised by the quantizer on a real graph,
+names the rule and its line, and leaves the graph exactly as it was."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import qrules
+from qrules.api import load_text
+
+HEADER = 'ruleset v version "1.0"\nspec act = affine(int8, -128..127)\n'
+
+
+class AddConstant(torch.nn.Module):
+    def forward(self, x):
+        return x + 6
+
+
+class TwoLinear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(4, 4)
+        self.second = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x)))
+
+
+def _graph(model, *shape):
+    return torch.export.export(model.eval(), (torch.randn(*shape),)).module()
+
+
+def _meta_snapshot(gm):
+    return [(n.name, sorted(n.meta), repr(n.meta.get("quantization_annotation")))
+            for n in gm.graph.nodes], gm.code
+
+
+def _raises(gm, text, code, line):
+    ruleset = load_text(HEADER + text, "v.qrule")
+    before = _meta_snapshot(gm)
+    with pytest.raises(qrules.ValidationError) as info:
+        ruleset.quantizer().annotate(gm)
+    assert {d.code for d in info.value.diagnostics} == {code}
+    assert f"v.qrule:{line}:" in str(info.value)
+    assert _meta_snapshot(gm) == before  # atomic: nothing was written
+
+
+def test_qr601_constant_input():
+    _raises(_graph(AddConstant(), 2, 3), "rule add: add : { input: act, output: act }\n",
+            "QR601", 3)
+
+
+def test_qr602_shared_with_unquantized_producer():
+    text = "rule relu: relu : { input: same_as(producer(input)), output: act }\n"
+    _raises(_graph(TwoLinear(), 2, 4), text, "QR602", 3)
+
+
+def test_qr603_sharing_cycle():
+    # Within one match lint rejects a cycle (QR308), and producer(...) only points
+    # upstream, so a cycle can only come from edges planned by hand; validate() must
+    # still refuse it rather than let torchao loop.
+    from qrules.passes.plan import NodeAnnotation, Placed, Plan
+    from qrules.passes.validate import validate
+    from qrules.semantics.values import EdgeRef, SharedSpec
+
+    gm = _graph(TwoLinear(), 2, 4)
+    ruleset = load_text(HEADER + "rule relu: relu : { input: act, output: act }\n", "v.qrule")
+    rule = ruleset.compiled().rules[0]
+    relu = next(n for n in gm.graph.nodes if n.target == torch.ops.aten.relu.default)
+    source = relu.args[0]
+    shared = SharedSpec(EdgeRef("output"))
+    note = NodeAnnotation(relu, rule)
+    note.inputs[source] = Placed(shared, "input", (relu,))          # input shares output
+    note.output = Placed(shared, "output", ((source, relu),))       # output shares input
+    codes = {d.code for d in validate(Plan({relu: note}, []))}
+    assert codes == {"QR603"}
+
+
+def test_qr604_channel_axis_outside_the_tensor():
+    text = ("spec w = symmetric(int8, -127..127, per_channel(axis=3))\n"
+            "rule linear: linear : { input: act, weight: w, output: act }\n")
+    _raises(_graph(TwoLinear(), 2, 4), text, "QR604", 4)
+
+
+def test_qr605_conflicting_quantizers():
+    gm = _graph(TwoLinear(), 2, 4)
+    first = load_text(HEADER + "rule linear: linear : { input: act, output: act }\n", "a.qrule")
+
+    class Overwriter(qrules.RulesetQuantizer):
+        """A quantizer that (like some hand-written ones) overwrites what it finds."""
+
+        def annotate(self, model):
+            from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+            for node in model.graph.nodes:
+                if node.op == "call_function" and node.target == torch.ops.aten.linear.default:
+                    node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
+            return model
+
+    composed = qrules.compose(first, Overwriter())
+    with pytest.raises(qrules.ComposeConflictError) as info:
+        composed.annotate(copy.deepcopy(gm))
+    assert isinstance(info.value, RuntimeError)
+    assert {d.code for d in info.value.diagnostics} == {"QR605"}
+    assert "rule `linear` of ruleset `v`" in str(info.value)
+    keep = qrules.compose(first, Overwriter(), first_wins=True).annotate(copy.deepcopy(gm))
+    linear = next(n for n in keep.graph.nodes if n.target == torch.ops.aten.linear.default)
+    assert linear.meta["quantization_annotation"].output_qspec is not None
