@@ -287,19 +287,23 @@ class Evaluator:
         return []
 
     def _named_spec(self, expr: ast.Name) -> list:
-        definitions = self.symbols.specs.get(expr.id)
+        return self._named(expr, "spec", "QR202", self.symbols.specs, self.symbols.configs,
+                           lambda d: [_named(v, expr.id) for v in self.spec(d.node.value)])
+
+    def _named(self, expr: ast.Name, kind: str, code: str, table: dict, other: dict,
+               evaluate) -> list:
+        """Evaluate every definition of a named spec or config that may be in force,
+        reporting unknown names (with a hint when it is the other kind) and cycles."""
+        definitions = table.get(expr.id)
         if definitions is None:
-            hint = f"; `{expr.id}` is a config" if expr.id in self.symbols.configs else ""
-            self.report("QR202", f"unknown spec `{expr.id}`{hint}", expr.span)
+            other_kind = "config" if kind == "spec" else "spec"
+            hint = f"; `{expr.id}` is a {other_kind}" if expr.id in other else ""
+            self.report(code, f"unknown {kind} `{expr.id}`{hint}", expr.span)
             return []
-        if not self._enter("spec", expr.id, expr.span):
+        if not self._enter(kind, expr.id, expr.span):
             return []
         try:
-            out: list = []
-            for definition in self.in_force(definitions):
-                for value in self.spec(definition.node.value):
-                    out.append(_named(value, expr.id))
-            return out
+            return [value for d in self.in_force(definitions) for value in evaluate(d)]
         finally:
             self._active.pop()
 
@@ -321,23 +325,13 @@ class Evaluator:
         return out
 
     def _named_config(self, expr: ast.Name) -> list[Optional[ConfigValue]]:
-        definitions = self.symbols.configs.get(expr.id)
-        if definitions is None:
-            hint = f"; `{expr.id}` is a spec" if expr.id in self.symbols.specs else ""
-            self.report("QR203", f"unknown config `{expr.id}`{hint}", expr.span)
-            return []
-        if not self._enter("config", expr.id, expr.span):
-            return []
-        try:
-            out: list[Optional[ConfigValue]] = []
-            for definition in self.in_force(definitions):
-                for value in self.config(definition.node.value):
-                    if value is not None and value.name is None:
-                        value = ConfigValue(value.entries, expr.id, definition.node)
-                    out.append(value)
-            return out
-        finally:
-            self._active.pop()
+        def evaluate(definition):
+            return [ConfigValue(v.entries, expr.id, definition.node)
+                    if v is not None and v.name is None else v
+                    for v in self.config(definition.node.value)]
+
+        return self._named(expr, "config", "QR203", self.symbols.configs, self.symbols.specs,
+                           evaluate)
 
     def config_body(self, body: ast.ConfigBody) -> ConfigValue:
         seen: dict[tuple, ast.ConfigEntry] = {}
