@@ -103,6 +103,22 @@ def _role_of(expr, ctx: StepContext) -> RoleValue:
     raise LookupError("not a role")
 
 
+def _argument(node, index: int) -> Any:
+    """Argument ``index`` in schema order: positional, else keyword, else the schema's
+    default (exported graphs leave defaults out: `conv2d(x, w, b)` has groups == 1).
+    Only positional arguments were read, so `arg(6) == 1` was false for such a conv."""
+    if index < len(node.args):
+        return node.args[index]
+    schema = getattr(node.target, "_schema", None)
+    if schema is not None and 0 <= index < len(schema.arguments):
+        argument = schema.arguments[index]
+        if argument.name in node.kwargs:
+            return node.kwargs[argument.name]
+        if argument.has_default_value():
+            return argument.default_value
+    return None
+
+
 def _users_of(ctx: StepContext):
     return list(ctx.node.users)
 
@@ -113,8 +129,7 @@ def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
     if name in ("is_float", "is_node", "rank", "quantized", "annotated"):
         return _role_of(args[0], ctx).fact(name)
     if name == "arg":
-        index = _eval(args[0], ctx, params)
-        return ctx.node.args[index] if index < len(ctx.node.args) else None
+        return _argument(ctx.node, _eval(args[0], ctx, params))
     if name == "num_users":
         return len(ctx.node.users)
     if name in ("any_user", "all_users"):

@@ -136,11 +136,18 @@ class State:
         return self.taken(node)
 
     def output_quantized(self, node: Node) -> bool:
+        # As docs/language.md defines `quantized`: the output has a spec, or the node
+        # ends a match that quantized its inputs (a fused int8 pattern whose output the
+        # next op quantizes; X86's `_is_output_of_quantized_pattern`). Only the first
+        # was checked, so X86-style propagation after `conv2d -> relu? : { input, weight }`
+        # never fired.
         planned = self.planned.get(node)
         if planned is not None:
-            return planned.output is not None
+            return planned.output is not None or planned.ends_quantized_pattern
         existing = node.meta.get(ANNOTATION_KEY)
-        return existing is not None and getattr(existing, "output_qspec", None) is not None
+        return existing is not None and (
+            getattr(existing, "output_qspec", None) is not None
+            or bool(getattr(existing, "_is_output_of_quantized_pattern", False)))
 
 
 # ------------------------------------------------------------------------ matching
@@ -242,6 +249,12 @@ class Matcher:
         inputs, outputs = [], []
         for node in members:
             for arg in node.all_input_nodes:
+                # The module's own parameters and buffers (get_attr nodes carry no
+                # nn_module_stack) are inside it, not inputs: gru_io_only used to give
+                # the GRU's weights and biases the activation spec.
+                if arg.op == "get_attr" and (instance == "" or str(arg.target).startswith(
+                        instance + ".")):
+                    continue
                 if arg not in inside and is_float_value(arg):
                     inputs.append((arg, node))
             if any(user not in inside for user in node.users) and is_float_value(node):

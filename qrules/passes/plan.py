@@ -37,6 +37,10 @@ class NodeAnnotation:
     output: Optional[Placed] = None
     output_key: Optional[str] = None
     errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
+    # The last node of a match that quantized its `input` edges (a fused int8 pattern,
+    # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
+    # even when the config leaves the output itself to the next op.
+    ends_quantized_pattern: bool = False
 
 
 @dataclass
@@ -86,9 +90,20 @@ class _MatchEdges:
 
     def select(self, step, role, index) -> list[tuple[Any, Node]]:
         edges = self.edges.get((step, role), [])
-        if index is None or index == "*":
-            return edges
-        return edges[index:index + 1]
+        if index is not None and index != "*":
+            edges = edges[index:index + 1]
+        # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
+        # (it used to get a spec, putting an observer inside the match). Indices still
+        # count argument positions: `add.input[1]` is the add's second argument.
+        return [(source, user) for source, user in edges if not self._fused(source, user)]
+
+    def _fused(self, source, user) -> bool:
+        nodes = self.match.nodes
+        for index in range(1, len(nodes)):
+            if user is nodes[index] and (source is nodes[index - 1]
+                                         or source is self.match.output_of_step(index - 1)):
+                return True
+        return False
 
     def resolve(self, ref: EdgeRef) -> Optional[Edge]:
         if ref.role == "output":
@@ -142,6 +157,10 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
                                            "this match does not have"))
+    head_inputs = edges.select(None, "input", None)
+    if any(notes[user].inputs.get(source) is not None for source, user in head_inputs
+           if user in notes):
+        notes[output_node].ends_quantized_pattern = True
     for node, note in notes.items():
         out[node] = note
         plan_state.planned[node] = note
