@@ -1,0 +1,1 @@
+"""Engine tests: matching, annotation, validation, compose, explain, pipeline, CLI."""
