@@ -28,7 +28,9 @@ Fixture format (``tests/fixtures/diagnostics/*.qrule``, one file per code family
   brackets 65 deep, a file that cannot be read) are generated below (``GENERATED``).
 
 ``test_every_code_is_covered`` checks that the expectations of all fixtures and
-generated cases name every code in ``qrules.diagnostics.CODES``.
+generated cases name every lint code in ``qrules.diagnostics.CODES``: all but the
+``RUNTIME_FAMILIES`` (QR6xx), which are found on a model's graph, not in a file, and are
+triggered by ``tests/test_validation_codes.py``.
 """
 
 from __future__ import annotations
@@ -221,7 +223,8 @@ def test_builtin_rulesets_have_no_findings_at_all():
     """Real rulesets are valid, tricky input too: not even an info-level finding."""
     for path in sorted(RULESETS.glob("*.qrule")):
         diagnostics = check_path(path).diagnostics
-        assert diagnostics == (), f"{path.name}: {[str(d.span) + ' ' + d.code for d in diagnostics]}"
+        found = [f"{d.span} {d.code}" for d in diagnostics]
+        assert found == [], f"{path.name}: {found}"
 
 
 # ------------------------------------------------------------------------- coverage
