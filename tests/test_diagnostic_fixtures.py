@@ -193,6 +193,10 @@ GENERATED: dict[str, tuple[Callable, set]] = {
     # 64 levels are fine; the 65th opening bracket is reported where it is.
     "nesting_too_deep": (_text(_RULE + "param p: int = " + "(" * 65 + "1" + ")" * 65 + "\n"),
                          {(CASE_NAME, 3, 80, "QR105")}),
+    # A parse tree deeper than 160 levels (a long chain of unary operators), reported
+    # at the operator where the limit is crossed.
+    "expression_too_deep": (_text(_RULE + "param p: bool = " + "not " * 200 + "true\n"),
+                            {(CASE_NAME, 3, 649, "QR105")}),
     "file_cannot_be_read": (_missing_file, {("no_such_file.qrule", 1, 1, "QR109")}),
     "directory_cannot_be_read": (_directory, {("folder.qrule", 1, 1, "QR109")}),
     # Valid input that looks unusual: no diagnostic.
