@@ -151,7 +151,8 @@ def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
     loader = _Loader(roots)
     prelude = builtin_ruleset_path(PRELUDE).resolve()
     root_path = Path(root).resolve() if root is not None else None
-    if root_path != prelude:  # linting the prelude itself loads it once, as the root
+    # Linting a prelude (ours, or a checkout's copy of it) loads it once, as the root.
+    if root_path is None or root_path.stem != PRELUDE:
         loader.load_path(prelude)
     if root_path is not None:
         loader.load_path(root_path)
