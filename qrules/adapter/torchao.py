@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")  # CPU-only: no .so noise
 

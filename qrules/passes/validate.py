@@ -76,9 +76,9 @@ def _check_placed(note: NodeAnnotation, placed: Placed, where: str, tensor, plan
             if not _edge_annotated(edge, plan):
                 target = edge[0].name if isinstance(edge, tuple) else edge.name
                 verb = "shares" if isinstance(spec, SharedSpec) else "is derived"
-                out.append(_report("QR602", note, f"`{placed.key}` {verb} with the "
-                                   f"{'input edge from' if isinstance(edge, tuple) else 'output of'}"
-                                   f" `{target}`, which nothing quantizes"))
+                what = "input edge from" if isinstance(edge, tuple) else "output of"
+                out.append(_report("QR602", note, f"`{placed.key}` {verb} with the {what} "
+                                   f"`{target}`, which nothing quantizes"))
     if isinstance(spec, SharedSpec) and placed.refs:
         seen, current = [], placed.refs[0]
         while current is not None and len(seen) < 10_000:
