@@ -8,6 +8,11 @@ Every hand-written ``Quantizer`` of the seed is ``.qrule`` text here, the seed's
 torchao 0.18 changed something, the test says why and, where useful, shows torchao's
 own quantizer giving the same result.
 
+Time: ~100 s for the directory on 2 cores. No test is timed (``test_speed`` checks the
+path runs and that annotation traces nothing). The three QAT-on-batch-norm tests are
+dominated by torchao re-tracing its fixed patterns; ``conftest.py`` traces each once per
+package run.
+
 Mapping (seed ``TestQuantizePT2E`` -> ``test_quantize_pt2e.py::TestQuantizePT2E``, same
 method names)::
 

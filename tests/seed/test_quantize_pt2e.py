@@ -81,11 +81,11 @@ rule add: add : { input: act, output: act }
 CONV_TRANSPOSE_BN_RELU = """
 ruleset backend_a version "1.0"
 
-spec int8_sym = symmetric(int8, -128..127, observer=minmax)
+spec int8_qspec = symmetric(int8, -128..127, observer=minmax)
 
-config static_i8 { input: int8_sym, weight: int8_sym, bias: none, output: int8_sym }
+config int8_sym { input: int8_qspec, weight: int8_qspec, bias: none, output: int8_qspec }
 
-rule conv_t: conv_transpose -> bn? -> relu : static_i8
+rule conv_t: conv_transpose -> bn? -> relu : int8_sym
 """
 
 
