@@ -103,11 +103,17 @@ class RulesetQuantizer(Quantizer):
         """Rulesets in the order they annotate: specific scopes first, global last;
         the global ruleset skips what the scoped ones cover (XNNPACK's filters)."""
         out = []
-        for _, scope, compiled in sorted(self._scoped, key=lambda item: item[0]):
+        scoped = sorted(self._scoped, key=lambda item: item[0])
+        for _, scope, compiled in scoped:
             template = compiled or self._global
             out.append(_scoped(compiled, scope) if compiled is not None
                        else _float_rule(scope, template))
         if self._global is not None:
+            # What the docstring promises and XNNPACK's filters do: the global ruleset
+            # never annotates inside a scope set from Python, even a node the scope's
+            # own ruleset left alone (it used to fill those in).
+            out.extend(_float_rule(scope, compiled) for _, scope, compiled in scoped
+                       if compiled is not None)
             out.append(self._global)
         return out
 

@@ -130,7 +130,11 @@ class State:
         if node in self.planned:
             return True
         existing = node.meta.get(ANNOTATION_KEY)
-        return existing is not None and getattr(existing, "_annotated", False)
+        # Some torchao quantizers (EmbeddingQuantizer) write specs without setting
+        # `_annotated`; such a node is taken too, or a later ruleset overwrote it.
+        return existing is not None and bool(
+            getattr(existing, "_annotated", False) or existing.output_qspec is not None
+            or any(spec is not None for spec in existing.input_qspec_map.values()))
 
     def is_annotated(self, node: Node) -> bool:
         return self.taken(node)
@@ -179,7 +183,10 @@ class Matcher:
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
         for scope in rule.scopes:
             targets = self.op_targets.get(scope.selector) if scope.kind == "operator" else None
-            check = nodes[:1] if scope.kind == "operator" else nodes
+            # An operator scope (also one set from Python with set_operator_type) holds
+            # for a match whose head is that op: `linear -> relu` under the linear
+            # operator type (operator_target used to require every node to be a linear).
+            check = nodes[:1] if scope.kind in ("operator", "operator_target") else nodes
             if not all(in_scope(n, scope.kind, scope.selector, targets) for n in check):
                 return False
         return True
