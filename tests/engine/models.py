@@ -111,6 +111,16 @@ class Indices(nn.Module):
         return self.emb(idx) + self.emb(positions)
 
 
+class EmbeddingLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, idx):
+        return self.lin(self.emb(idx))
+
+
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
@@ -194,6 +204,7 @@ MODELS = {
     "add_scalar": lambda: (AddScalar().eval(), (torch.randn(2, 3),)),
     "conv_add": lambda: (ConvAdd().eval(), _image()),
     "indices": lambda: (Indices().eval(), (torch.tensor([1, 2, 3]),)),
+    "embedding_linear": lambda: (EmbeddingLinear().eval(), (torch.tensor([1, 2, 3]),)),
     "nested": lambda: (Nested().eval(), (torch.randn(2, 4),)),
     "gru": lambda: (GRUModel().eval(), (torch.randn(1, 3, 4), torch.randn(1, 1, 4))),
     "tuple_outputs": lambda: (TupleOutputs().eval(), _image()),

@@ -1,0 +1,122 @@
+"""qrules.explain and `qrules explain`: every call node reported, with its rule and
+span or the reason it stays in float, and the coverage."""
+
+import copy
+
+import pytest
+
+import qrules
+from qrules.adapter.torchao import fold_batch_norms
+from qrules.cli import main
+
+REASONS = ("non-float output", "left in float by rule", "no rule for this op",
+           "out of scope for rule(s)", "predicate of rule", "no pattern matches around it")
+
+
+def _calls(gm):
+    return [n.name for n in gm.graph.nodes if n.op == "call_function"]
+
+
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v2"])
+def test_explain_torchvision(model, request):
+    _, _, gm = request.getfixturevalue(model)
+    code = gm.code
+    explanation = qrules.explain(gm, qrules.load("xnnpack", per_channel=True))
+    assert gm.code == code                                   # the caller's graph untouched
+    folded = fold_batch_norms(copy.deepcopy(gm))             # what prepare_pt2e annotates
+    assert [n.node for n in explanation.nodes] == _calls(folded)
+    for node in explanation.nodes:
+        if node.rule is None:
+            assert node.reason and node.reason.startswith(REASONS), node
+        else:
+            assert node.location.startswith("rulesets/xnnpack.qrule:")
+    text = explanation.format()
+    assert text.splitlines()[0].startswith(
+        f"ruleset xnnpack: {len(explanation.nodes)} call nodes, coverage ")
+    assert len(text.splitlines()) == len(explanation.nodes) + 1
+    assert explanation.coverage > 95.0
+    if model == "mobilenet_v2":   # the classifier's dropout has no rule
+        dropout = [n for n in explanation.nodes if "dropout" in n.target]
+        assert dropout and all(n.reason == "no rule for this op" for n in dropout)
+
+
+RULES = """ruleset why version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule add: add[is_float(input[0]), is_float(input[1])] : { input: act, output: act }
+rule mul: mul : none
+scope module_type "torch.nn.Conv2d" {
+  rule scoped_relu: relu : { input: act, output: act }
+}
+rule conv_relu: conv2d -> relu : { input: act, output: act }
+rule embedding: embedding : { weight: act }
+"""
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("add_scalar", {"add": "predicate of rule add failed at why.qrule:3:35",
+                    "mul": "left in float by rule",
+                    "relu": "no pattern matches around it (rules with this op: conv_relu)"}),
+    ("conv_two_users", {"conv2d": "no pattern matches around it (rules with this op: conv_relu)",
+                        "relu": "no pattern matches around it (rules with this op: conv_relu)"}),
+    ("indices", {"arange": "non-float output", "add": "non-float output",
+                 "add_1": None, "embedding": None}),
+    ("nested", {"linear": "no rule for this op",
+                "relu": "no pattern matches around it (rules with this op: conv_relu)"}),
+])
+def test_float_reasons(model, expected, exported):
+    gm, _ = exported(model)
+    explanation = qrules.explain(gm, qrules.load_text(RULES, "why.qrule"))
+    reasons = {n.node: n.reason for n in explanation.nodes}
+    for node, reason in expected.items():
+        assert reasons[node] == reason
+
+
+def test_out_of_scope_reason(exported):
+    text = """ruleset why version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+scope module_type "torch.nn.Conv2d" {
+  rule scoped_linear: linear : { input: act, output: act }
+}
+"""
+    gm, _ = exported("nested")
+    explanation = qrules.explain(gm, qrules.load_text(text, "why.qrule"))
+    assert {n.reason for n in explanation.nodes if "linear" in n.target} == {
+        "out of scope for rule(s) scoped_linear"}
+    assert explanation.coverage == 0.0
+
+
+def test_quantized_and_left_float_nodes(exported):
+    gm, _ = exported("conv_relu")
+    explanation = qrules.explain(gm, qrules.load_text(RULES, "why.qrule"))
+    by_node = {n.node: n for n in explanation.nodes}
+    assert by_node["conv2d"].rule == by_node["relu"].rule == "conv_relu"
+    assert by_node["conv2d"].location == "why.qrule:8:6" and by_node["conv2d"].quantized
+    assert explanation.coverage == 100.0
+
+
+def test_cli_explain(capsys):
+    status = main(["explain", "--ruleset", "xnnpack", "--model", "torchvision:resnet18",
+                   "--input-shape", "1,3,64,64", "--param", "per_channel=true"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith("ruleset xnnpack: ") and "coverage 100.0%" in out.splitlines()[0]
+    assert "quantized by conv_relu (rulesets/xnnpack.qrule:" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ruleset", "xnnpack", "--model", "torchvision:no_such_model"], "no model"),
+    (["--ruleset", "xnnpack", "--model", "resnet18"], "--model takes"),
+    (["--ruleset", "xnnpack", "--model", "missing.py:make", "--input-shape", "1,3"],
+     "no such file"),
+    (["--ruleset", "xnnpack", "--model", "torchvision:resnet18", "--input-shape", "a,b"],
+     "--input-shape"),
+    (["--ruleset", "no_such_ruleset", "--model", "torchvision:resnet18"],
+     "no built-in ruleset"),
+    (["--ruleset", "xnnpack", "--model", "torchvision:resnet18", "--param", "nope=1"], ""),
+])
+def test_cli_explain_usage_errors(argv, message, capsys):
+    status = main(["explain", *argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("qrules explain: error: ") and message in err
+    assert "Traceback" not in err
