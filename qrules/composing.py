@@ -62,6 +62,26 @@ def _snapshot(model: GraphModule) -> dict[Node, tuple]:
     return out
 
 
+def _restore(model: GraphModule, snapshot: dict, only=None) -> None:
+    """Put annotations (and provenance) back as ``snapshot`` has them; with ``only``,
+    just for those nodes."""
+    nodes = only if only is not None else list(model.graph.nodes)
+    for node in nodes:
+        saved = snapshot.get(node)
+        if saved is None:
+            node.meta.pop(ANNOTATION_KEY, None)
+            node.meta.pop(PROVENANCE_KEY, None)
+            continue
+        annotation, inputs, output, provenance = saved
+        annotation.input_qspec_map = inputs
+        annotation.output_qspec = output
+        node.meta[ANNOTATION_KEY] = annotation
+        if provenance is None:
+            node.meta.pop(PROVENANCE_KEY, None)
+        else:
+            node.meta[PROVENANCE_KEY] = provenance
+
+
 def _changed(before: tuple, node: Node) -> bool:
     annotation = node.meta.get(ANNOTATION_KEY)
     if annotation is None or annotation is not before[0]:
@@ -83,25 +103,30 @@ class ComposedQuantizer(Quantizer):
         return model
 
     def annotate(self, model: GraphModule) -> GraphModule:
+        """Annotate with each quantizer in order. Atomic as a whole: if any of them
+        raises (a validation error, a conflict), every annotation made by the earlier
+        ones is undone too, and the graph is as it was before the call."""
+        start = _snapshot(model)
+        try:
+            self._annotate_all(model)
+        except BaseException:
+            _restore(model, start)
+            raise
+        return model
+
+    def _annotate_all(self, model: GraphModule) -> None:
         for quantizer in self.quantizers:
             before = _snapshot(model)
             quantizer.annotate(model)
             conflicts = [n for n, snap in before.items() if _changed(snap, n)]
             if conflicts and self.first_wins:
-                for node in conflicts:
-                    annotation, inputs, output, provenance = before[node]
-                    annotation.input_qspec_map = inputs
-                    annotation.output_qspec = output
-                    node.meta[ANNOTATION_KEY] = annotation
-                    if provenance is not None:
-                        node.meta[PROVENANCE_KEY] = provenance
+                _restore(model, before, only=conflicts)
             elif conflicts:
                 raise ComposeConflictError(
                     [self._conflict(n, before[n], quantizer) for n in conflicts])
             for node in model.graph.nodes:
                 if node.meta.get(ANNOTATION_KEY) is not None and node not in self.owner:
                     self.owner[node] = quantizer
-        return model
 
     def _conflict(self, node: Node, before: tuple, later: Quantizer):
         earlier = self.owner.get(node)

@@ -109,3 +109,25 @@ def test_qr605_conflicting_quantizers():
     keep = qrules.compose(first, Overwriter(), first_wins=True).annotate(copy.deepcopy(gm))
     linear = next(n for n in keep.graph.nodes if n.target == torch.ops.aten.linear.default)
     assert linear.meta["quantization_annotation"].output_qspec is not None
+
+
+class LinearPlusConstant(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x) + 6
+
+
+def test_composition_is_atomic_when_a_later_ruleset_fails():
+    gm = _graph(LinearPlusConstant(), 2, 4)
+    good = load_text(HEADER + "rule linear: linear : { input: act, output: act }\n",
+                     "good.qrule")
+    bad = load_text(HEADER + "rule add: add : { input: act, output: act }\n", "bad.qrule")
+    before = _meta_snapshot(gm)
+    with pytest.raises(qrules.ValidationError) as info:
+        qrules.compose(good, bad).annotate(gm)
+    assert "bad.qrule:3:6" in str(info.value)
+    # `good` had annotated the linear before `bad` failed; that is undone as well.
+    assert _meta_snapshot(gm) == before
