@@ -121,6 +121,13 @@ class EmbeddingLinear(nn.Module):
         return self.lin(self.emb(idx))
 
 
+class Masked(nn.Module):
+    """A bool tensor input: the mask of masked_fill."""
+
+    def forward(self, x, mask):
+        return torch.relu(x.masked_fill(mask, 0.0))
+
+
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
@@ -205,6 +212,7 @@ MODELS = {
     "conv_add": lambda: (ConvAdd().eval(), _image()),
     "indices": lambda: (Indices().eval(), (torch.tensor([1, 2, 3]),)),
     "embedding_linear": lambda: (EmbeddingLinear().eval(), (torch.tensor([1, 2, 3]),)),
+    "masked": lambda: (Masked().eval(), (torch.randn(2, 3), torch.rand(2, 3) > 0.5)),
     "nested": lambda: (Nested().eval(), (torch.randn(2, 4),)),
     "gru": lambda: (GRUModel().eval(), (torch.randn(1, 3, 4), torch.randn(1, 1, 4))),
     "tuple_outputs": lambda: (TupleOutputs().eval(), _image()),
