@@ -122,8 +122,12 @@ class ComposedQuantizer(Quantizer):
             if conflicts and self.first_wins:
                 _restore(model, before, only=conflicts)
             elif conflicts:
+                # with the rulesets' sources, so str() shows the rules' lines
+                sources = {}
+                for each in self.quantizers:
+                    sources.update(getattr(each, "_sources", None) or {})
                 raise ComposeConflictError(
-                    [self._conflict(n, before[n], quantizer) for n in conflicts])
+                    [self._conflict(n, before[n], quantizer) for n in conflicts], sources)
             for node in model.graph.nodes:
                 if node.meta.get(ANNOTATION_KEY) is not None and node not in self.owner:
                     self.owner[node] = quantizer

@@ -92,21 +92,29 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     ``prepare_qat_pt2e``) would before annotating; the caller's graph is untouched.
     """
     quantizer = ruleset if isinstance(ruleset, RulesetQuantizer) else ruleset.quantizer()
-    compiled = quantizer._global
     work = copy.deepcopy(graph_module)
     if not qat:
         fold_batch_norms(work)
     work = quantizer.transform_for_annotation(work)
+    # Every pass the quantizer runs (Python scopes, then global), as annotate does: only
+    # the global ruleset used to be planned, so set_module_name/type/operator_type
+    # scopes were missing, and a quantizer without a global ruleset crashed.
+    passes = quantizer._passes()
+    if not passes:
+        raise ValueError("explain() needs a ruleset: this quantizer has none")
+    annotations: dict = {}
+    for current in passes:
+        annotations.update(plan(work, current, _op_targets(current), annotations).annotations)
+    compiled = quantizer._global or passes[-1]   # float reasons come from this ruleset
     op_targets = _op_targets(compiled)
-    result = plan(work, compiled, op_targets)
     matcher = Matcher(work, compiled, op_targets)
     state = State()
-    state.planned.update(result.annotations)
+    state.planned.update(annotations)
     out = Explanation(compiled.name)
     for node in work.graph.nodes:
         if node.op != "call_function":
             continue
-        note = result.annotations.get(node)
+        note = annotations.get(node)
         if note is not None:
             quantized = note.output is not None or any(
                 p is not None for p in note.inputs.values())

@@ -81,7 +81,13 @@ class RulesetQuantizer(Quantizer):
     # ------------------------------------------------------------------ scoping
     def set_global(self, ruleset) -> "RulesetQuantizer":
         self._global = _compiled_of(ruleset)
+        self._add_sources(ruleset)
         return self
+
+    def _add_sources(self, ruleset) -> None:
+        # The .qrule texts of every ruleset set here, so a ValidationError from a
+        # scoped ruleset shows its source lines too (only the first one's were kept).
+        self._sources.update(getattr(getattr(ruleset, "checked", None), "sources", None) or {})
 
     def set_module_name(self, name: str, ruleset) -> "RulesetQuantizer":
         return self._set(0, ScopeRef("module_name", name, None), ruleset)
@@ -96,6 +102,7 @@ class RulesetQuantizer(Quantizer):
         return self._set(2, ScopeRef("operator_target", name, None), ruleset)
 
     def _set(self, rank: int, scope: ScopeRef, ruleset) -> "RulesetQuantizer":
+        self._add_sources(ruleset)
         self._scoped.append((rank, scope, None if ruleset is None else _compiled_of(ruleset)))
         return self
 
