@@ -88,6 +88,8 @@ def test_conflict_names_both_sides(exported):
     text = str(error)
     assert "my_embedding" in text and "mine.qrule:3:6" in text
     assert "EmbeddingQuantizer" in text and "`embedding`" in text
+    assert "rule my_embedding: embedding" in text      # the rule's source line
+    assert annotations(gm) == {}       # atomic: the ruleset's annotation is undone too
 
 
 def test_first_wins_keeps_the_earlier_annotation(exported):

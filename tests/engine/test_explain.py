@@ -120,3 +120,21 @@ def test_cli_explain_usage_errors(argv, message, capsys):
     assert status == 2
     assert err.startswith("qrules explain: error: ") and message in err
     assert "Traceback" not in err
+
+
+def test_explain_a_scoped_quantizer(exported):
+    int16 = qrules.load_text("""ruleset int16 version "1.0"
+spec act16 = affine(int16, -32768..32767, observer=histogram)
+rule linear16: linear : { input: act16, output: act16 }
+""", "int16.qrule")
+    quantizer = (qrules.load_text(RULES, "why.qrule")
+                 .set_module_name("encoder.layers.0.proj", int16)
+                 .set_module_name("classifier", None))
+    gm, _ = exported("nested")
+    by_node = {n.node: n for n in qrules.explain(gm, quantizer).nodes}
+    assert by_node["linear"].rule == "linear16" and by_node["linear"].quantized
+    assert by_node["linear_3"].rule == "leave_in_float" and not by_node["linear_3"].quantized
+    assert by_node["linear_1"].reason == "no rule for this op"
+    scoped_only = qrules.RulesetQuantizer().set_module_name("classifier", int16)
+    by_node = {n.node: n for n in qrules.explain(gm, scoped_only).nodes}
+    assert by_node["linear_3"].rule == "linear16"

@@ -95,3 +95,17 @@ def test_set_global_none_and_scoped_only(exported):
 def test_scoping_rejects_non_rulesets():
     with pytest.raises(TypeError):
         qrules.RulesetQuantizer().set_global(object())
+
+
+def test_validation_error_of_a_scoped_ruleset_shows_its_source(exported):
+    bad = qrules.load_text("""ruleset bad version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule pool: relu : { input: same_as(producer(input)), output: act }
+""", "bad.qrule")
+    quantizer = INT8.set_module_name("encoder.layers.0", bad)
+    gm, _ = exported("nested")
+    with pytest.raises(qrules.ValidationError) as info:
+        quantizer.annotate(gm)
+    text = str(info.value)
+    assert "bad.qrule:3:6: QR602" in text and "rule pool: relu" in text
+    assert annotations(gm) == {}
