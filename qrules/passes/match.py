@@ -33,6 +33,7 @@ class Match:
     labels: list[Optional[str]]
     region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
     region_outputs: list[Node] = field(default_factory=list)
+    interior: list[Node] = field(default_factory=list)   # getitems between two steps
 
     @property
     def head(self) -> Node:
@@ -216,13 +217,19 @@ class Matcher:
         return op, roles
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
-        nodes, ops, roles_list, labels = [], [], [], []
+        nodes, ops, roles_list, labels, interior = [], [], [], [], []
         current = head
         for index, step in enumerate(steps):
             if index > 0:
                 previous = output_of(nodes[-1], ops[-1])
                 if previous is None or len(previous.users) != 1:
                     return None
+                if previous is not nodes[-1]:
+                    # The getitem between a tuple op and the next step is inside the
+                    # match: taken with it, so no later rule can put an observer there.
+                    if state.taken(previous):
+                        return None
+                    interior.append(previous)
                 current = next(iter(previous.users))
                 if previous not in current.args and not any(
                         isinstance(a, (list, tuple)) and previous in a for a in current.args):
@@ -234,7 +241,7 @@ class Matcher:
             ops.append(found[0])
             roles_list.append(found[1])
             labels.append(step.label)
-        return Match(rule, nodes, ops, roles_list, labels)
+        return Match(rule, nodes, ops, roles_list, labels, interior=interior)
 
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
         region = step.region

@@ -131,7 +131,7 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
 
 def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
     rule = match.rule
-    notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
+    notes = {node: NodeAnnotation(node, rule) for node in match.nodes + match.interior}
     edges = _MatchEdges(match)
     output_node = match.output_node()
     if output_node not in notes:
