@@ -172,19 +172,24 @@ def snapshot(gm: torch.fx.GraphModule):
                      for node in gm.graph.nodes]
 
 
-def check_provenance(gm, text: str, ruleset_name: str) -> None:
+def check_provenance(gm, text: str, ruleset_name: str, filename: str = CASE_NAME) -> int:
+    """Every annotation's provenance names its rule at the rule's name in ``text``;
+    returns how many annotated nodes there were."""
     lines = text.splitlines()
+    count = 0
     for node in gm.graph.nodes:
         if "quantization_annotation" not in node.meta:
             continue
+        count += 1
         provenance = node.meta["qrules"]
         assert provenance["ruleset"] == ruleset_name
         file, line, col = provenance["location"].rsplit(":", 2)
-        assert file == CASE_NAME
+        assert file == filename
         source = lines[int(line) - 1]
         name = provenance["rule"]
         assert source[int(col) - 1:].startswith(name), (node.name, provenance, source)
         assert re.match(rf"\s*(override\s+)?rule\s+{name}\b", source), source
+    return count
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[f"{c.id} {c.title}" for c in ALL_CASES])
@@ -212,3 +217,17 @@ def test_case(case: Case):
 def test_cases_are_well_formed():
     assert len({c.id for c in ALL_CASES}) == len(ALL_CASES)
     assert len(ALL_CASES) >= 30
+
+
+def test_provenance_of_the_builtin_xnnpack_ruleset(resnet18):
+    import copy
+
+    from qrules.resources import builtin_ruleset_path
+
+    _, _, graph = resnet18
+    ruleset = qrules.load("xnnpack", per_channel=True)
+    quantizer = ruleset.quantizer()
+    gm = quantizer.transform_for_annotation(copy.deepcopy(graph))
+    quantizer.annotate(gm)
+    text = builtin_ruleset_path("xnnpack").read_text()
+    assert check_provenance(gm, text, "xnnpack", "rulesets/xnnpack.qrule") > 30
