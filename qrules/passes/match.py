@@ -231,11 +231,12 @@ class Matcher:
                         return None
                     interior.append(previous)
                 current = next(iter(previous.users))
-                if previous not in current.args and not any(
-                        isinstance(a, (list, tuple)) and previous in a for a in current.args):
-                    return None
             found = self._step(step, current, state)
             if found is None:
+                return None
+            if index > 0 and previous not in found[1].get("input", ()):
+                # `a -> b`: b takes a's output as one of its `input` roles; feeding
+                # b's weight or bias (or a keyword) is not a chain.
                 return None
             nodes.append(current)
             ops.append(found[0])
