@@ -108,7 +108,7 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     compiled = quantizer._global or passes[-1]   # float reasons come from this ruleset
     op_targets = _op_targets(compiled)
     matcher = Matcher(work, compiled, op_targets)
-    state = State()
+    state = State(compiled)
     state.planned.update(annotations)
     out = Explanation(compiled.name)
     for node in work.graph.nodes:

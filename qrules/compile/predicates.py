@@ -36,14 +36,32 @@ class RoleValue:
         node = self._node
         return node.meta.get("val") if node is not None else None
 
+    def _constant_value(self) -> Any:
+        """A Python constant as is; a one-element tensor the module stores (what
+        ``scalars_to_attrs`` makes of ``x + 6``) as its number; else None."""
+        node = self._node
+        if node is None:
+            return self.value_
+        if node.op != "get_attr":
+            return None
+        module = node.graph.owning_module
+        value = module
+        for part in str(node.target).split("."):
+            value = getattr(value, part, None)
+        if hasattr(value, "numel") and value.numel() == 1:
+            return value.item()
+        return None
+
     def fact(self, name: str) -> Any:
         tensor = self._tensor
         if name == "is_node":
             return self._node is not None
         if name == "is_scalar":
             return self._node is None and isinstance(self.value_, (int, float, bool))
+        if name == "is_constant":  # a Python constant, or a tensor stored in the module
+            return self._node is None or self._node.op == "get_attr"
         if name == "value":
-            return self.value_ if self._node is None else None
+            return self._constant_value()
         if name == "is_float":
             return bool(tensor is not None and hasattr(tensor, "dtype")
                         and tensor.dtype.is_floating_point)
@@ -126,8 +144,11 @@ def _users_of(ctx: StepContext):
 def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
     name = expr.func.id
     args = expr.args
-    if name in ("is_float", "is_node", "rank", "quantized", "annotated"):
+    if name in ("is_float", "is_node", "rank", "quantized", "annotated", "is_constant"):
         return _role_of(args[0], ctx).fact(name)
+    if name == "abs":
+        value = _eval(args[0], ctx, params)
+        return abs(value.value_ if isinstance(value, RoleValue) else value)
     if name == "arg":
         return _argument(ctx.node, _eval(args[0], ctx, params))
     if name == "num_users":
@@ -138,7 +159,7 @@ def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
                 for user in _users_of(ctx)]
         return any(hits) if name == "any_user" else bool(hits) and all(hits)
     if name == "any_user_quantizable":
-        return any(ctx.state.is_annotated(user) for user in _users_of(ctx))
+        return any(ctx.state.could_quantize(user) for user in _users_of(ctx))
     if name == "module_type":
         return ctx.module()[1]
     if name == "module_name":

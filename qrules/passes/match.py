@@ -124,8 +124,27 @@ def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
 class State:
     """Annotations as they stand: the graph's own (from other quantizers) plus ours."""
 
-    def __init__(self):
+    def __init__(self, compiled: Optional[CompiledRuleset] = None):
         self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
+        # Ops some rule in force could quantize (heads of rules whose config is not
+        # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
+        self.quantizable: set = set()
+        self.quantizable_any = False
+        for rule in (compiled.rules if compiled is not None else ()):
+            if rule.config is None:
+                continue
+            if rule.head_is_open():
+                self.quantizable_any = True
+            self.quantizable |= rule.head_targets()
+
+    def could_quantize(self, node: Node) -> bool:
+        """Is `node` quantized already, or the head op of a rule that quantizes?"""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None or any(
+                p is not None for p in planned.inputs.values())
+        return node.op == "call_function" and (self.quantizable_any
+                                               or node.target in self.quantizable)
 
     def taken(self, node: Node) -> bool:
         if node in self.planned:

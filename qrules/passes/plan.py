@@ -174,7 +174,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
     rulesets of the same quantizer); their nodes are not matched again.
     """
     matcher = Matcher(gm, compiled, op_targets)
-    state = State()
+    state = State(compiled)
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []

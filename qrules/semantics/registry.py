@@ -103,11 +103,13 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
 FACT_ATTRIBUTES: dict[str, str] = {
     "rank": "int", "dtype": "str", "shape": "list", "numel": "int", "is_float": "bool",
     "is_node": "bool", "is_scalar": "bool", "value": "any", "users": "int",
-    "annotated": "bool", "quantized": "bool",
+    "annotated": "bool", "quantized": "bool", "is_constant": "bool",
 }
 
 #: Predicate functions: name -> (argument kinds, result type).
 PREDICATE_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "abs": (("any",), "number"),
+    "is_constant": (("role",), "bool"),
     "is_float": (("role",), "bool"),
     "is_node": (("role",), "bool"),
     "rank": (("role",), "int"),
