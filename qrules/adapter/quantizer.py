@@ -173,6 +173,8 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         rule = note.rule
         node.meta[PROVENANCE_KEY] = {"rule": rule.name, "ruleset": rule.ruleset,
                                      "location": rule.location}
+        if note.amended_by:
+            node.meta[PROVENANCE_KEY]["amended_by"] = list(dict.fromkeys(note.amended_by))
 
 
 def annotation_of(node: Node) -> Optional[dict]:

@@ -73,6 +73,11 @@ class CompiledRule:
     bound: BoundRule = field(compare=False, repr=False)
 
     @property
+    def amend(self) -> bool:
+        """May match nodes taken by earlier rules; fills only edges without a spec."""
+        return self.bound.entry.rule.amend
+
+    @property
     def leaves_float(self) -> bool:
         return self.config is None
 

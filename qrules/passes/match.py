@@ -221,8 +221,11 @@ class Matcher:
                 return match
         return None
 
-    def _step(self, step: CompiledStep, node: Node, state: State):
-        if node.op != "call_function" or state.taken(node) or not is_float_value(node):
+    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False):
+        # An `amend` rule matches only what this ruleset planned already (it fills
+        # empty edges of those annotations); other rules only what nobody took.
+        blocked = node not in state.planned if amend else state.taken(node)
+        if node.op != "call_function" or blocked or not is_float_value(node):
             return None
         op = step.op_for(node.target)
         if op is None and step.any_op:
@@ -246,11 +249,11 @@ class Matcher:
                 if previous is not nodes[-1]:
                     # The getitem between a tuple op and the next step is inside the
                     # match: taken with it, so no later rule can put an observer there.
-                    if state.taken(previous):
+                    if state.taken(previous) and not rule.amend:
                         return None
                     interior.append(previous)
                 current = next(iter(previous.users))
-            found = self._step(step, current, state)
+            found = self._step(step, current, state, rule.amend)
             if found is None:
                 return None
             if index > 0 and previous not in found[1].get("input", ()):

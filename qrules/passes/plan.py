@@ -37,6 +37,7 @@ class NodeAnnotation:
     output: Optional[Placed] = None
     output_key: Optional[str] = None
     errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
+    amended_by: list[str] = field(default_factory=list)  # `amend` rules that filled edges
     # The last node of a match that quantized its `input` edges (a fused int8 pattern,
     # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
     # even when the config leaves the output itself to the next op.
@@ -162,8 +163,24 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
            if user in notes):
         notes[output_node].ends_quantized_pattern = True
     for node, note in notes.items():
+        existing = out.get(node)
+        if match.rule.amend and existing is not None:
+            _amend(existing, note)
+            continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:
+    """Fill the edges `existing` leaves without a spec; never change one it has."""
+    for source, placed in new.inputs.items():
+        if existing.inputs.get(source) is None and placed is not None:
+            existing.inputs[source] = placed
+            existing.amended_by.append(new.rule.name)
+    if existing.output is None and new.output is not None:
+        existing.output, existing.output_key = new.output, new.output_key
+        existing.amended_by.append(new.rule.name)
+    existing.errors.extend(new.errors)
 
 
 def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
@@ -180,7 +197,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
     matches: list[Match] = []
     for rule in compiled.rules:
         for head in matcher.candidates(rule):
-            if state.taken(head):
+            if state.taken(head) != rule.amend:  # amend rules visit only taken heads
                 continue
             match = matcher.try_rule(rule, head, state)
             if match is None:

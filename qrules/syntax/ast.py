@@ -257,6 +257,8 @@ class Rule(Node):
     priority: int = 0
     condition: Optional[Expr] = None
     override: bool = False
+    #: May match taken nodes; only fills edges that have no spec yet.
+    amend: bool = False
     name_span: Span
 
 

@@ -89,7 +89,7 @@ def check_shadowing(analysis: Analysis) -> list[Diagnostic]:
     index = _HeadIndex()
     for b in rules:
         expansions = analysis.expansions(b)
-        if not expansions:
+        if not expansions or b.rule.amend:  # amend rules match taken nodes too
             continue
         shadowers = [_shadower(index, e, b, keys) for e in expansions]
         index.add(b, expansions)

@@ -262,6 +262,8 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
                 if edge.producer:  # outside the match: validated on the graph
                     continue
                 target = _lookup(keys, edge)
+                if target is None and entry.rule.amend:
+                    continue  # an amend rule shares with edges earlier rules quantized
                 if target is None:
                     code = "QR307" if isinstance(spec, SharedSpec) else "QR313"
                     out.append(diagnostic(code, f"`{edge}` is not quantized by this config, "

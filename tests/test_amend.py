@@ -1,0 +1,51 @@
+"""`amend` rules: match nodes earlier rules took, fill only edges without a spec."""
+
+from __future__ import annotations
+
+import torch
+
+from qrules.api import load_text
+from qrules.checking import check_ruleset_text
+
+TEXT = '''ruleset amend_demo version "1.0"
+spec act = affine(int8, -128..127)
+spec act2 = affine(uint8, 0..255)
+# int8 in: the pool's input gets a spec, its output is left to the next op.
+rule pool: max_pool2d : { input: act }
+rule conv: conv2d : { input: act, output: act }
+phase output {
+  # X86's output pass: an op whose input is quantized gets an int8 output too.
+  rule int8_out amend: max_pool2d : { input: act2, output: same_as(input) }
+  # Fills nothing on conv: both its edges have specs already.
+  rule conv_again amend: conv2d : { input: act2, output: act2 }
+}
+'''
+
+
+class ConvPool(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3)
+
+    def forward(self, x):
+        return torch.nn.functional.max_pool2d(self.conv(x), 2)
+
+
+def test_amend_rules_parse_and_check_clean():
+    assert check_ruleset_text(TEXT, "amend.qrule").diagnostics == ()
+
+
+def test_amend_fills_only_empty_edges():
+    gm = torch.export.export(ConvPool().eval(), (torch.randn(1, 3, 8, 8),)).module()
+    quantizer = load_text(TEXT, "amend.qrule").quantizer()
+    quantizer.annotate(gm)
+    nodes = {n.name: n for n in gm.graph.nodes}
+    pool, conv = nodes["max_pool2d"], nodes["conv2d"]
+    pool_ann = pool.meta["quantization_annotation"]
+    (pool_input_spec,) = pool_ann.input_qspec_map.values()
+    assert pool_input_spec.dtype == torch.int8          # kept from `pool`, not act2
+    assert type(pool_ann.output_qspec).__name__ == "SharedQuantizationSpec"  # filled
+    assert pool.meta["qrules"]["rule"] == "pool"
+    assert pool.meta["qrules"]["amended_by"] == ["int8_out"]
+    conv_ann = conv.meta["quantization_annotation"]
+    assert conv_ann.output_qspec.dtype == torch.int8 and "amended_by" not in conv.meta["qrules"]
