@@ -70,6 +70,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR219", _E, "unknown parameter type"),
     Code("QR220", _E, "unknown step label"),
     Code("QR221", _E, "op alias cycle"),
+    Code("QR222", _E, "ambiguous step label"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),
     Code("QR302", _E, "empty quantization range"),

@@ -111,11 +111,11 @@ class OpResolver:
         return result
 
 
-def _step(atom, resolver: OpResolver, predicates=()) -> StepInfo:
+def _step(atom, resolver: OpResolver, predicates=(), label=None) -> StepInfo:
     if isinstance(atom, ast.Region):
-        return StepInfo(atom, None, (), tuple(predicates), region=atom)
+        return StepInfo(atom, label, (), tuple(predicates), region=atom)
     ops = resolver.resolve(atom.name) or ()
-    return StepInfo(atom, atom.name, ops, tuple(predicates))
+    return StepInfo(atom, label or atom.name, ops, tuple(predicates))
 
 
 def expand(pattern, resolver: OpResolver) -> list[Expansion]:
@@ -124,11 +124,12 @@ def expand(pattern, resolver: OpResolver) -> list[Expansion]:
     return [e for e in out[:MAX_EXPANSIONS] if e.steps]
 
 
-def _expand(node, resolver, predicates) -> list[Expansion]:
+def _expand(node, resolver, predicates, label=None) -> list[Expansion]:
     if isinstance(node, (ast.OpRef, ast.Region)):
-        return [Expansion((_step(node, resolver, predicates),), frozenset())]
+        return [Expansion((_step(node, resolver, predicates, label),), frozenset())]
     if isinstance(node, ast.Step):
-        inner = _expand(node.atom, resolver, tuple(predicates) + node.predicates)
+        inner = _expand(node.atom, resolver, tuple(predicates) + node.predicates,
+                        node.label or label)
         if node.optional:
             taken = [Expansion(e.steps, e.optionals | {id(node)}) for e in inner]
             return taken + [Expansion((), frozenset())]
@@ -136,10 +137,10 @@ def _expand(node, resolver, predicates) -> list[Expansion]:
     if isinstance(node, ast.Alternation):
         out: list[Expansion] = []
         for option in node.options:
-            out.extend(_expand(option, resolver, predicates))
+            out.extend(_expand(option, resolver, predicates, label))
         return out
     if isinstance(node, ast.Chain):
-        parts = [_expand(step, resolver, predicates) for step in node.steps]
+        parts = [_expand(step, resolver, predicates, label) for step in node.steps]
         out = []
         for combo in product(*parts):
             out.append(Expansion(tuple(s for e in combo for s in e.steps),

@@ -140,6 +140,8 @@ class Step(Node):
     atom: "Pattern"
     predicates: tuple[Expr, ...] = ()
     optional: bool = False
+    #: ``add as sum``: the name config keys use for this step (default: the op name).
+    label: Optional[str] = None
 
 
 class Chain(Node):

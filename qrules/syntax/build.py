@@ -38,6 +38,10 @@ def _unquote(token: str) -> str:
     return "".join(out)
 
 
+class _Label(str):
+    """A step label, told apart from the step's other children by its type."""
+
+
 @v_args(meta=True)
 class AstBuilder(Transformer):
     """Builds frozen AST nodes; ``line_offset`` / ``pos_offset`` place a chunk in its file."""
@@ -205,17 +209,22 @@ class AstBuilder(Transformer):
     def predicate_block(self, meta, children):
         return tuple(children)
 
+    def step_label(self, meta, children):
+        return _Label(str(children[0]))
+
     def step(self, meta, children):
-        atom, predicates, optional = children[0], (), False
+        atom, predicates, optional, label = children[0], (), False, None
         for child in children[1:]:
-            if isinstance(child, tuple):
+            if isinstance(child, _Label):
+                label = str(child)
+            elif isinstance(child, tuple):
                 predicates = child
             else:
                 optional = True
-        if not predicates and not optional:
+        if not predicates and not optional and label is None:
             return atom
         return _node(ast.Step, span=self._span(meta), atom=atom, predicates=predicates,
-                        optional=optional)
+                     optional=optional, label=label)
 
     def chain(self, meta, children):
         return _node(ast.Chain, span=self._span(meta), steps=tuple(children))

@@ -222,6 +222,13 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
                                     span=entry.rule.name_span)]
     keys: dict[tuple, ast.RoleKey] = {}
     for key, specs in config.entries:
+        if key.step is not None and any(
+                sum(s.label == key.step for s in e.steps) > 1 for e in expansions):
+            out.append(diagnostic("QR222", f"`{key.step}` names more than one step of rule "
+                                  f"`{entry.name}`; label one of them, as in "
+                                  f"`{key.step} as second`, and use that label here",
+                                  key.span, where))
+            continue
         if key.step is not None and key.step not in labels:
             out.append(diagnostic("QR220", f"`{key.step}` is not a step of rule "
                                   f"`{entry.name}` (steps: {', '.join(sorted(labels))})",
