@@ -60,3 +60,12 @@ def test_scope_kind_checked_without_rules():
     text = HEAD + 'scope modul_type "x" { spec s = affine(int8) }\n'
     codes = [d.code for d in check_ruleset_text(text, "t.qrule").diagnostics]
     assert "QR217" in codes
+
+
+def test_ch_axis_on_a_per_tensor_spec():
+    text = HEAD + "spec w = symmetric(int8, -127..127, ch_axis=0)\nrule l: linear : { weight: w }\n"
+    spec = _rule_config(load_text(text), "l")["weight"]
+    assert (spec.qscheme, spec.ch_axis) == ("per_tensor_symmetric", 0)
+    bad = HEAD + ("spec w = symmetric(int8, -127..127, per_channel, ch_axis=1)\n"
+                  "rule l: linear : { weight: w }\n")
+    assert "QR310" in [d.code for d in check_ruleset_text(bad, "t.qrule").diagnostics]

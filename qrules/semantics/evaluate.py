@@ -647,9 +647,21 @@ def _flag_name(expr) -> Optional[str]:
 
 
 def _quant(ev: Evaluator, call: ast.Call, symmetric: bool):
-    args = _Args(ev, call, {"observer"}, {"per_channel", "dynamic"})
+    args = _Args(ev, call, {"observer", "ch_axis"}, {"per_channel", "dynamic"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
+    ch_axis = args.kwargs.get("ch_axis")
+    if ch_axis is not None:
+        # Recorded on a per-tensor spec too, as torchao's XNNPACK weight spec does
+        # (`ch_axis=0` with per_tensor_symmetric); observers ignore it there.
+        if "per_channel" in args.flags:
+            ev.report("QR310", "give the axis once: `per_channel(axis=N)`", ch_axis.span)
+        typed = ev.value(ch_axis.value)
+        if typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 0):
+            ev.report("QR305", "the channel axis must be a non-negative integer",
+                      ch_axis.value.span)
+        elif typed.value is not UNKNOWN:
+            axis = typed.value
     dynamic = "dynamic" in args.flags
     per_channel = "per_channel" in args.flags
     if dynamic and per_channel:
