@@ -153,6 +153,12 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
         for source, user in edges.select(key.step, key.role, key.index):
             if isinstance(source, Node) and not is_float_value(source):
                 continue  # integer and bool tensors are never quantized
+            if source is None or (spec is None and not isinstance(source, Node)):
+                # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`
+                # without bias) is no edge, and `none` on a constant says nothing. Both
+                # used to be written as input_qspec_map keys, which torchao's prepare
+                # rejects ("Expected input_edge to have type Tuple[Node, Node]").
+                continue
             placed = None if spec is None else _place(spec, text, edges)
             notes[user].inputs[source] = None if placed is None else placed[0]
             if placed is not None and placed[1]:

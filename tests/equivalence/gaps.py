@@ -1,0 +1,62 @@
+"""Classifying the mismatches the .qrule language cannot close yet.
+
+``KNOWN_LANGUAGE_GAPS`` (defined in ``test_equivalence.py``) lists each gap: what the
+anchor does (file:line in torchao), why a ruleset cannot say it, the syntax proposed,
+and a predicate that recognises the mismatches it causes. Every case of the suite
+expects an exact count of mismatches per gap and nothing else, so the suite fails
+both when a gap closes (update the table) and when a new mismatch appears.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from qrules.equivalence import AnnotationRecord, EquivalenceReport, Mismatch
+
+
+@dataclass(frozen=True)
+class Gap:
+    anchor: str                 # where torchao does it
+    what: str                   # what the anchor does that no ruleset can say
+    proposed: str               # the syntax that would say it
+    matches: Callable[[Mismatch, str], bool]   # (mismatch, model name) -> is this gap
+    numeric: bool = False       # also changes the converted model
+
+
+def spec_fields(value) -> dict:
+    return dict(value) if isinstance(value, tuple) and value and isinstance(value[0], tuple) \
+        else {}
+
+
+EMPTY_MARK = AnnotationRecord((), None, True, True, ())
+
+
+def only_field_differs(m: Mismatch, **changes) -> bool:
+    """An input-spec mismatch where the anchor's spec equals ours but for ``changes``
+    (field -> (anchor value, our value))."""
+    if not m.field.startswith("input "):
+        return False
+    a, b = spec_fields(m.a), spec_fields(m.b)
+    if not a or not b:
+        return False
+    for key, (in_a, in_b) in changes.items():
+        if a.get(key) != in_a or b.get(key) != in_b:
+            return False
+    return {k: v for k, v in a.items() if k not in changes} == \
+        {k: v for k, v in b.items() if k not in changes}
+
+
+def classify(report: EquivalenceReport, model: str, gaps: dict[str, Gap]):
+    """(Counter of gap id -> mismatches, mismatches no gap explains)."""
+    counts: Counter = Counter()
+    unexplained = []
+    for mismatch in report.mismatches:
+        for gap_id, gap in gaps.items():
+            if gap.matches(mismatch, model):
+                counts[gap_id] += 1
+                break
+        else:
+            unexplained.append(mismatch)
+    return counts, unexplained
