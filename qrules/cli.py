@@ -251,6 +251,7 @@ def _add_engine_commands(subparsers) -> None:
 
     cli_engine.add_demo(subparsers)
     cli_engine.add_explain(subparsers)
+    cli_engine.add_diff(subparsers)
 
 
 COMMANDS: tuple[Callable[..., None], ...] = (_add_lint, _add_engine_commands)

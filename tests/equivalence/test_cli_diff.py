@@ -1,0 +1,86 @@
+"""`qrules diff A B --model M`: exit 0 when equal, 1 when different, 2 on usage errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from qrules.cli import main
+
+MODEL = textwrap.dedent("""
+    import torch
+
+
+    class LinearReLU(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.relu(self.linear(x))
+
+
+    def make():
+        torch.manual_seed(0)
+        return LinearReLU()
+""")
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL)
+    return [f"--model={path}:make", "--input-shape", "2,4"]
+
+
+def test_equal_sides_exit_0(model, capsys):
+    assert main(["diff", "xnnpack", "xnnpack", *model]) == 0
+    out = capsys.readouterr().out
+    assert "0 mismatches" in out and out.rstrip().endswith("EQUAL")
+    assert "outputs bit-identical" in out
+
+
+def test_ruleset_against_torchao_reports_each_mismatch(model, capsys):
+    status = main(["diff", "torchao:xnnpack[per_channel]", "xnnpack", *model,
+                   "--param", "per_channel=true"])
+    out = capsys.readouterr().out
+    assert status == 1
+    # torchao marks the linear's weight and bias nodes; the ruleset cannot say that yet
+    assert "node linear_weight (linear.weight): annotation" in out
+    assert "A: inputs {}, output none, _annotated=True" in out
+    assert "B: no annotation" in out
+    assert ("A = torchao:xnnpack[per_channel], "
+            "B = ruleset xnnpack (dynamic=False, per_channel=True") in out
+    assert "outputs bit-identical" in out and out.rstrip().endswith("DIFFERENT")
+
+
+def test_annotation_differences_name_the_rule(model, capsys):
+    """Per-channel torchao against the per-tensor ruleset: the weight spec differs, and
+    the report names the rule that made the ruleset's annotation."""
+    status = main(["diff", "torchao:xnnpack[per_channel]", "xnnpack", *model, "--no-numerics"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "node linear (aten.linear.default): input linear_weight" in out
+    assert "A: int8 [-127, 127] per_channel_symmetric ch_axis=0 PerChannelMinMaxObserver" in out
+    assert "B: int8 [-127, 127] per_tensor_symmetric ch_axis=0 MinMaxObserver" in out
+    assert "by rule linear_relu of xnnpack (rulesets/xnnpack.qrule:" in out
+    assert "numerics:" not in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["diff", "torchao:xnnpack[fast]", "xnnpack"], "takes no flag 'fast'"),
+    (["diff", "torchao:nope", "xnnpack"], "unknown torchao quantizer"),
+    (["diff", "no_such_ruleset", "xnnpack"], "no built-in ruleset named"),
+    (["diff", "torchao:xnnpack", "torchao:embedding", "--param", "per_channel=true"],
+     "--param sets ruleset parameters"),
+    (["diff", "xnnpack", "xnnpack", "--param", "nope=1"], "has no parameter"),
+])
+def test_usage_errors_exit_2(model, capsys, argv, message):
+    assert main([*argv, *model]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_is_required(capsys):
+    assert main(["diff", "xnnpack", "xnnpack"]) == 2
+    assert "--model" in capsys.readouterr().err
