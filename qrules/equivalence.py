@@ -552,8 +552,12 @@ def _label(side: Any) -> str:
 def _as_quantizer(side: Any):
     from qrules.composing import as_quantizer
 
-    if isinstance(side, str) and side.startswith("torchao:"):
-        return anchor(side)
+    if isinstance(side, str):  # an anchor spec, a built-in ruleset name or a .qrule path
+        if side.startswith("torchao:"):
+            return anchor(side)
+        from qrules.api import load
+
+        return load(side).quantizer()
     return as_quantizer(side)
 
 
@@ -652,8 +656,9 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
          seed: int = 0, model_label: Optional[str] = None) -> EquivalenceReport:
     """Compare quantizers ``a`` and ``b`` on ``model``.
 
-    ``a``/``b``: loaded rulesets, qrules or torchao quantizers, or anchor specs
-    (``"torchao:xnnpack[per_channel]"``). ``model``: an ``nn.Module`` (exported here, in
+    ``a``/``b``: loaded rulesets, qrules or torchao quantizers, anchor specs
+    (``"torchao:xnnpack[per_channel]"``), or a ruleset name or path (loaded with its
+    default parameters). ``model``: an ``nn.Module`` (exported here, in
     train mode with ``qat=True``) or an exported GraphModule; ``example_inputs`` are
     needed to export and for numerics. ``calibration``: input batches (default: four
     seeded batches shaped like the examples). Neither ``model`` nor the quantizers'

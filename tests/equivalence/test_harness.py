@@ -97,3 +97,19 @@ def test_anchor_specs(spec, expected):
 def test_bad_anchor_specs(spec, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
         parse_anchor(spec)
+
+
+def test_sides_by_name():
+    graph, inputs = exported("small", "linear")
+    report = diff("xnnpack", "xnnpack", graph, inputs, numerics=False)
+    assert report.equal and report.a_label == "xnnpack"
+
+
+def test_x86_anchor_builds():
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer,
+    )
+
+    from qrules.equivalence import anchor
+
+    assert isinstance(anchor("torchao:x86_inductor[qat]"), X86InductorQuantizer)
