@@ -1,25 +1,7 @@
-"""Equivalence suite fixtures: models exported once per session, and two caches of
-pure torchao computations that both sides of every comparison repeat.
+"""Equivalence suite fixtures: models exported once per session, and the caches of
+``caches.py`` (torchao's pattern traces, HistogramObserver's range search) for the
+duration of this package's tests."""
 
-1. torchao's pattern traces (``_get_aten_graph_module_for_pattern``): XNNPACK's QAT
-   conv-bn annotators, ``prepare_qat_pt2e`` and ``convert_pt2e`` re-trace the same small
-   pattern functions with torch.export on every call (~25 s per QAT prepare here).
-   The seed suite's cache (``tests/seed/conftest.py``) is reused: each pattern is
-   traced once and handed out as deep copies.
-2. ``HistogramObserver._non_linear_param_search``: the L2 range search each histogram
-   observer runs at convert time (~55 ms of Python per observer; efficientnet_b0 has
-   ~190). Its result depends only on the histogram, its min/max, ``bins`` and
-   ``dst_nbins``; both sides of a comparison (and every parameter combination with
-   the same activations) observe identical histograms, so it is computed once per
-   distinct histogram. A histogram that differs is searched as usual, so a real
-   numeric difference still shows.
-
-Both patches are undone when this package's tests end. qrules itself never traces
-patterns.
-"""
-
-import copy
-import importlib
 import os
 import warnings
 
@@ -28,56 +10,15 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tests.seed import conftest as seed_conftest  # noqa: E402
-
-from . import models  # noqa: E402
+from . import caches, models  # noqa: E402
 
 _EXPORTED: dict = {}
 
 
 @pytest.fixture(scope="package", autouse=True)
-def _trace_torchao_patterns_once():
-    modules = [importlib.import_module(name) for name in seed_conftest._PATTERN_MODULES]
-    original = getattr(modules[0], seed_conftest._NAME)
-    cache = {}
-
-    def traced_once(pattern, example_inputs, is_cuda=False, **kwargs):
-        try:
-            key = seed_conftest._key((pattern, example_inputs, is_cuda, kwargs))
-        except seed_conftest._Unkeyable:
-            return original(pattern, example_inputs, is_cuda, **kwargs)
-        if key not in cache:
-            cache[key] = original(pattern, example_inputs, is_cuda, **kwargs)
-        return copy.deepcopy(cache[key])
-
-    xnnpack_utils = importlib.import_module("torchao.testing.pt2e._xnnpack_quantizer_utils")
-    patched = [m for m in modules + [xnnpack_utils]
-               if getattr(m, seed_conftest._NAME, None) is original]
-    for module in patched:
-        setattr(module, seed_conftest._NAME, traced_once)
-    yield
-    for module in patched:
-        setattr(module, seed_conftest._NAME, original)
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _histogram_search_once():
-    from torchao.quantization.pt2e.observer import HistogramObserver
-
-    original = HistogramObserver._non_linear_param_search
-    cache = {}
-
-    def searched_once(self):
-        histogram = self.histogram.detach().cpu()
-        key = (type(self), histogram.dtype, histogram.numpy().tobytes(),
-               float(self.min_val), float(self.max_val), int(self.bins), int(self.dst_nbins))
-        if key not in cache:
-            cache[key] = tuple(t.clone() for t in original(self))
-        return tuple(t.clone() for t in cache[key])
-
-    HistogramObserver._non_linear_param_search = searched_once
-    yield
-    HistogramObserver._non_linear_param_search = original
+def _torchao_caches():
+    with caches.patterns_traced_once(), caches.histogram_search_once():
+        yield
 
 
 def exported(kind: str, name: str, qat: bool = False, strict: bool = False):

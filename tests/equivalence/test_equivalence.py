@@ -51,10 +51,12 @@ def _scalar_ops(m, model):
 KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
     "weight_bias_marked": Gap(
         anchor=f"{_XNN}:117-122 (_mark_nodes_as_annotated), 215-224, 270-291, 320-339, "
-               "379-399, 595-617",
+               "379-399, 595-617, 668-669",
         what="the conv/linear annotators put the weight and bias producers (get_attr "
              "nodes) in the partition and mark them `_annotated` with an empty "
-             "annotation; a match only ever marks its own call nodes",
+             "annotation (so does gru_io_only with the GRU's weights after a strict "
+             "export, where they belong to its source partition); a match only ever "
+             "marks its own call nodes",
         proposed="a partition clause naming extra nodes: `rule conv: conv_plain : static_i8 "
                  "takes(weight, bias)` (the producers of those edges join the match: "
                  "they must be untaken and become marked)",

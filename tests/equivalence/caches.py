@@ -1,0 +1,74 @@
+"""Two caches of pure torchao computations that both sides of every comparison repeat
+(used by the suite's fixtures and by scripts/equivalence_report.py).
+
+1. torchao's pattern traces (``_get_aten_graph_module_for_pattern``): XNNPACK's QAT
+   conv-bn annotators, ``prepare_qat_pt2e`` and ``convert_pt2e`` re-trace the same small
+   pattern functions with torch.export on every call (~25 s per QAT prepare here).
+   The seed suite's cache key (``tests/seed/conftest.py``) is reused: each pattern is
+   traced once and handed out as deep copies.
+2. ``HistogramObserver._non_linear_param_search``: the L2 range search each histogram
+   observer runs at convert time (~55 ms of Python per observer; efficientnet_b0 has
+   ~190). Its result depends only on the histogram, its min/max, ``bins`` and
+   ``dst_nbins``; both sides of a comparison (and every parameter combination with
+   the same activations) observe identical histograms, so it is computed once per
+   distinct histogram. A histogram that differs is searched as usual, so a real
+   numeric difference still shows.
+
+Both are undone on exit. qrules itself never traces patterns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+
+from tests.seed import conftest as seed_conftest
+
+
+@contextlib.contextmanager
+def patterns_traced_once():
+    modules = [importlib.import_module(name) for name in seed_conftest._PATTERN_MODULES]
+    modules.append(importlib.import_module("torchao.testing.pt2e._xnnpack_quantizer_utils"))
+    original = getattr(modules[0], seed_conftest._NAME)
+    cache = {}
+
+    def traced_once(pattern, example_inputs, is_cuda=False, **kwargs):
+        try:
+            key = seed_conftest._key((pattern, example_inputs, is_cuda, kwargs))
+        except seed_conftest._Unkeyable:
+            return original(pattern, example_inputs, is_cuda, **kwargs)
+        if key not in cache:
+            cache[key] = original(pattern, example_inputs, is_cuda, **kwargs)
+        return copy.deepcopy(cache[key])
+
+    patched = [m for m in modules if getattr(m, seed_conftest._NAME, None) is original]
+    for module in patched:
+        setattr(module, seed_conftest._NAME, traced_once)
+    try:
+        yield
+    finally:
+        for module in patched:
+            setattr(module, seed_conftest._NAME, original)
+
+
+@contextlib.contextmanager
+def histogram_search_once():
+    from torchao.quantization.pt2e.observer import HistogramObserver
+
+    original = HistogramObserver._non_linear_param_search
+    cache = {}
+
+    def searched_once(self):
+        histogram = self.histogram.detach().cpu()
+        key = (type(self), histogram.dtype, histogram.numpy().tobytes(),
+               float(self.min_val), float(self.max_val), int(self.bins), int(self.dst_nbins))
+        if key not in cache:
+            cache[key] = tuple(t.clone() for t in original(self))
+        return tuple(t.clone() for t in cache[key])
+
+    HistogramObserver._non_linear_param_search = searched_once
+    try:
+        yield
+    finally:
+        HistogramObserver._non_linear_param_search = original
