@@ -12,6 +12,7 @@ entries first, then module types, then operator types, then the global ruleset;
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Optional, Union
 
 from torch.fx import GraphModule, Node
@@ -60,12 +61,18 @@ def _scoped(compiled: CompiledRuleset, scope: Optional[ScopeRef]) -> CompiledRul
     return dataclasses.replace(compiled, rules=rules)
 
 
-def _float_rule(scope: ScopeRef, template: CompiledRuleset) -> CompiledRuleset:
-    """A ruleset that takes every node of a scope and leaves it in float."""
+@functools.lru_cache(maxsize=1)
+def _leave_in_float() -> CompiledRuleset:
+    """`rule leave_in_float: any : none`, parsed, checked and compiled once."""
     from qrules.api import load_text  # local: api builds on the adapter
 
     text = 'ruleset leave_in_float version "1.0"\nrule leave_in_float: any : none\n'
-    return _scoped(load_text(text, "<leave in float>").compiled(), scope)
+    return load_text(text, "<leave in float>").compiled()
+
+
+def _float_rule(scope: ScopeRef) -> CompiledRuleset:
+    """A ruleset that takes every node of a scope and leaves it in float."""
+    return _scoped(_leave_in_float(), scope)
 
 
 class RulesetQuantizer(Quantizer):
@@ -112,14 +119,13 @@ class RulesetQuantizer(Quantizer):
         out = []
         scoped = sorted(self._scoped, key=lambda item: item[0])
         for _, scope, compiled in scoped:
-            template = compiled or self._global
             out.append(_scoped(compiled, scope) if compiled is not None
-                       else _float_rule(scope, template))
+                       else _float_rule(scope))
         if self._global is not None:
             # What the docstring promises and XNNPACK's filters do: the global ruleset
             # never annotates inside a scope set from Python, even a node the scope's
             # own ruleset left alone (it used to fill those in).
-            out.extend(_float_rule(scope, compiled) for _, scope, compiled in scoped
+            out.extend(_float_rule(scope) for _, scope, compiled in scoped
                        if compiled is not None)
             out.append(self._global)
         return out
