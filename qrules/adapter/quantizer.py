@@ -147,11 +147,11 @@ class RulesetQuantizer(Quantizer):
             errors = validate(current)
             if errors:
                 raise ValidationError(errors, self._sources)
-            plans.append(current)
+            plans.append((current, compiled))
             taken.update(current.annotations)
-        for current in plans:
-            _write(current, builder)
-        self.last_plan = plans[-1] if plans else None
+        for current, compiled in plans:
+            _write(current, builder, compiled.bound.annotation_kind)
+        self.last_plan = plans[-1][0] if plans else None
         return model
 
     def validate(self, model: GraphModule) -> None:
@@ -166,7 +166,16 @@ def _compiled_of(ruleset) -> CompiledRuleset:
     raise TypeError(f"expected a loaded qrules ruleset, got {type(ruleset).__name__}")
 
 
-def _write(current: Plan, builder: SpecBuilder) -> None:
+def _annotation_factory(kind: Optional[str]):
+    """(annotation class, name of its pattern-output flag or None) for `annotation`."""
+    if kind is None:
+        return QuantizationAnnotation, None
+    entry = registry.ANNOTATION_KINDS[kind]
+    return resolve_entry(entry), entry.extra.get("pattern_output_field")
+
+
+def _write(current: Plan, builder: SpecBuilder, kind: Optional[str] = None) -> None:
+    annotation_class, flag = _annotation_factory(kind)
     for node, note in current.annotations.items():
         input_map = {}
         for source, placed in note.inputs.items():
@@ -174,8 +183,9 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
                                                                           placed.refs)
         output = None if note.output is None else builder.build(note.output.spec,
                                                                note.output.refs)
-        node.meta[ANNOTATION_KEY] = QuantizationAnnotation(
-            input_qspec_map=input_map, output_qspec=output, _annotated=True)
+        extra = {flag: note.ends_quantized_pattern} if flag else {}
+        node.meta[ANNOTATION_KEY] = annotation_class(
+            input_qspec_map=input_map, output_qspec=output, _annotated=True, **extra)
         rule = note.rule
         node.meta[PROVENANCE_KEY] = {"rule": rule.name, "ruleset": rule.ruleset,
                                      "location": rule.location}

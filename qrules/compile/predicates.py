@@ -19,6 +19,40 @@ _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operato
            "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
+def type_matches(selector: str, qualname: str) -> bool:
+    """``torch.nn.Linear`` matches ``torch.nn.modules.linear.Linear``: same class name,
+    and the selector's module is a package the class's module lives in."""
+    if selector == qualname:
+        return True
+    sel_module, _, sel_name = selector.rpartition(".")
+    module, _, name = qualname.rpartition(".")
+    return sel_name == name and (module == sel_module or module.startswith(sel_module + "."))
+
+
+# torch keeps many functions on private classes; name them as users call them.
+_MODULE_ALIASES = (("torch._VariableFunctionsClass", "torch"), ("torch._C._nn",
+                   "torch.nn.functional"), ("_operator", "operator"))
+
+
+def callable_name(source) -> str:
+    """`torch.nn.modules.conv.Conv2d`, `torch.conv2d` (also F.conv2d, the same object),
+    `operator.add`, or a method name such as `add_` (export records those as strings)."""
+    if isinstance(source, str):
+        return source
+    module = getattr(source, "__module__", None) or ""
+    for private, public in _MODULE_ALIASES:
+        if module == private:
+            module = public
+    name = source.__qualname__ if isinstance(source, type) else getattr(
+        source, "__name__", repr(source))
+    return f"{module}.{name}" if module else name
+
+
+def _source_matches(wanted: str, found: str) -> bool:
+    """Exact names, plus classes by their public path (`torch.nn.ReLU`)."""
+    return wanted == found or ("." in wanted and type_matches(wanted, found))
+
+
 class RoleValue:
     """One argument of the candidate node, with the facts a predicate may read."""
 
@@ -104,6 +138,27 @@ class StepContext:
     def output_quantized(self, node) -> bool:
         return self.state.output_quantized(node)
 
+    def every(self, name: str) -> list[RoleValue]:
+        """``input[*]``: every value bound to the role."""
+        return [RoleValue(value, self) for value in self.roles.get(name, [])]
+
+    def sources(self) -> tuple[str, ...]:
+        """Names of what the node was traced from, as torchao's get_source_partitions
+        sees it: the innermost `source_fn_stack` entry after a strict export; else the
+        function name torch.export records in `torch_fn` (`add` for `x + y`, `add_`
+        for `+=`), and the innermost module's class."""
+        stack = self.node.meta.get("source_fn_stack")
+        if stack:
+            return (callable_name(stack[-1][1]),)
+        out = []
+        record = self.node.meta.get("torch_fn")
+        if record and len(record) > 1 and "." in str(record[1]):
+            out.append(str(record[1]).split(".")[1])
+        kind = self.module()[1]
+        if kind:
+            out.append(kind)
+        return tuple(out)
+
     def module(self) -> tuple[str, str]:
         stack = self.node.meta.get("nn_module_stack") or {}
         if not stack:
@@ -113,7 +168,9 @@ class StepContext:
                 f"{kind.__module__}.{kind.__qualname__}")
 
 
-def _role_of(expr, ctx: StepContext) -> RoleValue:
+def _role_of(expr, ctx: StepContext):
+    if isinstance(expr, ast.Each) and isinstance(expr.value, ast.Name):
+        return ctx.every(expr.value.id)
     if isinstance(expr, ast.Name):
         return ctx.role(expr.id)
     if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
@@ -145,7 +202,17 @@ def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
     name = expr.func.id
     args = expr.args
     if name in ("is_float", "is_node", "rank", "quantized", "annotated", "is_constant"):
-        return _role_of(args[0], ctx).fact(name)
+        role = _role_of(args[0], ctx)
+        if isinstance(role, list):
+            return [value.fact(name) for value in role]
+        return role.fact(name)
+    if name in ("all", "any"):
+        values = _eval(args[0], ctx, params)
+        return all(values) if name == "all" else any(values)
+    if name == "source":
+        names = [_eval(a, ctx, params) for a in args]
+        return any(_source_matches(wanted, found)
+                   for found in ctx.sources() for wanted in names)
     if name == "abs":
         value = _eval(args[0], ctx, params)
         return abs(value.value_ if isinstance(value, RoleValue) else value)
@@ -178,10 +245,14 @@ def _eval(expr, ctx: StepContext, params: dict) -> Any:
         if expr.id in params:
             return params[expr.id]
         return expr.id  # an enum choice or a dtype name, compared as a string
+    if isinstance(expr, ast.Each):
+        return _role_of(expr, ctx)
     if isinstance(expr, ast.Attribute):
         base = _eval(expr.value, ctx, params)
         if isinstance(base, RoleValue):
             return base.fact(expr.attr)
+        if isinstance(base, list) and all(isinstance(b, RoleValue) for b in base):
+            return [b.fact(expr.attr) for b in base]
         raise LookupError(f"no fact {expr.attr}")
     if isinstance(expr, ast.Index):
         base = expr.value

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
-from qrules.compile.predicates import StepContext
+from qrules.compile.predicates import StepContext, type_matches
 
 ANNOTATION_KEY = "quantization_annotation"
 
@@ -93,16 +93,6 @@ def _module_stack(node: Node) -> list[tuple[str, str]]:
             kind = f"{kind.__module__}.{kind.__qualname__}"
         out.append((path, kind))
     return out
-
-
-def type_matches(selector: str, qualname: str) -> bool:
-    """``torch.nn.Linear`` matches ``torch.nn.modules.linear.Linear``: same class name,
-    and the selector's module is a package the class's module lives in."""
-    if selector == qualname:
-        return True
-    sel_module, _, sel_name = selector.rpartition(".")
-    module, _, name = qualname.rpartition(".")
-    return sel_name == name and (module == sel_module or module.startswith(sel_module + "."))
 
 
 def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:

@@ -95,6 +95,18 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           "turn Python scalar operands of add/mul/sub/div into graph constants"),
 )}
 
+#: Annotation classes rules may write (`annotation NAME`); the default is torchao's
+#: QuantizationAnnotation. ``extra["pattern_output_field"]`` names a boolean field set
+#: on the last node of a match that quantized its inputs (X86's
+#: `_is_output_of_quantized_pattern`, which X86InductorQuantizer and its lowering read).
+ANNOTATION_KINDS: dict[str, Entry] = {e.name: e for e in (
+    Entry("x86_inductor", "annotation",
+          "torchao.quantization.pt2e.quantizer.x86_inductor_quantizer:"
+          "_X86InductorQuantizationAnnotation",
+          doc="X86InductorQuantizer's annotation, with _is_output_of_quantized_pattern",
+          extra={"pattern_output_field": "_is_output_of_quantized_pattern"}),
+)}
+
 # --------------------------------------------------------------------- predicates
 # A predicate is an expression over the facts of one matched step. Facts are either
 # attributes of a role (``weight.rank``) or functions (``is_float(input)``).
@@ -122,6 +134,13 @@ PREDICATE_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "any_user_quantizable": ((), "bool"),
     "module_type": ((), "str"),
     "module_name": ((), "str"),
+    # The node was traced from one of these callables: a module class
+    # (`torch.nn.Conv2d`), a function (`torch.conv2d`, `operator.add`) or a tensor
+    # method (`add_`); torchao's source partitions, for strict and non-strict exports.
+    "source": (("str...",), "bool"),
+    # Reduce a list (`quantized(input[*])`, `input[*].dtype`).
+    "all": (("list",), "bool"),
+    "any": (("list",), "bool"),
 }
 
 #: Names a config entry key or a same_as(...) may use for the edges of a match.
@@ -162,6 +181,17 @@ def register_transform(name: str, function: Callable, kwargs: Optional[set[str]]
     """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``."""
     return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ())),
                      replace)
+
+
+def register_annotation_kind(name: str, annotation_class: type,
+                             pattern_output_field: Optional[str] = None, *,
+                             replace: bool = False) -> Entry:
+    """Make ``annotation name`` usable: rules then write ``annotation_class`` (a
+    QuantizationAnnotation subclass) objects; ``pattern_output_field``, if given, is
+    set True on the last node of every match that quantized its inputs."""
+    extra = {"pattern_output_field": pattern_output_field} if pattern_output_field else {}
+    return _register(ANNOTATION_KINDS, Entry(name, "annotation", annotation_class,
+                                             extra=extra), replace)
 
 
 def register_derive_function(name: str, function: Callable, *, replace: bool = False) -> Entry:

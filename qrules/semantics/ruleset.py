@@ -64,6 +64,7 @@ class BoundRuleset:
     transforms: tuple[BoundTransform, ...]
     phases: tuple[str, ...]
     resolver: OpResolver
+    annotation_kind: Optional[str] = None   # `annotation NAME`; None: torchao's own
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,12 @@ class Ruleset:
         return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),
                             tuple(self.symbols.phases),
                             OpResolver(self.symbols.ops, pick=lambda defs: (
-                                ev.in_force(defs) or defs[:1])[0]))
+                                ev.in_force(defs) or defs[:1])[0]),
+                            self._annotation_kind())
+
+    def _annotation_kind(self) -> Optional[str]:
+        kinds = self.symbols.annotation_kinds
+        return kinds[0].node.name if kinds else None
 
     def _disabled(self, name: str, what: str, ev: Evaluator) -> bool:
         return any(node.what == what and node.name == name and

@@ -95,6 +95,8 @@ class Symbols:
     scopes: list[ast.Scope] = field(default_factory=list)
     disabled: list[tuple[ast.Disable, Context]] = field(default_factory=list)
     transforms: list[Definition] = field(default_factory=list)
+    #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
+    annotation_kinds: list[Definition] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     units: tuple[Unit, ...] = ()
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -274,6 +276,15 @@ class _Collector:
 
     def _transform(self, unit, item: ast.Transform, ctx):
         self.symbols.transforms.append(Definition(item, unit, ctx.conditions))
+
+    def _annotationkind(self, unit, item: ast.AnnotationKind, ctx):
+        if ctx != Context():
+            # What a ruleset writes is one choice for all its rules, like its name.
+            self.diagnostics.append(diagnostic(
+                "QR110", "`annotation` sets what the whole ruleset writes; it cannot be "
+                "inside a block", item.span))
+            return
+        self.symbols.annotation_kinds.append(Definition(item, unit, ctx.conditions))
 
     def _include(self, unit, item, ctx):
         # Top-level includes were spliced by the loader; one inside a block would

@@ -71,6 +71,13 @@ class Index(Node):
     index: "Expr"
 
 
+class Each(Node):
+    """``input[*]`` in a predicate: every value bound to a role, as a list."""
+
+    kind: Literal["each"] = "each"
+    value: "Expr"
+
+
 class Keyword(Node):
     name: str
     value: "Expr"
@@ -115,7 +122,7 @@ class Conditional(Node):
 
 Expr = Union[
     IntLit, FloatLit, StringLit, BoolLit, NoneLit, Name, ListLit, Attribute, Index,
-    Call, Unary, Binary, Range, Conditional,
+    Each, Call, Unary, Binary, Range, Conditional,
 ]
 
 # ------------------------------------------------------------------------ patterns
@@ -304,9 +311,17 @@ class Transform(Node):
     name_span: Span
 
 
+class AnnotationKind(Node):
+    """``annotation x86_inductor``: which registered annotation class rules write."""
+
+    kind: Literal["annotation"] = "annotation"
+    name: str
+    name_span: Span
+
+
 Item = Union[
     Header, Include, Param, OpDef, OpAlias, SpecDef, ConfigDef, Rule, Scope, Phase,
-    When, Disable, Transform,
+    When, Disable, Transform, AnnotationKind,
 ]
 
 

@@ -270,6 +270,11 @@ class AstBuilder(Transformer):
         return _node(ast.Transform, span=self._span(meta), name=str(name), args=args,
                              kwargs=kwargs, name_span=self._tok(name))
 
+    def annotation_decl(self, meta, children):
+        name = children[0]
+        return _node(ast.AnnotationKind, span=self._span(meta), name=str(name),
+                     name_span=self._tok(name))
+
     # ------------------------------------------------------------------ expressions
     def int_lit(self, meta, children):
         return _node(ast.IntLit, span=self._span(meta), value=int(children[0]))
@@ -302,6 +307,9 @@ class AstBuilder(Transformer):
     def index(self, meta, children):
         value, index = children
         return _node(ast.Index, span=self._span(meta), value=value, index=index)
+
+    def each(self, meta, children):
+        return _node(ast.Each, span=self._span(meta), value=children[0])
 
     def positional(self, meta, children):
         return children[0]

@@ -2,7 +2,7 @@
 diagnostics; none raises, none mutates the symbols."""
 
 from qrules.semantics.checks.definitions import (
-    check_disables, check_ops, check_params, check_scopes, check_transforms,
+    check_annotation_kinds, check_disables, check_ops, check_params, check_scopes, check_transforms,
 )
 from qrules.semantics.checks.reachability import (
     check_conditions, check_shadowing, check_unused,
@@ -12,7 +12,8 @@ from qrules.semantics.checks.style import check_style
 from qrules.semantics.checks.values import check_values
 
 CHECKS = (
-    check_params, check_ops, check_scopes, check_transforms, check_disables,
+    check_params, check_ops, check_scopes, check_transforms, check_annotation_kinds,
+    check_disables,
     check_values, check_rules, check_shadowing, check_unused, check_conditions,
     check_style,
 )

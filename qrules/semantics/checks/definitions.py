@@ -100,6 +100,25 @@ def check_scopes(analysis: Analysis) -> list[Diagnostic]:
     return out
 
 
+def check_annotation_kinds(analysis: Analysis) -> list[Diagnostic]:
+    """`annotation NAME`: a registered kind, once per ruleset (the collector rejects
+    one inside a block)."""
+    out: list[Diagnostic] = []
+    first = None
+    for definition in analysis.symbols.annotation_kinds:
+        node: ast.AnnotationKind = definition.node
+        if node.name not in registry.ANNOTATION_KINDS:
+            known = ", ".join(sorted(registry.ANNOTATION_KINDS))
+            out.append(diagnostic("QR205", f"unknown annotation kind `{node.name}` "
+                                  f"(registered: {known})", node.name_span))
+        if first is not None:
+            out.append(diagnostic("QR207", "a ruleset has one `annotation` kind",
+                                  node.span, [Note(message="first set here",
+                                                   span=first.node.span)]))
+        first = first or definition
+    return out
+
+
 def check_transforms(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for definition in analysis.symbols.transforms:

@@ -107,8 +107,18 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
     choices = analysis.evaluator.choices
 
     def role_ref(node) -> bool:
-        base = node.value if isinstance(node, ast.Index) else node
+        base = node.value if isinstance(node, (ast.Index, ast.Each)) else node
         return isinstance(base, ast.Name) and base.id in roles
+
+    def list_valued(node) -> bool:
+        """`input[*]`, a fact of it, a role function of it, or a list literal."""
+        if isinstance(node, ast.Each):
+            return True
+        if isinstance(node, ast.Attribute):
+            return list_valued(node.value)
+        if isinstance(node, ast.Call):
+            return bool(node.args) and isinstance(node.args[0], ast.Each)
+        return isinstance(node, ast.ListLit)
 
     def visit(node) -> None:
         if isinstance(node, ast.Name):
@@ -130,6 +140,10 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
         elif isinstance(node, ast.Index):
             visit(node.value)
             visit(node.index)
+        elif isinstance(node, ast.Each):
+            if not role_ref(node):
+                out.append(diagnostic("QR210", "`[*]` takes a role of this op "
+                                      f"({', '.join(sorted(roles))})", node.span))
         elif isinstance(node, ast.Call):
             visit_call(node)
         elif isinstance(node, ast.Unary):
@@ -156,7 +170,14 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                                   node.func.span))
             return
         kinds, _ = signature
-        if len(node.args) != len(kinds) or node.kwargs:
+        variadic = bool(kinds) and kinds[-1].endswith("...")
+        if variadic:
+            if len(node.args) < len(kinds) or node.kwargs:
+                out.append(diagnostic("QR310", f"`{name}` takes at least {len(kinds)} "
+                                      "argument(s)", node.span))
+                return
+            kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
+        elif len(node.args) != len(kinds) or node.kwargs:
             out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
             return
@@ -170,6 +191,15 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
             elif kind == "int" and not isinstance(arg, ast.IntLit):
                 out.append(diagnostic("QR310", f"`{name}` takes an integer literal",
                                       arg.span))
+            elif kind == "str" and not isinstance(arg, ast.StringLit):
+                out.append(diagnostic("QR310", f"`{name}` takes string literals, as in "
+                                      f"`{name}(\"torch.nn.Conv2d\")`", arg.span))
+            elif kind == "list" and not list_valued(arg):
+                out.append(diagnostic("QR310", f"`{name}` takes a list: every value of a "
+                                      "role, as in `quantized(input[*])` or "
+                                      "`input[*].dtype`", arg.span))
+            elif kind in ("any", "list"):
+                visit(arg)
 
     visit(expr)
     return out
