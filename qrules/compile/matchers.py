@@ -78,6 +78,11 @@ class CompiledRule:
         return self.bound.entry.rule.amend
 
     @property
+    def takes(self) -> Optional[tuple[ast.RoleKey, ...]]:
+        """`takes(...)`: the steps and edge producers a match owns; None: its steps."""
+        return self.bound.entry.rule.takes
+
+    @property
     def leaves_float(self) -> bool:
         return self.config is None
 

@@ -34,6 +34,8 @@ class Match:
     region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
     region_outputs: list[Node] = field(default_factory=list)
     interior: list[Node] = field(default_factory=list)   # getitems between two steps
+    # With `takes(...)`: the nodes the match owns (marked annotated); None: its steps.
+    owned: Optional[list[Node]] = None
 
     @property
     def head(self) -> Node:
@@ -78,6 +80,26 @@ def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
             elif binding.element < len(value):
                 roles[binding.role].append(value[binding.element])
     return dict(roles)
+
+
+def owned_nodes(match: Match, takes) -> list[Node]:
+    """The nodes `takes(...)` names in this match: steps by label, producers by role;
+    getitems between steps always belong to the match."""
+    owned: list[Node] = []
+    for key in takes:
+        if key.step is None and key.index is None and key.role in match.labels:
+            owned.extend(n for n, label in zip(match.nodes, match.labels) if label == key.role)
+            continue
+        step = 0 if key.step is None else next(
+            (i for i, label in enumerate(match.labels) if label == key.step), None)
+        if step is None:
+            continue
+        values = match.roles[step].get(key.role, [])
+        if key.index not in (None, "*"):
+            values = values[key.index:key.index + 1]
+        owned.extend(v for v in values if isinstance(v, Node))
+    owned.extend(match.interior)
+    return list(dict.fromkeys(owned))
 
 
 # ------------------------------------------------------------------------ scopes
@@ -208,6 +230,11 @@ class Matcher:
             else:
                 match = self._chain(rule, steps, head, state)
             if match is not None and self.in_rule_scope(rule, match.nodes):
+                # Owning a producer does not require it to be free (torchao's linear
+                # annotator marks a shared weight again); rules that must skip a taken
+                # weight say so: `conv2d[not annotated(weight)]`.
+                if rule.takes is not None:
+                    match.owned = owned_nodes(match, rule.takes)
                 return match
         return None
 

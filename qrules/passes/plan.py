@@ -164,9 +164,11 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
                                            "this match does not have"))
+    if match.owned is not None:
+        _own(match, notes, rule)
     head_inputs = edges.select(None, "input", None)
     if any(notes[user].inputs.get(source) is not None for source, user in head_inputs
-           if user in notes):
+           if user in notes) and output_node in notes:
         notes[output_node].ends_quantized_pattern = True
     for node, note in notes.items():
         existing = out.get(node)
@@ -175,6 +177,18 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
             continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def _own(match: Match, notes: dict, rule: CompiledRule) -> None:
+    """`takes(...)`: owned producers get an (empty) annotation, which marks them; a
+    step left out gets none unless the config put a spec on one of its edges."""
+    owned = set(match.owned)
+    for node in list(notes):
+        note = notes[node]
+        if node not in owned and note.output is None and not note.inputs:
+            del notes[node]
+    for node in match.owned:
+        notes.setdefault(node, NodeAnnotation(node, rule))
 
 
 def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:

@@ -268,6 +268,8 @@ class Rule(Node):
     override: bool = False
     #: May match taken nodes; only fills edges that have no spec yet.
     amend: bool = False
+    # `takes(...)`: the steps and edge producers the match owns; None: all its steps.
+    takes: Optional[tuple[RoleKey, ...]] = None
     name_span: Span
 
 

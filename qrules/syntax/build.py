@@ -38,6 +38,10 @@ def _unquote(token: str) -> str:
     return "".join(out)
 
 
+class _Takes(tuple):
+    """The items of a `takes(...)` clause, told apart from a rule's other children."""
+
+
 class _Label(str):
     """A step label, told apart from the step's other children by its type."""
 
@@ -188,12 +192,19 @@ class AstBuilder(Transformer):
 
     def rule(self, meta, children):
         override, rest = self._split_override(children)
+        takes = None
+        if rest and isinstance(rest[-1], _Takes):
+            takes = tuple(rest[-1])
+            rest = rest[:-1]
         name, *options, pattern, config = rest
         opts = dict(options)
         return _node(ast.Rule, span=self._span(meta), name=str(name), pattern=pattern,
                         config=config, priority=opts.get("priority", 0),
                         condition=opts.get("when"), override=override,
-                        amend="amend" in opts, name_span=self._tok(name))
+                        amend="amend" in opts, takes=takes, name_span=self._tok(name))
+
+    def takes(self, meta, children):
+        return _Takes(children)
 
     def amend(self, meta, children):
         return ("amend", True)

@@ -30,6 +30,7 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
+        out.extend(_check_takes(entry, expansions))
         with analysis.evaluator.assuming(entry.conditions) as ev:
             configs = ev.config(entry.rule.config)
         for config in configs:
@@ -202,6 +203,29 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                 visit(arg)
 
     visit(expr)
+    return out
+
+
+# ------------------------------------------------------------------------ takes
+
+
+def _check_takes(entry: RuleEntry, expansions: list[Expansion]) -> list[Diagnostic]:
+    """`takes(conv, weight, bn.weight)`: steps of the pattern, or edges it has."""
+    out: list[Diagnostic] = []
+    labels = {s.label for e in expansions for s in e.steps if s.label}
+    for key in entry.rule.takes or ():
+        if key.step is None and key.index is None and key.role in labels:
+            continue  # a step
+        if key.step is not None and key.step not in labels:
+            out.append(diagnostic("QR220", f"`{key.step}` is not a step of rule "
+                                  f"`{entry.name}` (steps: {', '.join(sorted(labels))})",
+                                  key.span))
+        elif key.role in ("output", "extra") or not _edge_exists(
+                key.step, key.role, key.index, expansions):
+            out.append(diagnostic("QR210", f"`takes` names steps of the pattern and "
+                                  f"input edges whose producers the match owns; rule "
+                                  f"`{entry.name}` has no step or edge `{key.role}`",
+                                  key.span))
     return out
 
 
