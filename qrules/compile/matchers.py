@@ -52,6 +52,7 @@ class CompiledStep:
     predicate: Optional[Callable]
     region: Optional[ast.Region]
     predicate_exprs: tuple = ()        # the source predicates, for explain
+    shared_input: bool = False         # `a ~> b`: a's output may have other users
 
     def op_for(self, target) -> Optional[OpMatch]:
         for op in self.ops:
@@ -150,7 +151,8 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
             steps.append(CompiledStep(
                 label=step.label, ops=ops, any_op=step.is_any,
                 predicate=compile_predicates(step.predicates, params),
-                region=step.region, predicate_exprs=tuple(step.predicates)))
+                region=step.region, predicate_exprs=tuple(step.predicates),
+                shared_input=step.shared_input))
         expansions.append(tuple(steps))
     # Longest first: at one head node a rule takes its longest expansion that matches.
     expansions.sort(key=len, reverse=True)

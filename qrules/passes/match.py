@@ -256,32 +256,39 @@ class Matcher:
         return op, roles
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
-        nodes, ops, roles_list, labels, interior = [], [], [], [], []
-        current = head
-        for index, step in enumerate(steps):
-            if index > 0:
-                previous = output_of(nodes[-1], ops[-1])
-                if previous is None or len(previous.users) != 1:
-                    return None
-                if previous is not nodes[-1]:
-                    # The getitem between a tuple op and the next step is inside the
-                    # match: taken with it, so no later rule can put an observer there.
-                    if state.taken(previous) and not rule.amend:
-                        return None
-                    interior.append(previous)
-                current = next(iter(previous.users))
-            found = self._step(step, current, state, rule.amend)
-            if found is None:
+        found = self._step(steps[0], head, state, rule.amend)
+        if found is None:
+            return None
+        return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
+
+    def _extend(self, rule, steps, nodes, ops, roles, interior, state) -> Optional[Match]:
+        """Match steps[len(nodes):] after the nodes matched so far; `a ~> b` tries each
+        user of a's output in order, `a -> b` requires b to be the only one."""
+        index = len(nodes)
+        if index == len(steps):
+            return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
+        step = steps[index]
+        previous = output_of(nodes[-1], ops[-1])
+        if previous is None or (len(previous.users) != 1 and not step.shared_input):
+            return None
+        between = []
+        if previous is not nodes[-1]:
+            # The getitem between a tuple op and the next step is inside the match:
+            # taken with it, so no later rule can put an observer there.
+            if state.taken(previous) and not rule.amend:
                 return None
-            if index > 0 and previous not in found[1].get("input", ()):
-                # `a -> b`: b takes a's output as one of its `input` roles; feeding
-                # b's weight or bias (or a keyword) is not a chain.
-                return None
-            nodes.append(current)
-            ops.append(found[0])
-            roles_list.append(found[1])
-            labels.append(step.label)
-        return Match(rule, nodes, ops, roles_list, labels, interior=interior)
+            between = [previous]
+        for user in list(previous.users):
+            found = self._step(step, user, state, rule.amend)
+            # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
+            # weight or bias (or a keyword) is not a chain.
+            if found is None or previous not in found[1].get("input", ()):
+                continue
+            match = self._extend(rule, steps, nodes + [user], ops + [found[0]],
+                                 roles + [found[1]], interior + between, state)
+            if match is not None:
+                return match
+        return None
 
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
         region = step.region

@@ -8,7 +8,7 @@ shadows another, and whether an optional step can ever be taken; the compiler
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import product
 from typing import Optional
@@ -47,6 +47,7 @@ class StepInfo:
     ops: tuple[OpInfo, ...]           # () for regions; (ANY,) for the wildcard
     predicates: tuple[ast.Expr, ...]
     region: Optional[ast.Region] = None
+    shared_input: bool = False        # reached through `~>`: its producer may fan out
 
     @property
     def is_any(self) -> bool:
@@ -143,7 +144,19 @@ def _expand(node, resolver, predicates, label=None) -> list[Expansion]:
         parts = [_expand(step, resolver, predicates, label) for step in node.steps]
         out = []
         for combo in product(*parts):
-            out.append(Expansion(tuple(s for e in combo for s in e.steps),
+            steps: list[StepInfo] = []
+            pending = False  # a `~>` whose step was an optional one left out
+            for index, expansion in enumerate(combo):
+                link = index > 0 and bool(node.shared) and node.shared[index - 1]
+                pending = pending or link
+                if expansion.steps and steps and pending:
+                    steps.append(replace(expansion.steps[0], shared_input=True))
+                    steps.extend(expansion.steps[1:])
+                    pending = False
+                elif expansion.steps:
+                    steps.extend(expansion.steps)
+                    pending = False
+            out.append(Expansion(tuple(steps),
                                  frozenset().union(*(e.optionals for e in combo))))
             if len(out) >= MAX_EXPANSIONS:
                 break

@@ -156,6 +156,8 @@ class Chain(Node):
 
     kind: Literal["chain"] = "chain"
     steps: tuple["Pattern", ...]
+    # Per link: True for `~>` (the step before may have other users). () means all `->`.
+    shared: tuple[bool, ...] = ()
 
 
 class Alternation(Node):

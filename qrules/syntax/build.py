@@ -238,7 +238,10 @@ class AstBuilder(Transformer):
                      optional=optional, label=label)
 
     def chain(self, meta, children):
-        return _node(ast.Chain, span=self._span(meta), steps=tuple(children))
+        steps = tuple(c for c in children if not isinstance(c, Token))
+        shared = tuple(str(c) == "~>" for c in children if isinstance(c, Token))
+        return _node(ast.Chain, span=self._span(meta), steps=steps,
+                     shared=shared if any(shared) else ())
 
     def alternation(self, meta, children):
         return _node(ast.Alternation, span=self._span(meta), options=tuple(children))

@@ -203,6 +203,96 @@ class EmbeddingLinear(nn.Module):
         return self.lin(self.emb(idx))
 
 
+# ------------------------------------------------------------ X86 recipe modules
+
+
+class X86ConvFusions(nn.Module):
+    """Every conv2d recipe of X86InductorQuantizer: conv + add + relu (module and
+    functional relu), conv + add, conv + each unary module, a functional conv, a
+    conv whose output has two users, and conv1d + relu."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(9))
+        self.relu = nn.ReLU()
+        self.unary = nn.ModuleList([nn.Hardtanh(), nn.Hardswish(), nn.ReLU6(), nn.SiLU()])
+        self.conv1d = nn.Conv1d(4, 4, 1)
+
+    def forward(self, x):
+        c = self.convs
+        y = self.relu(c[0](x) + x)             # conv + add + relu
+        y = F.relu(y + c[1](y))                # add with the conv second, functional relu
+        y = c[2](y)
+        y += x                                 # conv + add_ (+=)
+        for conv, unary in zip(c[3:7], self.unary):
+            y = unary(conv(y))                 # conv + unary module
+        z = F.conv2d(y, c[7].weight, c[7].bias, padding=1)   # functional conv
+        shared = c[8](z)
+        w = self.relu(shared) + shared         # conv with two users
+        v = self.relu(self.conv1d(w.flatten(2)))
+        return v
+
+
+class X86LinearFusions(nn.Module):
+    """linear + add + relu, linear + add, linear + each unary module, functional linear,
+    and the same-shape / broadcast / scalar muls."""
+
+    def __init__(self):
+        super().__init__()
+        self.lins = nn.ModuleList(nn.Linear(8, 8) for _ in range(7))
+        self.relu = nn.ReLU()
+        self.unary = nn.ModuleList([nn.ReLU(), nn.LeakyReLU(), nn.Tanh(), nn.GELU()])
+
+    def forward(self, x):
+        f = self.lins
+        y = self.relu(f[0](x) + x)
+        y = f[1](y) + y
+        for lin, unary in zip(f[2:6], self.unary):
+            y = unary(lin(y))
+        z = F.linear(y, f[6].weight, f[6].bias)
+        return z * y, z * y[:1], z * 2.0
+
+
+class X86Propagation(nn.Module):
+    """Pooling, cat and flatten after quantized convs, and where they are not: max pool
+    of a float input, flatten feeding a quantizable op and one that does not, cat with
+    one unquantized input."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1)
+        self.pool, self.avg = nn.MaxPool2d(2), nn.AvgPool2d(2)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.lin = nn.Linear(8, 4)
+
+    def forward(self, x):
+        a, b = self.pool(self.a(x)), self.avg(self.b(x))
+        both = torch.cat([a, b], 1)
+        mixed = torch.cat([a, torch.sigmoid(b)], 1)
+        pooled = self.gap(both)
+        head = self.lin(torch.flatten(pooled, 1))
+        tail = torch.flatten(self.gap(mixed), 1).sum()
+        floaty = self.pool(torch.sigmoid(x))
+        return head, tail, floaty
+
+
+class X86ConvBnAddRelu(nn.Module):
+    """The QAT recipes: conv + bn + add + relu, conv + bn + add, conv + bn + unary."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(3, 3, 3, padding=1) for _ in range(4))
+        self.bns = nn.ModuleList(nn.BatchNorm2d(3) for _ in range(4))
+        self.relu, self.hswish = nn.ReLU(), nn.Hardswish()
+
+    def forward(self, x):
+        c, b = self.convs, self.bns
+        y = self.relu(b[0](c[0](x)) + x)
+        y = b[1](c[1](y)) + y
+        y = self.hswish(b[2](c[2](y)))
+        return b[3](c[3](y))
+
+
 def _image(n=1, c=3, size=8):
     return (torch.randn(n, c, size, size),)
 
@@ -232,6 +322,10 @@ SMALL = {
     "div_scalar": lambda: (DivScalar(), (torch.randn(2, 3),)),
     "gru_input": lambda: (GRUInput(), (torch.randn(1, 3, 4), torch.randn(1, 1, 4))),
     "gru_after_linear": lambda: (GRUAfterLinear(), (torch.randn(1, 3, 4), torch.randn(1, 1, 4))),
+    "x86_conv_fusions": lambda: (X86ConvFusions(), _image(c=4)),
+    "x86_linear_fusions": lambda: (X86LinearFusions(), (torch.randn(2, 8),)),
+    "x86_propagation": lambda: (X86Propagation(), _image()),
+    "x86_conv_bn_add_relu": lambda: (X86ConvBnAddRelu(), _image()),
 }
 
 
