@@ -85,6 +85,22 @@ SMALL_QAT = ("conv_bn_relu", "conv_bn", "conv1d_bn_relu", "conv_bn_relu_nobias",
              "linear_relu", "add_mul_cat")
 XNN_PTQ = ("xnnpack", "xnnpack[per_channel]", "xnnpack[dynamic]",
            "xnnpack[per_channel,dynamic]")
+# X86InductorQuantizer finds patterns through source partitions, which after a
+# non-strict export group every call of one module instance: it raises on resnet18,
+# whose blocks call one nn.ReLU twice ("Input partition has more than one output
+# node"). Its cases therefore export strictly (the seed's intent; torchao's numbers).
+# conv_variants is left out: torchao raises on its padding="same" conv ("is not an
+# aten conv2d operator"), and the GRU modules have nothing X86 quantizes.
+X86_PTQ = ("x86_inductor", "x86_inductor[dynamic]", "x86_inductor[reduce_range]",
+           "x86_inductor[dynamic,reduce_range]")
+X86_SMALL = tuple(m for m in SMALL_PTQ if m not in ("conv_variants", "gru_input",
+                                                    "gru_after_linear")) + (
+    "x86_conv_fusions", "x86_linear_fusions", "x86_propagation", "x86_conv_bn_add_relu")
+X86_QAT = ("conv_bn_relu", "conv_bn", "conv1d_bn_relu", "conv_bn_relu_nobias",
+           "conv_bn_relu_linear", "linear_relu", "add_mul_cat", "x86_conv_fusions",
+           "x86_conv_bn_add_relu")
+
+
 def _cases():
     for model in ZOO:
         yield ("zoo", model, "embedding", False, False, False)
@@ -102,6 +118,21 @@ def _cases():
     for model in ("add_mul_cat", "adaptive_pools", "gru_input"):
         for spec in ("xnnpack", "xnnpack[per_channel]"):
             yield ("small", model, spec, False, True, True)
+    # reduce_range only narrows the activation range; to keep the suite within its
+    # time budget its combinations run on the two cheapest zoo models (all of them
+    # were compared once by hand: 0 mismatches, bit-identical; see the issue notes).
+    for model in ZOO:
+        for spec in X86_PTQ:
+            if "reduce_range" not in spec or model in ("resnet18", "mobilenet_v3_large"):
+                yield ("zoo", model, spec, False, True, True)
+    for model in X86_SMALL:
+        for spec in X86_PTQ:
+            yield ("small", model, spec, False, True, True)
+    for model in X86_QAT:
+        for spec in ("x86_inductor[qat]", "x86_inductor[qat,reduce_range]"):
+            yield ("small", model, spec, True, True, True)
+    yield ("small", "x86_linear_fusions", "x86_inductor[qat,dynamic]", True, True, True)
+    yield ("zoo", "resnet18", "x86_inductor[qat]", True, True, True)
 
 
 CASES = list(_cases())
@@ -116,7 +147,7 @@ def ruleset_for(spec: str, strict: bool):
     """The built-in ruleset with the anchor's flags as parameters."""
     name, _, flags = spec.partition("[")
     params = {flag: True for flag in flags.rstrip("]").split(",") if flag}
-    if strict:
+    if strict and name == "xnnpack":
         params["strict_export"] = True
     return qrules.load(name, **params)
 
