@@ -174,9 +174,12 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
                                                                           placed.refs)
         output = None if note.output is None else builder.build(note.output.spec,
                                                                note.output.refs)
-        node.meta[ANNOTATION_KEY] = QuantizationAnnotation(
-            input_qspec_map=input_map, output_qspec=output, _annotated=True)
         rule = note.rule
+        # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
+        # without `_annotated`. Later rules of this ruleset still skip the node (it is
+        # in the plan), and so do later qrules passes (they read the plan, or the spec).
+        node.meta[ANNOTATION_KEY] = QuantizationAnnotation(
+            input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked)
         node.meta[PROVENANCE_KEY] = {"rule": rule.name, "ruleset": rule.ruleset,
                                      "location": rule.location}
         if note.amended_by:

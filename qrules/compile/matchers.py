@@ -78,6 +78,11 @@ class CompiledRule:
         return self.bound.entry.rule.amend
 
     @property
+    def unmarked(self) -> bool:
+        """Its annotations leave `_annotated` false; its nodes are still taken."""
+        return self.bound.entry.rule.unmarked
+
+    @property
     def leaves_float(self) -> bool:
         return self.config is None
 

@@ -261,6 +261,9 @@ class Rule(Node):
     override: bool = False
     #: May match taken nodes; only fills edges that have no spec yet.
     amend: bool = False
+    #: Writes its annotations with `_annotated=False` (the nodes are still taken).
+    unmarked: bool = False
+    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR310
     name_span: Span
 
 

@@ -20,7 +20,7 @@ import qrules
 from qrules.equivalence import diff
 
 from .conftest import exported
-from .gaps import EMPTY_MARK, Gap, classify, only_field_differs
+from .gaps import EMPTY_MARK, Gap, classify
 
 _XNN = "torchao/testing/pt2e/_xnnpack_quantizer_utils.py"
 
@@ -89,19 +89,6 @@ KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
              "converts sub/div and takes no op list",
         proposed="`transform scalars_to_attrs(ops=[add, mul])` (a registered keyword)",
         matches=_scalar_ops),
-    "unbounded_range": Gap(
-        anchor="torchao/quantization/pt2e/quantizer/embedding_quantizer.py:33-38",
-        what="the embedding weight spec leaves quant_min/quant_max None (the observer "
-             "then uses the dtype's range); a spec always has a range",
-        proposed="an explicit open range: `float_qparams(uint8, range=none, ...)`",
-        matches=lambda m, model: only_field_differs(
-            m, quant_min=(None, 0), quant_max=(None, 255))),
-    "annotated_flag_false": Gap(
-        anchor="torchao/quantization/pt2e/quantizer/embedding_quantizer.py:91-95",
-        what="EmbeddingQuantizer writes its annotation without `_annotated=True`; a rule "
-             "always marks what it annotates",
-        proposed="a rule option: `rule embedding unmarked: embedding : { weight: table }`",
-        matches=lambda m, model: m.field == "_annotated" and m.a is False and m.b is True),
 }
 
 # ----------------------------------------------------------------------- cases
@@ -191,8 +178,6 @@ EXPECTED: dict[str, dict[str, int]] = {
     'convnext_tiny|xnnpack[per_channel]': {'weight_bias_marked': 118},
     'convnext_tiny|xnnpack[dynamic]': {'weight_bias_marked': 74},
     'convnext_tiny|xnnpack[per_channel,dynamic]': {'weight_bias_marked': 74},
-    'embedding|embedding': {'unbounded_range': 1, 'annotated_flag_false': 1},
-    'embedding_linear|embedding': {'unbounded_range': 1, 'annotated_flag_false': 1},
     'conv_bn_relu|xnnpack': {'weight_bias_marked': 2},
     'conv_bn_relu|xnnpack[per_channel]': {'weight_bias_marked': 2},
     'conv_bn|xnnpack': {'weight_bias_marked': 2},

@@ -27,6 +27,12 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for entry in analysis.symbols.all_rules():
         out.extend(_check_pattern(analysis, entry))
+        if entry.rule.amend and entry.rule.unmarked:
+            # An amend rule writes no annotation of its own: it fills edges of
+            # annotations earlier rules made, which keep their own `_annotated`.
+            out.append(diagnostic("QR310", "`unmarked` has no effect on an `amend` rule: "
+                                  "the annotations it fills belong to the rules that made "
+                                  "them", entry.rule.unmarked_span or entry.rule.name_span))
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
