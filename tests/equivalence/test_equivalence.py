@@ -42,12 +42,6 @@ def _skipped_for_taken(models, targets):
     return matches
 
 
-def _scalar_ops(m, model):
-    return (m.field in ("graph", "node") and (
-        m.target in ("aten.div.Tensor", "aten.sub.Tensor")
-        or m.target.startswith("_tensor_constant")))
-
-
 KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
     "weight_bias_marked": Gap(
         anchor=f"{_XNN}:117-122 (_mark_nodes_as_annotated), 215-224, 270-291, 320-339, "
@@ -83,12 +77,6 @@ KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
                  "`region(module_type \"torch.nn.GRU\")[not annotated(input)]`",
         numeric=True,
         matches=_skipped_for_taken({"gru_after_linear"}, {"aten.gru.input", "getitem"})),
-    "transform_op_list": Gap(
-        anchor=f"{_XNN}:1106-1134 (_convert_scalars_to_attrs: add.Tensor, mul.Tensor only)",
-        what="only add/mul scalars become graph constants; qrules' scalars_to_attrs also "
-             "converts sub/div and takes no op list",
-        proposed="`transform scalars_to_attrs(ops=[add, mul])` (a registered keyword)",
-        matches=_scalar_ops),
 }
 
 # ----------------------------------------------------------------------- cases
@@ -225,10 +213,6 @@ EXPECTED: dict[str, dict[str, int]] = {
         'weight_bias_marked': 2,
         'partition_includes_weights': 1,
     },
-    'div_scalar|xnnpack': {'transform_op_list': 4},
-    'div_scalar|xnnpack[per_channel]': {'transform_op_list': 4},
-    'div_scalar|xnnpack[dynamic]': {'transform_op_list': 4},
-    'div_scalar|xnnpack[per_channel,dynamic]': {'transform_op_list': 4},
     'gru_after_linear|xnnpack': {'weight_bias_marked': 4, 'region_guard': 3},
     'gru_after_linear|xnnpack[per_channel]': {'weight_bias_marked': 4, 'region_guard': 3},
     'gru_after_linear|xnnpack[dynamic]': {'weight_bias_marked': 4},

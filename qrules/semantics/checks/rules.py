@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
@@ -64,7 +64,7 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
     for ref in op_refs(pattern):
         if ref.name not in ops and ref.name != ANY_OP:
             out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
-                                  _did_you_mean(ref.name, ops)))
+                                  did_you_mean(ref.name, ops)))
     for node in walk(pattern):
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
@@ -97,13 +97,6 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
         out.append(diagnostic("QR408", "this pattern can match an empty sequence; at least "
                               "one step must be required", pattern.span))
     return out
-
-
-def _did_you_mean(name: str, known) -> list[Note]:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return [Note(message=f"did you mean `{close[0]}`?")] if close else []
 
 
 def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnostic]:
