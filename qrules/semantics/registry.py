@@ -128,6 +128,11 @@ PREDICATE_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "module_name": ((), "str"),
 }
 
+#: Predicate functions that read the step's node itself rather than a role; a region
+#: (many nodes) has no such node, so they are not available in its predicates.
+NODE_PREDICATE_FUNCTIONS = frozenset({"arg", "num_users", "any_user", "all_users",
+                                      "any_user_quantizable", "module_type", "module_name"})
+
 #: Names a config entry key or a same_as(...) may use for the edges of a match.
 CONFIG_ROLES = frozenset({"input", "weight", "bias", "output"})
 

@@ -68,15 +68,6 @@ KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
         proposed="`takes(conv, relu, weight, bias)` listing the marked steps (steps not "
                  "listed are matched but not marked)",
         matches=_unmarked_interior),
-    "region_guard": Gap(
-        anchor=f"{_XNN}:636 (_annotate_gru_io_only: _is_annotated(input_nodes + "
-               "output_nodes))",
-        what="a GRU whose input producer is already annotated (a linear before it) is "
-             "left alone; a region cannot take predicates (QR310)",
-        proposed="predicates on a region step over its edges: "
-                 "`region(module_type \"torch.nn.GRU\")[not annotated(input)]`",
-        numeric=True,
-        matches=_skipped_for_taken({"gru_after_linear"}, {"aten.gru.input", "getitem"})),
 }
 
 # ----------------------------------------------------------------------- cases
@@ -213,8 +204,8 @@ EXPECTED: dict[str, dict[str, int]] = {
         'weight_bias_marked': 2,
         'partition_includes_weights': 1,
     },
-    'gru_after_linear|xnnpack': {'weight_bias_marked': 4, 'region_guard': 3},
-    'gru_after_linear|xnnpack[per_channel]': {'weight_bias_marked': 4, 'region_guard': 3},
+    'gru_after_linear|xnnpack': {'weight_bias_marked': 4},
+    'gru_after_linear|xnnpack[per_channel]': {'weight_bias_marked': 4},
     'gru_after_linear|xnnpack[dynamic]': {'weight_bias_marked': 4},
     'gru_after_linear|xnnpack[per_channel,dynamic]': {'weight_bias_marked': 4},
     'conv_bn_relu|xnnpack[qat]': {'weight_bias_marked': 2, 'interior_step_unmarked': 1},

@@ -21,6 +21,8 @@ TENSOR_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64", "int64",
 #: Roles every match has, whatever its ops: the head's inputs, the tail's output,
 #: and `extra`, the inputs of later steps that come from outside the match.
 MATCH_ROLES = frozenset({"input", "output", "extra"})
+#: What a region's predicates may name: its input sources and its output nodes.
+REGION_ROLES = frozenset({"input", "output"})
 
 
 def check_rules(analysis: Analysis) -> list[Diagnostic]:
@@ -71,9 +73,11 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
                                       f"`module_name`, not `{node.selector_kind}`",
                                       node.kind_span or node.span))
-            elif pattern is not node:
+            elif pattern is not node and not _guarded_region(pattern, node):
                 out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
-                                      "cannot be chained or optional", node.span))
+                                      "cannot be chained, optional or labelled (predicates "
+                                      "are fine: `region(...)[not annotated(input)]`)",
+                                      node.span))
         if isinstance(node, ast.Alternation):
             seen: dict[str, ast.OpRef] = {}
             for option in node.options:
@@ -85,12 +89,13 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                                span=seen[option.name].span)]))
                     seen[option.name] = option
         if isinstance(node, ast.Step) and node.predicates:
-            roles = set(MATCH_ROLES)
+            region = isinstance(node.atom, ast.Region)
+            roles = set(REGION_ROLES if region else MATCH_ROLES)
             for ref in op_refs(node.atom):
                 for op in analysis.resolver.resolve(ref.name) or ():
                     roles |= op.role_names()
             for predicate in node.predicates:
-                out.extend(_check_predicate(predicate, roles, analysis))
+                out.extend(_check_predicate(predicate, roles, analysis, region))
     # `expand` drops the empty expansion, so a nullable pattern (`relu?`) still has
     # expansions; ask the pattern itself whether it can match nothing.
     if nullable(pattern):
@@ -99,11 +104,20 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
     return out
 
 
-def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnostic]:
-    """Names in a predicate: roles, facts, predicate functions, parameters, dtypes."""
+def _guarded_region(pattern, region: ast.Region) -> bool:
+    """``region(...)[preds]``: the one form a region takes besides standing alone."""
+    return (isinstance(pattern, ast.Step) and pattern.atom is region
+            and not pattern.optional and pattern.label is None)
+
+
+def _check_predicate(expr, roles: set[str], analysis: Analysis,
+                     region: bool = False) -> list[Diagnostic]:
+    """Names in a predicate: roles, facts, predicate functions, parameters, dtypes.
+    A region has no single node, so functions of the node are not available on it."""
     out: list[Diagnostic] = []
     symbols = analysis.symbols
     choices = analysis.evaluator.choices
+    owner, example = ("region", "input.rank") if region else ("op", "weight.rank")
 
     def role_ref(node) -> bool:
         base = node.value if isinstance(node, ast.Index) else node
@@ -114,7 +128,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
             if not (node.id in roles or node.id in symbols.params or node.id in choices
                     or node.id in TENSOR_DTYPES):
                 out.append(diagnostic("QR209", f"unknown name `{node.id}` in a predicate: not "
-                                      f"a role of this op ({', '.join(sorted(roles))}), a "
+                                      f"a role of this {owner} ({', '.join(sorted(roles))}), a "
                                       "parameter or a dtype", node.span))
         elif isinstance(node, ast.Attribute):
             if node.attr not in registry.FACT_ATTRIBUTES:
@@ -122,8 +136,8 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                 out.append(diagnostic("QR209", f"unknown fact `.{node.attr}` (known: {known})",
                                       node.span))
             if not role_ref(node.value) and not isinstance(node.value, ast.Attribute):
-                out.append(diagnostic("QR209", "facts are read from a role of the op, as in "
-                                      "`weight.rank`", node.value.span))
+                out.append(diagnostic("QR209", f"facts are read from a role of the {owner}, "
+                                      f"as in `{example}`", node.value.span))
             else:
                 visit(node.value)
         elif isinstance(node, ast.Index):
@@ -155,13 +169,18 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                                   node.func.span))
             return
         kinds, _ = signature
+        if region and name in registry.NODE_PREDICATE_FUNCTIONS:
+            out.append(diagnostic("QR310", f"`{name}()` reads one node, and a region has "
+                                  "none; use facts of its `input` and `output`",
+                                  node.func.span))
+            return
         if len(node.args) != len(kinds) or node.kwargs:
             out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
             return
         for kind, arg in zip(kinds, node.args):
             if kind == "role" and not role_ref(arg):
-                out.append(diagnostic("QR210", f"`{name}` takes a role of this op "
+                out.append(diagnostic("QR210", f"`{name}` takes a role of this {owner} "
                                       f"({', '.join(sorted(roles))})", arg.span))
             elif kind == "op" and not (isinstance(arg, ast.Name) and (
                     arg.id in symbols.ops or arg.id == ANY_OP)):
