@@ -157,7 +157,15 @@ class State:
             or any(spec is not None for spec in existing.input_qspec_map.values()))
 
     def is_annotated(self, node: Node) -> bool:
-        return self.taken(node)
+        """`annotated(...)`: the node carries an annotation marked `_annotated`, as
+        torchao's `_is_annotated` reads it. Taken nodes that an `unmarked` rule (or
+        another quantizer, like EmbeddingQuantizer) annotated without the flag are not:
+        XNNPACK's GRU guard annotates a GRU fed by such an embedding."""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return not planned.rule.unmarked
+        existing = node.meta.get(ANNOTATION_KEY)
+        return existing is not None and bool(getattr(existing, "_annotated", False))
 
     def output_quantized(self, node: Node) -> bool:
         # As docs/language.md defines `quantized`: the output has a spec, or the node

@@ -3,6 +3,7 @@ torchao's EmbeddingQuantizer writes, said in a ruleset."""
 
 import warnings
 
+import pytest
 import torch
 
 import qrules
@@ -78,3 +79,45 @@ def test_unmarked_nodes_stay_taken_across_python_scoped_passes(exported):
     assert emb._annotated is False
     (spec,) = emb.input_qspec_map.values()
     assert spec.qscheme == torch.per_channel_affine_float_qparams
+
+
+GUARDED = """ruleset guarded version "1.0"
+spec act = affine(int8, -128..127)
+rule linear UNMARKED: linear : { input: act, output: act }
+rule gru_io_only: region(module_type "torch.nn.GRU")[
+    not annotated(input[0]), not annotated(input[1])] : { input: act, output: act }
+"""
+
+
+@pytest.mark.parametrize("unmarked, gru_rule", [(True, "gru_io_only"), (False, None)])
+def test_annotated_reads_the_mark_not_taken(unmarked, gru_rule, exported):
+    # As torchao's _is_annotated: a producer an unmarked rule annotated is taken (no
+    # rule matches it again) but not `annotated`, so the GRU's guard lets it through.
+    gm, _ = exported("gru")
+    text = GUARDED.replace(" UNMARKED", " unmarked" if unmarked else "")
+    qrules.load_text(text, "guarded.qrule").quantizer().annotate(gm)
+    nodes = {n.name: n for n in gm.graph.nodes}
+    assert nodes["linear"].meta["qrules"]["rule"] == "linear"
+    assert nodes["gru"].meta.get("qrules", {}).get("rule") == gru_rule
+
+
+def test_annotated_ignores_another_quantizers_unmarked_spec(exported):
+    # EmbeddingQuantizer's annotation (a spec, no `_annotated`) on the GRU's producer.
+    class EmbeddingGRU(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(10, 4)
+            self.gru = torch.nn.GRU(4, 4, batch_first=True)
+
+        def forward(self, idx, h):
+            return self.gru(self.emb(idx), h)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(EmbeddingGRU().eval(), (torch.tensor([[1, 2, 3]]),
+                                                         torch.randn(1, 1, 4))).module()
+    quantizer = qrules.compose(EmbeddingQuantizer(),
+                               qrules.load_text(GUARDED.replace(" UNMARKED", ""), "g.qrule"))
+    quantizer.annotate(gm)
+    gru = next(n for n in gm.graph.nodes if n.name == "gru")
+    assert gru.meta["qrules"]["rule"] == "gru_io_only"
