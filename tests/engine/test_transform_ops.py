@@ -110,13 +110,6 @@ def test_registered_transforms_get_overloads(registered):
         registry.register_transform("bad", record, {"a"}, op_kwargs={"b"})
 
 
-@pytest.fixture
-def registered():
-    added = []
-    yield added
-    for table, name in added:
-        table.pop(name, None)
-
 
 def _calibrate(quantizer) -> str:
     idx = torch.tensor([1, 2, 3])
