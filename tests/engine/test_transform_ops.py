@@ -110,7 +110,6 @@ def test_registered_transforms_get_overloads(registered):
         registry.register_transform("bad", record, {"a"}, op_kwargs={"b"})
 
 
-
 def _calibrate(quantizer) -> str:
     idx = torch.tensor([1, 2, 3])
     with warnings.catch_warnings():

@@ -55,7 +55,6 @@ rule add: add : { input: act, output: act }
     assert _scalar_args(gm)["add"][1].op == "get_attr"
 
 
-
 def test_register_transform(registered, exported):
     calls = []
 
