@@ -147,6 +147,14 @@ def diagnostic(code: str, message: str, span: Span, notes: Iterable[Note] = (),
                                       message=message, span=span, notes=tuple(notes))
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> list[Note]:
+    """A note suggesting the closest known name, if one is close enough."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return [Note(message=f"did you mean `{close[0]}`?")] if close else []
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
 

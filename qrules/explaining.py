@@ -2,9 +2,10 @@
 
 Runs the same planning as the quantizer (on a copy, so the graph is untouched) and
 then, for every call node left in float, finds the first reason in this order:
-non-float output, left in float by a `none` rule, no rule mentions the op, every
-rule for the op is out of scope here, a predicate failed (which one), or the op
-only appears inside patterns whose other steps are not around it.
+non-float output, left in float by a `none` rule, the predicates of a region it lies
+in failed (which one), no rule mentions the op, every rule for the op is out of scope
+here, a predicate failed (which one), or the op only appears inside patterns whose
+other steps are not around it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter.quantizer import RulesetQuantizer, _op_targets
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.predicates import StepContext, compile_predicates
-from qrules.passes.match import Matcher, State, bind_roles, is_float_value
+from qrules.passes.match import Matcher, State, bind_roles, is_float_value, region_roles
 from qrules.passes.plan import plan
 
 
@@ -62,6 +63,9 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
                   op_targets: dict) -> str:
     if not is_float_value(node):
         return "non-float output"
+    failed = _region_predicate_failed(node, compiled, matcher, state, op_targets)
+    if failed is not None:
+        return failed
     relevant = []
     for rule in compiled.rules:
         for steps in rule.expansions:
@@ -75,14 +79,42 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
     if not in_scope:
         return f"out of scope for rule(s) {', '.join(sorted({r.name for r, _, _ in relevant}))}"
     for rule, step, op in in_scope:
-        roles = bind_roles(node, op)
-        for expr in step.predicate_exprs:
-            check = compile_predicates((expr,), compiled.bound.params)
-            if not check(StepContext(node, roles, state, op_targets)):
-                span = expr.span
-                return f"predicate of rule {rule.name} failed at {span.file}:{span.line}:{span.col}"
+        failed = _first_failure(rule, step, StepContext(node, bind_roles(node, op), state,
+                                                       op_targets), compiled)
+        if failed is not None:
+            return failed
     names = ", ".join(sorted({r.name for r, _, _ in in_scope}))
     return f"no pattern matches around it (rules with this op: {names})"
+
+
+def _first_failure(rule, step, context: StepContext, compiled) -> Optional[str]:
+    for expr in step.predicate_exprs:
+        check = compile_predicates((expr,), compiled.bound.params)
+        if not check(context):
+            span = expr.span
+            return f"predicate of rule {rule.name} failed at {span.file}:{span.line}:{span.col}"
+    return None
+
+
+def _region_predicate_failed(node: Node, compiled, matcher: Matcher, state: State,
+                             op_targets: dict) -> Optional[str]:
+    """A node inside a region whose rule's predicates reject it (a GRU after an
+    annotated linear): the region's predicates, not the node's op, decided."""
+    for rule in compiled.rules:
+        for steps in rule.expansions:
+            step = steps[0]
+            if step.region is None or not step.predicate_exprs:
+                continue
+            parts = matcher.region_of(step.region, node)
+            if parts is None or not matcher.in_rule_scope(rule, parts[0]):
+                continue
+            members, inputs, outputs = parts
+            context = StepContext(members[0], region_roles(inputs, outputs), state,
+                                  op_targets)
+            failed = _first_failure(rule, step, context, compiled)
+            if failed is not None:
+                return failed
+    return None
 
 
 def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explanation:

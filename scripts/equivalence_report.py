@@ -29,10 +29,12 @@ ANCHOR_SOURCES = {
     "xnnpack": ("torchao.testing.pt2e._xnnpack_quantizer",
                 "torchao.testing.pt2e._xnnpack_quantizer_utils"),
     "embedding": ("torchao.quantization.pt2e.quantizer.embedding_quantizer",),
+    "x86_inductor": ("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer",),
 }
 ANCHOR_NAMES = {
     "xnnpack": "XNNPACKQuantizer + get_symmetric_quantization_config",
     "embedding": "EmbeddingQuantizer",
+    "x86_inductor": "X86InductorQuantizer + get_default_x86_inductor_quantization_config",
 }
 
 
@@ -98,6 +100,51 @@ def _numerics(report) -> str:
     counts = "same op counts" if not n.op_count_diff else "op counts differ"
     outputs = "bit-identical" if n.outputs_equal else f"differ ({n.max_abs_diff:.3g})"
     return f"{counts}, {outputs}"
+
+
+# Where an anchor has a genuine bug, the ruleset keeps the anchor's behaviour by default
+# (so the suite can hold it to the anchor) and a parameter selects the right one.
+ANCHOR_BUGS = [
+    "## Anchor bugs kept by default", "",
+    "Where the torchao quantizer has a genuine bug, the ruleset reproduces it by default "
+    "(that is what it is compared with) and a parameter turns it off. Each has a minimal "
+    "reproduction; `tests/engine/test_transform_ops.py` runs it.", "",
+    "### Integer scalars become float constants (`keep_integer_arithmetic`)", "",
+    "`XNNPACKQuantizer.transform_for_annotation` (`_convert_scalars_to_attrs`, "
+    "`torchao/testing/pt2e/_xnnpack_quantizer_utils.py:1106-1134`) replaces every Python "
+    "scalar operand of `aten.add.Tensor` and `aten.mul.Tensor` by a float32 constant, "
+    "also in integer arithmetic. An int64 index plus `1` becomes a float tensor, and the "
+    "embedding it feeds fails at the first calibration batch (GPT-2-style "
+    "`arange(n) + offset` positions hit this):", "",
+    "```python",
+    "import torch, qrules",
+    "from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e",
+    "from torchao.testing.pt2e._xnnpack_quantizer import (",
+    "    XNNPACKQuantizer, get_symmetric_quantization_config)",
+    "",
+    "class Shifted(torch.nn.Module):",
+    "    def __init__(self):",
+    "        super().__init__()",
+    "        self.emb = torch.nn.Embedding(10, 4)",
+    "",
+    "    def forward(self, idx):",
+    "        return self.emb(idx + 1)          # int64 + Python int",
+    "",
+    "idx = torch.tensor([1, 2, 3])",
+    "def calibrate(quantizer):",
+    "    gm = torch.export.export(Shifted().eval(), (idx,)).module()",
+    "    prepare_pt2e(gm, quantizer)(idx)",
+    "",
+    "calibrate(XNNPACKQuantizer().set_global(get_symmetric_quantization_config()))",
+    "# RuntimeError: Expected tensor for argument #1 'indices' to have one of the following",
+    "# scalar types: Long, Int; but got torch.FloatTensor instead",
+    "calibrate(qrules.load(\"xnnpack\").quantizer())           # the same RuntimeError",
+    "calibrate(qrules.load(\"xnnpack\", keep_integer_arithmetic=True).quantizer())  # runs",
+    "```", "",
+    "With `keep_integer_arithmetic=True` the ruleset's transform is "
+    "`scalars_to_attrs(float_only=true)`: only ops whose result is floating point get "
+    "constants, so `idx + 1` stays an integer add. No model of the suite has such an op, "
+    "so the suite's cases are the same either way.", ""]
 
 
 def render(suite, results) -> str:
@@ -183,11 +230,8 @@ def render(suite, results) -> str:
                 f"- **proposed**: {gap.proposed}",
                 f"- **mismatches**: {totals.get(gap_id, 0)} in {len(cases_with[gap_id])} "
                 "cases", ""]
+    out += ANCHOR_BUGS
     out += ["## Deliberate differences", "",
-            "- `scalars_to_attrs` keeps Python scalars of integer-valued add/mul as they are "
-            "(`float_only`, the default). torchao's XNNPACKQuantizer turns them into float32 "
-            "constants too, which breaks `arange(n) + 0` index arithmetic at calibration "
-            "(GPT-2-style graphs). No model of the suite has such an op.",
             "- `strict_export` (default false): torchao finds `adaptive_avg_pool2d`, GRU and "
             "`cat` partitions through `get_source_partitions`. After a non-strict "
             "`torch.export` (the default, and what `qrules.quantize` uses) that falls back "

@@ -183,10 +183,14 @@ def _write(current: Plan, builder: SpecBuilder, kind: Optional[str] = None) -> N
                                                                           placed.refs)
         output = None if note.output is None else builder.build(note.output.spec,
                                                                note.output.refs)
+        rule = note.rule
+        # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
+        # without `_annotated`. Later rules of this ruleset still skip the node (it is
+        # in the plan), and so do later qrules passes (they read the plan, or the spec).
         extra = {flag: note.ends_quantized_pattern} if flag else {}
         node.meta[ANNOTATION_KEY] = annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=True, **extra)
-        rule = note.rule
+            input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
+            **extra)
         node.meta[PROVENANCE_KEY] = {"rule": rule.name, "ruleset": rule.ruleset,
                                      "location": rule.location}
         if note.amended_by:

@@ -8,14 +8,16 @@ whether its tensor output is reached through ``getitem``, and its predicates.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
 
 from qrules.compile.predicates import compile_predicates
+from qrules.semantics import registry
 from qrules.semantics.patterns import ANY_OP, OpInfo, expand
-from qrules.semantics.ruleset import BoundRule, BoundRuleset
+from qrules.semantics.ruleset import BoundRule, BoundRuleset, BoundTransform
 from qrules.semantics.symbols import ScopeRef
 from qrules.semantics.values import Spec
 from qrules.syntax import ast
@@ -84,6 +86,11 @@ class CompiledRule:
         return self.bound.entry.rule.takes
 
     @property
+    def unmarked(self) -> bool:
+        """Its annotations leave `_annotated` false; its nodes are still taken."""
+        return self.bound.entry.rule.unmarked
+
+    @property
     def leaves_float(self) -> bool:
         return self.config is None
 
@@ -104,7 +111,7 @@ class CompiledRule:
 class CompiledRuleset:
     name: str
     rules: tuple[CompiledRule, ...]    # in acceptance order (rank)
-    transforms: tuple
+    transforms: tuple                  # BoundTransforms, op-list keywords resolved
     bound: BoundRuleset = field(compare=False, repr=False)
 
 
@@ -164,6 +171,23 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
                         entry.rank, entry.context.scopes, tuple(expansions), config, rule)
 
 
+def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundTransform:
+    """Op-list keywords (``ops=[add, mul]``) become the frozenset of those ops' overloads,
+    resolved like a pattern's ops (overrides and aliases included)."""
+    entry = registry.TRANSFORMS.get(transform.name)
+    if entry is None or not entry.op_kwargs:
+        return transform
+    kwargs = []
+    for key, value in transform.kwargs:
+        if key in entry.op_kwargs:
+            value = frozenset(resolve_target(target) for name in value
+                              for op in bound.resolver.resolve(name) or ()
+                              for target in op.targets)
+        kwargs.append((key, value))
+    return dataclasses.replace(transform, kwargs=tuple(kwargs))
+
+
 def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
     rules = tuple(_compile_rule(rule, bound) for rule in bound.rules)
-    return CompiledRuleset(bound.name, rules, bound.transforms, bound)
+    transforms = tuple(_compile_transform(t, bound) for t in bound.transforms)
+    return CompiledRuleset(bound.name, rules, transforms, bound)

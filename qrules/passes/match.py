@@ -169,7 +169,15 @@ class State:
             or any(spec is not None for spec in existing.input_qspec_map.values()))
 
     def is_annotated(self, node: Node) -> bool:
-        return self.taken(node)
+        """`annotated(...)`: the node carries an annotation marked `_annotated`, as
+        torchao's `_is_annotated` reads it. Taken nodes that an `unmarked` rule (or
+        another quantizer, like EmbeddingQuantizer) annotated without the flag are not:
+        XNNPACK's GRU guard annotates a GRU fed by such an embedding."""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return not planned.rule.unmarked
+        existing = node.meta.get(ANNOTATION_KEY)
+        return existing is not None and bool(getattr(existing, "_annotated", False))
 
     def output_quantized(self, node: Node) -> bool:
         # As docs/language.md defines `quantized`: the output has a spec, or the node
@@ -291,10 +299,25 @@ class Matcher:
         return None
 
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
-        region = step.region
-        stack = _module_stack(head)
+        parts = self.region_of(step.region, head)
+        if parts is None:
+            return None
+        members, inputs, outputs = parts
+        if members[0] is not head or any(state.taken(n) for n in members):
+            return None
+        # A region's predicates (`region(...)[not annotated(input)]`) see its input
+        # sources as `input` and its output nodes as `output`, in the order collected.
+        if step.predicate is not None and not step.predicate(
+                StepContext(head, region_roles(inputs, outputs), state, self.op_targets)):
+            return None
+        return Match(rule, members, [None] * len(members), [{}] * len(members),
+                     [None] * len(members), inputs, outputs)
+
+    def region_of(self, region, node: Node) -> Optional[RegionParts]:
+        """The instance of ``region`` that ``node`` belongs to: its members in graph
+        order, its input edges and its output nodes; None when there is none."""
         instance = None
-        for path, qualname in stack:
+        for path, qualname in _module_stack(node):
             if (region.selector_kind == "module_type" and type_matches(region.selector,
                                                                        qualname)) or (
                     region.selector_kind == "module_name" and fnmatch.fnmatchcase(
@@ -304,12 +327,10 @@ class Matcher:
         if instance is None:
             return None
         members = [n for n in self.calls if any(p == instance for p, _ in _module_stack(n))]
-        if not members or members[0] is not head or any(state.taken(n) for n in members):
-            return None
         inside = set(members)
         inputs, outputs = [], []
-        for node in members:
-            for arg in node.all_input_nodes:
+        for member in members:
+            for arg in member.all_input_nodes:
                 # The module's own parameters and buffers (get_attr nodes carry no
                 # nn_module_stack) are inside it, not inputs: gru_io_only used to give
                 # the GRU's weights and biases the activation spec.
@@ -317,8 +338,16 @@ class Matcher:
                         instance + ".")):
                     continue
                 if arg not in inside and is_float_value(arg):
-                    inputs.append((arg, node))
-            if any(user not in inside for user in node.users) and is_float_value(node):
-                outputs.append(node)
-        return Match(rule, members, [None] * len(members), [{}] * len(members),
-                     [None] * len(members), inputs, outputs)
+                    inputs.append((arg, member))
+            if any(user not in inside for user in member.users) and is_float_value(member):
+                outputs.append(member)
+        return (members, inputs, outputs) if members else None
+
+
+#: A region instance: (members in graph order, input edges (source, member), outputs).
+RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]
+
+
+def region_roles(inputs: list[tuple[Node, Node]], outputs: list[Node]) -> dict[str, list]:
+    """What a region's predicates call `input` and `output`."""
+    return {"input": [source for source, _ in inputs], "output": list(outputs)}

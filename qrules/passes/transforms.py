@@ -6,6 +6,8 @@ recompiled; node metadata (``val``) is kept valid for the matcher.
 
 from __future__ import annotations
 
+from typing import Collection, Optional
+
 import torch
 from torch.fx import GraphModule, Node
 
@@ -18,19 +20,23 @@ def _float_result(node: Node) -> bool:
     return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point
 
 
-def scalars_to_attrs(gm: GraphModule, float_only: bool = True) -> GraphModule:
+def scalars_to_attrs(gm: GraphModule, float_only: bool = True,
+                     ops: Optional[Collection] = None) -> GraphModule:
     """Turn Python scalar operands of add/mul/sub/div into float32 tensor constants,
     so they become graph edges a spec can be put on.
 
-    With ``float_only`` (the default) only ops whose result is floating point are
-    touched: torchao's XNNPACKQuantizer also converts the int scalar of
+    ``ops``: the overloads whose scalars are converted (a ruleset writes
+    ``ops=[add, mul]``; the compiler resolves the names); default add/mul/sub/div
+    ``.Tensor``. With ``float_only`` (the default) only ops whose result is floating
+    point are touched: torchao's XNNPACKQuantizer also converts the int scalar of
     ``arange(n) + 0``, turning an integer index into a float tensor that then fails
     at calibration. ``float_only=false`` reproduces torchao's behaviour exactly.
     """
+    targets = _SCALAR_OPS if ops is None else frozenset(ops)
     counter = 0
     changed = False
     for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in _SCALAR_OPS:
+        if node.op != "call_function" or node.target not in targets:
             continue
         if float_only and not _float_result(node):
             continue

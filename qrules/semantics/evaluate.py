@@ -572,8 +572,21 @@ class _Args:
         return None
 
     def bounds(self, symmetric: bool = False) -> tuple:
-        """(quant_min, quant_max), checked against the dtype."""
+        """(quant_min, quant_max), checked against the dtype; (None, None) for
+        ``range=none``, which leaves both to the observer (the dtype's range), as
+        torchao's EmbeddingQuantizer spec does."""
         dtype = self.dtype
+        open_range = self.kwargs.get("range")
+        if open_range is not None:
+            if not isinstance(open_range.value, ast.NoneLit):
+                self.ev.report("QR310", "`range=` takes only `none` (no bounds); write "
+                               "bounds as a positional range: `-128..127`",
+                               open_range.value.span)
+            elif self.range is not None:
+                self.ev.report("QR310", "give either a range `lo..hi` or `range=none`, "
+                               "not both", open_range.span)
+            else:
+                return None, None
         if self.range is None:
             if dtype is None:
                 return UNKNOWN, UNKNOWN
@@ -647,7 +660,7 @@ def _flag_name(expr) -> Optional[str]:
 
 
 def _quant(ev: Evaluator, call: ast.Call, symmetric: bool):
-    args = _Args(ev, call, {"observer", "ch_axis"}, {"per_channel", "dynamic"})
+    args = _Args(ev, call, {"observer", "ch_axis", "range"}, {"per_channel", "dynamic"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
     ch_axis = args.kwargs.get("ch_axis")
@@ -705,7 +718,7 @@ def _fixed(ev, call):
 
 
 def _float_qparams(ev, call):
-    args = _Args(ev, call, {"observer"}, {"per_channel"})
+    args = _Args(ev, call, {"observer", "range"}, {"per_channel"})
     low, high = args.bounds()
     axis = args.axis()
     if args.dtype is None or low is UNKNOWN:

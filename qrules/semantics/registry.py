@@ -50,6 +50,9 @@ class Entry:
     target: Any
     kwargs: frozenset[str] = frozenset()
     doc: str = ""
+    #: Transforms: keywords whose value is a list of op names (`ops=[add, mul]`); the
+    #: function receives the frozenset of those ops' aten overloads.
+    op_kwargs: frozenset[str] = frozenset()
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -91,8 +94,9 @@ DERIVE_FUNCTIONS: dict[str, Entry] = {e.name: e for e in (
 #: Graph transforms run before annotation (Quantizer.transform_for_annotation).
 TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
     Entry("scalars_to_attrs", "transform", "qrules.passes.transforms:scalars_to_attrs",
-          frozenset({"float_only"}),
-          "turn Python scalar operands of add/mul/sub/div into graph constants"),
+          frozenset({"float_only", "ops"}),
+          "turn Python scalar operands of add/mul/sub/div (or of `ops`) into graph constants",
+          op_kwargs=frozenset({"ops"})),
 )}
 
 #: Annotation classes rules may write (`annotation NAME`); the default is torchao's
@@ -143,6 +147,11 @@ PREDICATE_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "any": (("list",), "bool"),
 }
 
+#: Predicate functions that read the step's node itself rather than a role; a region
+#: (many nodes) has no such node, so they are not available in its predicates.
+NODE_PREDICATE_FUNCTIONS = frozenset({"arg", "num_users", "any_user", "all_users",
+                                      "any_user_quantizable", "module_type", "module_name"})
+
 #: Names a config entry key or a same_as(...) may use for the edges of a match.
 CONFIG_ROLES = frozenset({"input", "weight", "bias", "output"})
 
@@ -177,10 +186,18 @@ def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] =
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
-                       *, replace: bool = False) -> Entry:
-    """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``."""
-    return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ())),
-                     replace)
+                       *, op_kwargs: Optional[set[str]] = None,
+                       replace: bool = False) -> Entry:
+    """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``.
+
+    ``op_kwargs`` (a subset of ``kwargs``) take a list of op names in the ruleset
+    (``ops=[add, mul]``); the function gets the frozenset of their aten overloads.
+    """
+    op_kwargs = frozenset(op_kwargs or ())
+    if not op_kwargs <= frozenset(kwargs or ()):
+        raise ValueError(f"op_kwargs {sorted(op_kwargs)} must be among kwargs")
+    return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ()),
+                                       op_kwargs=op_kwargs), replace)
 
 
 def register_annotation_kind(name: str, annotation_class: type,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from qrules.diagnostics import Diagnostic, QruleError, Severity, diagnostic, has_errors
+from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks import CHECKS
 from qrules.semantics.checks.reachability import names_in
@@ -108,8 +109,8 @@ class Ruleset:
             node: ast.Transform = definition.node
             if ev.conditions_hold(definition.conditions) is True and not self._disabled(
                     node.name, "transform", ev):
-                kwargs = tuple((k.name, ev.value(k.value).value) for k in node.kwargs)
-                transforms.append(BoundTransform(node.name, kwargs, node.span))
+                transforms.append(BoundTransform(node.name, _transform_kwargs(node, ev),
+                                                 node.span))
         if has_errors(ev.diagnostics):  # only parameter-dependent values can get here
             raise QruleError(ev.diagnostics, self.sources)
         return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),
@@ -147,6 +148,16 @@ class Ruleset:
         if errors:
             raise QruleError(errors, self.sources)
         return {**{p.name: p.default for p in self.params.values()}, **values}
+
+
+def _transform_kwargs(node: ast.Transform, ev: Evaluator) -> tuple[tuple[str, Any], ...]:
+    """Keyword values; an op-list keyword (``ops=[add, mul]``) keeps its op names,
+    which the compiler resolves to overloads with the rest of the vocabulary."""
+    entry = registry.TRANSFORMS.get(node.name)
+    op_kwargs = entry.op_kwargs if entry is not None else frozenset()
+    return tuple((k.name, tuple(item.id for item in k.value.items)
+                  if k.name in op_kwargs else ev.value(k.value).value)
+                 for k in node.kwargs)
 
 
 def _type_problem(info: ParamInfo, value: Any) -> Optional[str]:

@@ -52,8 +52,8 @@ class QuantSpec:
     """Observed (or dynamic, or fake-quantized) affine/symmetric quantization."""
 
     dtype: str
-    quant_min: Number
-    quant_max: Number
+    quant_min: Optional[Number]       # None with `range=none`: the observer's default
+    quant_max: Optional[Number]
     qscheme: str                      # torch qscheme name, e.g. "per_tensor_affine"
     observer: ObserverRef
     ch_axis: Optional[int] = None

@@ -272,6 +272,9 @@ class Rule(Node):
     amend: bool = False
     # `takes(...)`: the steps and edge producers the match owns; None: all its steps.
     takes: Optional[tuple[RoleKey, ...]] = None
+    #: Writes its annotations with `_annotated=False` (the nodes are still taken).
+    unmarked: bool = False
+    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR310
     name_span: Span
 
 

@@ -201,13 +201,18 @@ class AstBuilder(Transformer):
         return _node(ast.Rule, span=self._span(meta), name=str(name), pattern=pattern,
                         config=config, priority=opts.get("priority", 0),
                         condition=opts.get("when"), override=override,
-                        amend="amend" in opts, takes=takes, name_span=self._tok(name))
+                        amend="amend" in opts, unmarked="unmarked" in opts,
+                        unmarked_span=opts.get("unmarked"), takes=takes,
+                        name_span=self._tok(name))
 
     def takes(self, meta, children):
         return _Takes(children)
 
     def amend(self, meta, children):
         return ("amend", True)
+
+    def unmarked(self, meta, children):
+        return ("unmarked", self._span(meta))
 
     def op_ref(self, meta, children):
         return _node(ast.OpRef, span=self._span(meta), name=str(children[0]))

@@ -37,6 +37,15 @@ def exported():
     return exported_copy
 
 
+@pytest.fixture
+def registered():
+    """(registry table, name) pairs a test registers, removed afterwards."""
+    added = []
+    yield added
+    for table, name in added:
+        table.pop(name, None)
+
+
 def _torchvision(name: str):
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)

@@ -85,6 +85,23 @@ scope module_type "torch.nn.Conv2d" {
     assert explanation.coverage == 0.0
 
 
+def test_region_predicate_reason(exported):
+    # The GRU's input comes from a linear that `linear` annotated first, so the region's
+    # guard fails: every member of the region says which predicate.
+    text = """ruleset why version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule linear: linear : { input: act, output: act }
+rule gru_io: region(module_type "torch.nn.GRU")[input[0].rank == 3,
+  not annotated(input[0])] : { input: act, output: act }
+"""
+    gm, _ = exported("gru")
+    explanation = qrules.explain(gm, qrules.load_text(text, "why.qrule"))
+    reasons = {n.node: n.reason for n in explanation.nodes}
+    failed = "predicate of rule gru_io failed at why.qrule:5:3"
+    assert reasons == {"linear": None, "gru": failed, "getitem": failed,
+                       "getitem_1": failed, "linear_1": None}
+
+
 def test_quantized_and_left_float_nodes(exported):
     gm, _ = exported("conv_relu")
     explanation = qrules.explain(gm, qrules.load_text(RULES, "why.qrule"))

@@ -55,15 +55,6 @@ rule add: add : { input: act, output: act }
     assert _scalar_args(gm)["add"][1].op == "get_attr"
 
 
-@pytest.fixture
-def registered():
-    """Names registered during a test, removed afterwards."""
-    added = []
-    yield added
-    for table, name in added:
-        table.pop(name, None)
-
-
 def test_register_transform(registered, exported):
     calls = []
 

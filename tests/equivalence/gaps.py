@@ -25,27 +25,7 @@ class Gap:
     numeric: bool = False       # also changes the converted model
 
 
-def spec_fields(value) -> dict:
-    return dict(value) if isinstance(value, tuple) and value and isinstance(value[0], tuple) \
-        else {}
-
-
 EMPTY_MARK = AnnotationRecord((), None, True, True, ())
-
-
-def only_field_differs(m: Mismatch, **changes) -> bool:
-    """An input-spec mismatch where the anchor's spec equals ours but for ``changes``
-    (field -> (anchor value, our value))."""
-    if not m.field.startswith("input "):
-        return False
-    a, b = spec_fields(m.a), spec_fields(m.b)
-    if not a or not b:
-        return False
-    for key, (in_a, in_b) in changes.items():
-        if a.get(key) != in_a or b.get(key) != in_b:
-            return False
-    return {k: v for k, v in a.items() if k not in changes} == \
-        {k: v for k, v in b.items() if k not in changes}
 
 
 def classify(report: EquivalenceReport, model: str, gaps: dict[str, Gap]):

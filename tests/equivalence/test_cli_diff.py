@@ -51,7 +51,8 @@ def test_ruleset_against_torchao_reports_each_mismatch(model, capsys):
     assert "A: inputs {}, output none, _annotated=True" in out
     assert "B: no annotation" in out
     assert ("A = torchao:xnnpack[per_channel], "
-            "B = ruleset xnnpack (dynamic=False, per_channel=True") in out
+            "B = ruleset xnnpack (dynamic=False, keep_integer_arithmetic=False, "
+            "per_channel=True") in out
     assert "outputs bit-identical" in out and out.rstrip().endswith("DIFFERENT")
 
 

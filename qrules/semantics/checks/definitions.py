@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.syntax import ast
@@ -137,8 +137,29 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
                 allowed = ", ".join(sorted(entry.kwargs)) or "none"
                 out.append(diagnostic("QR218", f"transform `{node.name}` takes no argument "
                                       f"`{keyword.name}` (it takes: {allowed})", keyword.span))
+            elif keyword.name in entry.op_kwargs:
+                out.extend(_check_op_list(keyword, analysis))
             else:
                 analysis.evaluator.value(keyword.value)
+    return out
+
+
+def _check_op_list(keyword: ast.Keyword, analysis: Analysis) -> list[Diagnostic]:
+    """``ops=[add, mul]``: a literal list of op names of the vocabulary. The compiler
+    resolves them to overloads as it does a pattern's ops; nothing else is accepted."""
+    value = keyword.value
+    if not isinstance(value, ast.ListLit):
+        return [diagnostic("QR310", f"`{keyword.name}` takes a list of op names: "
+                           f"`{keyword.name}=[add, mul]`", value.span)]
+    out = []
+    ops = analysis.symbols.ops
+    for item in value.items:
+        if not isinstance(item, ast.Name):
+            out.append(diagnostic("QR310", "expected an op name", item.span))
+        elif item.id not in ops:
+            # The wildcard `any` names no overloads, so it is unknown here too.
+            out.append(diagnostic("QR201", f"unknown op `{item.id}`", item.span,
+                                  did_you_mean(item.id, ops)))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
@@ -21,12 +21,20 @@ TENSOR_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64", "int64",
 #: Roles every match has, whatever its ops: the head's inputs, the tail's output,
 #: and `extra`, the inputs of later steps that come from outside the match.
 MATCH_ROLES = frozenset({"input", "output", "extra"})
+#: What a region's predicates may name: its input sources and its output nodes.
+REGION_ROLES = frozenset({"input", "output"})
 
 
 def check_rules(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for entry in analysis.symbols.all_rules():
         out.extend(_check_pattern(analysis, entry))
+        if entry.rule.amend and entry.rule.unmarked:
+            # An amend rule writes no annotation of its own: it fills edges of
+            # annotations earlier rules made, which keep their own `_annotated`.
+            out.append(diagnostic("QR310", "`unmarked` has no effect on an `amend` rule: "
+                                  "the annotations it fills belong to the rules that made "
+                                  "them", entry.rule.unmarked_span or entry.rule.name_span))
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
@@ -59,16 +67,18 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
     for ref in op_refs(pattern):
         if ref.name not in ops and ref.name != ANY_OP:
             out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
-                                  _did_you_mean(ref.name, ops)))
+                                  did_you_mean(ref.name, ops)))
     for node in walk(pattern):
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
                                       f"`module_name`, not `{node.selector_kind}`",
                                       node.kind_span or node.span))
-            elif pattern is not node:
+            elif pattern is not node and not _guarded_region(pattern, node):
                 out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
-                                      "cannot be chained or optional", node.span))
+                                      "cannot be chained, optional or labelled (predicates "
+                                      "are fine: `region(...)[not annotated(input)]`)",
+                                      node.span))
         if isinstance(node, ast.Alternation):
             seen: dict[str, ast.OpRef] = {}
             for option in node.options:
@@ -80,12 +90,13 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                                span=seen[option.name].span)]))
                     seen[option.name] = option
         if isinstance(node, ast.Step) and node.predicates:
-            roles = set(MATCH_ROLES)
+            region = isinstance(node.atom, ast.Region)
+            roles = set(REGION_ROLES if region else MATCH_ROLES)
             for ref in op_refs(node.atom):
                 for op in analysis.resolver.resolve(ref.name) or ():
                     roles |= op.role_names()
             for predicate in node.predicates:
-                out.extend(_check_predicate(predicate, roles, analysis))
+                out.extend(_check_predicate(predicate, roles, analysis, region))
     # `expand` drops the empty expansion, so a nullable pattern (`relu?`) still has
     # expansions; ask the pattern itself whether it can match nothing.
     if nullable(pattern):
@@ -94,18 +105,20 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
     return out
 
 
-def _did_you_mean(name: str, known) -> list[Note]:
-    import difflib
+def _guarded_region(pattern, region: ast.Region) -> bool:
+    """``region(...)[preds]``: the one form a region takes besides standing alone."""
+    return (isinstance(pattern, ast.Step) and pattern.atom is region
+            and not pattern.optional and pattern.label is None)
 
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return [Note(message=f"did you mean `{close[0]}`?")] if close else []
 
-
-def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnostic]:
-    """Names in a predicate: roles, facts, predicate functions, parameters, dtypes."""
+def _check_predicate(expr, roles: set[str], analysis: Analysis,
+                     region: bool = False) -> list[Diagnostic]:
+    """Names in a predicate: roles, facts, predicate functions, parameters, dtypes.
+    A region has no single node, so functions of the node are not available on it."""
     out: list[Diagnostic] = []
     symbols = analysis.symbols
     choices = analysis.evaluator.choices
+    owner, example = ("region", "input.rank") if region else ("op", "weight.rank")
 
     def role_ref(node) -> bool:
         base = node.value if isinstance(node, (ast.Index, ast.Each)) else node
@@ -126,7 +139,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
             if not (node.id in roles or node.id in symbols.params or node.id in choices
                     or node.id in TENSOR_DTYPES):
                 out.append(diagnostic("QR209", f"unknown name `{node.id}` in a predicate: not "
-                                      f"a role of this op ({', '.join(sorted(roles))}), a "
+                                      f"a role of this {owner} ({', '.join(sorted(roles))}), a "
                                       "parameter or a dtype", node.span))
         elif isinstance(node, ast.Attribute):
             if node.attr not in registry.FACT_ATTRIBUTES:
@@ -134,8 +147,8 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                 out.append(diagnostic("QR209", f"unknown fact `.{node.attr}` (known: {known})",
                                       node.span))
             if not role_ref(node.value) and not isinstance(node.value, ast.Attribute):
-                out.append(diagnostic("QR209", "facts are read from a role of the op, as in "
-                                      "`weight.rank`", node.value.span))
+                out.append(diagnostic("QR209", f"facts are read from a role of the {owner}, "
+                                      f"as in `{example}`", node.value.span))
             else:
                 visit(node.value)
         elif isinstance(node, ast.Index):
@@ -171,6 +184,11 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
                                   node.func.span))
             return
         kinds, _ = signature
+        if region and name in registry.NODE_PREDICATE_FUNCTIONS:
+            out.append(diagnostic("QR310", f"`{name}()` reads one node, and a region has "
+                                  "none; use facts of its `input` and `output`",
+                                  node.func.span))
+            return
         variadic = bool(kinds) and kinds[-1].endswith("...")
         if variadic:
             if len(node.args) < len(kinds) or node.kwargs:
@@ -184,7 +202,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis) -> list[Diagnost
             return
         for kind, arg in zip(kinds, node.args):
             if kind == "role" and not role_ref(arg):
-                out.append(diagnostic("QR210", f"`{name}` takes a role of this op "
+                out.append(diagnostic("QR210", f"`{name}` takes a role of this {owner} "
                                       f"({', '.join(sorted(roles))})", arg.span))
             elif kind == "op" and not (isinstance(arg, ast.Name) and (
                     arg.id in symbols.ops or arg.id == ANY_OP)):
