@@ -25,31 +25,6 @@ from .gaps import Gap, classify
 # Mismatches the .qrule language cannot close yet, each with the anchor's file:line,
 # what it does, the syntax proposed, and a predicate recognising its mismatches (see
 # gaps.py). Empty: every gap found so far is closed, so every case must be exact.
-KNOWN_LANGUAGE_GAPS``; ``EXPECTED`` says, per case, exactly how many mismatches each
-gap accounts for. Any other mismatch fails the case (with the full report), and so
-does a gap count that changed: when the language closes a gap, the table shrinks.
-"""
-
-from __future__ import annotations
-
-import pytest
-
-import qrules
-from qrules.equivalence import diff
-
-from .conftest import exported
-from .gaps import Gap, classify
-
-_XNN = "torchao/testing/pt2e/_xnnpack_quantizer_utils.py"
-
-
-def _skipped_for_taken(models, targets):
-    def matches(m, model):
-        return (model in models and m.field == "annotation" and m.a is None
-                and m.b is not None and m.target in targets)
-    return matches
-
-
 KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
 }
 
