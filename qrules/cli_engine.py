@@ -29,6 +29,12 @@ def _usage_errors(run):
             return run(args)
         except (ModelSpecError, FileNotFoundError, QruleError) as err:
             raise UsageError(str(err)) from None
+        except RuntimeError as err:
+            from qrules.equivalence import SideFailed
+
+            if isinstance(err, SideFailed):
+                raise UsageError(str(err)) from None
+            raise
 
     return wrapped
 
@@ -245,6 +251,10 @@ def add_diff(subparsers) -> None:
                              "(set a ruleset's own qat parameter with --param qat=true)")
     parser.add_argument("--no-numerics", dest="numerics", action="store_false",
                         help="compare annotations only: no calibration or convert")
+    parser.add_argument("--strict", action="store_true",
+                        help="export with torch.export's strict=True (torchao's "
+                             "X86InductorQuantizer needs it for models that call one "
+                             "module twice, such as resnet18)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the calibration batches (default: 0)")
     parser.add_argument("--limit", type=int, default=50, metavar="N",
@@ -278,7 +288,7 @@ def run_diff(args: argparse.Namespace) -> int:
                              "quantizers (give their flags in brackets instead)")
     model, inputs = load_model(args.model, _shape(args.input_shape))
     report = qrules.diff(side_a, side_b, model, inputs, qat=args.qat, numerics=args.numerics,
-                         seed=args.seed, model_label=args.model)
+                         seed=args.seed, model_label=args.model, strict=args.strict)
     for side, spec, is_ruleset in (("a", args.a, ruleset_a), ("b", args.b, ruleset_b)):
         label = getattr(report, f"{side}_label")
         if not is_ruleset:

@@ -41,6 +41,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter import torchao as adapter
 from qrules.adapter.quantizer import PROVENANCE_KEY
 from qrules.passes.match import ANNOTATION_KEY
+from qrules.diagnostics import QruleError
 
 __all__ = ["diff", "EquivalenceReport", "Mismatch", "Numerics", "AnnotationRecord", "anchor",
            "parse_anchor",
@@ -561,12 +562,13 @@ def _as_quantizer(side: Any):
     return as_quantizer(side)
 
 
-def _exported(model: Any, example_inputs: tuple, qat: bool) -> GraphModule:
+def _exported(model: Any, example_inputs: tuple, qat: bool,
+              strict: bool = False) -> GraphModule:
     if isinstance(model, GraphModule) and adapter.model_is_exported(model):
         return model
     module = copy.deepcopy(model)
     module.train(qat)
-    return adapter.export_module(module, tuple(example_inputs))
+    return adapter.export_module(module, tuple(example_inputs), strict=strict)
 
 
 def copy_graph(graph: GraphModule) -> GraphModule:
@@ -588,11 +590,29 @@ def copy_graph(graph: GraphModule) -> GraphModule:
     return work
 
 
-def _prepare(graph: GraphModule, quantizer, qat: bool):
+class SideFailed(RuntimeError):
+    """One side's quantizer raised inside prepare: a bug or limit of that quantizer
+    (torchao's X86InductorQuantizer on a non-strict export of a model that calls one
+    module twice), not a difference between the two sides."""
+
+
+def _prepare(graph: GraphModule, quantizer, qat: bool, label: str = "quantizer"):
     recorder = _Recorder(quantizer)
     work = copy_graph(graph)
-    with adapter.quiet_torchao():
-        prepared = (adapter.prepare_qat_pt2e if qat else adapter.prepare_pt2e)(work, recorder)
+    try:
+        with adapter.quiet_torchao():
+            prepared = (adapter.prepare_qat_pt2e if qat else adapter.prepare_pt2e)(
+                work, recorder)
+    except QruleError:
+        raise
+    except Exception as err:  # noqa: BLE001 (any failure of a third-party quantizer)
+        hint = ""
+        if "more than one output node" in str(err):
+            hint = (" (torchao's source partitions group every call of one module after "
+                    "a non-strict export; export strictly: --strict, or "
+                    "qrules.diff(..., strict=True))")
+        raise SideFailed(f"{label} failed in prepare: {type(err).__name__}: {err}{hint}") \
+            from err
     return prepared, recorder.records or {}
 
 
@@ -653,14 +673,17 @@ def _numerics(prepared_a, prepared_b, example_inputs, batches, seed: int) -> Num
 
 def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, *,
          qat: bool = False, numerics: bool = True, calibration: Optional[Iterable] = None,
-         seed: int = 0, model_label: Optional[str] = None) -> EquivalenceReport:
+         seed: int = 0, model_label: Optional[str] = None,
+         strict: bool = False) -> EquivalenceReport:
     """Compare quantizers ``a`` and ``b`` on ``model``.
 
     ``a``/``b``: loaded rulesets, qrules or torchao quantizers, anchor specs
     (``"torchao:xnnpack[per_channel]"``), or a ruleset name or path (loaded with its
     default parameters). ``model``: an ``nn.Module`` (exported here, in
     train mode with ``qat=True``) or an exported GraphModule; ``example_inputs`` are
-    needed to export and for numerics. ``calibration``: input batches (default: four
+    needed to export and for numerics; ``strict=True`` exports with
+    ``torch.export.export(..., strict=True)`` (torchao's X86InductorQuantizer needs it
+    for models that call one module twice). ``calibration``: input batches (default: four
     seeded batches shaped like the examples). Neither ``model`` nor the quantizers'
     state is changed.
     """
@@ -668,10 +691,12 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
     if inputs is None and not (isinstance(model, GraphModule) and not numerics):
         raise ValueError("diff needs example_inputs (to export the model and to compare "
                          "numerics)")
-    graph = _exported(model, inputs or (), qat)
+    graph = _exported(model, inputs or (), qat, strict)
     quantizer_a, quantizer_b = _as_quantizer(a), _as_quantizer(b)
-    prepared_a, records_a = _prepare(graph, quantizer_a, qat)
-    prepared_b, records_b = _prepare(graph, quantizer_b, qat)
+    prepared_a, records_a = _prepare(graph, quantizer_a, qat,
+                                     a if isinstance(a, str) else _label(a))
+    prepared_b, records_b = _prepare(graph, quantizer_b, qat,
+                                     b if isinstance(b, str) else _label(b))
     mismatches = compare_records(records_a, records_b)
     if numerics:
         batches = ([tuple(x) if isinstance(x, (list, tuple)) else (x,) for x in calibration]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from qrules.cli import main
 
+REPO = Path(__file__).resolve().parents[2]
 MODEL = textwrap.dedent("""
     import torch
 
@@ -41,18 +44,33 @@ def test_equal_sides_exit_0(model, capsys):
     assert "outputs bit-identical" in out
 
 
-def test_ruleset_against_torchao_reports_each_mismatch(model, capsys):
+def test_ruleset_against_torchao_is_equal(model, capsys):
     status = main(["diff", "torchao:xnnpack[per_channel]", "xnnpack", *model,
                    "--param", "per_channel=true"])
     out = capsys.readouterr().out
-    assert status == 1
-    # torchao marks the linear's weight and bias nodes; the ruleset cannot say that yet
-    assert "node linear_weight (linear.weight): annotation" in out
-    assert "A: inputs {}, output none, _annotated=True" in out
-    assert "B: no annotation" in out
+    assert status == 0, out
     assert ("A = torchao:xnnpack[per_channel], "
             "B = ruleset xnnpack (dynamic=False, keep_integer_arithmetic=False, "
             "per_channel=True") in out
+    assert "0 mismatches" in out and "outputs bit-identical" in out
+    assert out.rstrip().endswith("EQUAL")
+
+
+def test_ruleset_against_torchao_reports_each_mismatch(model, tmp_path, capsys):
+    """xnnpack.qrule without its `takes(...)` clauses: torchao marks the linear's weight
+    and bias nodes, the edited ruleset does not; the outputs are still identical."""
+    text = (REPO / "rulesets" / "xnnpack.qrule").read_text()
+    edited = re.sub(r"\s*takes\([^)]*\)", "", text)
+    assert edited != text
+    path = tmp_path / "no_takes.qrule"
+    path.write_text(edited)
+    status = main(["diff", "torchao:xnnpack[per_channel]", str(path), *model,
+                   "--param", "per_channel=true"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "node linear_weight (linear.weight): annotation" in out
+    assert "A: inputs {}, output none, _annotated=True" in out
+    assert "B: no annotation" in out
     assert "outputs bit-identical" in out and out.rstrip().endswith("DIFFERENT")
 
 
@@ -85,3 +103,48 @@ def test_usage_errors_exit_2(model, capsys, argv, message):
 def test_model_is_required(capsys):
     assert main(["diff", "xnnpack", "xnnpack"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+REUSED_RELU = textwrap.dedent("""
+    import torch
+
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Conv2d(3, 3, 3), torch.nn.Conv2d(3, 3, 3)
+            self.relu = torch.nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.b(self.relu(self.a(x))))
+
+
+    def make():
+        torch.manual_seed(0)
+        return Block()
+""")
+
+
+def test_strict_export_for_the_x86_anchor(tmp_path, capsys):
+    """One nn.ReLU called twice: torchao's X86InductorQuantizer needs a strict export
+    to tell the calls apart; with --strict both sides agree."""
+    path = tmp_path / "block.py"
+    path.write_text(REUSED_RELU)
+    status = main(["diff", "torchao:x86_inductor", "x86_inductor", f"--model={path}:make",
+                   "--input-shape", "1,3,8,8", "--strict"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "0 mismatches" in out and "outputs bit-identical" in out
+
+
+def test_a_side_that_fails_in_prepare_is_reported_with_a_hint(tmp_path, capsys):
+    """Without --strict torchao's X86InductorQuantizer raises on the reused ReLU: the
+    command names the failing side and suggests --strict, with exit 2, no traceback."""
+    path = tmp_path / "block.py"
+    path.write_text(REUSED_RELU)
+    status = main(["diff", "torchao:x86_inductor", "x86_inductor", f"--model={path}:make",
+                   "--input-shape", "1,3,8,8"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "X86InductorQuantizer failed in prepare: ValueError" in err
+    assert "--strict" in err and "Traceback" not in err
