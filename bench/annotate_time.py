@@ -1,11 +1,14 @@
 """Annotate time of a qrules ruleset vs its torchao anchor, on the same graphs.
 
-    python bench/annotate_time.py [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
+    python bench/annotate_time.py [--rulesets xnnpack,x86_inductor]
+                                  [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
 
-Each torchvision model (weights=None) is exported once; every timing annotates a
-fresh deep copy of that graph, after the same batch-norm folding prepare_pt2e does.
-Reported: median seconds per annotate (transform_for_annotation + annotate) and the
-ratio qrules / anchor, measured in the same run. Target (issue): <= 1.0x XNNPACKQuantizer.
+Each torchvision model (weights=None) is exported once per ruleset (strictly for
+x86_inductor, whose anchor needs it); every timing annotates a fresh deep copy of that
+graph, after the same batch-norm folding prepare_pt2e does. Reported: median seconds
+per annotate (transform_for_annotation + annotate) and the ratio qrules / anchor,
+measured in the same run. Targets (issue 4): <= 1.0x XNNPACKQuantizer (per_channel),
+<= 0.3x X86InductorQuantizer (default config).
 """
 
 from __future__ import annotations
@@ -40,6 +43,25 @@ def anchor_xnnpack():
             get_symmetric_quantization_config(is_per_channel=True))
 
 
+def anchor_x86_inductor():
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer, get_default_x86_inductor_quantization_config,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+
+
+# ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
+BENCHES = {
+    "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(), anchor_xnnpack,
+                "XNNPACKQuantizer", False),
+    "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(), anchor_x86_inductor,
+                     "X86InductorQuantizer", True),
+}
+
+
 def time_annotate(make_quantizer, graph, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -54,25 +76,30 @@ def time_annotate(make_quantizer, graph, repeat: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rulesets", default="xnnpack,x86_inductor")
     parser.add_argument("--models", default="resnet18,mobilenet_v2,mobilenet_v3_large,"
                         "efficientnet_b0,convnext_tiny,vit_b_16")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args(argv)
-    ruleset = qrules.load("xnnpack", per_channel=True)
     rows = []
-    for name in args.models.split(","):
-        torch.manual_seed(0)
-        model = torchvision.models.get_model(name, weights=None).eval()
-        size = 224 if name.startswith("vit") else 96
-        graph = fold_batch_norms(export_module(model, (torch.randn(1, 3, size, size),)))
-        ours = time_annotate(ruleset.quantizer, graph, args.repeat)
-        theirs = time_annotate(anchor_xnnpack, graph, args.repeat)
-        nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")
-        rows.append({"model": name, "call_nodes": nodes, "qrules_s": round(ours, 4),
-                     "xnnpack_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})
-        print(f"{name:<20} {nodes:>5} nodes  qrules {ours:7.3f}s  XNNPACKQuantizer "
-              f"{theirs:7.3f}s  ratio {ours / theirs:5.2f}x", flush=True)
+    for ruleset in args.rulesets.split(","):
+        ours_factory, anchor_factory, anchor_name, strict = BENCHES[ruleset]
+        ruleset_quantizer = ours_factory()   # load and compile once, as a user would
+        for name in args.models.split(","):
+            torch.manual_seed(0)
+            model = torchvision.models.get_model(name, weights=None).eval()
+            size = 224 if name.startswith("vit") else 96
+            graph = fold_batch_norms(export_module(model, (torch.randn(1, 3, size, size),),
+                                                   strict=strict))
+            ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
+            theirs = time_annotate(anchor_factory, graph, args.repeat)
+            nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")
+            rows.append({"ruleset": ruleset, "model": name, "call_nodes": nodes,
+                         "qrules_s": round(ours, 4), "anchor": anchor_name,
+                         "anchor_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})
+            print(f"{ruleset:<13} {name:<20} {nodes:>5} nodes  qrules {ours:7.3f}s  "
+                  f"{anchor_name} {theirs:7.3f}s  ratio {ours / theirs:5.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": f"{os.cpu_count()} cores", "rows": rows}, handle, indent=1)

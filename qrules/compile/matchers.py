@@ -148,7 +148,8 @@ def _op_match(op: OpInfo) -> OpMatch:
     return OpMatch(op.name, targets, tuple(bindings), output_item)
 
 
-def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
+def _compile_rule(rule: BoundRule, bound: BoundRuleset,
+                  shared: Optional[dict] = None) -> CompiledRule:
     params = bound.params
     expansions = []
     for expansion in expand(rule.entry.rule.pattern, bound.resolver):
@@ -157,7 +158,7 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset) -> CompiledRule:
             ops = tuple(_op_match(op) for op in step.ops)
             steps.append(CompiledStep(
                 label=step.label, ops=ops, any_op=step.is_any,
-                predicate=compile_predicates(step.predicates, params),
+                predicate=compile_predicates(step.predicates, params, shared),
                 region=step.region, predicate_exprs=tuple(step.predicates),
                 shared_input=step.shared_input))
         expansions.append(tuple(steps))
@@ -188,6 +189,7 @@ def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundT
 
 
 def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
-    rules = tuple(_compile_rule(rule, bound) for rule in bound.rules)
+    shared: dict = {}   # predicate text -> one StepPredicate, see compile_predicates
+    rules = tuple(_compile_rule(rule, bound, shared) for rule in bound.rules)
     transforms = tuple(_compile_transform(t, bound) for t in bound.transforms)
     return CompiledRuleset(bound.name, rules, transforms, bound)

@@ -284,20 +284,74 @@ def _eval(expr, ctx: StepContext, params: dict) -> Any:
     raise LookupError(f"cannot evaluate {type(expr).__name__}")
 
 
-def compile_predicates(predicates, params: dict) -> Optional[Callable[[StepContext], bool]]:
-    """All predicates of a step as one function; None when there are none."""
-    if not predicates:
-        return None
-    exprs = tuple(predicates)
+# What a predicate reads that earlier matches change; everything else (tensor facts,
+# users, modules, sources) is fixed while one graph is annotated.
+_STATEFUL_CALLS = frozenset({"quantized", "annotated", "any_user_quantizable"})
+_STATEFUL_FACTS = frozenset({"quantized", "annotated"})
 
-    def check(ctx: StepContext) -> bool:
-        for expr in exprs:
+
+def reads_annotations(expr) -> bool:
+    """Does the predicate read annotations made so far (so it cannot be cached)?"""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) \
+            and expr.func.id in _STATEFUL_CALLS:
+        return True
+    if isinstance(expr, ast.Attribute) and expr.attr in _STATEFUL_FACTS:
+        return True
+    children = [getattr(expr, name) for name in type(expr).model_fields
+                if name not in ("span", "kind")]
+    for child in children:
+        items = child if isinstance(child, tuple) else (child,)
+        for item in items:
+            if isinstance(item, ast.Keyword):
+                item = item.value
+            if isinstance(item, ast.Node) and reads_annotations(item):
+                return True
+    return False
+
+
+def _shape(expr):
+    """An expression without its spans: equal for the same text at two places."""
+    if isinstance(expr, tuple):
+        return tuple(_shape(e) for e in expr)
+    if isinstance(expr, ast.Node):
+        return (type(expr).__name__,) + tuple(
+            _shape(getattr(expr, name)) for name in type(expr).model_fields
+            if name not in ("span", "kind"))
+    return expr
+
+
+class StepPredicate:
+    """All predicates of a step as one callable. ``static``: it reads no annotations,
+    so its result for a node holds for the whole annotate call (the matcher caches
+    it: every conv2d rule of a ruleset shares `conv2d[source(...)]`)."""
+
+    __slots__ = ("exprs", "params", "static", "key")
+
+    def __init__(self, exprs: tuple, params: dict):
+        self.exprs = exprs
+        self.params = params
+        self.static = not any(reads_annotations(e) for e in exprs)
+        self.key = _shape(exprs)
+
+    def __call__(self, ctx: StepContext) -> bool:
+        for expr in self.exprs:
             try:
-                if not _eval(expr, ctx, params):
+                if not _eval(expr, ctx, self.params):
                     return False
             except (LookupError, TypeError, ValueError, AttributeError, IndexError,
                     ZeroDivisionError):
                 return False
         return True
 
-    return check
+
+def compile_predicates(predicates, params: dict,
+                       shared: Optional[dict] = None) -> Optional[StepPredicate]:
+    """All predicates of a step as one callable; None when there are none. With
+    ``shared`` (one dict per compiled ruleset), steps with the same predicate text get
+    the same object, so the matcher computes a static one once per node."""
+    if not predicates:
+        return None
+    predicate = StepPredicate(tuple(predicates), params)
+    if shared is None:
+        return predicate
+    return shared.setdefault(predicate.key, predicate)

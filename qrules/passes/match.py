@@ -203,6 +203,12 @@ class Matcher:
         self.compiled = compiled
         self.op_targets = op_targets
         self.order: dict[Node, int] = {}
+        # Per-annotate caches: role bindings per (op, node), results of predicates that
+        # read no annotations, float-ness of outputs. The graph does not change while
+        # it is planned.
+        self._roles: dict = {}
+        self._static: dict = {}
+        self._float: dict = {}
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
         for index, node in enumerate(gm.graph.nodes):
@@ -250,18 +256,36 @@ class Matcher:
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
         blocked = node not in state.planned if amend else state.taken(node)
-        if node.op != "call_function" or blocked or not is_float_value(node):
+        if node.op != "call_function" or blocked or not self._is_float(node):
             return None
         op = step.op_for(node.target)
         if op is None and step.any_op:
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
             return None
-        roles = bind_roles(node, op)
-        if step.predicate is not None and not step.predicate(
-                StepContext(node, roles, state, self.op_targets)):
-            return None
-        return op, roles
+        key = (op, node)
+        roles = self._roles.get(key)
+        if roles is None:
+            roles = self._roles[key] = bind_roles(node, op)
+        predicate = step.predicate
+        if predicate is None:
+            return op, roles
+        if predicate.static:
+            # Same predicate (by text and parameters) on the same node: same answer.
+            cache_key = (id(predicate), op, node)
+            passed = self._static.get(cache_key)
+            if passed is None:
+                passed = self._static[cache_key] = predicate(
+                    StepContext(node, roles, state, self.op_targets))
+        else:
+            passed = predicate(StepContext(node, roles, state, self.op_targets))
+        return (op, roles) if passed else None
+
+    def _is_float(self, node: Node) -> bool:
+        known = self._float.get(node)
+        if known is None:
+            known = self._float[node] = is_float_value(node)
+        return known
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
         found = self._step(steps[0], head, state, rule.amend)
