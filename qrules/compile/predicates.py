@@ -202,7 +202,14 @@ def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
     name = expr.func.id
     args = expr.args
     if name in ("is_float", "is_node", "rank", "quantized", "annotated", "is_constant"):
-        role = _role_of(args[0], ctx)
+        try:
+            role = _role_of(args[0], ctx)
+        except LookupError:
+            if name == "rank":
+                raise
+            # An argument the call leaves out (a conv without bias) is no node: not
+            # float, not annotated. `not annotated(bias)` used to fail the whole match.
+            return False
         if isinstance(role, list):
             return [value.fact(name) for value in role]
         return role.fact(name)

@@ -82,8 +82,9 @@ def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
     return dict(roles)
 
 
-def owned_nodes(match: Match, takes) -> list[Node]:
-    """The nodes `takes(...)` names in this match: steps by label, producers by role;
+def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
+    """The nodes `takes(...)` names in this match: steps by label, producers by role,
+    `STEP.partition` (or `partition`, the first step's) the step's source partition;
     getitems between steps always belong to the match."""
     owned: list[Node] = []
     for key in takes:
@@ -94,12 +95,33 @@ def owned_nodes(match: Match, takes) -> list[Node]:
             (i for i, label in enumerate(match.labels) if label == key.step), None)
         if step is None:
             continue
+        if key.role == "partition":
+            # A region is one step made of all its members.
+            members = match.nodes if match.region_outputs or match.region_inputs \
+                else [match.nodes[step]]
+            for member in members:
+                owned.extend(partition_of(member))
+            continue
         values = match.roles[step].get(key.role, [])
         if key.index not in (None, "*"):
             values = values[key.index:key.index + 1]
         owned.extend(v for v in values if isinstance(v, Node))
     owned.extend(match.interior)
     return list(dict.fromkeys(owned))
+
+
+def _source_key(node: Node):
+    """Which source partition torch's get_source_partitions puts a node in: after a
+    strict export its innermost source_fn_stack entry (parameters carry their module's
+    too); after a non-strict one the innermost module instance, call nodes only."""
+    stack = node.meta.get("source_fn_stack")
+    if stack:
+        name, source = stack[-1]
+        return ("source", name, source if isinstance(source, str) else id(source))
+    modules = node.meta.get("nn_module_stack")
+    if node.op == "call_function" and modules:
+        return ("module", list(modules.values())[-1][0])
+    return None
 
 
 # ------------------------------------------------------------------------ scopes
@@ -209,6 +231,7 @@ class Matcher:
         self._roles: dict = {}
         self._static: dict = {}
         self._float: dict = {}
+        self._partitions: Optional[dict] = None   # source partitions, built on first use
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
         for index, node in enumerate(gm.graph.nodes):
@@ -216,6 +239,17 @@ class Matcher:
             if node.op == "call_function":
                 self.by_target[node.target].append(node)
                 self.calls.append(node)
+
+    def partition_of(self, node: Node) -> list[Node]:
+        """The nodes of `node`'s source partition (itself alone if it has none)."""
+        if self._partitions is None:
+            self._partitions = defaultdict(list)
+            for other in self.gm.graph.nodes:
+                key = _source_key(other)
+                if key is not None:
+                    self._partitions[key].append(other)
+        key = _source_key(node)
+        return list(self._partitions.get(key, [node])) if key is not None else [node]
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
@@ -248,7 +282,7 @@ class Matcher:
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
                 if rule.takes is not None:
-                    match.owned = owned_nodes(match, rule.takes)
+                    match.owned = owned_nodes(match, rule.takes, self.partition_of)
                 return match
         return None
 

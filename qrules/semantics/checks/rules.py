@@ -234,6 +234,9 @@ def _check_takes(entry: RuleEntry, expansions: list[Expansion]) -> list[Diagnost
     for key in entry.rule.takes or ():
         if key.step is None and key.index is None and key.role in labels:
             continue  # a step
+        if key.role == "partition" and key.index is None and (
+                key.step is None or key.step in labels):
+            continue  # a step's source partition
         if key.step is not None and key.step not in labels:
             out.append(diagnostic("QR220", f"`{key.step}` is not a step of rule "
                                   f"`{entry.name}` (steps: {', '.join(sorted(labels))})",
