@@ -110,18 +110,24 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
     return list(dict.fromkeys(owned))
 
 
-def _source_key(node: Node):
-    """Which source partition torch's get_source_partitions puts a node in: after a
-    strict export its innermost source_fn_stack entry (parameters carry their module's
-    too); after a non-strict one the innermost module instance, call nodes only."""
+def _source_key(node: Node, inner_paths: set):
+    """Which source partition torch's get_source_partitions puts a node in. After a
+    strict export: its innermost source_fn_stack entry (a module's parameters carry it
+    too). After a non-strict one: the leaf module instance it ran in (call nodes only),
+    else, for code of a module with submodules (`x + y` in a forward), its own
+    `torch_fn` record: that is how get_source_partitions tells two adds apart."""
     stack = node.meta.get("source_fn_stack")
     if stack:
         name, source = stack[-1]
         return ("source", name, source if isinstance(source, str) else id(source))
     modules = node.meta.get("nn_module_stack")
-    if node.op == "call_function" and modules:
-        return ("module", list(modules.values())[-1][0])
-    return None
+    if node.op != "call_function" or not modules:
+        return None
+    path = list(modules.values())[-1][0]
+    record = node.meta.get("torch_fn")
+    if path in inner_paths and record:
+        return ("fn", path, record[0])
+    return ("module", path)
 
 
 # ------------------------------------------------------------------------ scopes
@@ -232,6 +238,7 @@ class Matcher:
         self._static: dict = {}
         self._float: dict = {}
         self._partitions: Optional[dict] = None   # source partitions, built on first use
+        self._inner_paths: set = set()
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
         for index, node in enumerate(gm.graph.nodes):
@@ -243,12 +250,16 @@ class Matcher:
     def partition_of(self, node: Node) -> list[Node]:
         """The nodes of `node`'s source partition (itself alone if it has none)."""
         if self._partitions is None:
+            # Module paths with submodules: every path but the last of some node's stack.
+            self._inner_paths = {path for other in self.gm.graph.nodes
+                                 for path, _ in list(
+                                     (other.meta.get("nn_module_stack") or {}).values())[:-1]}
             self._partitions = defaultdict(list)
             for other in self.gm.graph.nodes:
-                key = _source_key(other)
+                key = _source_key(other, self._inner_paths)
                 if key is not None:
                     self._partitions[key].append(other)
-        key = _source_key(node)
+        key = _source_key(node, self._inner_paths)
         return list(self._partitions.get(key, [node])) if key is not None else [node]
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
