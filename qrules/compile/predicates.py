@@ -10,7 +10,7 @@ wrong at run time (a fact of a missing argument) makes the predicate false.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from qrules.syntax import ast
 
