@@ -308,7 +308,7 @@ class Matcher:
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
             return None
-        key = (op, node)
+        key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = bind_roles(node, op)
@@ -317,7 +317,7 @@ class Matcher:
             return op, roles
         if predicate.static:
             # Same predicate (by text and parameters) on the same node: same answer.
-            cache_key = (id(predicate), op, node)
+            cache_key = (id(predicate), id(op), node)
             passed = self._static.get(cache_key)
             if passed is None:
                 passed = self._static[cache_key] = predicate(
