@@ -144,7 +144,38 @@ ANCHOR_BUGS = [
     "With `keep_integer_arithmetic=True` the ruleset's transform is "
     "`scalars_to_attrs(float_only=true)`: only ops whose result is floating point get "
     "constants, so `idx + 1` stays an integer add. No model of the suite has such an op, "
-    "so the suite's cases are the same either way.", ""]
+    "so the suite's cases are the same either way.", "",
+    "## Where the anchor fails and the ruleset does not", "",
+    "`X86InductorQuantizer` finds its patterns with `get_source_partitions`. After a "
+    "non-strict export (torch.export's default) a partition is a module *instance*, so "
+    "a module called twice is one partition with two output nodes, and the quantizer "
+    "raises `ValueError: Input partition has more than one output node` "
+    "(`x86_inductor_quantizer.py:647`); a `padding=\"same\"` conv makes "
+    "`_annotate_conv2d` raise `... is not an aten conv2d operator` (`:1220`). torchvision's "
+    "resnet18 hits the first (each block calls its `nn.ReLU` twice):", "",
+    "```python",
+    "import torch, torchvision, qrules",
+    "from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e",
+    "from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (",
+    "    X86InductorQuantizer, get_default_x86_inductor_quantization_config)",
+    "",
+    "model = torchvision.models.resnet18(weights=None).eval()",
+    "x = (torch.randn(1, 3, 64, 64),)",
+    "anchor = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())",
+    "prepare_pt2e(torch.export.export(model, x).module(), anchor)",
+    "# ValueError: Input partition has more than one output node",
+    "prepare_pt2e(torch.export.export(model, x, strict=True).module(), anchor)  # works",
+    "prepare_pt2e(torch.export.export(model, x).module(),",
+    "             qrules.load(\"x86_inductor\").quantizer())                   # works",
+    "```", "",
+    "There is nothing to reproduce, so no parameter: `x86_inductor.qrule` matches per "
+    "call (its `source(...)` predicates and `.partition` items read the same records "
+    "per node) and annotates every call of a reused module the way a strict export "
+    "makes torchao do (on resnet18: the ruleset after a non-strict export and torchao "
+    "after a strict one annotate all 94 nodes alike). The suite compares X86 after "
+    "strict exports, plus the models "
+    "that call no module twice after non-strict ones (`qrules diff --strict`, "
+    "`qrules.diff(..., strict=True)`).", ""]
 
 
 def render(suite, results) -> str:
