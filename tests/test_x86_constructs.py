@@ -146,3 +146,23 @@ def test_annotation_kind_writes_the_backend_class_and_its_flag():
 def test_lint_of_the_new_constructs(text, code):
     codes = [d.code for d in check_ruleset_text(HEAD + text, "x.qrule").diagnostics]
     assert code in codes, codes
+
+
+def test_named_patterns_are_substituted_where_rules_name_them():
+    text = HEAD + '''pattern conv_module = conv2d[source("torch.nn.Conv2d")]
+pattern relu_module = relu[source("torch.nn.ReLU")]
+rule conv_relu: conv_module ~> relu_module : { input: act, weight: w }
+'''
+    nodes = annotate(text, ConvTwoUsers(), (torch.randn(1, 3, 4, 4),))
+    assert ann(nodes["relu"]) is not None and ann(nodes["conv2d"]) is not None
+
+
+@pytest.mark.parametrize("text, code", [
+    ("pattern p = p -> relu\nrule r: p : none\n", "QR221"),
+    ("pattern p = relu\npattern p = gelu\nrule r: p : none\n", "QR207"),
+    ("pattern relu = gelu\nrule r: relu : none\n", "QR207"),
+    ("when true { pattern p = relu }\n", "QR110"),
+])
+def test_lint_of_named_patterns(text, code):
+    codes = [d.code for d in check_ruleset_text(HEAD + text, "x.qrule").diagnostics]
+    assert code in codes, codes

@@ -8,6 +8,7 @@ reported here; everything else is left to the checks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -95,6 +96,8 @@ class Symbols:
     scopes: list[ast.Scope] = field(default_factory=list)
     disabled: list[tuple[ast.Disable, Context]] = field(default_factory=list)
     transforms: list[Definition] = field(default_factory=list)
+    #: `pattern NAME = …` items; rules hold their patterns already substituted.
+    patterns: dict[str, Definition] = field(default_factory=dict)
     #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
     annotation_kinds: list[Definition] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
@@ -144,7 +147,62 @@ class _Collector:
             self.symbols.name = stem
         for unit, item in self.loaded.items:
             self.item(unit, item, Context())
+        if self.symbols.patterns:
+            self._substitute_patterns()
         return self.symbols
+
+    # ------------------------------------------------------------ named patterns
+    def _patterndef(self, unit, item: ast.PatternDef, ctx):
+        if ctx != Context():
+            # A pattern is vocabulary, like an op: one meaning for the whole ruleset.
+            self.diagnostics.append(diagnostic(
+                "QR110", "`pattern` defines vocabulary for the whole ruleset; it cannot "
+                "be inside a block", item.span))
+            return
+        first = self.symbols.patterns.get(item.name)
+        if first is not None or item.name in self.symbols.ops:
+            where = first.node.name_span if first is not None else \
+                self.symbols.ops[item.name][0].node.name_span
+            self.diagnostics.append(diagnostic(
+                "QR207", f"`{item.name}` is already defined", item.name_span,
+                [Note(message="first defined here", span=where)]))
+            return
+        self.symbols.patterns[item.name] = Definition(item, unit, ctx.conditions)
+
+    def _substitute_patterns(self) -> None:
+        """Rules see a named pattern's body where they name it, as if written there:
+        every later check and the compiler work on the substituted pattern."""
+        def swap(entry: RuleEntry) -> RuleEntry:
+            pattern = self._expand_names(entry.rule.pattern, ())
+            if pattern is entry.rule.pattern:
+                return entry
+            return dataclasses.replace(entry, rule=entry.rule.model_copy(
+                update={"pattern": pattern}))
+
+        self.symbols.rules = [swap(e) for e in self.symbols.rules]
+        for name, group in self.symbols.overrides.items():
+            self.symbols.overrides[name] = [swap(e) for e in group]
+
+    def _expand_names(self, node, stack: tuple[str, ...]):
+        if isinstance(node, ast.OpRef):
+            definition = self.symbols.patterns.get(node.name)
+            if definition is None:
+                return node
+            if node.name in stack:
+                self.diagnostics.append(diagnostic(
+                    "QR221", f"pattern `{node.name}` refers to itself", node.span))
+                return node
+            return self._expand_names(definition.node.pattern, stack + (node.name,))
+        if isinstance(node, ast.Step):
+            atom = self._expand_names(node.atom, stack)
+            return node if atom is node.atom else node.model_copy(update={"atom": atom})
+        if isinstance(node, (ast.Chain, ast.Alternation)):
+            field_name = "steps" if isinstance(node, ast.Chain) else "options"
+            parts = tuple(self._expand_names(p, stack) for p in getattr(node, field_name))
+            if all(a is b for a, b in zip(parts, getattr(node, field_name))):
+                return node
+            return node.model_copy(update={field_name: parts})
+        return node
 
     def _check_header_position(self, unit: Unit) -> None:
         headers = [i for i in unit.file.items if isinstance(i, ast.Header)]

@@ -318,6 +318,15 @@ class Transform(Node):
     name_span: Span
 
 
+class PatternDef(Node):
+    """``pattern NAME = PATTERN``: a name a rule's pattern may use like an op name."""
+
+    kind: Literal["pattern_def"] = "pattern_def"
+    name: str
+    pattern: Pattern
+    name_span: Span
+
+
 class AnnotationKind(Node):
     """``annotation x86_inductor``: which registered annotation class rules write."""
 
@@ -328,7 +337,7 @@ class AnnotationKind(Node):
 
 Item = Union[
     Header, Include, Param, OpDef, OpAlias, SpecDef, ConfigDef, Rule, Scope, Phase,
-    When, Disable, Transform, AnnotationKind,
+    When, Disable, Transform, AnnotationKind, PatternDef,
 ]
 
 

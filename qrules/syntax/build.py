@@ -289,6 +289,11 @@ class AstBuilder(Transformer):
         return _node(ast.Transform, span=self._span(meta), name=str(name), args=args,
                              kwargs=kwargs, name_span=self._tok(name))
 
+    def pattern_def(self, meta, children):
+        name, pattern = children
+        return _node(ast.PatternDef, span=self._span(meta), name=str(name), pattern=pattern,
+                     name_span=self._tok(name))
+
     def annotation_decl(self, meta, children):
         name = children[0]
         return _node(ast.AnnotationKind, span=self._span(meta), name=str(name),

@@ -30,7 +30,8 @@ MAX_NESTING = 64
 MAX_TREE_DEPTH = 160
 
 ITEM_KEYWORDS = ("ruleset", "include", "param", "op", "spec", "config", "rule", "scope",
-                 "phase", "when", "disable", "transform", "annotation", "override")
+                 "phase", "when", "disable", "transform", "annotation", "pattern",
+                 "override")
 _CHUNK_START = re.compile(r"^(?:%s)\b" % "|".join(ITEM_KEYWORDS), re.M)
 _OPEN = "([{"
 _BRACKET = re.compile(r"[()\[\]{}]")
