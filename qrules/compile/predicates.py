@@ -9,6 +9,7 @@ wrong at run time (a fact of a missing argument) makes the predicate false.
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any, Optional
 
@@ -48,6 +49,7 @@ def callable_name(source) -> str:
     return f"{module}.{name}" if module else name
 
 
+@functools.lru_cache(maxsize=4096)
 def _source_matches(wanted: str, found: str) -> bool:
     """Exact names, plus classes by their public path (`torch.nn.ReLU`)."""
     return wanted == found or ("." in wanted and type_matches(wanted, found))
@@ -146,7 +148,16 @@ class StepContext:
         """Names of what the node was traced from, as torchao's get_source_partitions
         sees it: the innermost `source_fn_stack` entry after a strict export; else the
         function name torch.export records in `torch_fn` (`add` for `x + y`, `add_`
-        for `+=`), and the innermost module's class."""
+        for `+=`), and the innermost module's class. Read once per node and plan."""
+        cache = getattr(self.state, "sources", None)
+        if cache is None:
+            return self._sources()
+        found = cache.get(self.node)
+        if found is None:
+            found = cache[self.node] = self._sources()
+        return found
+
+    def _sources(self) -> tuple[str, ...]:
         stack = self.node.meta.get("source_fn_stack")
         if stack:
             return (callable_name(stack[-1][1]),)

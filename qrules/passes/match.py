@@ -166,6 +166,7 @@ class State:
 
     def __init__(self, compiled: Optional[CompiledRuleset] = None):
         self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
+        self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
         # Ops some rule in force could quantize (heads of rules whose config is not
         # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
         self.quantizable: set = set()
@@ -297,7 +298,10 @@ class Matcher:
                 return match
         return None
 
-    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False):
+    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False,
+              check: bool = True):
+        """(op, roles) when `node` can be this step; ``check=False`` leaves the step's
+        predicates to the caller (a chain checks them once its shape has matched)."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
         blocked = node not in state.planned if amend else state.taken(node)
@@ -312,9 +316,14 @@ class Matcher:
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = bind_roles(node, op)
+        if not check or step.predicate is None:
+            return op, roles
+        return (op, roles) if self._holds(step, node, op, roles, state) else None
+
+    def _holds(self, step: CompiledStep, node: Node, op, roles, state: State) -> bool:
         predicate = step.predicate
         if predicate is None:
-            return op, roles
+            return True
         if predicate.static:
             # Same predicate (by text and parameters) on the same node: same answer.
             cache_key = (id(predicate), id(op), node)
@@ -324,7 +333,7 @@ class Matcher:
                     StepContext(node, roles, state, self.op_targets))
         else:
             passed = predicate(StepContext(node, roles, state, self.op_targets))
-        return (op, roles) if passed else None
+        return passed
 
     def _is_float(self, node: Node) -> bool:
         known = self._float.get(node)
@@ -333,7 +342,11 @@ class Matcher:
         return known
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
-        found = self._step(steps[0], head, state, rule.amend)
+        # Shape first (ops, links, users), predicates once the whole shape matched:
+        # they only read the graph and earlier annotations, so the order does not
+        # change the answer, and most candidates fail on shape (a conv not followed
+        # by a relu) before any predicate has to run.
+        found = self._step(steps[0], head, state, rule.amend, check=False)
         if found is None:
             return None
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
@@ -343,6 +356,9 @@ class Matcher:
         user of a's output in order, `a -> b` requires b to be the only one."""
         index = len(nodes)
         if index == len(steps):
+            if not all(self._holds(step, node, op, role, state)
+                       for step, node, op, role in zip(steps, nodes, ops, roles)):
+                return None
             return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
         step = steps[index]
         previous = output_of(nodes[-1], ops[-1])
@@ -356,7 +372,7 @@ class Matcher:
                 return None
             between = [previous]
         for user in list(previous.users):
-            found = self._step(step, user, state, rule.amend)
+            found = self._step(step, user, state, rule.amend, check=False)
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):
