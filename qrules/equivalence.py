@@ -704,6 +704,8 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
         result = _numerics(prepared_a, prepared_b, inputs, batches, seed)
     else:
         result = Numerics(False)
+    del prepared_a, prepared_b
+    adapter.forget_prepared_models()  # torchao would keep both copies alive for good
     label = model_label or (type(model).__name__ if not isinstance(model, GraphModule)
                             else "exported graph")
     return EquivalenceReport(a if isinstance(a, str) else _label(a),

@@ -12,8 +12,8 @@ from typing import Iterable, Optional
 import torch
 
 from qrules.adapter.torchao import (
-    convert_pt2e, export_module, model_is_exported, prepare_pt2e, prepare_qat_pt2e,
-    quiet_torchao,
+    convert_pt2e, export_module, forget_prepared_models, model_is_exported, prepare_pt2e,
+    prepare_qat_pt2e, quiet_torchao,
 )
 from qrules.composing import as_quantizer
 
@@ -73,7 +73,10 @@ def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
     """
     prepared = prepare(model, example_inputs, ruleset, qat=qat)
     calibrate(prepared, _batches(calibration, example_inputs), progress)
-    return convert(prepared)
+    converted = convert(prepared)
+    del prepared
+    forget_prepared_models()  # else torchao's cache keeps the prepared copy alive
+    return converted
 
 
 def save_program(module: torch.fx.GraphModule, example_inputs: tuple, path) -> None:

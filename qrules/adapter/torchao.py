@@ -170,6 +170,24 @@ def _observer_key(ref: ObserverRef):
                             for k, v in ref.kwargs))
 
 
+def forget_prepared_models() -> None:
+    """Drop torchao's cache of the models prepare/convert have seen.
+
+    torchao's ``_assert_and_get_unique_device(module)`` and torch.ao's
+    ``assert_and_get_unique_device`` (which torchao's convert reaches) are
+    ``functools.cache``d, keyed by the module: every model ``prepare_pt2e`` or
+    ``convert_pt2e`` was given stays alive for good (about 1 GB per vit_b_16
+    comparison; the equivalence suite grew to 16 GB). Whoever discards those models
+    calls this; the caches refill on demand."""
+    from torch.ao.quantization.fx import utils as fx_utils
+    from torchao import utils
+
+    for cached in (getattr(utils, "_assert_and_get_unique_device", None),
+                   getattr(fx_utils, "assert_and_get_unique_device", None)):
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
 def quiet_torchao():
     """A context in which torchao's deprecation and user warnings stay quiet."""
     context = warnings.catch_warnings()

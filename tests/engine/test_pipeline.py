@@ -122,3 +122,19 @@ def test_cli_demo(tmp_path, capsys):
 def test_cli_demo_bad_model(capsys):
     assert main(["demo", "--model", "torchvision:nope"]) == 2
     assert "qrules demo: error: torchvision has no model 'nope'" in capsys.readouterr().err
+
+
+def test_quantize_and_diff_leave_no_model_in_torchao_device_caches(exported):
+    """torchao (and torch.ao) cache a device per module with functools.cache, keeping
+    every prepared and converted model alive; quantize and diff drop those entries
+    (the equivalence suite grew to 16 GB before)."""
+    from torch.ao.quantization.fx import utils as fx_utils
+    from torchao import utils
+
+    gm, inputs = exported("conv_linear")
+    qrules.quantize(copy.deepcopy(gm), inputs, qrules.load("xnnpack"), progress=False)
+    assert utils._assert_and_get_unique_device.cache_info().currsize == 0
+    assert fx_utils.assert_and_get_unique_device.cache_info().currsize == 0
+    report = qrules.diff("torchao:xnnpack", "xnnpack", copy.deepcopy(gm), inputs)
+    assert report.equal
+    assert utils._assert_and_get_unique_device.cache_info().currsize == 0
