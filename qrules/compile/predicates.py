@@ -327,17 +327,6 @@ def reads_annotations(expr) -> bool:
     return False
 
 
-def _shape(expr):
-    """An expression without its spans: equal for the same text at two places."""
-    if isinstance(expr, tuple):
-        return tuple(_shape(e) for e in expr)
-    if isinstance(expr, ast.Node):
-        return (type(expr).__name__,) + tuple(
-            _shape(getattr(expr, name)) for name in type(expr).model_fields
-            if name not in ("span", "kind"))
-    return expr
-
-
 class StepPredicate:
     """All predicates of a step as one callable. ``static``: it reads no annotations,
     so its result for a node holds for the whole annotate call (the matcher caches
@@ -349,7 +338,7 @@ class StepPredicate:
         self.exprs = exprs
         self.params = params
         self.static = not any(reads_annotations(e) for e in exprs)
-        self.key = _shape(exprs)
+        self.key = ast.structure(exprs)   # the same text at two places: one key
 
     def __call__(self, ctx: StepContext) -> bool:
         for expr in self.exprs:

@@ -38,6 +38,11 @@ class Match:
     owned: Optional[list[Node]] = None
 
     @property
+    def is_region(self) -> bool:
+        """A `region(...)` match: one step made of all the module instance's members."""
+        return bool(self.region_inputs or self.region_outputs)
+
+    @property
     def head(self) -> Node:
         return self.nodes[0]
 
@@ -97,8 +102,7 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
             continue
         if key.role == "partition":
             # A region is one step made of all its members.
-            members = match.nodes if match.region_outputs or match.region_inputs \
-                else [match.nodes[step]]
+            members = match.nodes if match.is_region else [match.nodes[step]]
             for member in members:
                 owned.extend(partition_of(member))
             continue
@@ -298,10 +302,9 @@ class Matcher:
                 return match
         return None
 
-    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False,
-              check: bool = True):
-        """(op, roles) when `node` can be this step; ``check=False`` leaves the step's
-        predicates to the caller (a chain checks them once its shape has matched)."""
+    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False):
+        """(op, roles) when `node` has the shape of this step; its predicates are left
+        to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
         blocked = node not in state.planned if amend else state.taken(node)
@@ -316,9 +319,7 @@ class Matcher:
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = bind_roles(node, op)
-        if not check or step.predicate is None:
-            return op, roles
-        return (op, roles) if self._holds(step, node, op, roles, state) else None
+        return op, roles
 
     def _holds(self, step: CompiledStep, node: Node, op, roles, state: State) -> bool:
         predicate = step.predicate
@@ -346,7 +347,7 @@ class Matcher:
         # they only read the graph and earlier annotations, so the order does not
         # change the answer, and most candidates fail on shape (a conv not followed
         # by a relu) before any predicate has to run.
-        found = self._step(steps[0], head, state, rule.amend, check=False)
+        found = self._step(steps[0], head, state, rule.amend)
         if found is None:
             return None
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
@@ -372,7 +373,7 @@ class Matcher:
                 return None
             between = [previous]
         for user in list(previous.users):
-            found = self._step(step, user, state, rule.amend, check=False)
+            found = self._step(step, user, state, rule.amend)
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):

@@ -66,7 +66,7 @@ class _MatchEdges:
     def __init__(self, match: Match):
         self.match = match
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
-        if match.region_inputs or match.region_outputs:
+        if match.is_region:
             self.edges[(None, "input")] = list(match.region_inputs)
             return
         head = match.nodes[0]

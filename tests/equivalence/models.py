@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.engine.models import GRUModel as GRUAfterLinear  # linear -> GRU -> linear
 from tests.seed import models as seed
 
 ZOO_SHAPES = {
@@ -177,20 +178,6 @@ class GRUInput(nn.Module):
     def forward(self, x, h):
         y, h2 = self.gru(x, h)
         return y, h2
-
-
-class GRUAfterLinear(nn.Module):
-    """An nn.GRU whose input comes from a linear (annotated before the GRU is)."""
-
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(4, 4)
-        self.gru = nn.GRU(4, 4, batch_first=True)
-        self.out = nn.Linear(4, 2)
-
-    def forward(self, x, h):
-        y, h2 = self.gru(self.lin(x), h)
-        return self.out(y), h2
 
 
 class EmbeddingLinear(nn.Module):
