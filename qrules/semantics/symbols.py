@@ -147,27 +147,42 @@ class _Collector:
             self.symbols.name = stem
         for unit, item in self.loaded.items:
             self.item(unit, item, Context())
+        self._drop_patterns_named_like_ops()
         if self.symbols.patterns:
             self._substitute_patterns()
         return self.symbols
 
     # ------------------------------------------------------------ named patterns
     def _patterndef(self, unit, item: ast.PatternDef, ctx):
-        if ctx != Context():
-            # A pattern is vocabulary, like an op: one meaning for the whole ruleset.
-            self.diagnostics.append(diagnostic(
-                "QR110", "`pattern` defines vocabulary for the whole ruleset; it cannot "
-                "be inside a block", item.span))
+        # A pattern is vocabulary, like an op: one meaning for the whole ruleset.
+        if not self._top_level_only(item, ctx, "`pattern` defines vocabulary for the "
+                                    "whole ruleset"):
             return
         first = self.symbols.patterns.get(item.name)
-        if first is not None or item.name in self.symbols.ops:
-            where = first.node.name_span if first is not None else \
-                self.symbols.ops[item.name][0].node.name_span
+        if first is not None:
             self.diagnostics.append(diagnostic(
-                "QR207", f"`{item.name}` is already defined", item.name_span,
-                [Note(message="first defined here", span=where)]))
+                "QR207", f"pattern `{item.name}` is already defined", item.name_span,
+                [Note(message="first defined here", span=first.node.name_span)]))
             return
         self.symbols.patterns[item.name] = Definition(item, unit, ctx.conditions)
+
+    def _drop_patterns_named_like_ops(self) -> None:
+        """A name is an op or a pattern, never both; checked once every op is known,
+        since the op may come after the pattern (or from the prelude, before it)."""
+        for name in [n for n in self.symbols.patterns if n in self.symbols.ops]:
+            pattern = self.symbols.patterns.pop(name).node
+            self.diagnostics.append(diagnostic(
+                "QR207", f"`{name}` names both an op and a pattern", pattern.name_span,
+                [Note(message="the op is defined here",
+                      span=self.symbols.ops[name][0].node.name_span)]))
+
+    def _top_level_only(self, item, ctx: Context, what: str) -> bool:
+        """Ruleset-wide items (`pattern`, `annotation`): QR110 inside a block."""
+        if ctx != Context():
+            self.diagnostics.append(diagnostic(
+                "QR110", f"{what}; it cannot be inside a block", item.span))
+            return False
+        return True
 
     def _substitute_patterns(self) -> None:
         """Rules see a named pattern's body where they name it, as if written there:
@@ -336,13 +351,10 @@ class _Collector:
         self.symbols.transforms.append(Definition(item, unit, ctx.conditions))
 
     def _annotationkind(self, unit, item: ast.AnnotationKind, ctx):
-        if ctx != Context():
-            # What a ruleset writes is one choice for all its rules, like its name.
-            self.diagnostics.append(diagnostic(
-                "QR110", "`annotation` sets what the whole ruleset writes; it cannot be "
-                "inside a block", item.span))
-            return
-        self.symbols.annotation_kinds.append(Definition(item, unit, ctx.conditions))
+        # What a ruleset writes is one choice for all its rules, like its name.
+        if self._top_level_only(item, ctx,
+                                "`annotation` sets what the whole ruleset writes"):
+            self.symbols.annotation_kinds.append(Definition(item, unit, ctx.conditions))
 
     def _include(self, unit, item, ctx):
         # Top-level includes were spliced by the loader; one inside a block would
