@@ -9,14 +9,16 @@ __version__ = "0.1.0"
 
 _API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
 _DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
-# These import torch and torchao: only on first use. No module may be named like
-# one of these names (qrules.compose, qrules.explain): importing a submodule sets it
-# as an attribute of the package, which then hides the function for good.
+# These import torch and torchao: only on first use. No top-level module may be named
+# like one of these names (qrules.compose, qrules.explain): importing a submodule sets
+# it as an attribute of the package, which then hides the function for good. Under
+# qrules.engine the names are free (qrules.engine.compose sets qrules.engine.compose).
 _ENGINE = {
-    "quantize": "qrules.pipeline", "prepare": "qrules.pipeline", "convert": "qrules.pipeline",
-    "calibrate": "qrules.pipeline", "save_program": "qrules.pipeline",
-    "load_program": "qrules.pipeline", "compose": "qrules.composing",
-    "ComposeConflictError": "qrules.composing", "explain": "qrules.explaining",
+    "quantize": "qrules.engine.pipeline", "prepare": "qrules.engine.pipeline",
+    "convert": "qrules.engine.pipeline", "calibrate": "qrules.engine.pipeline",
+    "save_program": "qrules.engine.pipeline", "load_program": "qrules.engine.pipeline",
+    "compose": "qrules.engine.compose", "ComposeConflictError": "qrules.engine.compose",
+    "explain": "qrules.engine.explain",
     # qrules.equivalence, not qrules.diff: a module of that name would hide the function.
     "diff": "qrules.equivalence", "EquivalenceReport": "qrules.equivalence",
     "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",

@@ -40,7 +40,7 @@ from torch.fx import GraphModule, Node
 
 from qrules.adapter import torchao as adapter
 from qrules.adapter.quantizer import PROVENANCE_KEY
-from qrules.passes.match import ANNOTATION_KEY
+from qrules.adapter.torchao import ANNOTATION_KEY
 from qrules.diagnostics import QruleError
 
 __all__ = ["diff", "EquivalenceReport", "Mismatch", "Numerics", "AnnotationRecord", "anchor",
@@ -551,7 +551,7 @@ def _label(side: Any) -> str:
 
 
 def _as_quantizer(side: Any):
-    from qrules.composing import as_quantizer
+    from qrules.engine.compose import as_quantizer
 
     if isinstance(side, str):  # an anchor spec, a built-in ruleset name or a .qrule path
         if side.startswith("torchao:"):

@@ -54,6 +54,10 @@ with warnings.catch_warnings():
         Quantizer,
         SharedQuantizationSpec,
     )
+    # The node.meta key torchao's prepare reads annotations from.
+    from torchao.quantization.pt2e.quantizer.quantizer import (  # noqa: E402
+        Q_ANNOTATION_KEY as ANNOTATION_KEY,
+    )
 
 for _logger, _level in zip(_NOISY_LOGGERS, _levels):
     _logger.setLevel(_level)
@@ -68,7 +72,7 @@ __all__ = [
     "SharedQuantizationSpec", "DerivedQuantizationSpec", "FixedQParamsQuantizationSpec",
     "prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "move_exported_model_to_eval",
     "move_exported_model_to_train", "allow_exported_model_train_eval", "model_is_exported",
-    "export_module", "SpecBuilder", "resolve_entry",
+    "export_module", "SpecBuilder", "resolve_entry", "ANNOTATION_KEY",
 ]
 
 

@@ -13,6 +13,7 @@ import functools
 import operator
 from typing import Any, Optional
 
+from qrules.compile.graph_meta import innermost_module
 from qrules.syntax import ast
 
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -120,13 +121,13 @@ class RoleValue:
 
 
 class StepContext:
-    """What a predicate sees: the node, its role bindings, and annotation lookups."""
+    """What a predicate sees: the node, its role bindings, and ``state``: the annotations
+    made so far and the ruleset in force (``state.op_targets``: op name -> overloads)."""
 
-    def __init__(self, node, roles: dict[str, list[Any]], state, op_targets: dict):
+    def __init__(self, node, roles: dict[str, list[Any]], state):
         self.node = node
         self.roles = roles
         self.state = state
-        self.op_targets = op_targets   # op name -> frozenset of overloads
 
     def role(self, name: str, index: int = 0) -> RoleValue:
         values = self.roles.get(name, [])
@@ -171,12 +172,7 @@ class StepContext:
         return tuple(out)
 
     def module(self) -> tuple[str, str]:
-        stack = self.node.meta.get("nn_module_stack") or {}
-        if not stack:
-            return ("", "")
-        path, kind = list(stack.values())[-1]
-        return (path, kind if isinstance(kind, str) else
-                f"{kind.__module__}.{kind.__qualname__}")
+        return innermost_module(self.node)
 
 
 def _role_of(expr, ctx: StepContext):
@@ -239,7 +235,7 @@ def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
     if name == "num_users":
         return len(ctx.node.users)
     if name in ("any_user", "all_users"):
-        targets = ctx.op_targets.get(args[0].id, frozenset())
+        targets = ctx.state.op_targets.get(args[0].id, frozenset())
         hits = [user.op == "call_function" and (args[0].id == "any" or user.target in targets)
                 for user in _users_of(ctx)]
         return any(hits) if name == "any_user" else bool(hits) and all(hits)

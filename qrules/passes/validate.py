@@ -14,14 +14,13 @@ from typing import Any
 from torch.fx import Node
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
-from qrules.passes.match import ANNOTATION_KEY
 from qrules.passes.plan import NodeAnnotation, Placed, Plan
 from qrules.semantics.values import DerivedSpec, QuantSpec, SharedSpec
 
 
 def _report(code: str, note: NodeAnnotation, message: str) -> Diagnostic:
     rule = note.rule
-    span = rule.bound.entry.rule.name_span
+    span = rule.span
     return diagnostic(code, f"node `{note.node.name}` ({note.node.target}): {message}", span,
                       [Note(message=f"rule `{rule.name}` of ruleset `{rule.ruleset}` made "
                             "this annotation", span=span)])
@@ -34,12 +33,12 @@ def _edge_annotated(edge: Any, plan: Plan) -> bool:
         note = plan.annotations.get(user)
         if note is not None:
             return note.inputs.get(source) is not None
-        existing = user.meta.get(ANNOTATION_KEY)
+        existing = plan.existing.get(user)
         return existing is not None and existing.input_qspec_map.get(source) is not None
     note = plan.annotations.get(edge)
     if note is not None:
         return note.output is not None
-    existing = edge.meta.get(ANNOTATION_KEY) if isinstance(edge, Node) else None
+    existing = plan.existing.get(edge) if isinstance(edge, Node) else None
     return existing is not None and existing.output_qspec is not None
 
 

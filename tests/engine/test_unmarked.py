@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import qrules
-from qrules.passes.match import ANNOTATION_KEY
+from qrules.adapter.torchao import ANNOTATION_KEY
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
