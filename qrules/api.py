@@ -81,6 +81,7 @@ class LoadedRuleset:
         return f"<qrules ruleset {self.name} ({params}), {len(self.rules)} rules>"
 
     def compiled(self):
+        """The ``CompiledRuleset`` (aten overloads resolved; imports torch), built once."""
         if self._compiled is None:
             from qrules.compile.matchers import compile_ruleset
 
@@ -88,6 +89,7 @@ class LoadedRuleset:
         return self._compiled
 
     def quantizer(self):
+        """A new ``RulesetQuantizer`` with this ruleset as its global one."""
         from qrules.adapter.quantizer import RulesetQuantizer
 
         return RulesetQuantizer(self.compiled(), sources=self.checked.sources)

@@ -228,11 +228,14 @@ def leave_in_float(scope: ScopeRef) -> CompiledRuleset:
     return _LEAVE_IN_FLOAT.within(scope)
 
 
+# What compiling this file, named `<leave in float>`, gives (without parsing it at
+# annotate time, or importing the API from here):
+#     ruleset leave_in_float version "1.0"
+#     rule leave_in_float: any : none
+# Its provenance location, `<leave in float>:2:6`, is the rule's name in that text.
 _ANY_STEP = CompiledStep(label=ANY_OP, ops=(_op_match(ANY),), any_op=True,
                          predicate=None, region=None)
 _LEAVE_IN_FLOAT = CompiledRuleset("leave_in_float", (CompiledRule(
-    "leave_in_float", "leave_in_float",
-    # The location it has always reported: it used to be compiled from a two-line text.
-    Span.point("<leave in float>", 2, 6), phase=0,
+    "leave_in_float", "leave_in_float", Span.point("<leave in float>", 2, 6), phase=0,
     rank=(0, 3, 0, 0), scopes=(),  # phase 0, no scope, priority 0, first rule
     expansions=((_ANY_STEP,),), config=None),), transforms=())
