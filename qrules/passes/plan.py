@@ -14,7 +14,7 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
 from qrules.passes.match import Match, Matcher, State, is_float_value
-from qrules.semantics.values import DerivedSpec, EdgeRef, SharedSpec, Spec
+from qrules.semantics.values import EdgeRef, Spec
 
 # An edge: (source, user) for an input edge, or a node for its output.
 Edge = Any
@@ -119,9 +119,7 @@ class _MatchEdges:
 def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
     refs: list[Edge] = []
     missing = None
-    sources = (spec.edge,) if isinstance(spec, SharedSpec) else (
-        spec.sources if isinstance(spec, DerivedSpec) else ())
-    for ref in sources:
+    for ref in spec.refs:
         edge = edges.resolve(ref)
         if edge is None:
             missing = str(ref)

@@ -12,7 +12,7 @@ from qrules.semantics.patterns import (
     ANY_OP, Expansion, StepInfo, nullable, op_refs, walk,
 )
 from qrules.semantics.symbols import RuleEntry
-from qrules.semantics.values import DerivedSpec, EdgeRef, QuantSpec, SharedSpec
+from qrules.semantics.values import EdgeRef
 from qrules.syntax import ast
 
 #: Names a predicate may compare a tensor's dtype with.
@@ -322,7 +322,7 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
             continue
         keys[(key.step, key.role, key.index)] = key
         for spec in specs:
-            if isinstance(spec, QuantSpec) and spec.is_dynamic and key.role not in (
+            if spec is not None and spec.is_dynamic and key.role not in (
                     "input", "extra"):
                 out.append(diagnostic("QR312", f"a dynamic spec on `{_text(key)}`: dynamic "
                                       "quantization applies to activation inputs", key.span,
@@ -330,28 +330,26 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
     shared: dict[tuple, tuple[EdgeRef, ast.RoleKey]] = {}
     for key, specs in config.entries:
         for spec in specs:
-            edges = []
-            if isinstance(spec, SharedSpec):
-                edges = [spec.edge]
-                if not spec.edge.producer and not _edge_exists(
-                        spec.edge.step, spec.edge.role, spec.edge.index, expansions):
-                    out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
-                                          f"`{spec.edge}`", spec.edge.span or key.span, where))
-                    continue
-            elif isinstance(spec, DerivedSpec):
-                edges = list(spec.sources)
-            for edge in edges:
+            if spec is None:
+                continue
+            shared_edge = spec.refs[0] if spec.shares else None
+            if shared_edge is not None and not shared_edge.producer and not _edge_exists(
+                    shared_edge.step, shared_edge.role, shared_edge.index, expansions):
+                out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
+                                      f"`{shared_edge}`", shared_edge.span or key.span, where))
+                continue
+            for edge in spec.refs:
                 if edge.producer:  # outside the match: validated on the graph
                     continue
                 target = _lookup(keys, edge)
                 if target is None and entry.rule.amend:
                     continue  # an amend rule shares with edges earlier rules quantized
                 if target is None:
-                    code = "QR307" if isinstance(spec, SharedSpec) else "QR313"
+                    code = "QR307" if spec.shares else "QR313"
                     out.append(diagnostic(code, f"`{edge}` is not quantized by this config, "
                                           "so there is nothing to share or derive from",
                                           edge.span or key.span, where))
-                elif isinstance(spec, SharedSpec):
+                elif spec.shares:
                     shared[(key.step, key.role, key.index)] = (edge, key)
     out.extend(_sharing_cycles(shared, keys, where))
     return out
