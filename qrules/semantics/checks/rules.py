@@ -39,7 +39,9 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         if not expansions:
             continue
         out.extend(_check_takes(entry, expansions))
-        with analysis.evaluator.assuming(entry.conditions) as ev:
+        # check_values reports what evaluating the config finds; here only its values
+        ev = analysis.new_evaluator()
+        with ev.assuming(entry.conditions):
             configs = ev.config(entry.rule.config)
         for config in configs:
             if config is not None:
@@ -117,7 +119,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
     A region has no single node, so functions of the node are not available on it."""
     out: list[Diagnostic] = []
     symbols = analysis.symbols
-    choices = analysis.evaluator.choices
+    choices = analysis.new_evaluator().choices
     owner, example = ("region", "input.rank") if region else ("op", "weight.rank")
 
     def role_ref(node) -> bool:
