@@ -55,14 +55,14 @@ class ReferenceEvaluator(ExpressionEvaluator):
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and \
                 expr.func.id == "producer":
             if len(expr.args) != 1 or expr.kwargs:
-                self.report("QR310", "`producer` takes one input edge: `producer(input)`",
+                self.report("QR322", "`producer` takes one input edge: `producer(input)`",
                             expr.span)
                 return None
             inner = self.edge(expr.args[0])
             if inner is None:
                 return None
             if inner.role not in ("input", "extra") or inner.producer:
-                self.report("QR310", "`producer(...)` takes an input edge, such as `input` "
+                self.report("QR322", "`producer(...)` takes an input edge, such as `input` "
                             "or `input[1]`", expr.args[0].span)
                 return None
             return EdgeRef(inner.role, inner.step, inner.index, expr.span, producer=True)
@@ -72,14 +72,14 @@ class ReferenceEvaluator(ExpressionEvaluator):
             if idx.type == "int" and idx.value is UNKNOWN:
                 return None  # an int parameter: checked when the ruleset is bound
             if idx.type != "int" or idx.value is UNKNOWN:
-                self.report("QR310", "an edge index must be an integer", expr.index.span)
+                self.report("QR322", "an edge index must be an integer", expr.index.span)
                 return None
             index, expr = idx.value, expr.value
         if isinstance(expr, ast.Name):
             return EdgeRef(expr.id, None, index, expr.span)
         if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
             return EdgeRef(expr.attr, expr.value.id, index, expr.span)
-        self.report("QR310", "expected an edge of the match: `input`, `input[1]`, `weight`, "
+        self.report("QR322", "expected an edge of the match: `input`, `input[1]`, `weight`, "
                     "`bias`, `output` or `step.role`", expr.span)
         return None
 

@@ -32,13 +32,13 @@ class _Args:
                 ev.report("QR218", f"`{self.name}` takes no keyword `{keyword.name}` "
                           f"(it takes: {allowed})", keyword.span)
             elif keyword.name in self.kwargs:
-                ev.report("QR310", f"`{keyword.name}` is given twice", keyword.span)
+                ev.report("QR316", f"`{keyword.name}` is given twice", keyword.span)
             else:
                 self.kwargs[keyword.name] = keyword
         self.dtype, self.range, self.flags = None, None, {}
         args = list(call.args)
         if not args:
-            ev.report("QR310", f"`{self.name}` needs a dtype as its first argument, e.g. "
+            ev.report("QR317", f"`{self.name}` needs a dtype as its first argument, e.g. "
                       f"`{self.name}(int8, ...)`", call.span)
         else:
             self.dtype = self._dtype(args.pop(0))
@@ -49,7 +49,7 @@ class _Args:
                 self.flags[_flag_name(arg)] = arg
             else:
                 expected = ", ".join(["a range `lo..hi`"] + [f"`{f}`" for f in sorted(flags)])
-                ev.report("QR310", f"unexpected argument to `{self.name}`: expected "
+                ev.report("QR318", f"unexpected argument to `{self.name}`: expected "
                           f"{expected}", arg.span)
 
     def _dtype(self, expr) -> Optional[registry.DtypeInfo]:
@@ -69,11 +69,11 @@ class _Args:
         open_range = self.kwargs.get("range")
         if open_range is not None:
             if not isinstance(open_range.value, ast.NoneLit):
-                self.ev.report("QR310", "`range=` takes only `none` (no bounds); write "
+                self.ev.report("QR319", "`range=` takes only `none` (no bounds); write "
                                "bounds as a positional range: `-128..127`",
                                open_range.value.span)
             elif self.range is not None:
-                self.ev.report("QR310", "give either a range `lo..hi` or `range=none`, "
+                self.ev.report("QR319", "give either a range `lo..hi` or `range=none`, "
                                "not both", open_range.span)
             else:
                 return None, None
@@ -110,7 +110,7 @@ class _Args:
             return 0
         extra = [k for k in flag.kwargs if k.name != "axis"]
         if flag.args or extra:
-            self.ev.report("QR310", "`per_channel` takes only `axis=N`", flag.span)
+            self.ev.report("QR318", "`per_channel` takes only `axis=N`", flag.span)
         axis_kw = next((k for k in flag.kwargs if k.name == "axis"), None)
         if axis_kw is None:
             return 0
@@ -132,7 +132,7 @@ class _Args:
     def number(self, key: str):
         keyword = self.kwargs.get(key)
         if keyword is None:
-            self.ev.report("QR310", f"`{self.name}` needs `{key}=`", self.call.span)
+            self.ev.report("QR317", f"`{self.name}` needs `{key}=`", self.call.span)
             return UNKNOWN, None
         typed = self.ev.value(keyword.value)
         self.ev.expect(typed, NUMERIC, keyword.value, f"`{key}` must be a number")
@@ -168,7 +168,7 @@ def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
     dynamic = "dynamic" in args.flags
     per_channel = "per_channel" in args.flags
     if dynamic and per_channel:
-        ev.report("QR310", "a dynamic spec is per-tensor; drop `per_channel`", call.span)
+        ev.report("QR320", "a dynamic spec is per-tensor; drop `per_channel`", call.span)
     default = ("placeholder" if dynamic else
                "per_channel_minmax" if per_channel else "minmax")
     granularity = "per_channel" if per_channel else "per_tensor"
@@ -248,7 +248,7 @@ def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     if len(call.args) != 1 or call.kwargs:
-        ev.report("QR310", "`same_as` takes one edge: `same_as(input[0])`", call.span)
+        ev.report("QR322", "`same_as` takes one edge: `same_as(input[0])`", call.span)
         return None
     edge = ev.edge(call.args[0])
     return None if edge is None else SharedSpec(edge, call.span)
@@ -283,7 +283,7 @@ def construct(ev: ReferenceEvaluator, call: ast.Call, in_config: bool) -> Option
                   call.func.span)
         return None
     if kind.value.in_config_only and not in_config:
-        ev.report("QR310", f"`{kind.name}(...)` names an edge of a match, so it belongs in a "
+        ev.report("QR321", f"`{kind.name}(...)` names an edge of a match, so it belongs in a "
                   "config, not in a spec definition", call.span)
         return None
     return kind.construct(ev, call)

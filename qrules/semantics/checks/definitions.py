@@ -131,7 +131,7 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
                                   f"{known})", node.name_span))
             continue
         if node.args:
-            out.append(diagnostic("QR310", "transform arguments are keywords: "
+            out.append(diagnostic("QR318", "transform arguments are keywords: "
                                   f"`{node.name}(name=value)`", node.args[0].span))
         for keyword in node.kwargs:
             if keyword.name not in entry.kwargs:

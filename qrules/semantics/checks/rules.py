@@ -32,7 +32,7 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         if entry.rule.amend and entry.rule.unmarked:
             # An amend rule writes no annotation of its own: it fills edges of
             # annotations earlier rules made, which keep their own `_annotated`.
-            out.append(diagnostic("QR310", "`unmarked` has no effect on an `amend` rule: "
+            out.append(diagnostic("QR323", "`unmarked` has no effect on an `amend` rule: "
                                   "the annotations it fills belong to the rules that made "
                                   "them", entry.rule.unmarked_span or entry.rule.name_span))
         expansions = analysis.expansions(entry)
@@ -77,7 +77,7 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                       f"`module_name`, not `{node.selector_kind}`",
                                       node.kind_span or node.span))
             elif pattern is not node and not _guarded_region(pattern, node):
-                out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
+                out.append(diagnostic("QR324", "a region is a whole pattern on its own; it "
                                       "cannot be chained, optional or labelled (predicates "
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
@@ -187,19 +187,19 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
             return
         kinds, _ = signature
         if region and name in registry.NODE_PREDICATE_FUNCTIONS:
-            out.append(diagnostic("QR310", f"`{name}()` reads one node, and a region has "
+            out.append(diagnostic("QR325", f"`{name}()` reads one node, and a region has "
                                   "none; use facts of its `input` and `output`",
                                   node.func.span))
             return
         variadic = bool(kinds) and kinds[-1].endswith("...")
         if variadic:
             if len(node.args) < len(kinds) or node.kwargs:
-                out.append(diagnostic("QR310", f"`{name}` takes at least {len(kinds)} "
+                out.append(diagnostic("QR326", f"`{name}` takes at least {len(kinds)} "
                                       "argument(s)", node.span))
                 return
             kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
         elif len(node.args) != len(kinds) or node.kwargs:
-            out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
+            out.append(diagnostic("QR326", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
             return
         for kind, arg in zip(kinds, node.args):
@@ -210,13 +210,13 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                     arg.id in symbols.ops or arg.id == ANY_OP)):
                 out.append(diagnostic("QR201", f"`{name}` takes an op name", arg.span))
             elif kind == "int" and not isinstance(arg, ast.IntLit):
-                out.append(diagnostic("QR310", f"`{name}` takes an integer literal",
+                out.append(diagnostic("QR326", f"`{name}` takes an integer literal",
                                       arg.span))
             elif kind == "str" and not isinstance(arg, ast.StringLit):
-                out.append(diagnostic("QR310", f"`{name}` takes string literals, as in "
+                out.append(diagnostic("QR326", f"`{name}` takes string literals, as in "
                                       f"`{name}(\"torch.nn.Conv2d\")`", arg.span))
             elif kind == "list" and not list_valued(arg):
-                out.append(diagnostic("QR310", f"`{name}` takes a list: every value of a "
+                out.append(diagnostic("QR326", f"`{name}` takes a list: every value of a "
                                       "role, as in `quantized(input[*])` or "
                                       "`input[*].dtype`", arg.span))
             elif kind in ("any", "list"):
