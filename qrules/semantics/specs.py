@@ -20,10 +20,12 @@ from qrules.semantics.values import (
 )
 from qrules.syntax import ast
 
-class _Args:
+
+class SpecArguments:
     """Positional and keyword arguments of a spec constructor, with their checks."""
 
-    def __init__(self, ev: ReferenceEvaluator, call: ast.Call, keywords: set[str], flags: set[str]):
+    def __init__(self, ev: ReferenceEvaluator, call: ast.Call, keywords: set[str],
+                 flags: set[str]):
         self.ev, self.call, self.name = ev, call, call.func.id
         self.kwargs: dict[str, ast.Keyword] = {}
         for keyword in call.kwargs:
@@ -150,7 +152,7 @@ def _flag_name(expr) -> Optional[str]:
 
 
 def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
-    args = _Args(ev, call, {"observer", "ch_axis", "range"}, {"per_channel", "dynamic"})
+    args = SpecArguments(ev, call, {"observer", "ch_axis", "range"}, {"per_channel", "dynamic"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
     ch_axis = args.kwargs.get("ch_axis")
@@ -188,7 +190,7 @@ def _symmetric(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 
 def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = _Args(ev, call, {"scale", "zero_point"}, set())
+    args = SpecArguments(ev, call, {"scale", "zero_point"}, set())
     low, high = args.bounds()
     scale, scale_expr = args.number("scale")
     zero_point, zp_expr = args.number("zero_point")
@@ -208,7 +210,7 @@ def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 
 def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = _Args(ev, call, {"observer", "range"}, {"per_channel"})
+    args = SpecArguments(ev, call, {"observer", "range"}, {"per_channel"})
     low, high = args.bounds()
     axis = args.axis()
     if args.dtype is None or low is UNKNOWN:
@@ -219,7 +221,7 @@ def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue
 
 
 def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = _Args(ev, call, {"from", "fn"}, {"per_channel"})
+    args = SpecArguments(ev, call, {"from", "fn"}, {"per_channel"})
     low, high = args.bounds()
     axis = args.axis()
     sources: list[EdgeRef] = []
