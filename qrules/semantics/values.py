@@ -4,10 +4,10 @@ The compiler (``qrules.compile``) turns these into torchao ``QuantizationSpec``
 objects; everything before it works on these values only.
 
 Each spec kind is one class here, carrying what the rest of the engine asks of it:
-the edges it references (``refs``), whether it shares another edge's observer
-(``shares``) or derives its qparams from other edges (``derives``), the channel axis
-it quantizes along (``per_channel_axis``), its value for caching (``value_key``) and
-how it becomes a torchao spec (``to_torchao``). Its constructor, which checks the
+the edges it references (``refs``: shared with, or derived from), whether it shares
+another edge's observer rather than having its own (``shares``), the channel axis it
+quantizes along (``per_channel_axis``), its value for caching (``value_key``) and how
+it becomes a torchao spec (``to_torchao``). Its constructor, which checks the
 arguments written in a rule file, is declared next to the others in
 ``qrules.semantics.specs``. Adding a spec kind touches these two modules only.
 """
@@ -53,9 +53,6 @@ class EdgeRef:
         text = text if self.index is None else f"{text}[{self.index}]"
         return f"producer({text})" if self.producer else text
 
-    def key(self) -> tuple:
-        return (self.step, self.role, self.index)
-
 
 class TorchaoFactory(Protocol):
     """What ``to_torchao`` builds with; the adapter passes one in, so this module
@@ -78,8 +75,6 @@ class SpecValue:
     #: Whether the spec shares another edge's observer (``same_as``) instead of
     #: having its own: sharing is followed through it, and it can form a circle.
     shares = False
-    #: Whether its qparams are computed from the edges in ``refs``.
-    derives = False
     #: Whether it may only appear in a config: it names an edge of a match.
     in_config_only = False
     is_dynamic = False
@@ -169,8 +164,6 @@ class DerivedSpec(SpecValue):
     name: Optional[str] = None
     span: Optional[Span] = None
 
-    derives = True
-
     @property
     def refs(self) -> tuple[EdgeRef, ...]:
         return self.sources
@@ -205,4 +198,5 @@ class SharedSpec(SpecValue):
         return factory.SharedQuantizationSpec(refs[0])
 
 
-Spec = Union[QuantSpec, FixedSpec, DerivedSpec, SharedSpec]
+#: The value of any spec kind.
+Spec = SpecValue
