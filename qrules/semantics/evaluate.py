@@ -28,6 +28,8 @@ class ConfigValue:
 
 
 class Evaluator(ReferenceEvaluator):
+    """Everything a ruleset's values are made of: the evaluator checks and ``bind`` use."""
+
     def __init__(self, symbols: Symbols, values: Optional[dict[str, Any]] = None):
         super().__init__(symbols, values)
         self._active: list[tuple[str, str]] = []  # specs/configs being evaluated

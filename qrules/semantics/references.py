@@ -12,6 +12,8 @@ from qrules.syntax import ast
 
 
 class ReferenceEvaluator(ExpressionEvaluator):
+    """Expressions, plus the observers and edges spec constructors refer to."""
+
     def observer(self, expr) -> Optional[ObserverRef]:
         branches = self.branches(expr)
         refs = []
