@@ -16,7 +16,7 @@ from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
 from qrules.passes.match import Match, Matcher
 from qrules.passes.state import State
-from qrules.semantics.values import DerivedSpec, EdgeRef, SharedSpec, Spec
+from qrules.semantics.values import EdgeRef, Spec
 
 # An edge: (source, user) for an input edge, or a node for its output.
 Edge = Any
@@ -122,9 +122,7 @@ class _MatchEdges:
 def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
     refs: list[Edge] = []
     missing = None
-    sources = (spec.edge,) if isinstance(spec, SharedSpec) else (
-        spec.sources if isinstance(spec, DerivedSpec) else ())
-    for ref in sources:
+    for ref in spec.refs:
         edge = edges.resolve(ref)
         if edge is None:
             missing = str(ref)

@@ -229,7 +229,6 @@ def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
     found: list[Diagnostic] = list(loaded.diagnostics) + list(symbols.diagnostics)
     for check in CHECKS:
         found.extend(check(analysis))
-    found.extend(analysis.evaluator.diagnostics)
     if not keep_prelude:
         prelude_names = {u.name for u in loaded.units if u.path is not None
                          and u.path.stem == "_prelude"}

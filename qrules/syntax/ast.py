@@ -274,7 +274,7 @@ class Rule(Node):
     takes: Optional[tuple[RoleKey, ...]] = None
     #: Writes its annotations with `_annotated=False` (the nodes are still taken).
     unmarked: bool = False
-    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR310
+    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR323
     name_span: Span
 
 

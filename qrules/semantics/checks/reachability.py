@@ -193,6 +193,7 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
     """Conditions that are false whatever the parameters are."""
     out: list[Diagnostic] = []
     seen: set[int] = set()
+    ev = analysis.new_evaluator()  # only for the values: check_values reports on them
     conditions = [c for r in analysis.symbols.all_rules() for c in r.conditions]
     for table in (analysis.symbols.specs, analysis.symbols.configs):
         for definitions in table.values():
@@ -201,7 +202,7 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
         if id(condition) in seen:
             continue
         seen.add(id(condition))
-        if analysis.evaluator.condition(condition) is False:
+        if ev.condition(condition) is False:
             out.append(diagnostic("QR406", "this condition is always false, so what it "
                                   "guards never applies", condition.span))
     return out

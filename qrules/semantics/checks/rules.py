@@ -12,7 +12,7 @@ from qrules.semantics.patterns import (
     ANY_OP, Expansion, StepInfo, nullable, op_refs, walk,
 )
 from qrules.semantics.symbols import RuleEntry
-from qrules.semantics.values import DerivedSpec, EdgeRef, QuantSpec, SharedSpec
+from qrules.semantics.values import EdgeRef
 from qrules.syntax import ast
 
 #: Names a predicate may compare a tensor's dtype with.
@@ -32,14 +32,16 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         if entry.rule.amend and entry.rule.unmarked:
             # An amend rule writes no annotation of its own: it fills edges of
             # annotations earlier rules made, which keep their own `_annotated`.
-            out.append(diagnostic("QR310", "`unmarked` has no effect on an `amend` rule: "
+            out.append(diagnostic("QR323", "`unmarked` has no effect on an `amend` rule: "
                                   "the annotations it fills belong to the rules that made "
                                   "them", entry.rule.unmarked_span or entry.rule.name_span))
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
         out.extend(_check_takes(entry, expansions))
-        with analysis.evaluator.assuming(entry.conditions) as ev:
+        # check_values reports what evaluating the config finds; here only its values
+        ev = analysis.new_evaluator()
+        with ev.assuming(entry.conditions):
             configs = ev.config(entry.rule.config)
         for config in configs:
             if config is not None:
@@ -75,7 +77,7 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                       f"`module_name`, not `{node.selector_kind}`",
                                       node.kind_span or node.span))
             elif pattern is not node and not _guarded_region(pattern, node):
-                out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
+                out.append(diagnostic("QR324", "a region is a whole pattern on its own; it "
                                       "cannot be chained, optional or labelled (predicates "
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
@@ -117,7 +119,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
     A region has no single node, so functions of the node are not available on it."""
     out: list[Diagnostic] = []
     symbols = analysis.symbols
-    choices = analysis.evaluator.choices
+    choices = analysis.new_evaluator().choices
     owner, example = ("region", "input.rank") if region else ("op", "weight.rank")
 
     def role_ref(node) -> bool:
@@ -185,19 +187,19 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
             return
         kinds, _ = signature
         if region and name in registry.NODE_PREDICATE_FUNCTIONS:
-            out.append(diagnostic("QR310", f"`{name}()` reads one node, and a region has "
+            out.append(diagnostic("QR325", f"`{name}()` reads one node, and a region has "
                                   "none; use facts of its `input` and `output`",
                                   node.func.span))
             return
         variadic = bool(kinds) and kinds[-1].endswith("...")
         if variadic:
             if len(node.args) < len(kinds) or node.kwargs:
-                out.append(diagnostic("QR310", f"`{name}` takes at least {len(kinds)} "
+                out.append(diagnostic("QR326", f"`{name}` takes at least {len(kinds)} "
                                       "argument(s)", node.span))
                 return
             kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
         elif len(node.args) != len(kinds) or node.kwargs:
-            out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
+            out.append(diagnostic("QR326", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
             return
         for kind, arg in zip(kinds, node.args):
@@ -208,13 +210,13 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                     arg.id in symbols.ops or arg.id == ANY_OP)):
                 out.append(diagnostic("QR201", f"`{name}` takes an op name", arg.span))
             elif kind == "int" and not isinstance(arg, ast.IntLit):
-                out.append(diagnostic("QR310", f"`{name}` takes an integer literal",
+                out.append(diagnostic("QR326", f"`{name}` takes an integer literal",
                                       arg.span))
             elif kind == "str" and not isinstance(arg, ast.StringLit):
-                out.append(diagnostic("QR310", f"`{name}` takes string literals, as in "
+                out.append(diagnostic("QR326", f"`{name}` takes string literals, as in "
                                       f"`{name}(\"torch.nn.Conv2d\")`", arg.span))
             elif kind == "list" and not list_valued(arg):
-                out.append(diagnostic("QR310", f"`{name}` takes a list: every value of a "
+                out.append(diagnostic("QR326", f"`{name}` takes a list: every value of a "
                                       "role, as in `quantized(input[*])` or "
                                       "`input[*].dtype`", arg.span))
             elif kind in ("any", "list"):
@@ -322,7 +324,7 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
             continue
         keys[(key.step, key.role, key.index)] = key
         for spec in specs:
-            if isinstance(spec, QuantSpec) and spec.is_dynamic and key.role not in (
+            if spec is not None and spec.is_dynamic and key.role not in (
                     "input", "extra"):
                 out.append(diagnostic("QR312", f"a dynamic spec on `{_text(key)}`: dynamic "
                                       "quantization applies to activation inputs", key.span,
@@ -330,28 +332,26 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
     shared: dict[tuple, tuple[EdgeRef, ast.RoleKey]] = {}
     for key, specs in config.entries:
         for spec in specs:
-            edges = []
-            if isinstance(spec, SharedSpec):
-                edges = [spec.edge]
-                if not spec.edge.producer and not _edge_exists(
-                        spec.edge.step, spec.edge.role, spec.edge.index, expansions):
-                    out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
-                                          f"`{spec.edge}`", spec.edge.span or key.span, where))
-                    continue
-            elif isinstance(spec, DerivedSpec):
-                edges = list(spec.sources)
-            for edge in edges:
+            if spec is None:
+                continue
+            shared_edge = spec.refs[0] if spec.shares else None
+            if shared_edge is not None and not shared_edge.producer and not _edge_exists(
+                    shared_edge.step, shared_edge.role, shared_edge.index, expansions):
+                out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
+                                      f"`{shared_edge}`", shared_edge.span or key.span, where))
+                continue
+            for edge in spec.refs:
                 if edge.producer:  # outside the match: validated on the graph
                     continue
                 target = _lookup(keys, edge)
                 if target is None and entry.rule.amend:
                     continue  # an amend rule shares with edges earlier rules quantized
                 if target is None:
-                    code = "QR307" if isinstance(spec, SharedSpec) else "QR313"
+                    code = "QR307" if spec.shares else "QR313"
                     out.append(diagnostic(code, f"`{edge}` is not quantized by this config, "
                                           "so there is nothing to share or derive from",
                                           edge.span or key.span, where))
-                elif isinstance(spec, SharedSpec):
+                elif spec.shares:
                     shared[(key.step, key.role, key.index)] = (edge, key)
     out.extend(_sharing_cycles(shared, keys, where))
     return out
