@@ -19,7 +19,8 @@ from typing import Any, Iterable, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
-from qrules.compile.predicates import StepContext, type_matches
+from qrules.compile.predicates import StepContext
+from qrules.semantics.facts import type_matches
 
 ANNOTATION_KEY = "quantization_annotation"
 
