@@ -93,6 +93,35 @@ def _is_float(role) -> bool:
                 and tensor.dtype.is_floating_point)
 
 
+#: Layouts a tensor's strides can be dense in, each as its dimensions from the fastest
+#: varying: torch's is_contiguous(memory_format=...) (contiguous: the last dim first).
+_LAYOUTS = (("channels_last", (1, 3, 2, 0)), ("channels_last_3d", (1, 4, 3, 2, 0)))
+
+
+def _dense_in(order, shape, strides) -> bool:
+    """Size-1 dimensions may have any stride, as in torch's check."""
+    expected = 1
+    for dim in order:
+        if shape[dim] != 1:
+            if strides[dim] != expected:
+                return False
+            expected *= shape[dim]
+    return True
+
+
+def _memory_format(role) -> str:
+    tensor = role.tensor
+    if not (hasattr(tensor, "shape") and hasattr(tensor, "stride")):
+        return "other"
+    shape, strides = tuple(tensor.shape), tuple(tensor.stride())
+    if 0 in shape or _dense_in(range(len(shape) - 1, -1, -1), shape, strides):
+        return "contiguous"   # also when channels-last strides say the same (C == 1)
+    for name, order in _LAYOUTS:
+        if len(order) == len(shape) and _dense_in(order, shape, strides):
+            return name
+    return "other"
+
+
 FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("rank", "int", "number of dimensions of the tensor",
          lambda role: role.tensor.dim() if hasattr(role.tensor, "dim") else 0),
@@ -103,6 +132,11 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("dtype", "str", "the tensor's dtype, compared with a dtype name: "
          "`input.dtype == float32`", _dtype),
     Fact("is_float", "bool", "the tensor has a floating-point dtype", _is_float),
+    Fact("memory_format", "str", "the layout the tensor's strides are dense in: "
+         "`\"contiguous\"` (row-major; also when another layout's strides say the same, "
+         "as with one channel), `\"channels_last\"` (4-D NHWC), `\"channels_last_3d\"` "
+         "(5-D NDHWC) or `\"other\"` (also for a Python constant), as torch's "
+         "`is_contiguous(memory_format=...)` decides", _memory_format),
     Fact("is_node", "bool", "the argument is a graph node (false for a Python constant, as "
          "in `x + 6`)", lambda role: role.node is not None),
     Fact("is_scalar", "bool", "the argument is a Python number, not a graph node (as the "
