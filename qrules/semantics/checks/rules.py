@@ -195,7 +195,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                 out.append(diagnostic("QR310", f"`{name}` takes at least {len(kinds)} "
                                       "argument(s)", node.span))
                 return
-            kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
+            kinds = function.kinds_for(len(node.args))
         elif len(node.args) != len(kinds) or node.kwargs:
             out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
