@@ -9,6 +9,9 @@ __version__ = "0.1.0"
 
 _API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
 _DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
+# The extension API: torch-free, like the front end.
+_REGISTRY = {"register_observer", "register_transform", "register_derive_function",
+             "register_annotation_kind", "register_fact", "register_predicate_function"}
 # These import torch and torchao: only on first use. No top-level module may be named
 # like one of these names (qrules.compose, qrules.explain): importing a submodule sets
 # it as an attribute of the package, which then hides the function for good. Under
@@ -28,7 +31,7 @@ _ENGINE = {
     "model_is_exported": "qrules.adapter.torchao",
 }
 
-__all__ = sorted(_API | _DIAGNOSTICS | set(_ENGINE) | {"__version__"})
+__all__ = sorted(_API | _DIAGNOSTICS | _REGISTRY | set(_ENGINE) | {"__version__"})
 
 
 def __getattr__(name: str):
@@ -40,6 +43,10 @@ def __getattr__(name: str):
         from qrules import diagnostics
 
         return getattr(diagnostics, name)
+    if name in _REGISTRY:
+        from qrules.semantics import registry
+
+        return getattr(registry, name)
     if name in _ENGINE:
         import importlib
 

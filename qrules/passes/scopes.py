@@ -14,7 +14,7 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value, module_stack
 from qrules.compile.matchers import CompiledRule
-from qrules.compile.predicates import type_matches
+from qrules.semantics.facts import type_matches
 
 #: A region instance: (members in graph order, input edges (source, member), outputs).
 RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]

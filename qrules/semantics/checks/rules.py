@@ -144,8 +144,8 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                                       f"a role of this {owner} ({', '.join(sorted(roles))}), a "
                                       "parameter or a dtype", node.span))
         elif isinstance(node, ast.Attribute):
-            if node.attr not in registry.FACT_ATTRIBUTES:
-                known = ", ".join(sorted(registry.FACT_ATTRIBUTES))
+            if node.attr not in registry.FACTS:
+                known = ", ".join(sorted(registry.FACTS))
                 out.append(diagnostic("QR209", f"unknown fact `.{node.attr}` (known: {known})",
                                       node.span))
             if not role_ref(node.value) and not isinstance(node.value, ast.Attribute):
@@ -179,14 +179,14 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
 
     def visit_call(node: ast.Call) -> None:
         name = node.func.id if isinstance(node.func, ast.Name) else None
-        signature = registry.PREDICATE_FUNCTIONS.get(name)
-        if signature is None:
+        function = registry.PREDICATE_FUNCTIONS.get(name)
+        if function is None:
             known = ", ".join(sorted(registry.PREDICATE_FUNCTIONS))
             out.append(diagnostic("QR209", f"unknown predicate function (known: {known})",
                                   node.func.span))
             return
-        kinds, _ = signature
-        if region and name in registry.NODE_PREDICATE_FUNCTIONS:
+        kinds = function.arg_kinds
+        if region and function.node_only:
             out.append(diagnostic("QR325", f"`{name}()` reads one node, and a region has "
                                   "none; use facts of its `input` and `output`",
                                   node.func.span))
@@ -197,7 +197,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                 out.append(diagnostic("QR326", f"`{name}` takes at least {len(kinds)} "
                                       "argument(s)", node.span))
                 return
-            kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
+            kinds = function.kinds_for(len(node.args))
         elif len(node.args) != len(kinds) or node.kwargs:
             out.append(diagnostic("QR326", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
