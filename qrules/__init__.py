@@ -17,8 +17,9 @@ _ENGINE = {
     "calibrate": "qrules.pipeline", "save_program": "qrules.pipeline",
     "load_program": "qrules.pipeline", "compose": "qrules.composing",
     "ComposeConflictError": "qrules.composing", "explain": "qrules.explaining",
-    # qrules.equivalence, not qrules.diff: a module of that name would hide the function.
-    "diff": "qrules.equivalence", "EquivalenceReport": "qrules.equivalence",
+    # No module may be named qrules.diff: it would hide the function. The API's diff
+    # loads ruleset names, then runs the engine's.
+    "diff": "qrules.api", "EquivalenceReport": "qrules.engine.diff",
     "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",
     "move_exported_model_to_eval": "qrules.adapter.torchao",
     "move_exported_model_to_train": "qrules.adapter.torchao",

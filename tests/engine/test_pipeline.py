@@ -8,7 +8,7 @@ import torch
 
 import qrules
 from qrules.cli import main
-from qrules.cli_engine import sqnr
+from qrules.cli.demo import sqnr
 
 Q = torch.ops.quantized_decomposed
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from qrules.equivalence import AnnotationRecord, EquivalenceReport, Mismatch
+from qrules.engine.diff import AnnotationRecord, EquivalenceReport, Mismatch
 
 
 @dataclass(frozen=True)

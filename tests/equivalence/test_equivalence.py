@@ -19,7 +19,7 @@ import gc
 import pytest
 
 import qrules
-from qrules.equivalence import diff
+from qrules import diff
 
 from .conftest import exported
 from .gaps import Gap, classify

@@ -1,0 +1,156 @@
+"""``qrules lint``: check .qrule files and report diagnostics, without importing torch.
+
+Finding is ``qrules.checking``'s job, formatting ``qrules.report``'s. Exit status:
+0 nothing at or above ``--fail-on``, 1 findings at or above it, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence, TextIO
+
+from qrules.cli.common import EXIT_CLEAN, EXIT_FINDINGS, UsageError, version
+
+FORMATS = ("text", "json", "github", "sarif")
+SEVERITY_NAMES = ("error", "warning", "info")
+
+
+def add(subparsers) -> None:
+    lint = subparsers.add_parser(
+        "lint", help="check .qrule files and report diagnostics",
+        description="Check .qrule files (directories are searched for *.qrule) without "
+                    "importing torch. Exit status: 0 clean, 1 findings at or above "
+                    "--fail-on, 2 usage or I/O error.")
+    lint.add_argument("paths", nargs="+", metavar="PATH",
+                      help="a .qrule file (any extension is accepted) or a directory")
+    lint.add_argument("--format", choices=FORMATS, default="text",
+                      help="output format (default: text)")
+    lint.add_argument("--fail-on", choices=SEVERITY_NAMES, default="error",
+                      help="lowest severity that makes the exit status 1 (default: error)")
+    lint.add_argument("--select", action="append", default=[], metavar="CODES",
+                      help="report only these codes; comma-separated, prefixes allowed "
+                           "(QR4 means every QR4xx)")
+    lint.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                      help="never report these codes; comma-separated, prefixes allowed; "
+                           "wins over --select")
+    lint.add_argument("--include-root", action="append", default=[], metavar="DIR",
+                      dest="include_roots",
+                      help="a directory `include` may read from (repeatable)")
+    lint.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qrules import report
+    from qrules.checking import check_path
+    from qrules.diagnostics import CODES, Severity
+
+    select = _code_patterns(args.select, CODES, "--select")
+    ignore = _code_patterns(args.ignore, CODES, "--ignore")
+    for root in args.include_roots:
+        if not Path(root).is_dir():
+            raise UsageError(f"--include-root {root}: not a directory")
+    files = collect_files(args.paths)
+
+    found, sources = {}, {}
+    for file in files:
+        try:
+            result = check_path(file, include_roots=args.include_roots or None)
+        except OSError as err:
+            raise UsageError(f"{file}: {err.strerror or err}") from None
+        sources.update(result.sources)
+        # dict keeps order and drops repeats: a file included by two linted files
+        # would otherwise report its findings twice.
+        found.update(dict.fromkeys(result.diagnostics))
+    shown = [d for d in found if _wanted(d.code, select, ignore)]
+
+    if args.format == "text":
+        _write(sys.stdout, report.format_text(shown, sources))
+        _write(sys.stderr, summary_line(shown, len(files)) + "\n")
+    elif args.format == "json":
+        _write(sys.stdout, report.format_json(shown, len(files)))
+    elif args.format == "github":
+        _write(sys.stdout, report.format_github(shown))
+    else:
+        _write(sys.stdout, report.format_sarif(shown, version()))
+
+    threshold = Severity(args.fail_on).rank
+    failing = any(d.severity.rank >= threshold for d in shown)
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def collect_files(paths: Iterable[str]) -> list[str]:
+    """The files to lint, in a fixed order: arguments in order, directories sorted.
+
+    A named file is linted whatever its extension; a directory contributes its
+    ``*.qrule`` files, recursively, skipping hidden directories (``.git``, ``.venv``).
+    A path that does not exist, including a dangling symlink found in a directory,
+    is a usage error: CI should not pass because a ruleset silently went missing.
+    """
+    files, seen, missing, empty = [], set(), [], []
+    for arg in paths:
+        candidates = _walk(Path(arg)) if os.path.isdir(arg) else [arg]
+        if os.path.isdir(arg) and not candidates:
+            empty.append(arg)
+        for file in candidates:
+            if not os.path.exists(file):
+                missing.append(file)
+                continue
+            key = os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
+    if missing:
+        raise UsageError("\n".join(f"{m}: no such file or directory" for m in missing))
+    for folder in empty:
+        print(f"qrules lint: warning: no .qrule files in {folder}", file=sys.stderr)
+    return files
+
+
+def _walk(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".qrule")]
+    return found
+
+
+def _code_patterns(values: list[str], codes: dict, flag: str) -> tuple[str, ...]:
+    """'QR2,QR401' -> ('QR2', 'QR401'); a pattern matching no code is a usage error."""
+    patterns = tuple(p.strip().upper() for value in values for p in value.split(",")
+                     if p.strip())
+    unknown = [p for p in patterns if not any(code.startswith(p) for code in codes)]
+    if unknown:
+        raise UsageError(f"{flag}: no diagnostic code starts with {', '.join(unknown)}")
+    return patterns
+
+
+def _wanted(code: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
+    if select and not code.startswith(select):
+        return False
+    return not code.startswith(ignore)
+
+
+def summary_line(diagnostics: Sequence, files: int) -> str:
+    """'2 errors, 1 warning in 3 files' (text mode prints it to stderr)."""
+    counts = {name: 0 for name in SEVERITY_NAMES}
+    for diag in diagnostics:
+        counts[diag.severity.value] += 1
+    where = f"in {files} file{'' if files == 1 else 's'}"
+    if not diagnostics:
+        return f"no problems found {where}"
+    parts = [f"{n} {name}{'s' if n != 1 and name != 'info' else ''}"
+             for name, n in counts.items() if n]
+    return f"{', '.join(parts)} {where}"
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write even when the stream's encoding cannot hold a source excerpt's characters."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
