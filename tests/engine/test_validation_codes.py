@@ -10,6 +10,7 @@ import torch
 
 import qrules
 from qrules.api import load_text
+from tests.models import export
 
 HEADER = 'ruleset v version "1.0"\nspec act = affine(int8, -128..127)\n'
 
@@ -30,7 +31,7 @@ class TwoLinear(torch.nn.Module):
 
 
 def _graph(model, *shape):
-    return torch.export.export(model.eval(), (torch.randn(*shape),)).module()
+    return export(model.eval(), (torch.randn(*shape),))
 
 
 def _meta_snapshot(gm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from qrules.api import load_text
+from tests.models import export
 
 
 class AddAdd(torch.nn.Module):
@@ -13,7 +14,7 @@ class AddAdd(torch.nn.Module):
 
 
 def test_labelled_step_gets_its_extra_input_spec():
-    gm = torch.export.export(AddAdd(), tuple(torch.randn(2) for _ in range(3))).module()
+    gm = export(AddAdd(), (torch.randn(2) for _ in range(3)))
     text = ('ruleset t version "1.0"\nspec act = affine(int8)\nspec other = affine(uint8)\n'
             "rule add_add: add -> add as second : "
             "{ input: act, second.extra: other, output: act }\n")
