@@ -214,6 +214,37 @@ class TupleOutputs(nn.Module):
         return pooled
 
 
+class AddAdd(nn.Module):
+    """add -> add, the second add with an input of its own (step labels)."""
+
+    def forward(self, x, y, z):
+        return (x + y) + z
+
+
+class AddConstant(nn.Module):
+    def forward(self, x):
+        return x + 6
+
+
+class TwoLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.second = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x)))
+
+
+class LinearPlusConstant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x) + 6
+
+
 class Linear2d(nn.Module):
     def __init__(self):
         super().__init__()
@@ -241,6 +272,9 @@ MODELS = {
     "gru": lambda: (GRUModel().eval(), (torch.randn(1, 3, 4), torch.randn(1, 1, 4))),
     "tuple_outputs": lambda: (TupleOutputs().eval(), _image()),
     "linear_2d": lambda: (Linear2d().eval(), (torch.randn(2, 3),)),
+    "add_constant": lambda: (AddConstant().eval(), (torch.randn(2, 3),)),
+    "two_linear": lambda: (TwoLinear().eval(), (torch.randn(2, 4),)),
+    "add_add": lambda: (AddAdd().eval(), tuple(torch.randn(2) for _ in range(3))),
 }
 
 
