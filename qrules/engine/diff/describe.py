@@ -26,9 +26,6 @@ from qrules.passes.match import ANNOTATION_KEY
 _STANDARD_FIELDS = {"input_qspec_map", "output_qspec", "_annotated", "allow_implicit_sharing"}
 
 
-# ------------------------------------------------------------------ descriptions
-
-
 def _callable_name(obj: Any) -> str:
     module = getattr(obj, "__module__", None) or ""
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
