@@ -22,8 +22,9 @@ _ENGINE = {
     "save_program": "qrules.engine.pipeline", "load_program": "qrules.engine.pipeline",
     "compose": "qrules.engine.compose", "ComposeConflictError": "qrules.engine.compose",
     "explain": "qrules.engine.explain",
-    # qrules.equivalence, not qrules.diff: a module of that name would hide the function.
-    "diff": "qrules.equivalence", "EquivalenceReport": "qrules.equivalence",
+    # No module may be named qrules.diff: it would hide the function. The API's diff
+    # loads ruleset names, then runs the engine's.
+    "diff": "qrules.api", "EquivalenceReport": "qrules.engine.diff",
     "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",
     "move_exported_model_to_eval": "qrules.adapter.torchao",
     "move_exported_model_to_train": "qrules.adapter.torchao",
