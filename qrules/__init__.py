@@ -7,8 +7,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
-_DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
+_API = {"parse", "check", "load", "load_text", "LoadedRuleset", "QruleError"}
+_DIAGNOSTICS = {"Diagnostic", "Severity"}
 # The extension API: torch-free, like the front end.
 _REGISTRY = {"register_observer", "register_transform", "register_derive_function",
              "register_annotation_kind", "register_fact", "register_predicate_function"}

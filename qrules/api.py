@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from qrules.checking import check_ruleset_path, check_ruleset_text
-from qrules.diagnostics import Diagnostic, QruleError, Severity
+from qrules.diagnostics import Diagnostic, Severity
+from qrules.errors import QruleError
 from qrules.resources import builtin_ruleset_names, builtin_ruleset_path
 from qrules.semantics.ruleset import BoundRuleset, Ruleset
 from qrules.syntax import ast

@@ -168,20 +168,3 @@ def did_you_mean(name: str, known: Iterable[str]) -> list[Note]:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
-
-
-class QruleError(Exception):
-    """Raised by the Python API when a ruleset has errors; carries every diagnostic.
-
-    ``str()`` is the same text ``qrules lint`` prints for these diagnostics.
-    """
-
-    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
-        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
-        self._sources = dict(sources or {})
-        super().__init__(self.diagnostics)
-
-    def __str__(self) -> str:
-        from qrules.report import format_text  # formatting lives in its own stage
-
-        return format_text(self.diagnostics, self._sources).rstrip("\n")

@@ -19,7 +19,7 @@ from qrules.adapter.torchao import (
     ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
 )
 from qrules.compile.matchers import CompiledRuleset, leave_in_float
-from qrules.diagnostics import QruleError
+from qrules.errors import QruleError
 from qrules.passes.plan import Plan, plan
 from qrules.passes.validate import validate
 from qrules.semantics import registry

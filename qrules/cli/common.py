@@ -58,7 +58,7 @@ def usage_errors(run):
     """Bad input (unknown ruleset or model, wrong parameter) is a usage error: exit 2
     with the message, never a traceback."""
     def wrapped(args):
-        from qrules.diagnostics import QruleError
+        from qrules.errors import QruleError
 
         try:
             return run(args)

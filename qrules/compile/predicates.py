@@ -14,7 +14,8 @@ import operator
 from typing import Any, Optional
 
 from qrules.compile.graph_meta import innermost_module
-from qrules.diagnostics import QruleError, diagnostic
+from qrules.diagnostics import diagnostic
+from qrules.errors import QruleError
 from qrules.semantics import registry
 from qrules.syntax import ast
 

@@ -15,7 +15,8 @@ from torch.fx import GraphModule, Node
 
 from qrules.adapter.quantizer import PROVENANCE_KEY, RulesetQuantizer
 from qrules.adapter.torchao import ANNOTATION_KEY, Quantizer
-from qrules.diagnostics import Note, QruleError, diagnostic
+from qrules.diagnostics import Note, diagnostic
+from qrules.errors import QruleError
 from qrules.span import Span
 
 

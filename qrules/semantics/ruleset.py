@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from qrules.diagnostics import Diagnostic, QruleError, Severity, diagnostic, has_errors
+from qrules.diagnostics import Diagnostic, Severity, diagnostic, has_errors
+from qrules.errors import QruleError
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks import CHECKS

@@ -7,7 +7,7 @@ import pytest
 import qrules
 from qrules.adapter.torchao import resolve_entry
 from qrules.compile.predicates import compile_predicates
-from qrules.diagnostics import QruleError
+from qrules.errors import QruleError
 from qrules.semantics import registry
 from qrules.syntax.parser import parse
 

@@ -23,7 +23,7 @@ from torch.fx import GraphModule
 
 from qrules.adapter import torchao as adapter
 from qrules.engine.compose import as_quantizer
-from qrules.diagnostics import QruleError
+from qrules.errors import QruleError
 from qrules.engine.diff.anchors import anchor
 from qrules.engine.diff.compare import EquivalenceReport, Numerics, compare_records
 from qrules.engine.diff.describe import NodeRecord, record_annotations, target_name
