@@ -74,3 +74,30 @@ def parser() -> Lark:
     if cache is not None:
         _store(cache, built)
     return built
+
+
+@lru_cache(maxsize=1)
+def item_start_terminals() -> frozenset[str]:
+    """The terminals an item starts with (``RULE``, ``SPEC``, ``OVERRIDE``, …).
+
+    Read from the grammar itself, as what the LALR table accepts at the start of a
+    file, so an item kind added to qrule.lark is known here with no list to update.
+    Costs no table construction: the parser is the one every parse uses.
+    """
+    lark = parser()
+    terminals = {t.name for t in lark.terminals}
+    return frozenset(name for name in lark.parse_interactive("").choices()
+                     if name in terminals)
+
+
+@lru_cache(maxsize=1)
+def item_keywords() -> tuple[str, ...]:
+    """The words an item starts with (``rule``, ``spec``, ``override``, …), sorted."""
+    lark = parser()
+    return tuple(sorted(lark.get_terminal(name).pattern.value
+                        for name in item_start_terminals()))
+
+
+def name_pattern() -> str:
+    """The regular expression of a name (the grammar's ``NAME`` terminal)."""
+    return parser().get_terminal("NAME").pattern.value

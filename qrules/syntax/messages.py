@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
+from qrules.syntax.grammar import item_start_terminals
 from qrules.syntax.grammar import parser as lark_parser
 
 _EXPRESSION_START = {"INT", "FLOAT", "STRING", "NAME", "TRUE", "FALSE", "NONE", "LPAR",
                      "LSQB", "MINUS", "NOT"}
-_ITEM_START = {"RULESET", "INCLUDE", "PARAM", "OP", "SPEC", "CONFIG", "RULE", "SCOPE",
-               "PHASE", "WHEN", "DISABLE", "TRANSFORM", "OVERRIDE"}
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "$END": "end of file", "OPTIONAL": "`?`", "STAR": "`*`",
@@ -46,9 +45,10 @@ def expected_phrase(expected: set[str]) -> str:
     elif len(expected & _EXPRESSION_START) >= 5:
         parts.append("an expression")
         expected -= _EXPRESSION_START
-    if len(expected & _ITEM_START) >= 5:
+    item_start = item_start_terminals()
+    if len(expected & item_start) >= 5:
         parts.append("a new item (`rule`, `spec`, `config`, …)")
-        expected -= _ITEM_START
+        expected -= item_start
     parts.extend(sorted(_terminal_text(t) for t in expected))
     if not parts:
         return "something else"
