@@ -20,7 +20,7 @@ from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks import CHECKS
 from qrules.semantics.checks.reachability import names_in
 from qrules.semantics.evaluate import ConfigValue, Evaluator
-from qrules.semantics.loader import Loaded
+from qrules.semantics.loader import PRELUDE, Loaded
 from qrules.semantics.patterns import OpResolver
 from qrules.semantics.symbols import RuleEntry, Symbols, collect
 from qrules.span import Span
@@ -245,7 +245,7 @@ def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
     found.extend(analysis.evaluator.diagnostics)
     if not keep_prelude:
         prelude_names = {u.name for u in loaded.units if u.path is not None
-                         and u.path.stem == "_prelude"}
+                         and u.path.stem == PRELUDE}
         found = [d for d in found if d.span.file not in prelude_names]
     found = _without_cascades(found, loaded, symbols)
     unique = {(d.code, d.span.file, d.span.start, d.message): d for d in found}

@@ -138,13 +138,11 @@ class _Collector:
         root = self.loaded.units[-1] if self.loaded.units else None
         for unit in self.loaded.units:
             self._check_header_position(unit)
-        if root is not None and root.file.header is not None:
+        if root is not None:
+            self.symbols.name = self._ruleset_of(root)
             header = root.file.header
-            self.symbols.name, self.symbols.version = header.name, header.version
-            self.symbols.header = header
-        elif root is not None:
-            stem = root.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            self.symbols.name = stem
+            if header is not None:
+                self.symbols.version, self.symbols.header = header.version, header
         for unit, item in self.loaded.items:
             self.item(unit, item, Context())
         self._drop_patterns_named_like_ops()
