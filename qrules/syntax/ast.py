@@ -371,7 +371,6 @@ class File(Node):
         return next((i for i in self.items if isinstance(i, Header)), None)
 
 
-
 @lru_cache(maxsize=None)
 def _fields(cls: type) -> tuple[str, ...]:
     """A node class's fields without its spans: what the code says, not where."""

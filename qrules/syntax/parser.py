@@ -19,7 +19,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.build import AstBuilder, _node
+from qrules.syntax.build import AstBuilder, make_node
 from qrules.syntax.grammar import item_keywords
 from qrules.syntax.grammar import parser as lark_parser
 from qrules.syntax.messages import describe_unexpected
@@ -92,7 +92,7 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
     end_line = text.count("\n") + 1
     span = Span.model_construct(file=file, line=1, col=1, end_line=end_line,
                                 end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
-    tree = _node(ast.File, span=span, path=file, items=tuple(items))
+    tree = make_node(ast.File, span=span, path=file, items=tuple(items))
     if not text.strip() or (not items and not diagnostics):
         diagnostics.append(diagnostic("QR108", "file defines nothing",
                                       Span.point(file, 1, 1)))
@@ -113,7 +113,7 @@ def _line_col(text: Union[str, bytes], offset: int) -> tuple[int, int]:
 
 
 def _empty(file: Optional[str]) -> ast.File:
-    return _node(ast.File, span=Span.point(file, 1, 1), path=file, items=())
+    return make_node(ast.File, span=Span.point(file, 1, 1), path=file, items=())
 
 
 @lru_cache(maxsize=1)
