@@ -378,16 +378,16 @@ def _fields(cls: type) -> tuple[str, ...]:
                  if not name.endswith("span") and not name.endswith("spans"))
 
 
-def iter_children(node: Node) -> Iterator[Node]:
+def children(node: Node) -> list[Node]:
     """The nodes directly inside ``node``, in field order."""
+    found: list[Node] = []
     for name in _fields(type(node)):
         value = getattr(node, name)
         if isinstance(value, Node):
-            yield value
-        elif isinstance(value, (tuple, list)):
-            for item in value:
-                if isinstance(item, Node):
-                    yield item
+            found.append(value)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Node):
+            found.extend(value)  # a field's tuple holds nodes or holds none
+    return found
 
 
 def walk(node: Node, into: Optional[tuple[type, ...]] = None) -> Iterator[Node]:
@@ -401,7 +401,7 @@ def walk(node: Node, into: Optional[tuple[type, ...]] = None) -> Iterator[Node]:
         current = stack.pop()
         yield current
         if into is None or isinstance(current, into):
-            stack.extend(reversed(tuple(iter_children(current))))
+            stack.extend(reversed(children(current)))
 
 
 def structure(node) -> object:
