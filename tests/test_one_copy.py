@@ -12,7 +12,9 @@ import pytest
 from qrules.semantics.ruleset import DEFINING_KEYWORDS
 from qrules.syntax import ast
 from qrules.syntax.build import AstBuilder
-from qrules.syntax.grammar import item_keywords, item_start_terminals, name_pattern, parser
+from qrules.syntax.grammar import (
+    expression_start_terminals, item_keywords, item_start_terminals, name_pattern, parser,
+)
 from qrules.syntax.parser import parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,12 @@ def test_item_keywords_are_the_words_items_start_with():
     assert all(re.fullmatch(name_pattern(), word) for word in keywords)
     assert len(item_start_terminals()) == len(keywords)
     assert set(DEFINING_KEYWORDS) <= set(keywords)
+
+
+def test_expression_starts_come_from_the_grammar():
+    starts = expression_start_terminals()
+    assert {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "MINUS", "NOT"} <= starts
+    assert not starts & item_start_terminals() and "LBRACE" not in starts
 
 
 def test_each_item_keyword_starts_a_recovery_chunk():

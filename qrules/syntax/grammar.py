@@ -76,18 +76,28 @@ def parser() -> Lark:
     return built
 
 
+def _terminals_after(prefix: str) -> frozenset[str]:
+    """The terminals the LALR table accepts after ``prefix``: the grammar's own answer
+    to "what can come here", so no list of them has to be kept beside qrule.lark.
+    Costs no table construction: the parser is the one every parse uses."""
+    lark = parser()
+    state = lark.parse_interactive(prefix)
+    state.exhaust_lexer()
+    terminals = {t.name for t in lark.terminals}
+    return frozenset(name for name in state.choices() if name in terminals)
+
+
 @lru_cache(maxsize=1)
 def item_start_terminals() -> frozenset[str]:
-    """The terminals an item starts with (``RULE``, ``SPEC``, ``OVERRIDE``, …).
+    """The terminals an item starts with (``RULE``, ``SPEC``, ``OVERRIDE``, …)."""
+    return _terminals_after("")
 
-    Read from the grammar itself, as what the LALR table accepts at the start of a
-    file, so an item kind added to qrule.lark is known here with no list to update.
-    Costs no table construction: the parser is the one every parse uses.
-    """
-    lark = parser()
-    terminals = {t.name for t in lark.terminals}
-    return frozenset(name for name in lark.parse_interactive("").choices()
-                     if name in terminals)
+
+@lru_cache(maxsize=1)
+def expression_start_terminals() -> frozenset[str]:
+    """The terminals an expression starts with (``NAME``, ``INT``, ``LPAR``, ``NOT``, …):
+    what may follow ``spec x =``."""
+    return _terminals_after("spec x =")
 
 
 @lru_cache(maxsize=1)

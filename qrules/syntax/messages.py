@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
-from qrules.syntax.grammar import item_start_terminals
+from qrules.syntax.grammar import expression_start_terminals, item_start_terminals
 from qrules.syntax.grammar import parser as lark_parser
 
-_EXPRESSION_START = {"INT", "FLOAT", "STRING", "NAME", "TRUE", "FALSE", "NONE", "LPAR",
-                     "LSQB", "MINUS", "NOT"}
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "$END": "end of file", "OPTIONAL": "`?`", "STAR": "`*`",
@@ -35,17 +33,17 @@ def _terminal_text(name: str) -> str:
 def expected_phrase(expected: set[str]) -> str:
     """A short description of an expected-terminal set."""
     expected = set(expected)
+    expression_start, item_start = expression_start_terminals(), item_start_terminals()
     parts: list[str] = []
-    if "LBRACE" in expected and expected & _EXPRESSION_START:
+    if "LBRACE" in expected and expected & expression_start:
         parts.append("a config name or `{`")
-        expected -= _EXPRESSION_START | {"LBRACE"}
+        expected -= expression_start | {"LBRACE"}
     elif {"NAME", "LPAR", "REGION"} <= expected:
         parts.append("an op name, `(` or `region(...)`")
         expected -= {"NAME", "LPAR", "REGION"}
-    elif len(expected & _EXPRESSION_START) >= 5:
+    elif len(expected & expression_start) >= 5:
         parts.append("an expression")
-        expected -= _EXPRESSION_START
-    item_start = item_start_terminals()
+        expected -= expression_start
     if len(expected & item_start) >= 5:
         parts.append("a new item (`rule`, `spec`, `config`, …)")
         expected -= item_start
