@@ -173,20 +173,8 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     return {"spec": names, "config": names, "param": names}
 
 
-def names_in(node) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ast.Name):
-            found.add(current.id)
-        elif isinstance(current, (list, tuple)):
-            stack.extend(current)
-        elif isinstance(current, ast.Node):
-            for field in type(current).model_fields:
-                if field != "span":
-                    stack.append(getattr(current, field))
-    return found
+def names_in(node: ast.Node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def check_conditions(analysis: Analysis) -> list[Diagnostic]:
