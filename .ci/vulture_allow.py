@@ -88,3 +88,6 @@ _.register_observer  # semantics/registry.py, the extension API
 _.register_transform  # semantics/registry.py, the extension API
 _.register_annotation_kind  # semantics/registry.py, the extension API
 _.register_derive_function  # semantics/registry.py, the extension API
+_.register_fact  # semantics/registry.py, the extension API (docs/api.md)
+_.register_predicate_function  # semantics/registry.py, the extension API (docs/api.md)
+_.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tables.py

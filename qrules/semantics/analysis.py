@@ -6,9 +6,7 @@ Built once per checked ruleset; checks take it and return diagnostics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
-from qrules.diagnostics import Diagnostic
 from qrules.semantics.evaluate import Evaluator
 from qrules.semantics.patterns import Expansion, OpResolver, expand
 from qrules.semantics.symbols import RuleEntry, Symbols
@@ -35,5 +33,3 @@ class Analysis:
             self._expansions[key] = expand(entry.rule.pattern, self.resolver)
         return self._expansions[key]
 
-
-Check = Callable[[Analysis], list[Diagnostic]]

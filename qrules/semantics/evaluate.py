@@ -117,16 +117,10 @@ class Evaluator(ReferenceEvaluator):
         for entry in body.entries:
             key = (entry.key.step, entry.key.role, entry.key.index)
             if key in seen:
-                self.report("QR315", f"`{_key_text(entry.key)}` is given twice in this "
+                self.report("QR315", f"`{entry.key}` is given twice in this "
                             "config", entry.key.span,
                             [Note(message="first given here", span=seen[key].key.span)])
                 continue
             seen[key] = entry
             entries.append((entry.key, tuple(self.spec(entry.value, in_config=True))))
         return ConfigValue(tuple(entries), None, body)
-
-
-def _key_text(key: ast.RoleKey) -> str:
-    text = f"{key.step}.{key.role}" if key.step else key.role
-    return text if key.index is None else f"{text}[{key.index}]"
-

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
-from qrules.semantics.loader import PRELUDE, Loaded, Unit
+from qrules.semantics.loader import Loaded, Unit
 from qrules.syntax import ast
 
 MAIN_PHASE = "main"
@@ -45,10 +45,6 @@ class Definition:
     node: object
     unit: Unit
     conditions: tuple[ast.Expr, ...] = ()
-
-    @property
-    def in_prelude(self) -> bool:
-        return self.unit.path is not None and self.unit.path.stem == PRELUDE
 
 
 @dataclass(frozen=True)

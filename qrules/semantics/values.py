@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Optional, Protocol, Union
 
 from qrules.span import Span
+from qrules.syntax.ast import role_key_text
 
 Number = Union[int, float]
 
@@ -49,8 +50,7 @@ class EdgeRef:
     producer: bool = False
 
     def __str__(self) -> str:
-        text = f"{self.step}.{self.role}" if self.step else self.role
-        text = text if self.index is None else f"{text}[{self.index}]"
+        text = role_key_text(self.step, self.role, self.index)
         return f"producer({text})" if self.producer else text
 
 

@@ -9,7 +9,7 @@ from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
 from qrules.semantics.patterns import (
-    ANY_OP, Expansion, StepInfo, nullable, op_refs, walk,
+    ANY_OP, Expansion, StepInfo, nullable, op_refs,
 )
 from qrules.semantics.symbols import RuleEntry
 from qrules.semantics.values import EdgeRef
@@ -70,7 +70,7 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
         if ref.name not in ops and ref.name != ANY_OP:
             out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
                                   did_you_mean(ref.name, ops)))
-    for node in walk(pattern):
+    for node in ast.walk(pattern):
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
@@ -320,13 +320,13 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
         if (inline or key.step is not None or key.index is not None) and not _edge_exists(
                 key.step, key.role, key.index, expansions):
             out.append(diagnostic("QR210", f"rule `{entry.name}` never has the edge "
-                                  f"`{_text(key)}`", key.span, where))
+                                  f"`{key}`", key.span, where))
             continue
         keys[(key.step, key.role, key.index)] = key
         for spec in specs:
             if spec is not None and spec.is_dynamic and key.role not in (
                     "input", "extra"):
-                out.append(diagnostic("QR312", f"a dynamic spec on `{_text(key)}`: dynamic "
+                out.append(diagnostic("QR312", f"a dynamic spec on `{key}`: dynamic "
                                       "quantization applies to activation inputs", key.span,
                                       where))
     shared: dict[tuple, tuple[EdgeRef, ast.RoleKey]] = {}
@@ -383,7 +383,7 @@ def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
                     break
                 reported.add(frozenset(seen))
                 _, key = shared[start]
-                names = " -> ".join(_text(keys[k]) for k in seen + [start])
+                names = " -> ".join(str(keys[k]) for k in seen + [start])
                 out.append(diagnostic("QR308", f"these edges share with each other in a "
                                       f"circle: {names}", key.span, where))
                 break
@@ -391,8 +391,3 @@ def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
                 break
             seen.append(current)
     return out
-
-
-def _text(key) -> str:
-    text = f"{key.step}.{key.role}" if key.step else key.role
-    return text if key.index is None else f"{text}[{key.index}]"
