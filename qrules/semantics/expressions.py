@@ -150,13 +150,7 @@ class ExpressionEvaluator:
     def _v_Conditional(self, e):
         cond = self.condition(e.cond)
         if cond is UNKNOWN:
-            typed = []
-            for branch, truth in ((e.then, True), (e.otherwise, False)):
-                implied: dict[str, Any] = {}
-                _implied(e.cond, truth, implied, self.symbols.params)
-                with _Assume(self, implied):
-                    typed.append(self.value(branch))
-            then, otherwise = typed
+            then, otherwise = (self.value(branch) for branch, _ in self._both_branches(e))
             return Typed(then.type if then.type == otherwise.type else "unknown")
         return self.value(e.then if cond else e.otherwise)
 
@@ -218,16 +212,20 @@ class ExpressionEvaluator:
         if isinstance(expr, ast.Conditional):
             cond = self.condition(expr.cond)
             if cond is UNKNOWN:
-                out = []
-                for branch, truth in ((expr.then, True), (expr.otherwise, False)):
-                    implied: dict[str, Any] = {}
-                    _implied(expr.cond, truth, implied, self.symbols.params)
-                    with _Assume(self, implied):
-                        out.extend((b, {**implied, **more}) for b, more in self.branches(branch))
-                return out
+                return [(b, {**implied, **more}) for branch, implied in self._both_branches(expr)
+                        for b, more in self.branches(branch)]
             return self.branches(expr.then if cond else expr.otherwise)
         return [(expr, {})]
 
+
+    def _both_branches(self, expr: ast.Conditional):
+        """Each branch of ``x if c else y`` with what reaching it implies about the
+        parameters; the caller's work on a branch runs under that assumption."""
+        for branch, truth in ((expr.then, True), (expr.otherwise, False)):
+            implied: dict[str, Any] = {}
+            _implied(expr.cond, truth, implied, self.symbols.params)
+            with _Assume(self, implied):
+                yield branch, implied
 
     def in_force(self, definitions: list[Definition]) -> list[Definition]:
         """The definitions that may be in force: the last whose conditions hold."""

@@ -122,6 +122,12 @@ def _memory_format(role) -> str:
     return "other"
 
 
+def _of_producer(question: str) -> Callable:
+    """A fact about the node producing the tensor, answered by the match's state
+    (``StepContext.is_annotated`` / ``output_quantized``); false for a constant."""
+    return lambda role: role.node is not None and getattr(role.ctx, question)(role.node)
+
+
 FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("rank", "int", "number of dimensions of the tensor",
          lambda role: role.tensor.dim() if hasattr(role.tensor, "dim") else 0),
@@ -152,14 +158,11 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("annotated", "bool", "the node producing it is annotated and marked so: taken by "
          "an earlier match of a rule that is not `unmarked`, or carrying another "
          "quantizer's annotation with torchao's `_annotated` flag (what torchao's "
-         "`_is_annotated` reads)",
-         lambda role: role.node is not None and role.ctx.is_annotated(role.node),
-         reads_annotations=True),
+         "`_is_annotated` reads)", _of_producer("is_annotated"), reads_annotations=True),
     Fact("quantized", "bool", "an earlier match quantized the tensor: it gave the "
          "producer's output a spec, or the producer is the last node of a match that "
          "quantized that match's `input` edges (a fused int8 pattern, X86's "
-         "`_is_output_of_quantized_pattern`)",
-         lambda role: role.node is not None and role.ctx.output_quantized(role.node),
+         "`_is_output_of_quantized_pattern`)", _of_producer("output_quantized"),
          reads_annotations=True),
 )}
 

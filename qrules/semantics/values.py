@@ -108,8 +108,26 @@ class SpecValue:
         raise NotImplementedError
 
 
+class RangedSpec(SpecValue):
+    """A spec with qparams of its own: a dtype, bounds and a qscheme (every kind but
+    sharing). Subclasses declare the fields ``dtype``, ``quant_min``, ``quant_max``,
+    ``qscheme`` and, if they can be per channel, ``ch_axis``."""
+
+    @property
+    def per_channel_axis(self) -> Optional[int]:
+        if not self.qscheme.startswith("per_channel"):  # type: ignore[attr-defined]
+            return None
+        return getattr(self, "ch_axis", None)
+
+    def torchao_range(self, factory: TorchaoFactory) -> dict:
+        """The keyword arguments every torchao spec with its own qparams takes."""
+        return dict(dtype=factory.torch_dtype(self.dtype),  # type: ignore[attr-defined]
+                    quant_min=self.quant_min, quant_max=self.quant_max,  # type: ignore
+                    qscheme=factory.qscheme(self.qscheme))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class QuantSpec(SpecValue):
+class QuantSpec(RangedSpec):
     """Observed (or dynamic, or fake-quantized) affine/symmetric quantization."""
 
     dtype: str
@@ -122,20 +140,14 @@ class QuantSpec(SpecValue):
     name: Optional[str] = None        # the spec's name, when it came from `spec NAME`
     span: Optional[Span] = None
 
-    @property
-    def per_channel_axis(self) -> Optional[int]:
-        return self.ch_axis if self.qscheme.startswith("per_channel") else None
-
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.QuantizationSpec(
-            dtype=factory.torch_dtype(self.dtype), quant_min=self.quant_min,
-            quant_max=self.quant_max, qscheme=factory.qscheme(self.qscheme),
-            ch_axis=self.ch_axis, is_dynamic=self.is_dynamic,
+            **self.torchao_range(factory), ch_axis=self.ch_axis, is_dynamic=self.is_dynamic,
             observer_or_fake_quant_ctr=factory.observer_ctor(self.observer))
 
 
 @dataclass(frozen=True)
-class FixedSpec(SpecValue):
+class FixedSpec(RangedSpec):
     dtype: str
     quant_min: Number
     quant_max: Number
@@ -147,13 +159,11 @@ class FixedSpec(SpecValue):
 
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.FixedQParamsQuantizationSpec(
-            dtype=factory.torch_dtype(self.dtype), scale=self.scale,
-            zero_point=self.zero_point, quant_min=self.quant_min, quant_max=self.quant_max,
-            qscheme=factory.qscheme(self.qscheme))
+            **self.torchao_range(factory), scale=self.scale, zero_point=self.zero_point)
 
 
 @dataclass(frozen=True)
-class DerivedSpec(SpecValue):
+class DerivedSpec(RangedSpec):
     dtype: str
     quant_min: Number
     quant_max: Number
@@ -168,16 +178,10 @@ class DerivedSpec(SpecValue):
     def refs(self) -> tuple[EdgeRef, ...]:
         return self.sources
 
-    @property
-    def per_channel_axis(self) -> Optional[int]:
-        return self.ch_axis if self.qscheme.startswith("per_channel") else None
-
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.DerivedQuantizationSpec(
-            derived_from=list(refs), derive_qparams_fn=factory.derive_fn(self.derive_fn),
-            dtype=factory.torch_dtype(self.dtype), quant_min=self.quant_min,
-            quant_max=self.quant_max, qscheme=factory.qscheme(self.qscheme),
-            ch_axis=self.ch_axis)
+            **self.torchao_range(factory), derived_from=list(refs),
+            derive_qparams_fn=factory.derive_fn(self.derive_fn), ch_axis=self.ch_axis)
 
 
 @dataclass(frozen=True)

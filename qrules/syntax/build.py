@@ -361,25 +361,24 @@ class AstBuilder(Transformer):
     def not_(self, meta, children):
         return make_node(ast.Unary, span=self._span(meta), op="not", operand=children[-1])
 
+    # `a + b` and `a < b` keep their operator token; `**`, `and` and `or` are anonymous
+    # in the grammar, so the rule names them.
     def binary(self, meta, children):
         left, op, right = children
         return make_node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
 
-    def power(self, meta, children):
-        left, right = children
-        return make_node(ast.Binary, span=self._span(meta), op="**", left=left, right=right)
+    compare = binary
 
-    def compare(self, meta, children):
-        left, op, right = children
-        return make_node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
+    def _keyword_binary(op: str):
+        def build(self, meta, children):
+            left, right = children
+            return make_node(ast.Binary, span=self._span(meta), op=op, left=left, right=right)
+        return build
 
-    def and_(self, meta, children):
-        left, right = children
-        return make_node(ast.Binary, span=self._span(meta), op="and", left=left, right=right)
-
-    def or_(self, meta, children):
-        left, right = children
-        return make_node(ast.Binary, span=self._span(meta), op="or", left=left, right=right)
+    power = _keyword_binary("**")
+    and_ = _keyword_binary("and")
+    or_ = _keyword_binary("or")
+    del _keyword_binary
 
     def range(self, meta, children):
         low, high = children
