@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qrules.semantics import registry  # noqa: E402
+from qrules.semantics.specs import SPEC_KINDS  # noqa: E402
 
 LANGUAGE_DOC = ROOT / "docs" / "language.md"
 _TABLE = re.compile(r"(<!-- registry-table: (\w+) -->\n)(.*?)(<!-- /registry-table -->)", re.S)
@@ -65,6 +66,8 @@ def tables() -> dict[str, str]:
     """Table kind -> its markdown, one row per declaration in declaration order."""
     observer_kwargs: dict = {}
     return {
+        "spec_kinds": _table(("constructor (optional parts in `[ ]`)", "makes"), [
+            (f"`{k.name}({k.arguments})`", k.doc) for k in SPEC_KINDS.values()]),
         "facts": _table(("fact", "type", "value"), [
             (f"`{f.name}`", f.type, f.doc) for f in registry.FACTS.values()]),
         "predicate_functions": _table(("function", "result", "meaning"), [

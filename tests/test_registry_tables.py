@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from qrules.semantics import registry
+from qrules.semantics.specs import SPEC_KINDS
+from qrules.semantics.values import SpecValue
 
 ROOT = Path(__file__).resolve().parent.parent
 _SPEC = importlib.util.spec_from_file_location("registry_tables",
@@ -69,3 +71,14 @@ def test_registration_validates():
         registry.register_predicate_function("fresh", ("str...", "int"), "bool",
                                              lambda ctx, *a: 0)
     assert "fresh" not in registry.FACTS and "fresh" not in registry.PREDICATE_FUNCTIONS
+
+
+@pytest.mark.parametrize("kind", list(SPEC_KINDS.values()), ids=lambda k: k.name)
+def test_spec_kind_is_declared_completely(kind):
+    """A spec kind's one declaration: its doc row, its constructor, and a value class
+    that says how it becomes a torchao spec."""
+    assert kind.doc.strip() and kind.arguments.strip(), f"{kind.name} has no doc row"
+    assert callable(kind.construct)
+    assert issubclass(kind.value, SpecValue)
+    assert kind.value.to_torchao is not SpecValue.to_torchao, (
+        f"{kind.value.__name__} does not say how it becomes a torchao spec")

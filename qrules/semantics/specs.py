@@ -259,20 +259,40 @@ def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 @dataclass(frozen=True)
 class SpecKind:
     """A spec kind: ``name(...)`` in a rule file builds a ``value`` with ``construct``,
-    which reports bad arguments and returns None when no value can be built."""
+    which reports bad arguments and returns None when no value can be built.
+    ``arguments`` and ``doc`` are its row in docs/language.md's constructor table
+    (scripts/registry_tables.py writes it)."""
 
     name: str
     construct: Callable[[ReferenceEvaluator, ast.Call], Optional[SpecValue]]
     value: type
+    arguments: str
+    doc: str
 
+
+_QUANT_ARGS = "DTYPE, [lo..hi], [per_channel[(axis=N)]], [dynamic], [observer=OBS], [range=none]"
 
 SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
-    SpecKind("affine", _affine, QuantSpec),
-    SpecKind("symmetric", _symmetric, QuantSpec),
-    SpecKind("fixed", _fixed, FixedSpec),
-    SpecKind("float_qparams", _float_qparams, QuantSpec),
-    SpecKind("derived", _derived, DerivedSpec),
-    SpecKind("same_as", _same_as, SharedSpec),
+    SpecKind("affine", _affine, QuantSpec, _QUANT_ARGS,
+             "affine (asymmetric) quantization: `per_tensor_affine` or `per_channel_affine`"),
+    SpecKind("symmetric", _symmetric, QuantSpec, _QUANT_ARGS,
+             "symmetric quantization: `per_tensor_symmetric` or `per_channel_symmetric`"),
+    SpecKind("fixed", _fixed, FixedSpec, "DTYPE, [lo..hi], scale=S, zero_point=Z",
+             "fixed qparams, no observer (torchao `FixedQParamsQuantizationSpec`); `scale` "
+             "and `zero_point` are required"),
+    SpecKind("float_qparams", _float_qparams, QuantSpec,
+             "DTYPE, [lo..hi], [per_channel[(axis=N)]], [observer=OBS], [range=none]",
+             "per-channel affine with float qparams (`per_channel_affine_float_qparams`), "
+             "for embedding tables; always per channel"),
+    SpecKind("derived", _derived, DerivedSpec,
+             "DTYPE, [lo..hi], [per_channel[(axis=N)]], from=[EDGE, …], [fn=NAME]",
+             "qparams computed from other edges' observers (torchao "
+             "`DerivedQuantizationSpec`), such as bias = input scale × weight scale; "
+             "`per_tensor_symmetric` or `per_channel_symmetric`; `from` is required"),
+    SpecKind("same_as", _same_as, SharedSpec, "EDGE",
+             "share the observer of another edge of the same match (torchao "
+             "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "
+             "definition)"),
 )}
 
 
