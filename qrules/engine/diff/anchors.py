@@ -10,7 +10,6 @@ from typing import Callable
 from qrules.adapter import torchao as adapter
 
 
-
 def _xnnpack(per_channel=False, dynamic=False, qat=False):
     from torchao.testing.pt2e._xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config,
