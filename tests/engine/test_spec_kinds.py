@@ -56,7 +56,8 @@ class _Sigmoid(torch.nn.Module):
 
 def test_a_kind_declared_in_one_table_runs_end_to_end(monkeypatch):
     monkeypatch.setitem(specs.SPEC_KINDS, "half_scale",
-                        specs.SpecKind("half_scale", _half_scale, _HalfScale))
+                        specs.SpecKind("half_scale", _half_scale, _HalfScale, "DTYPE",
+                                       "fixed qparams, scale 1/2"))
     text = HEADER + ("spec out = half_scale(uint8, 0..255)\n"
                      "rule sigmoid: sigmoid : { input: affine(uint8, 0..255), output: out }\n")
     gm = torch.export.export(_Sigmoid().eval(), (torch.randn(2, 3),)).module()
