@@ -263,10 +263,11 @@ def add_diff(subparsers) -> None:
 
 
 def _side(spec: str, params: dict):
-    """A diff side: a torchao anchor spec (quantizer built from a fixed table) or a
-    ruleset loaded with the --param values."""
-    if spec.startswith("torchao:"):
-        from qrules.equivalence import anchor
+    """A diff side: an anchor spec (torchao:… or executorch:…, a quantizer built from a
+    fixed table) or a ruleset loaded with the --param values."""
+    from qrules.equivalence import anchor, is_anchor_spec
+
+    if is_anchor_spec(spec):
 
         try:
             return anchor(spec), False
