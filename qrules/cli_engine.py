@@ -268,7 +268,6 @@ def _side(spec: str, params: dict):
     from qrules.equivalence import anchor, is_anchor_spec
 
     if is_anchor_spec(spec):
-
         try:
             return anchor(spec), False
         except ValueError as err:

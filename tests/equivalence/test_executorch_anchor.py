@@ -1,0 +1,131 @@
+"""The built-in ``xnnpack`` ruleset (flavor=executorch, the default) against executorch's
+own XNNPACKQuantizer (``executorch:xnnpack[...]``): annotations node by node inside
+prepare, then bit-identical converted outputs.
+
+Budget: executorch's static ``annotate`` re-traces its four QAT conv-bn patterns on
+every call (~2 s), so the zoo runs the static configs on resnet18 and mobilenet_v2
+and the default config on the other models; the dynamic and QAT configs run on the
+helper modules (``executorch_models.py``) and the seed's small conv/bn modules.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import warnings
+from collections import Counter
+
+import pytest
+import torch
+
+import qrules
+from qrules.equivalence import diff
+from tests.seed import conftest as seed_conftest
+
+from . import models
+from .executorch_models import EXECUTORCH_SMALL, executorch_small
+from .gaps import Gap, classify
+
+executorch = pytest.importorskip("executorch.backends.xnnpack.quantizer.xnnpack_quantizer")
+
+#: What executorch does that the language cannot say yet.
+EXECUTORCH_GAPS: dict[str, Gap] = {
+    "cat_source_first": Gap(
+        anchor="executorch/backends/xnnpack/quantizer/xnnpack_quantizer_utils.py:1064-1075",
+        what="_annotate_cat writes the input that owns the qparams first in "
+             "input_qspec_map, then the others in argument order; a ruleset's entries "
+             "follow the argument order (plan.py writes the less specific `input` key "
+             "first and an indexed key only replaces its spec), so a cat whose qparams "
+             "come from input k > 0 lists its inputs in another order (specs, sharing "
+             "and numerics are identical)",
+        proposed="keep the dict position of the most specific key (`input[k]`) first",
+        matches=lambda mismatch, model: (mismatch.target == "aten.cat.default"
+                                         and mismatch.field == "input order")),
+}
+
+# (kind, model, flags, qat, {gap: count})
+ZOO_STATIC = ("resnet18", "mobilenet_v2")
+ZOO_DEFAULT = ("mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny")
+CONFIGS = ("", "per_channel", "dynamic", "per_channel,dynamic")
+CAT_GAPS = {"cat_source_first": 2}
+
+
+def _cases():
+    for model in ZOO_STATIC:
+        for flags in ("", "per_channel", "dynamic"):
+            yield ("zoo", model, flags, False, {})
+    for model in ZOO_DEFAULT:
+        yield ("zoo", model, "", False, {})
+    for model in EXECUTORCH_SMALL:
+        for flags in CONFIGS:
+            static = "dynamic" not in flags
+            yield ("executorch", model, flags, False,
+                   CAT_GAPS if model == "cat_sources" and static else {})
+    for model in ("add_mul_cat", "propagation", "tied_weights", "conv_variants"):
+        yield ("small", model, "", False, {})
+    for model in ("conv_transpose_bn_relu", "conv_bn_relu"):
+        for flags in ("qat", "per_channel,qat"):
+            yield ("small", model, flags, True, {})
+    yield ("executorch", "share_ops", "qat", True, {})
+    yield ("small", "linear_relu", "dynamic,qat", True, {})
+    yield ("executorch", "conv_forms", "dynamic,qat", True, {})
+
+
+CASES = list(_cases())
+
+
+def _case_id(case) -> str:
+    kind, model, flags, qat, _ = case
+    return f"{model}|executorch:xnnpack[{flags}]"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _executorch_patterns_traced_once():
+    """executorch binds torchao's pattern tracer in its own module: point it at the
+    cached tracer the package fixture installed in torchao's."""
+    utils = importlib.import_module("executorch.backends.xnnpack.quantizer."
+                                    "xnnpack_quantizer_utils")
+    torchao_utils = importlib.import_module(seed_conftest._PATTERN_MODULES[0])
+    original = getattr(utils, seed_conftest._NAME, None)
+    if original is not None:
+        setattr(utils, seed_conftest._NAME, getattr(torchao_utils, seed_conftest._NAME))
+    yield
+    if original is not None:
+        setattr(utils, seed_conftest._NAME, original)
+
+
+def _exported(kind: str, model: str, qat: bool):
+    factory = {"zoo": models.zoo, "small": models.small,
+               "executorch": executorch_small}[kind]
+    module, inputs = factory(model)
+    module.train(qat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.export(module, inputs).module(), inputs
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_executorch_anchor(case):
+    kind, model, flags, qat, expected_gaps = case
+    graph, inputs = _exported(kind, model, qat)
+    params = {flag: True for flag in flags.split(",") if flag}
+    try:
+        report = diff(f"executorch:xnnpack[{flags}]", qrules.load("xnnpack", **params),
+                      graph, inputs, qat=qat, model_label=model)
+    finally:
+        gc.collect()
+    gaps, unexplained = classify(report, model, EXECUTORCH_GAPS)
+    assert not unexplained, report.format(limit=20)
+    assert gaps == Counter(expected_gaps), report.format(limit=20)
+    assert report.numerics.error is None, report.numerics.error
+    assert report.numerics.outputs_equal and not report.numerics.op_count_diff, \
+        report.format(limit=20)
+
+
+def test_report_names_the_anchor_class():
+    graph, inputs = _exported("small", "linear", False)
+    anchor = qrules.equivalence.anchor("executorch:xnnpack")
+    report = diff(anchor, "xnnpack", graph, inputs, numerics=False)
+    assert report.a_label == ("executorch.backends.xnnpack.quantizer.xnnpack_quantizer."
+                              "XNNPACKQuantizer")
+    assert report.equal
