@@ -52,6 +52,22 @@ class CatSources(nn.Module):
         return first, later, through, unquantized, nested
 
 
+class CatAfterCat(nn.Module):
+    """A cat whose qparams come from another cat reached through a transpose: executorch
+    traces back to the first cat (annotated before the second); the ruleset cannot see
+    through the transpose before propagation reaches it (see the gap in
+    test_executorch_anchor.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        a = self.conv(x)
+        first = torch.cat([a, x], 1)
+        return torch.cat([x, first.transpose(2, 3), a], 1)
+
+
 class ConvForms(nn.Module):
     """conv1d/2d/3d in .default and .padding forms, conv + relu, a depthwise conv and a
     1-input-channel conv (dynamic skips both), conv_transpose1d/2d with groups 1 and 2,
@@ -102,6 +118,7 @@ class LinearBinary(nn.Module):
 EXECUTORCH_SMALL = {
     "share_ops": lambda: (ShareOps(), (torch.randn(1, 3, 8, 8),)),
     "cat_sources": lambda: (CatSources(), (torch.randn(1, 3, 8, 8),)),
+    "cat_after_cat": lambda: (CatAfterCat(), (torch.randn(1, 3, 8, 8),)),
     "conv_forms": lambda: (ConvForms(), (torch.randn(1, 3, 8), torch.randn(1, 3, 8, 8),
                                          torch.randn(1, 3, 4, 4, 4))),
     "linear_binary": lambda: (LinearBinary(), (torch.randn(2, 8), torch.randn(1, 3, 8, 8))),
