@@ -13,6 +13,7 @@ the seed's small conv/bn modules.
 from __future__ import annotations
 
 import gc
+import re
 import importlib
 import warnings
 from collections import Counter
@@ -151,3 +152,31 @@ def test_report_names_the_anchor_class():
     assert report.a_label == ("executorch.backends.xnnpack.quantizer.xnnpack_quantizer."
                               "XNNPACKQuantizer")
     assert report.equal
+
+
+def test_cli_diff_names_the_executorch_anchor(tmp_path, capsys):
+    from qrules.cli import main
+
+    path = tmp_path / "tiny.py"
+    path.write_text("import torch\n\n\ndef make():\n    torch.manual_seed(0)\n"
+                    "    return torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())\n")
+    status = main(["diff", "executorch:xnnpack[per_channel]", "xnnpack", f"--model={path}:make",
+                   "--input-shape", "2,4", "--param", "per_channel=true"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "A = executorch:xnnpack[per_channel], B = ruleset xnnpack (" in out
+    assert "0 mismatches" in out and "outputs bit-identical" in out
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("executorch:nope", "unknown executorch quantizer 'nope'; known: xnnpack"),
+    ("executorch:xnnpack[fast]", "executorch:xnnpack takes no flag 'fast'"),
+])
+def test_bad_executorch_anchor_specs(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        qrules.equivalence.parse_anchor(spec)
+
+
+def test_executorch_anchor_spec():
+    assert qrules.equivalence.parse_anchor("executorch:xnnpack[per_channel, qat]") == (
+        "executorch:xnnpack", {"per_channel": True, "qat": True})
