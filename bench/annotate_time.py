@@ -1,6 +1,6 @@
-"""Annotate time of a qrules ruleset vs its torchao anchor, on the same graphs.
+"""Annotate time of a qrules ruleset vs its anchor quantizer, on the same graphs.
 
-    python bench/annotate_time.py [--rulesets xnnpack,x86_inductor]
+    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor]
                                   [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
 
 Each torchvision model (weights=None) is exported once per ruleset (strictly for
@@ -8,7 +8,9 @@ x86_inductor, whose anchor needs it); every timing annotates a fresh deep copy o
 graph, after the same batch-norm folding prepare_pt2e does. Reported: median seconds
 per annotate (transform_for_annotation + annotate) and the ratio qrules / anchor,
 measured in the same run. Targets (issue 4): <= 1.0x XNNPACKQuantizer (per_channel),
-<= 0.3x X86InductorQuantizer (default config).
+<= 0.3x X86InductorQuantizer (default config). `xnnpack` is timed against executorch's
+XNNPACKQuantizer (whose static annotate re-traces four QAT conv-bn patterns on every
+call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def anchor_xnnpack():
             get_symmetric_quantization_config(is_per_channel=True))
 
 
+def anchor_executorch_xnnpack():
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config,
+    )
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+
+
 def anchor_x86_inductor():
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config,
@@ -55,8 +65,11 @@ def anchor_x86_inductor():
 
 # ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
 BENCHES = {
-    "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(), anchor_xnnpack,
-                "XNNPACKQuantizer", False),
+    "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(),
+                anchor_executorch_xnnpack, "executorch XNNPACKQuantizer", False),
+    "xnnpack_torchao": (
+        lambda: qrules.load("xnnpack", per_channel=True, flavor="torchao").quantizer(),
+        anchor_xnnpack, "torchao XNNPACKQuantizer", False),
     "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(), anchor_x86_inductor,
                      "X86InductorQuantizer", True),
 }
@@ -76,7 +89,7 @@ def time_annotate(make_quantizer, graph, repeat: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rulesets", default="xnnpack,x86_inductor")
+    parser.add_argument("--rulesets", default="xnnpack,xnnpack_torchao,x86_inductor")
     parser.add_argument("--models", default="resnet18,mobilenet_v2,mobilenet_v3_large,"
                         "efficientnet_b0,convnext_tiny,vit_b_16")
     parser.add_argument("--repeat", type=int, default=3)
@@ -98,7 +111,7 @@ def main(argv=None) -> int:
             rows.append({"ruleset": ruleset, "model": name, "call_nodes": nodes,
                          "qrules_s": round(ours, 4), "anchor": anchor_name,
                          "anchor_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})
-            print(f"{ruleset:<13} {name:<20} {nodes:>5} nodes  qrules {ours:7.3f}s  "
+            print(f"{ruleset:<15} {name:<20} {nodes:>5} nodes  qrules {ours:7.3f}s  "
                   f"{anchor_name} {theirs:7.3f}s  ratio {ours / theirs:5.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as handle:

@@ -143,7 +143,9 @@ def diff(a, b, model, example_inputs=None, *, qat: bool = False, numerics: bool 
 
 
 def _is_ruleset_name(side) -> bool:
-    return isinstance(side, str) and not side.startswith("torchao:")
+    from qrules.engine.diff import is_anchor_spec
+
+    return isinstance(side, str) and not is_anchor_spec(side)
 
 
 def _loaded(side):

@@ -16,7 +16,8 @@ def add(subparsers) -> None:
         description="Run torchao's prepare with each side on the same exported model, "
                     "compare the annotations node by node, then calibrate both on the same "
                     "seeded inputs, convert, and compare op counts and outputs. A side is a "
-                    "built-in ruleset name, a .qrule file, or a torchao quantizer: "
+                    "built-in ruleset name, a .qrule file, or a hand-written quantizer: "
+                    "executorch:xnnpack[per_channel,dynamic,qat], "
                     "torchao:xnnpack[per_channel,dynamic,qat], "
                     "torchao:x86_inductor[qat,dynamic,reduce_range], torchao:embedding. "
                     "Exit status: 0 equal, 1 different, 2 usage error.")
@@ -40,11 +41,11 @@ def add(subparsers) -> None:
 
 
 def _side(spec: str, params: dict):
-    """A diff side: a torchao anchor spec (quantizer built from a fixed table) or a
-    ruleset loaded with the --param values."""
-    if spec.startswith("torchao:"):
-        from qrules.engine.diff import anchor
+    """A diff side: an anchor spec (torchao:… or executorch:…, a quantizer built from
+    a fixed table) or a ruleset loaded with the --param values."""
+    from qrules.engine.diff import anchor, is_anchor_spec
 
+    if is_anchor_spec(spec):
         try:
             return anchor(spec), False
         except ValueError as err:

@@ -46,12 +46,12 @@ def test_equal_sides_exit_0(model, capsys):
 
 def test_ruleset_against_torchao_is_equal(model, capsys):
     status = main(["diff", "torchao:xnnpack[per_channel]", "xnnpack", *model,
-                   "--param", "per_channel=true"])
+                   "--param", "per_channel=true", "--param", "flavor=torchao"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert ("A = torchao:xnnpack[per_channel], "
-            "B = ruleset xnnpack (dynamic=False, keep_integer_arithmetic=False, "
-            "per_channel=True") in out
+            "B = ruleset xnnpack (dynamic=False, flavor=torchao, "
+            "keep_integer_arithmetic=False, per_channel=True") in out
     assert "0 mismatches" in out and "outputs bit-identical" in out
     assert out.rstrip().endswith("EQUAL")
 

@@ -394,9 +394,10 @@ class TestQuantizePT2E:
                                    rtol=0, atol=0)
 
     def test_composable_quantizer_linear_conv(self):
-        # Dynamic first: the static ruleset would otherwise take the linear.
-        composed = qrules.compose(qrules.load("xnnpack", dynamic=True),
-                                  qrules.load("xnnpack", per_channel=True))
+        # Dynamic first: the static ruleset would otherwise take the linear. torchao's
+        # testing copy, as in the seed (executorch's also quantizes the conv dynamically).
+        composed = qrules.compose(qrules.load("xnnpack", dynamic=True, flavor="torchao"),
+                                  qrules.load("xnnpack", per_channel=True, flavor="torchao"))
         check_quantizer(
             models.ConvLinearWPermute().eval(), (torch.randn(2, 3, 4, 4),), composed,
             {QUANT_T: 1, DEQUANT_T: 1,

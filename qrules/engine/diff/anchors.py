@@ -1,5 +1,5 @@
-"""torchao's hand-written quantizers, built from a short spec through a fixed table:
-``anchor("torchao:xnnpack[per_channel,dynamic]")``. The quantizers a ruleset is held to.
+"""The hand-written quantizers a ruleset is held to (torchao's, executorch's), built
+from a short spec through a fixed table: ``anchor("executorch:xnnpack[per_channel]")``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,16 @@ from qrules.adapter import torchao as adapter
 
 def _xnnpack(per_channel=False, dynamic=False, qat=False):
     from torchao.testing.pt2e._xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=qat,
+                                               is_dynamic=dynamic)
+    return XNNPACKQuantizer().set_global(config)
+
+
+def _executorch_xnnpack(per_channel=False, dynamic=False, qat=False):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config,
     )
 
@@ -36,42 +46,63 @@ def _embedding():
     return EmbeddingQuantizer()
 
 
-#: torchao's hand-written quantizers by name: (factory, the flags it takes). The only
-#: way a spec string reaches torchao code; nothing is imported by a user-given name.
+#: Hand-written quantizers by name: (factory, the flags it takes). The only way a spec
+#: string reaches library code; nothing is imported by a user-given name. torchao's are
+#: named bare (``torchao:xnnpack`` is "xnnpack", torchao being the first library the
+#: table held); those of other libraries carry the library: ``executorch:xnnpack``.
 ANCHORS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "xnnpack": (_xnnpack, ("per_channel", "dynamic", "qat")),
     "x86_inductor": (_x86_inductor, ("qat", "dynamic", "reduce_range")),
     "embedding": (_embedding, ()),
+    "executorch:xnnpack": (_executorch_xnnpack, ("per_channel", "dynamic", "qat")),
 }
 
-_ANCHOR_RE = re.compile(r"^torchao:([A-Za-z0-9_]+)(?:\[([A-Za-z0-9_,\s]*)\])?$")
+#: The libraries an anchor spec may name: ``LIBRARY:NAME[flag,...]``.
+ANCHOR_LIBRARIES = ("torchao", "executorch")
+
+_ANCHOR_RE = re.compile(r"^(torchao|executorch):([A-Za-z0-9_]+)(?:\[([A-Za-z0-9_,\s]*)\])?$")
+
+
+def is_anchor_spec(spec: str) -> bool:
+    """Whether a diff side written as text names a hand-written quantizer
+    (``torchao:...``, ``executorch:...``) rather than a ruleset."""
+    return spec.strip().startswith(tuple(f"{library}:" for library in ANCHOR_LIBRARIES))
 
 
 def parse_anchor(spec: str) -> tuple[str, dict[str, bool]]:
-    """``torchao:xnnpack[per_channel,qat]`` -> ("xnnpack", {"per_channel": True, ...}).
-    Raises ValueError naming the known anchors and flags."""
+    """``torchao:xnnpack[per_channel,qat]`` -> ("xnnpack", {"per_channel": True, ...});
+    ``executorch:xnnpack[dynamic]`` -> ("executorch:xnnpack", {"dynamic": True}): the
+    key of ``ANCHORS`` and the flags. Raises ValueError naming the known anchors and
+    flags."""
     match = _ANCHOR_RE.match(spec.strip())
     if not match:
-        raise ValueError(f"not an anchor spec: {spec!r} (expected torchao:NAME or "
-                         "torchao:NAME[flag,flag])")
-    name, flags_text = match.group(1), match.group(2) or ""
+        raise ValueError(f"not an anchor spec: {spec!r} (expected LIBRARY:NAME or "
+                         "LIBRARY:NAME[flag,flag], LIBRARY one of "
+                         f"{', '.join(ANCHOR_LIBRARIES)})")
+    library, bare, flags_text = match.group(1), match.group(2), match.group(3) or ""
+    name = bare if library == "torchao" else f"{library}:{bare}"
     if name not in ANCHORS:
-        raise ValueError(f"unknown torchao quantizer {name!r}; known: "
-                         f"{', '.join(sorted(ANCHORS))}")
+        known = sorted(key.partition(":")[2] for key in ANCHORS
+                       if key.startswith(f"{library}:")) if library != "torchao" else \
+            sorted(key for key in ANCHORS if ":" not in key)
+        raise ValueError(f"unknown {library} quantizer {bare!r}; known: {', '.join(known)}")
     allowed = ANCHORS[name][1]
     flags = {}
     for flag in (f.strip() for f in flags_text.split(",")):
         if not flag:
             continue
         if flag not in allowed:
-            raise ValueError(f"torchao:{name} takes no flag {flag!r}; flags: "
+            raise ValueError(f"{library}:{bare} takes no flag {flag!r}; flags: "
                              f"{', '.join(allowed) or 'none'}")
         flags[flag] = True
     return name, flags
 
 
 def anchor(spec: str):
-    """A torchao quantizer from an anchor spec (see ``parse_anchor``)."""
+    """A hand-written quantizer from an anchor spec (see ``parse_anchor``)."""
     name, flags = parse_anchor(spec)
     with adapter.quiet_torchao():
         return ANCHORS[name][0](**flags)
+
+
+# ------------------------------------------------------------------ running

@@ -24,7 +24,7 @@ from torch.fx import GraphModule
 from qrules.adapter import torchao as adapter
 from qrules.engine.compose import as_quantizer
 from qrules.errors import QruleError
-from qrules.engine.diff.anchors import anchor
+from qrules.engine.diff.anchors import anchor, is_anchor_spec
 from qrules.engine.diff.compare import EquivalenceReport, Numerics, compare_records
 from qrules.engine.diff.describe import NodeRecord, record_annotations, target_name
 
@@ -57,18 +57,20 @@ def _label(side: Any) -> str:
         params = ", ".join(f"{k}={v}" for k, v in sorted(side.params.items()))
         return f"ruleset {side.name}" + (f" ({params})" if params else "")
     if isinstance(side, adapter.Quantizer):
-        return f"{type(side).__name__}"
+        # Module-qualified: torchao's testing copy and executorch's XNNPACKQuantizer
+        # share a class name.
+        return f"{type(side).__module__}.{type(side).__qualname__}"
     return repr(side)
 
 
 def _as_quantizer(side: Any):
     if isinstance(side, str):
-        if side.startswith("torchao:"):
+        if is_anchor_spec(side):
             return anchor(side)
         # Loading a ruleset by name is the API's job (qrules.diff does it): the engine
         # sits below the API and takes loaded rulesets.
         raise TypeError(f"cannot diff {side!r}: pass a loaded ruleset, a quantizer or a "
-                        "torchao:NAME anchor spec (qrules.diff also loads ruleset names)")
+                        "LIBRARY:NAME anchor spec (qrules.diff also loads ruleset names)")
     return as_quantizer(side)
 
 
@@ -187,7 +189,7 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
          a_label: Optional[str] = None, b_label: Optional[str] = None) -> EquivalenceReport:
     """Compare quantizers ``a`` and ``b`` on ``model``.
 
-    ``a``/``b``: loaded rulesets, qrules or torchao quantizers, or anchor specs
+    ``a``/``b``: loaded rulesets, qrules, torchao or executorch quantizers, or anchor specs
     (``"torchao:xnnpack[per_channel]"``); ``a_label``/``b_label`` name them in the report
     and in ``SideFailed`` (default: the anchor spec, or one derived from the object).
     ``model``: an ``nn.Module`` (exported here, in

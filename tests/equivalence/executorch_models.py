@@ -1,0 +1,131 @@
+"""Helper modules that reach every annotator of executorch's XNNPACKQuantizer (and
+each place where it differs from torchao's testing copy): the cat's choice of input,
+the ops that share their input's qparams, every conv form, transposed convs with and
+without groups, dynamic conv. Each factory returns ``(module, inputs)`` in eval mode.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ShareOps(nn.Module):
+    """conv -> reshape -> transpose -> slice -> dropout -> contiguous -> view, and the
+    share ops of torchao's list too: hardtanh, max_pool2d, mean, functional
+    adaptive_avg_pool2d, permute, squeeze, flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        a = self.conv(x)
+        b = a.reshape(1, 8, -1).transpose(1, 2)[:, 1:5]
+        c = F.dropout(b, 0.5, self.training).contiguous().view(1, -1)
+        d = F.max_pool2d(F.hardtanh(self.conv2(x)), 2)
+        e = F.adaptive_avg_pool2d(d, 1).permute(0, 2, 3, 1).squeeze(1).flatten(1)
+        return c, e, d.mean((2, 3))
+
+
+class CatSources(nn.Module):
+    """Cats whose qparams come from input 0, from a later input (the first inputs are
+    the model's input and a constant, never quantized), from an input reached through
+    reshape/transpose, from none (all float), and a cat fed by a cat."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.conv2 = nn.Conv2d(3, 3, 1)
+        self.register_buffer("const", torch.ones(1, 3, 8, 8))
+
+    def forward(self, x):
+        a, b = self.conv(x), self.conv2(x)
+        first = torch.cat([a, x, b], 1)
+        later = torch.cat([x, self.const, b, a], 1)
+        through = torch.cat([x.flatten(2), a.reshape(1, 3, -1).transpose(1, 2)
+                             .transpose(1, 2)], 1)
+        unquantized = torch.cat([x, self.const], 1)
+        nested = torch.cat([first, later], 1)
+        return first, later, through, unquantized, nested
+
+
+class CatAfterCat(nn.Module):
+    """A cat whose qparams come from another cat reached through a transpose: executorch
+    traces back to the first cat (annotated before the second); the ruleset cannot see
+    through the transpose before propagation reaches it (see the gap in
+    test_executorch_anchor.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        a = self.conv(x)
+        first = torch.cat([a, x], 1)
+        return torch.cat([x, first.transpose(2, 3), a], 1)
+
+
+class ConvForms(nn.Module):
+    """conv1d/2d/3d in .default and .padding forms, conv + relu, a depthwise conv and a
+    1-input-channel conv (dynamic skips both), conv_transpose1d/2d with groups 1 and 2,
+    conv_transpose + relu."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(3, 4, 3)
+        self.c1_same = nn.Conv1d(3, 4, 3, padding="same")
+        self.c2 = nn.Conv2d(3, 4, 3)
+        self.c2_same = nn.Conv2d(3, 4, 3, padding="same")
+        self.c2_relu = nn.Conv2d(3, 4, 1)
+        self.depthwise = nn.Conv2d(4, 4, 3, groups=4)
+        self.c3 = nn.Conv3d(3, 4, 1)
+        self.c3_same = nn.Conv3d(3, 4, 3, padding="same")
+        self.t1 = nn.ConvTranspose1d(3, 4, 2)
+        self.t2 = nn.ConvTranspose2d(3, 4, 2)
+        self.t2_grouped = nn.ConvTranspose2d(4, 4, 2, groups=2)
+        self.t2_relu = nn.ConvTranspose2d(3, 4, 2)
+
+    def forward(self, x1, x2, x3):
+        y2 = self.c2(x2)
+        return (self.c1(x1), self.c1_same(x1), y2, self.c2_same(x2),
+                F.relu(self.c2_relu(x2)), self.depthwise(y2), self.c3(x3), self.c3_same(x3),
+                self.t1(x1), self.t2(x2), self.t2_grouped(y2), F.relu(self.t2_relu(x2)))
+
+
+class LinearBinary(nn.Module):
+    """linear, linear + relu, add/mul with tensors and with scalars, each with and
+    without relu, an nn.AdaptiveAvgPool2d module."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+        self.linear_relu = nn.Linear(8, 8)
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+
+    def forward(self, x, image):
+        a = self.linear(x)
+        b = F.relu(self.linear_relu(x))
+        c = F.relu(a + b) * 2.0
+        d = F.relu(c * 0.5) + 1.0
+        e = F.relu(d * a)
+        return e, self.pool(self.conv(image))
+
+
+EXECUTORCH_SMALL = {
+    "share_ops": lambda: (ShareOps(), (torch.randn(1, 3, 8, 8),)),
+    "cat_sources": lambda: (CatSources(), (torch.randn(1, 3, 8, 8),)),
+    "cat_after_cat": lambda: (CatAfterCat(), (torch.randn(1, 3, 8, 8),)),
+    "conv_forms": lambda: (ConvForms(), (torch.randn(1, 3, 8), torch.randn(1, 3, 8, 8),
+                                         torch.randn(1, 3, 4, 4, 4))),
+    "linear_binary": lambda: (LinearBinary(), (torch.randn(2, 8), torch.randn(1, 3, 8, 8))),
+}
+
+
+def executorch_small(name: str):
+    torch.manual_seed(0)
+    module, inputs = EXECUTORCH_SMALL[name]()
+    return module.eval(), inputs
