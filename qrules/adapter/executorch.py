@@ -8,6 +8,7 @@ them by name. XNNPACK is the first; Arm, Cortex-M and Qualcomm join the same way
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -135,11 +136,14 @@ def lower(module: torch.nn.Module, example_inputs: tuple,
 
 
 @contextlib.contextmanager
-def _native_stderr() -> Iterator[list[str]]:
-    """Capture what the C++ runtime writes to file descriptor 2 (its log says why a
-    delegate failed to initialise; the Python exception only says "0x1")."""
+def _runtime_log() -> Iterator[list[str]]:
+    """Capture the runtime's log: it says why a delegate failed to initialise (the
+    Python exception only says "0x1"). The pybinding writes it to ``sys.stderr`` when
+    that is redirected (as under pytest), else to file descriptor 2."""
     lines: list[str] = []
-    with tempfile.TemporaryFile(mode="w+b") as sink:
+    redirected = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink, \
+            contextlib.redirect_stderr(redirected):
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
@@ -149,6 +153,7 @@ def _native_stderr() -> Iterator[list[str]]:
             os.close(saved)
             sink.seek(0)
             lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+            lines.extend(redirected.getvalue().splitlines())
 
 
 @dataclass
@@ -165,7 +170,7 @@ def load_and_run(pte: bytes, inputs: tuple, method: str = "forward") -> ProgramR
     from executorch.runtime import Runtime
 
     runtime = Runtime.get()
-    with _native_stderr() as log:
+    with _runtime_log() as log:
         try:
             outputs = runtime.load_program(pte).load_method(method).execute(tuple(inputs))
         except Exception as err:  # the pybinding raises RuntimeError with an error code
