@@ -114,23 +114,28 @@ def _count_delegation(graph_module: torch.fx.GraphModule) -> tuple[int, int, lis
 
 
 def export_for_lowering(module: torch.nn.Module, example_inputs: tuple):
-    """``torch.export.export`` of a converted model, as executorch's lowering takes it."""
+    """``torch.export.export`` of a converted model, as executorch's lowering takes it.
+    Exporting the ``.module()`` graph again traces through the ``_guards_fn``
+    submodule torch 2.14 puts there, so the lowered program has no such node."""
     return torch.export.export(module, tuple(example_inputs))
 
 
 def lower(module: torch.nn.Module, example_inputs: tuple,
           backend: DeviceBackend) -> LoweredProgram:
     """Export a converted model, lower it with the backend's partitioners, then
-    ``to_executorch()``. A failure of ``to_executorch`` (an op left outside the
-    delegates with no portable kernel) is reported, not raised."""
+    ``to_executorch()``. A failure of either (a pattern the partitioner chokes on, an op
+    left outside the delegates with no portable kernel) is reported, not raised."""
     from executorch.exir import to_edge_transform_and_lower
 
-    edge = to_edge_transform_and_lower(export_for_lowering(module, example_inputs),
-                                       partitioner=backend.partitioners())
+    program = export_for_lowering(module, example_inputs)
+    try:
+        edge = to_edge_transform_and_lower(program, partitioner=backend.partitioners())
+    except Exception as err:  # executorch raises bare RuntimeError/KeyError/...
+        return LoweredProgram(None, 0, 0, [], error=f"to_edge_transform_and_lower: {err}")
     counts = _count_delegation(edge.exported_program().graph_module)
     try:
         pte = edge.to_executorch().buffer
-    except Exception as err:  # executorch raises bare RuntimeError/KeyError/...
+    except Exception as err:
         return LoweredProgram(None, *counts, error=f"to_executorch: {err}")
     return LoweredProgram(pte, *counts)
 
