@@ -7,18 +7,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_API = {"parse", "check", "load", "load_text", "LoadedRuleset"}
-_DIAGNOSTICS = {"QruleError", "Diagnostic", "Severity"}
-# These import torch and torchao: only on first use. No module may be named like
-# one of these names (qrules.compose, qrules.explain): importing a submodule sets it
-# as an attribute of the package, which then hides the function for good.
+_API = {"parse", "check", "load", "load_text", "LoadedRuleset", "QruleError"}
+_DIAGNOSTICS = {"Diagnostic", "Severity"}
+# The extension API: torch-free, like the front end.
+_REGISTRY = {"register_observer", "register_transform", "register_derive_function",
+             "register_annotation_kind", "register_fact", "register_predicate_function"}
+# These import torch and torchao: only on first use. No top-level module may be named
+# like one of these names (qrules.compose, qrules.explain): importing a submodule sets
+# it as an attribute of the package, which then hides the function for good. Under
+# qrules.engine the names are free (qrules.engine.compose sets qrules.engine.compose).
 _ENGINE = {
-    "quantize": "qrules.pipeline", "prepare": "qrules.pipeline", "convert": "qrules.pipeline",
-    "calibrate": "qrules.pipeline", "save_program": "qrules.pipeline",
-    "load_program": "qrules.pipeline", "compose": "qrules.composing",
-    "ComposeConflictError": "qrules.composing", "explain": "qrules.explaining",
-    # qrules.equivalence, not qrules.diff: a module of that name would hide the function.
-    "diff": "qrules.equivalence", "EquivalenceReport": "qrules.equivalence",
+    "quantize": "qrules.engine.pipeline", "prepare": "qrules.engine.pipeline",
+    "convert": "qrules.engine.pipeline", "calibrate": "qrules.engine.pipeline",
+    "save_program": "qrules.engine.pipeline", "load_program": "qrules.engine.pipeline",
+    "compose": "qrules.engine.compose", "ComposeConflictError": "qrules.engine.compose",
+    "explain": "qrules.engine.explain",
+    # No module may be named qrules.diff: it would hide the function. The API's diff
+    # loads ruleset names, then runs the engine's.
+    "diff": "qrules.api", "EquivalenceReport": "qrules.engine.diff",
     "ValidationError": "qrules.adapter.quantizer", "RulesetQuantizer": "qrules.adapter.quantizer",
     "move_exported_model_to_eval": "qrules.adapter.torchao",
     "move_exported_model_to_train": "qrules.adapter.torchao",
@@ -27,7 +33,7 @@ _ENGINE = {
     "export_program": "qrules.engine.device", "run_on_device": "qrules.engine.device",
 }
 
-__all__ = sorted(_API | _DIAGNOSTICS | set(_ENGINE) | {"__version__"})
+__all__ = sorted(_API | _DIAGNOSTICS | _REGISTRY | set(_ENGINE) | {"__version__"})
 
 
 def __getattr__(name: str):
@@ -39,6 +45,10 @@ def __getattr__(name: str):
         from qrules import diagnostics
 
         return getattr(diagnostics, name)
+    if name in _REGISTRY:
+        from qrules.semantics import registry
+
+        return getattr(registry, name)
     if name in _ENGINE:
         import importlib
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from qrules.checking import check_ruleset_path, check_ruleset_text
-from qrules.diagnostics import Diagnostic, QruleError, Severity
+from qrules.diagnostics import Diagnostic, Severity
+from qrules.errors import QruleError
 from qrules.resources import builtin_ruleset_names, builtin_ruleset_path
 from qrules.semantics.ruleset import BoundRuleset, Ruleset
 from qrules.syntax import ast
@@ -81,6 +82,7 @@ class LoadedRuleset:
         return f"<qrules ruleset {self.name} ({params}), {len(self.rules)} rules>"
 
     def compiled(self):
+        """The ``CompiledRuleset`` (aten overloads resolved; imports torch), built once."""
         if self._compiled is None:
             from qrules.compile.matchers import compile_ruleset
 
@@ -88,6 +90,7 @@ class LoadedRuleset:
         return self._compiled
 
     def quantizer(self):
+        """A new ``RulesetQuantizer`` with this ruleset as its global one."""
         from qrules.adapter.quantizer import RulesetQuantizer
 
         return RulesetQuantizer(self.compiled(), sources=self.checked.sources)
@@ -121,3 +124,27 @@ def load_text(text: Union[str, bytes], filename: Optional[str] = None, *,
     """Like ``load``, for .qrule source text (tests, notebooks, generated rules)."""
     ruleset = check_ruleset_text(text, filename, include_roots)
     return LoadedRuleset(ruleset.bind(**params), ruleset)
+
+
+def diff(a, b, model, example_inputs=None, *, qat: bool = False, numerics: bool = True,
+         calibration=None, seed: int = 0, model_label: Optional[str] = None,
+         strict: bool = False):
+    """Compare quantizers ``a`` and ``b`` on ``model``: ``qrules.engine.diff.diff``, where
+    a side may also be a built-in ruleset name or a ``.qrule`` path (loaded here with
+    its default parameters, and named in the report as given). See docs/api.md.
+    """
+    from qrules.engine.diff import diff as engine_diff
+
+    labels = {f"{key}_label": side for key, side in (("a", a), ("b", b))
+              if _is_ruleset_name(side)}
+    return engine_diff(_loaded(a), _loaded(b), model, example_inputs, qat=qat,
+                       numerics=numerics, calibration=calibration, seed=seed,
+                       model_label=model_label, strict=strict, **labels)
+
+
+def _is_ruleset_name(side) -> bool:
+    return isinstance(side, str) and not side.startswith("torchao:")
+
+
+def _loaded(side):
+    return load(side).quantizer() if _is_ruleset_name(side) else side

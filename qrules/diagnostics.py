@@ -87,6 +87,17 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR313", _E, "invalid derived spec"),
     Code("QR314", _E, "definition refers to itself"),
     Code("QR315", _E, "duplicate config key"),
+    Code("QR316", _E, "keyword argument given twice"),
+    Code("QR317", _E, "missing required argument"),
+    Code("QR318", _E, "unexpected argument"),
+    Code("QR319", _E, "misused `range=`"),
+    Code("QR320", _E, "dynamic spec per channel"),
+    Code("QR321", _E, "same_as outside a config"),
+    Code("QR322", _E, "malformed edge reference"),
+    Code("QR323", _E, "unmarked on an amend rule"),
+    Code("QR324", _E, "region inside a larger pattern"),
+    Code("QR325", _E, "node function in a region's predicates"),
+    Code("QR326", _E, "bad predicate function arguments"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),
@@ -157,20 +168,3 @@ def did_you_mean(name: str, known: Iterable[str]) -> list[Note]:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
-
-
-class QruleError(Exception):
-    """Raised by the Python API when a ruleset has errors; carries every diagnostic.
-
-    ``str()`` is the same text ``qrules lint`` prints for these diagnostics.
-    """
-
-    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
-        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
-        self._sources = dict(sources or {})
-        super().__init__(self.diagnostics)
-
-    def __str__(self) -> str:
-        from qrules.report import format_text  # formatting lives in its own stage
-
-        return format_text(self.diagnostics, self._sources).rstrip("\n")

@@ -29,6 +29,3 @@ class Span(BaseModel):
     def point(cls, file: Optional[str], line: int, col: int, offset: int = 0) -> "Span":
         return cls.model_construct(file=file, line=line, col=col, end_line=line,
                                    end_col=col + 1, start=offset, end=offset + 1)
-
-    def with_file(self, file: Optional[str]) -> "Span":
-        return self.model_copy(update={"file": file})

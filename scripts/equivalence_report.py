@@ -1,6 +1,6 @@
 """Regenerate docs/equivalence.md from the equivalence suite's cases.
 
-Runs every case of ``tests/equivalence/test_equivalence.py`` (the same models, anchors,
+Runs every case of ``tests/equivalence/cases.py`` (the same models, anchors,
 parameters and checks), classifies the mismatches by ``KNOWN_LANGUAGE_GAPS``, and writes
 per built-in ruleset: its .qrule lines against the Python lines of the torchao
 quantizer it replaces, the models and parameter combinations compared, the nodes
@@ -70,7 +70,7 @@ def module_path(name: str) -> Path:
 
 def run_cases():
     from tests.equivalence import caches
-    from tests.equivalence import test_equivalence as suite
+    from tests.equivalence import cases as suite
 
     results = []
     with caches.patterns_traced_once(), caches.histogram_search_once(), \
@@ -252,7 +252,7 @@ def render(suite, results) -> str:
     out += ["## Known language gaps", "",
             "What the torchao quantizers do that no `.qrule` file can say yet, with the "
             "syntax proposed to say it. `KNOWN_LANGUAGE_GAPS` in "
-            "`tests/equivalence/test_equivalence.py` holds the same list.", ""]
+            "`tests/equivalence/cases.py` holds the same list.", ""]
     for gap_id, gap in suite.KNOWN_LANGUAGE_GAPS.items():
         numeric = " *Changes numerics.*" if gap.numeric else ""
         out += [f"### `{gap_id}`", "",

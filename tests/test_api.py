@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import qrules
-from qrules.diagnostics import QruleError
+from qrules.errors import QruleError
 from qrules.syntax import ast
 
 GOOD = """\

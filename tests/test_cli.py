@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,18 @@ def test_docs_cover_every_lint_flag_and_format():
     assert "github/codeql-action/upload-sarif" in docs
     for fmt in cli.FORMATS:
         assert f"### `{fmt}`" in docs, fmt
+
+
+def test_docs_cover_every_command_and_flag():
+    """docs/architecture.md's "add a CLI command" recipe: every command listed in
+    COMMANDS has a section in docs/cli.md, and each of its flags is mentioned there."""
+    docs = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    commands = next(action for action in cli.build_parser()._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    assert len(commands) == len(cli.COMMANDS)
+    for name, parser in commands.items():
+        assert re.search(rf"^#+ .*`qrules {name}", docs, re.M), f"no section for {name}"
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert f"`{flag}" in docs, f"qrules {name} {flag} is not in docs/cli.md"

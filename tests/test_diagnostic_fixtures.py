@@ -30,7 +30,7 @@ Fixture format (``tests/fixtures/diagnostics/*.qrule``, one file per code family
 ``test_every_code_is_covered`` checks that the expectations of all fixtures and
 generated cases name every lint code in ``qrules.diagnostics.CODES``: all but the
 ``RUNTIME_FAMILIES`` (QR6xx), which are found on a model's graph, not in a file, and are
-triggered by ``tests/test_validation_codes.py``.
+triggered by ``tests/engine/test_validation_codes.py``.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def test_builtin_rulesets_have_no_findings_at_all():
 def test_every_code_is_covered():
     expected = {code for case in ALL_CASES for *_, code in case.expected}
     expected |= {code for _, wanted in GENERATED.values() for *_, code in wanted}
-    # QR6xx are raised on graphs by the quantizer; tests/test_validation_codes.py
+    # QR6xx are raised on graphs by the quantizer; tests/engine/test_validation_codes.py
     # triggers each of them. Every other code must have a lint fixture.
     lint_codes = {c for c in CODES if not c.startswith(RUNTIME_FAMILIES)}
     assert sorted(lint_codes - expected) == [], "codes no fixture case triggers"

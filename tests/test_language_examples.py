@@ -169,18 +169,6 @@ def _ticked(cell: str) -> list[str]:
     return re.findall(r"`([^`]+)`", cell)
 
 
-def _roles_text(roles) -> str:
-    parts = []
-    for r in roles:
-        if r.through is not None:
-            parts.append(f"{r.role}: {r.through}({r.position})")
-        elif r.element is not None:
-            parts.append(f"{r.role}: {r.position}[{r.element}]")
-        else:
-            parts.append(f"{r.role}: {r.position}")
-    return ", ".join(parts)
-
-
 def doc_prelude_table() -> dict[str, tuple]:
     rows: dict[str, tuple] = {}
     section = _section(DOC.read_text(encoding="utf-8"), "The prelude vocabulary")
@@ -202,7 +190,7 @@ def prelude_vocabulary() -> dict[str, tuple]:
     ops: dict[str, tuple] = {}
     for item in result.file.items:
         if isinstance(item, ast.OpDef):
-            ops[item.name] = ("op", item.targets, _roles_text(item.roles))
+            ops[item.name] = ("op", item.targets, ", ".join(map(str, item.roles)))
         elif isinstance(item, ast.OpAlias):
             ops[item.name] = ("alias", tuple(m.name for m in item.members), "")
     return ops

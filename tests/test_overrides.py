@@ -6,7 +6,7 @@ import pytest
 
 from qrules.api import load_text
 from qrules.checking import check_ruleset_text
-from qrules.diagnostics import QruleError
+from qrules.errors import QruleError
 
 HEAD = 'ruleset t version "1.0"\nparam qat: bool = false\nparam dynamic: bool = false\n'
 

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from qrules import report
-from qrules.diagnostics import CODES, Diagnostic, Note, QruleError, Severity, diagnostic
+from qrules.diagnostics import CODES, Diagnostic, Note, Severity, diagnostic
+from qrules.errors import QruleError
 from qrules.span import Span
 
 DATA = Path(__file__).parent / "data"

@@ -11,23 +11,22 @@ entries first, then module types, then operator types, then the global ruleset;
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from typing import Any, Optional, Union
 
 from torch.fx import GraphModule, Node
 
 from qrules.adapter.torchao import (
-    QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
+    ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
 )
-from qrules.compile.matchers import CompiledRuleset, resolve_target
-from qrules.diagnostics import QruleError
-from qrules.passes.match import ANNOTATION_KEY
+from qrules.compile.matchers import CompiledRuleset, leave_in_float
+from qrules.errors import QruleError
 from qrules.passes.plan import Plan, plan
 from qrules.passes.validate import validate
 from qrules.semantics import registry
 from qrules.semantics.symbols import ScopeRef
+from qrules.span import Span
 
+# qrules' own node.meta key: which rule annotated a node (see `annotation_of`).
 PROVENANCE_KEY = "qrules"
 
 
@@ -36,43 +35,23 @@ class ValidationError(QruleError, ValueError):
     left exactly as it was. ``diagnostics`` name each node, rule and span."""
 
 
-def _op_targets(compiled: CompiledRuleset) -> dict[str, frozenset]:
-    """Op name -> overloads, for predicates like ``any_user(relu)`` and op scopes."""
-    resolver = compiled.bound.resolver
+class Provenance(dict):
+    """``node.meta["qrules"]``: a plain dict (rule, ruleset, location, amended_by) that
+    also keeps the rule's ``span``, so a compose conflict points at the rule without
+    parsing ``location`` back. Copies (deepcopy, pickle) keep it."""
+
+    span: Optional[Span] = None
+
+
+def annotations_on(model: GraphModule) -> dict[Node, Any]:
+    """The torchao annotations already on the graph (other quantizers'), by node: what
+    the passes treat as taken."""
     out = {}
-    for name in resolver.ops:
-        ops = resolver.resolve(name) or ()
-        targets = set()
-        for op in ops:
-            for target in op.targets:
-                try:
-                    targets.add(resolve_target(target))
-                except ValueError:
-                    pass
-        out[name] = frozenset(targets)
+    for node in model.graph.nodes:
+        annotation = node.meta.get(ANNOTATION_KEY)
+        if annotation is not None:
+            out[node] = annotation
     return out
-
-
-def _scoped(compiled: CompiledRuleset, scope: Optional[ScopeRef]) -> CompiledRuleset:
-    if scope is None:
-        return compiled
-    rules = tuple(dataclasses.replace(rule, scopes=rule.scopes + (scope,))
-                  for rule in compiled.rules)
-    return dataclasses.replace(compiled, rules=rules)
-
-
-@functools.lru_cache(maxsize=1)
-def _leave_in_float() -> CompiledRuleset:
-    """`rule leave_in_float: any : none`, parsed, checked and compiled once."""
-    from qrules.api import load_text  # local: api builds on the adapter
-
-    text = 'ruleset leave_in_float version "1.0"\nrule leave_in_float: any : none\n'
-    return load_text(text, "<leave in float>").compiled()
-
-
-def _float_rule(scope: ScopeRef) -> CompiledRuleset:
-    """A ruleset that takes every node of a scope and leaves it in float."""
-    return _scoped(_leave_in_float(), scope)
 
 
 class RulesetQuantizer(Quantizer):
@@ -113,26 +92,39 @@ class RulesetQuantizer(Quantizer):
         self._scoped.append((rank, scope, None if ruleset is None else _compiled_of(ruleset)))
         return self
 
-    def _passes(self) -> list[CompiledRuleset]:
-        """Rulesets in the order they annotate: specific scopes first, global last;
-        the global ruleset skips what the scoped ones cover (XNNPACK's filters)."""
+    @property
+    def global_ruleset(self) -> Optional[CompiledRuleset]:
+        """The ruleset set with ``set_global`` (or given to the constructor), if any."""
+        return self._global
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """The .qrule texts of every ruleset set here, by file name (for diagnostics)."""
+        return self._sources
+
+    def annotation_passes(self) -> list[CompiledRuleset]:
+        """The rulesets ``annotate`` runs, in order, each limited to its scope: module
+        names first, then module types, then operator types, global last. None set for
+        a scope becomes a rule leaving that scope in float; and the global ruleset
+        skips every scope set from Python (XNNPACK's filters). ``explain`` plans the
+        same passes."""
         out = []
         scoped = sorted(self._scoped, key=lambda item: item[0])
         for _, scope, compiled in scoped:
-            out.append(_scoped(compiled, scope) if compiled is not None
-                       else _float_rule(scope))
+            out.append(compiled.within(scope) if compiled is not None
+                       else leave_in_float(scope))
         if self._global is not None:
             # What the docstring promises and XNNPACK's filters do: the global ruleset
             # never annotates inside a scope set from Python, even a node the scope's
             # own ruleset left alone (it used to fill those in).
-            out.extend(_float_rule(scope) for _, scope, compiled in scoped
+            out.extend(leave_in_float(scope) for _, scope, compiled in scoped
                        if compiled is not None)
             out.append(self._global)
         return out
 
     # ------------------------------------------------------------------ Quantizer API
     def transform_for_annotation(self, model: GraphModule) -> GraphModule:
-        for compiled in self._passes():
+        for compiled in self.annotation_passes():
             for transform in compiled.transforms:
                 function = resolve_entry(registry.TRANSFORMS[transform.name])
                 model = function(model, **dict(transform.kwargs)) or model
@@ -142,16 +134,17 @@ class RulesetQuantizer(Quantizer):
         builder = SpecBuilder()
         plans = []
         taken: dict[Node, Any] = {}
-        for compiled in self._passes():
-            current = plan(model, compiled, _op_targets(compiled), taken)
+        existing = annotations_on(model)
+        for compiled in self.annotation_passes():
+            current = plan(model, compiled, taken, existing)
             errors = validate(current)
             if errors:
                 raise ValidationError(errors, self._sources)
-            plans.append((current, compiled))
+            plans.append(current)
             taken.update(current.annotations)
-        for current, compiled in plans:
-            _write(current, builder, compiled.bound.annotation_kind)
-        self.last_plan = plans[-1][0] if plans else None
+        for current in plans:
+            _write(current, builder)
+        self.last_plan = plans[-1] if plans else None
         return model
 
     def validate(self, model: GraphModule) -> None:
@@ -174,9 +167,9 @@ def _annotation_factory(kind: Optional[str]):
     return resolve_entry(entry), entry.extra.get("pattern_output_field")
 
 
-def _write(current: Plan, builder: SpecBuilder, kind: Optional[str] = None) -> None:
-    annotation_class, flag = _annotation_factory(kind)
+def _write(current: Plan, builder: SpecBuilder) -> None:
     for node, note in current.annotations.items():
+        annotation_class, flag = _annotation_factory(note.rule.annotation_kind)
         input_map = {}
         for source, placed in note.inputs.items():
             input_map[source] = None if placed is None else builder.build(placed.spec,
@@ -191,8 +184,9 @@ def _write(current: Plan, builder: SpecBuilder, kind: Optional[str] = None) -> N
         node.meta[ANNOTATION_KEY] = annotation_class(
             input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
             **extra)
-        node.meta[PROVENANCE_KEY] = {"rule": rule.name, "ruleset": rule.ruleset,
-                                     "location": rule.location}
+        provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
+        provenance.span = rule.span
+        node.meta[PROVENANCE_KEY] = provenance
         if note.amended_by:
             node.meta[PROVENANCE_KEY]["amended_by"] = list(dict.fromkeys(note.amended_by))
 

@@ -54,21 +54,23 @@ with warnings.catch_warnings():
         Quantizer,
         SharedQuantizationSpec,
     )
+    # The node.meta key torchao's prepare reads annotations from.
+    from torchao.quantization.pt2e.quantizer.quantizer import (  # noqa: E402
+        Q_ANNOTATION_KEY as ANNOTATION_KEY,
+    )
 
 for _logger, _level in zip(_NOISY_LOGGERS, _levels):
     _logger.setLevel(_level)
 
 from qrules.semantics import registry  # noqa: E402
-from qrules.semantics.values import (  # noqa: E402
-    DerivedSpec, FixedSpec, ObserverRef, QuantSpec, SharedSpec,
-)
+from qrules.semantics.values import ObserverRef, SpecValue  # noqa: E402
 
 __all__ = [
     "ComposableQuantizer", "Quantizer", "QuantizationAnnotation", "QuantizationSpec",
     "SharedQuantizationSpec", "DerivedQuantizationSpec", "FixedQParamsQuantizationSpec",
     "prepare_pt2e", "prepare_qat_pt2e", "convert_pt2e", "move_exported_model_to_eval",
     "move_exported_model_to_train", "allow_exported_model_train_eval", "model_is_exported",
-    "export_module", "SpecBuilder", "resolve_entry",
+    "export_module", "SpecBuilder", "resolve_entry", "ANNOTATION_KEY",
 ]
 
 
@@ -118,6 +120,25 @@ def observer_ctor(ref: ObserverRef) -> Callable:
     return cls.with_args(**kwargs) if kwargs else cls
 
 
+class _Torchao:
+    """What a spec value builds its torchao spec with (``SpecValue.to_torchao``)."""
+
+    QuantizationSpec = QuantizationSpec
+    FixedQParamsQuantizationSpec = FixedQParamsQuantizationSpec
+    DerivedQuantizationSpec = DerivedQuantizationSpec
+    SharedQuantizationSpec = SharedQuantizationSpec
+    torch_dtype = staticmethod(torch_dtype)
+    observer_ctor = staticmethod(observer_ctor)
+
+    @staticmethod
+    def qscheme(name: str):
+        return getattr(torch, name)
+
+    @staticmethod
+    def derive_fn(name: str) -> Callable:
+        return resolve_entry(registry.DERIVE_FUNCTIONS[name])
+
+
 class SpecBuilder:
     """qrules spec values -> torchao spec objects, one object per distinct value, so
     equal specs compare equal and torchao can share observers between them."""
@@ -125,49 +146,13 @@ class SpecBuilder:
     def __init__(self):
         self._cache: dict[Any, Any] = {}
 
-    def build(self, spec, refs: tuple = ()):
-        if isinstance(spec, SharedSpec):
-            return SharedQuantizationSpec(refs[0])
-        if isinstance(spec, DerivedSpec):
-            fn = resolve_entry(registry.DERIVE_FUNCTIONS[spec.derive_fn])
-            return DerivedQuantizationSpec(
-                derived_from=list(refs), derive_qparams_fn=fn, dtype=torch_dtype(spec.dtype),
-                quant_min=spec.quant_min, quant_max=spec.quant_max,
-                qscheme=getattr(torch, spec.qscheme), ch_axis=spec.ch_axis)
-        key = _value_key(spec)
+    def build(self, spec: SpecValue, refs: tuple = ()):
+        if spec.refs:  # names graph edges: one object per placement
+            return spec.to_torchao(_Torchao, refs)
+        key = spec.value_key()
         if key not in self._cache:
-            self._cache[key] = self._build_static(spec)
+            self._cache[key] = spec.to_torchao(_Torchao)
         return self._cache[key]
-
-    @staticmethod
-    def _build_static(spec):
-        if isinstance(spec, FixedSpec):
-            return FixedQParamsQuantizationSpec(
-                dtype=torch_dtype(spec.dtype), scale=spec.scale, zero_point=spec.zero_point,
-                quant_min=spec.quant_min, quant_max=spec.quant_max,
-                qscheme=getattr(torch, spec.qscheme))
-        if isinstance(spec, QuantSpec):
-            return QuantizationSpec(
-                dtype=torch_dtype(spec.dtype), quant_min=spec.quant_min,
-                quant_max=spec.quant_max, qscheme=getattr(torch, spec.qscheme),
-                ch_axis=spec.ch_axis, is_dynamic=spec.is_dynamic,
-                observer_or_fake_quant_ctr=observer_ctor(spec.observer))
-        raise TypeError(f"not a spec: {spec!r}")
-
-
-def _value_key(spec) -> Any:
-    """Equality of specs ignores their names and source spans."""
-    fields = dict(spec.__dict__)
-    fields.pop("name", None)
-    fields.pop("span", None)
-    if "observer" in fields:
-        fields["observer"] = _observer_key(fields["observer"])
-    return (type(spec).__name__, tuple(sorted(fields.items())))
-
-
-def _observer_key(ref: ObserverRef):
-    return (ref.name, tuple((k, _observer_key(v) if isinstance(v, ObserverRef) else v)
-                            for k, v in ref.kwargs))
 
 
 def forget_prepared_models() -> None:

@@ -16,10 +16,11 @@ import torch
 
 from qrules.compile.predicates import compile_predicates
 from qrules.semantics import registry
-from qrules.semantics.patterns import ANY_OP, OpInfo, expand
+from qrules.semantics.patterns import ANY, ANY_OP, OpInfo, expand
 from qrules.semantics.ruleset import BoundRule, BoundRuleset, BoundTransform
 from qrules.semantics.symbols import ScopeRef
 from qrules.semantics.values import Spec
+from qrules.span import Span
 from qrules.syntax import ast
 
 
@@ -65,34 +66,30 @@ class CompiledStep:
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """One rule as the passes use it: its patterns, its config, and how it takes nodes."""
+
     name: str
     ruleset: str
-    location: str                      # file:line:col of the rule's name
+    span: Span                         # the rule's name in its file
     phase: int
     rank: tuple
     scopes: tuple[ScopeRef, ...]
     expansions: tuple[tuple[CompiledStep, ...], ...]
     config: Optional[tuple[tuple[ast.RoleKey, Optional[Spec]], ...]]
-    bound: BoundRule = field(compare=False, repr=False)
+    # May match nodes taken by earlier rules; fills only edges without a spec.
+    amend: bool = False
+    # `takes(...)`: the steps and edge producers a match owns; None: its steps.
+    takes: Optional[tuple[ast.RoleKey, ...]] = None
+    # Its annotations leave `_annotated` false; its nodes are still taken.
+    unmarked: bool = False
+    # The ruleset's `annotation` kind (None: torchao's QuantizationAnnotation): what
+    # the adapter writes for the nodes this rule annotates.
+    annotation_kind: Optional[str] = None
 
     @property
-    def amend(self) -> bool:
-        """May match nodes taken by earlier rules; fills only edges without a spec."""
-        return self.bound.entry.rule.amend
-
-    @property
-    def takes(self) -> Optional[tuple[ast.RoleKey, ...]]:
-        """`takes(...)`: the steps and edge producers a match owns; None: its steps."""
-        return self.bound.entry.rule.takes
-
-    @property
-    def unmarked(self) -> bool:
-        """Its annotations leave `_annotated` false; its nodes are still taken."""
-        return self.bound.entry.rule.unmarked
-
-    @property
-    def leaves_float(self) -> bool:
-        return self.config is None
+    def location(self) -> str:
+        """``file:line:col`` of the rule's name, as provenance and explain show it."""
+        return str(self.span)
 
     def head_targets(self) -> set:
         heads: set = set()
@@ -109,10 +106,20 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class CompiledRuleset:
+    """Everything the passes need, resolved once: no pass reads the bound ruleset."""
+
     name: str
     rules: tuple[CompiledRule, ...]    # in acceptance order (rank)
     transforms: tuple                  # BoundTransforms, op-list keywords resolved
-    bound: BoundRuleset = field(compare=False, repr=False)
+    # Op name -> its overloads, for predicates like `any_user(relu)` and op scopes.
+    op_targets: dict[str, frozenset] = field(default_factory=dict, compare=False)
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def within(self, scope: ScopeRef) -> "CompiledRuleset":
+        """The same rules, each limited to ``scope`` as well (a scope set from Python)."""
+        rules = tuple(dataclasses.replace(rule, scopes=rule.scopes + (scope,))
+                      for rule in self.rules)
+        return dataclasses.replace(self, rules=rules)
 
 
 _OVERLOADS: dict[str, Any] = {}
@@ -168,8 +175,10 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset,
     if rule.config is not None:
         config = tuple((key, specs[0] if specs else None) for key, specs in rule.config.entries)
     entry = rule.entry
-    return CompiledRule(rule.name, entry.ruleset, str(entry.rule.name_span), entry.phase_index,
-                        entry.rank, entry.context.scopes, tuple(expansions), config, rule)
+    return CompiledRule(rule.name, entry.ruleset, entry.rule.name_span, entry.phase_index,
+                        entry.rank, entry.context.scopes, tuple(expansions), config,
+                        amend=entry.rule.amend, takes=entry.rule.takes,
+                        unmarked=entry.rule.unmarked, annotation_kind=bound.annotation_kind)
 
 
 def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundTransform:
@@ -188,8 +197,45 @@ def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundT
     return dataclasses.replace(transform, kwargs=tuple(kwargs))
 
 
+def _op_targets(bound: BoundRuleset) -> dict[str, frozenset]:
+    """Op name -> overloads, for every op the ruleset can name. An op whose overloads
+    this torch lacks resolves to fewer (or none): a predicate naming it is false."""
+    resolver = bound.resolver
+    out = {}
+    for name in resolver.ops:
+        targets = set()
+        for op in resolver.resolve(name) or ():
+            for target in op.targets:
+                try:
+                    targets.add(resolve_target(target))
+                except CompileError:
+                    pass
+        out[name] = frozenset(targets)
+    return out
+
+
 def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
     shared: dict = {}   # predicate text -> one StepPredicate, see compile_predicates
     rules = tuple(_compile_rule(rule, bound, shared) for rule in bound.rules)
     transforms = tuple(_compile_transform(t, bound) for t in bound.transforms)
-    return CompiledRuleset(bound.name, rules, transforms, bound)
+    return CompiledRuleset(bound.name, rules, transforms, _op_targets(bound),
+                           dict(bound.params))
+
+
+def leave_in_float(scope: ScopeRef) -> CompiledRuleset:
+    """`rule leave_in_float: any : none` limited to ``scope``: it takes every node of
+    the scope and leaves it in float (what ``None`` means in ``set_module_name``)."""
+    return _LEAVE_IN_FLOAT.within(scope)
+
+
+# What compiling this file, named `<leave in float>`, gives (without parsing it at
+# annotate time, or importing the API from here):
+#     ruleset leave_in_float version "1.0"
+#     rule leave_in_float: any : none
+# Its provenance location, `<leave in float>:2:6`, is the rule's name in that text.
+_ANY_STEP = CompiledStep(label=ANY_OP, ops=(_op_match(ANY),), any_op=True,
+                         predicate=None, region=None)
+_LEAVE_IN_FLOAT = CompiledRuleset("leave_in_float", (CompiledRule(
+    "leave_in_float", "leave_in_float", Span.point("<leave in float>", 2, 6), phase=0,
+    rank=(0, 3, 0, 0), scopes=(),  # phase 0, no scope, priority 0, first rule
+    expansions=((_ANY_STEP,),), config=None),), transforms=())

@@ -3,31 +3,25 @@
 A predicate reads facts of one candidate node: its role arguments (as tensors
 from ``node.meta["val"]``, or Python constants), its users, its module, and the
 annotations already made (by earlier rules, phases or quantizers). Parameters are
-bound at compile time. The names were checked by lint; anything that still goes
-wrong at run time (a fact of a missing argument) makes the predicate false.
+bound at compile time. Facts and functions are dispatched through their declarations
+(semantics.facts); a name without one is an error when the predicate is compiled.
+What still goes wrong at run time (a fact of a missing argument) makes it false.
 """
 
 from __future__ import annotations
 
-import functools
 import operator
 from typing import Any, Optional
 
+from qrules.compile.graph_meta import innermost_module
+from qrules.diagnostics import diagnostic
+from qrules.errors import QruleError
+from qrules.semantics import registry
 from qrules.syntax import ast
 
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
            "%": operator.mod, "**": operator.pow, "==": operator.eq, "!=": operator.ne,
            "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-def type_matches(selector: str, qualname: str) -> bool:
-    """``torch.nn.Linear`` matches ``torch.nn.modules.linear.Linear``: same class name,
-    and the selector's module is a package the class's module lives in."""
-    if selector == qualname:
-        return True
-    sel_module, _, sel_name = selector.rpartition(".")
-    module, _, name = qualname.rpartition(".")
-    return sel_name == name and (module == sel_module or module.startswith(sel_module + "."))
 
 
 # torch keeps many functions on private classes; name them as users call them.
@@ -49,84 +43,37 @@ def callable_name(source) -> str:
     return f"{module}.{name}" if module else name
 
 
-@functools.lru_cache(maxsize=4096)
-def _source_matches(wanted: str, found: str) -> bool:
-    """Exact names, plus classes by their public path (`torch.nn.ReLU`)."""
-    return wanted == found or ("." in wanted and type_matches(wanted, found))
-
-
 class RoleValue:
-    """One argument of the candidate node, with the facts a predicate may read."""
+    """One argument of the candidate node, as fact implementations read it: ``value``
+    (the argument itself), ``node`` (its fx node, None for a Python constant),
+    ``tensor`` (the node's ``meta["val"]``) and ``ctx`` (the step)."""
 
     def __init__(self, value: Any, ctx: "StepContext"):
-        self.value_ = value
+        self.value = value
         self.ctx = ctx
 
     @property
-    def _node(self):
-        return self.value_ if hasattr(self.value_, "meta") and hasattr(self.value_, "op") \
+    def node(self):
+        return self.value if hasattr(self.value, "meta") and hasattr(self.value, "op") \
             else None
 
     @property
-    def _tensor(self):
-        node = self._node
+    def tensor(self):
+        node = self.node
         return node.meta.get("val") if node is not None else None
 
-    def _constant_value(self) -> Any:
-        """A Python constant as is; a one-element tensor the module stores (what
-        ``scalars_to_attrs`` makes of ``x + 6``) as its number; else None."""
-        node = self._node
-        if node is None:
-            return self.value_
-        if node.op != "get_attr":
-            return None
-        module = node.graph.owning_module
-        value = module
-        for part in str(node.target).split("."):
-            value = getattr(value, part, None)
-        if hasattr(value, "numel") and value.numel() == 1:
-            return value.item()
-        return None
-
     def fact(self, name: str) -> Any:
-        tensor = self._tensor
-        if name == "is_node":
-            return self._node is not None
-        if name == "is_scalar":
-            return self._node is None and isinstance(self.value_, (int, float, bool))
-        if name == "is_constant":  # a Python constant, or a tensor stored in the module
-            return self._node is None or self._node.op == "get_attr"
-        if name == "value":
-            return self._constant_value()
-        if name == "is_float":
-            return bool(tensor is not None and hasattr(tensor, "dtype")
-                        and tensor.dtype.is_floating_point)
-        if name == "rank":
-            return tensor.dim() if hasattr(tensor, "dim") else 0
-        if name == "shape":
-            return list(tensor.shape) if hasattr(tensor, "shape") else []
-        if name == "numel":
-            return int(tensor.numel()) if hasattr(tensor, "numel") else 1
-        if name == "dtype":
-            return str(tensor.dtype).replace("torch.", "") if hasattr(tensor, "dtype") \
-                else type(self.value_).__name__
-        if name == "users":
-            return len(self._node.users) if self._node is not None else 0
-        if name == "annotated":
-            return self._node is not None and self.ctx.is_annotated(self._node)
-        if name == "quantized":
-            return self._node is not None and self.ctx.output_quantized(self._node)
-        raise KeyError(name)
+        return registry.FACTS[name].implementation(self)
 
 
 class StepContext:
-    """What a predicate sees: the node, its role bindings, and annotation lookups."""
+    """What a predicate sees: the node, its role bindings, and ``state``: the annotations
+    made so far and the ruleset in force (``state.op_targets``: op name -> overloads)."""
 
-    def __init__(self, node, roles: dict[str, list[Any]], state, op_targets: dict):
+    def __init__(self, node, roles: dict[str, list[Any]], state):
         self.node = node
         self.roles = roles
         self.state = state
-        self.op_targets = op_targets   # op name -> frozenset of overloads
 
     def role(self, name: str, index: int = 0) -> RoleValue:
         values = self.roles.get(name, [])
@@ -171,12 +118,7 @@ class StepContext:
         return tuple(out)
 
     def module(self) -> tuple[str, str]:
-        stack = self.node.meta.get("nn_module_stack") or {}
-        if not stack:
-            return ("", "")
-        path, kind = list(stack.values())[-1]
-        return (path, kind if isinstance(kind, str) else
-                f"{kind.__module__}.{kind.__qualname__}")
+        return innermost_module(self.node)
 
 
 def _role_of(expr, ctx: StepContext):
@@ -189,67 +131,27 @@ def _role_of(expr, ctx: StepContext):
     raise LookupError("not a role")
 
 
-def _argument(node, index: int) -> Any:
-    """Argument ``index`` in schema order: positional, else keyword, else the schema's
-    default (exported graphs leave defaults out: `conv2d(x, w, b)` has groups == 1).
-    Only positional arguments were read, so `arg(6) == 1` was false for such a conv."""
-    if index < len(node.args):
-        return node.args[index]
-    schema = getattr(node.target, "_schema", None)
-    if schema is not None and 0 <= index < len(schema.arguments):
-        argument = schema.arguments[index]
-        if argument.name in node.kwargs:
-            return node.kwargs[argument.name]
-        if argument.has_default_value():
-            return argument.default_value
-    return None
-
-
-def _users_of(ctx: StepContext):
-    return list(ctx.node.users)
+def _arguments(function, expr: ast.Call, ctx: StepContext, params) -> list:
+    """The values ``function``'s implementation receives, by argument kind."""
+    values = []
+    for kind, arg in zip(function.kinds_for(len(expr.args)), expr.args):
+        if kind == "role":
+            try:
+                values.append(_role_of(arg, ctx))
+            except LookupError:
+                values.append(None)   # the node lacks that argument (a conv without bias)
+        elif kind == "op":
+            values.append(arg.id)
+        else:
+            value = _eval(arg, ctx, params)
+            values.append(value.value if kind == "any" and isinstance(value, RoleValue)
+                          else value)
+    return values
 
 
 def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
-    name = expr.func.id
-    args = expr.args
-    if name in ("is_float", "is_node", "rank", "quantized", "annotated", "is_constant"):
-        try:
-            role = _role_of(args[0], ctx)
-        except LookupError:
-            if name == "rank":
-                raise
-            # An argument the call leaves out (a conv without bias) is no node: not
-            # float, not annotated. `not annotated(bias)` used to fail the whole match.
-            return False
-        if isinstance(role, list):
-            return [value.fact(name) for value in role]
-        return role.fact(name)
-    if name in ("all", "any"):
-        values = _eval(args[0], ctx, params)
-        return all(values) if name == "all" else any(values)
-    if name == "source":
-        names = [_eval(a, ctx, params) for a in args]
-        return any(_source_matches(wanted, found)
-                   for found in ctx.sources() for wanted in names)
-    if name == "abs":
-        value = _eval(args[0], ctx, params)
-        return abs(value.value_ if isinstance(value, RoleValue) else value)
-    if name == "arg":
-        return _argument(ctx.node, _eval(args[0], ctx, params))
-    if name == "num_users":
-        return len(ctx.node.users)
-    if name in ("any_user", "all_users"):
-        targets = ctx.op_targets.get(args[0].id, frozenset())
-        hits = [user.op == "call_function" and (args[0].id == "any" or user.target in targets)
-                for user in _users_of(ctx)]
-        return any(hits) if name == "any_user" else bool(hits) and all(hits)
-    if name == "any_user_quantizable":
-        return any(ctx.state.could_quantize(user) for user in _users_of(ctx))
-    if name == "module_type":
-        return ctx.module()[1]
-    if name == "module_name":
-        return ctx.module()[0]
-    raise LookupError(f"unknown predicate function {name}")
+    function = registry.PREDICATE_FUNCTIONS[expr.func.id]
+    return function.implementation(ctx, *_arguments(function, expr, ctx, params))
 
 
 def _eval(expr, ctx: StepContext, params: dict) -> Any:
@@ -290,9 +192,9 @@ def _eval(expr, ctx: StepContext, params: dict) -> Any:
             return bool(_eval(expr.left, ctx, params)) or bool(_eval(expr.right, ctx, params))
         left, right = _eval(expr.left, ctx, params), _eval(expr.right, ctx, params)
         if isinstance(left, RoleValue):
-            left = left.value_
+            left = left.value
         if isinstance(right, RoleValue):
-            right = right.value_
+            right = right.value
         return _BINARY[expr.op](left, right)
     if isinstance(expr, ast.Conditional):
         chosen = expr.then if _eval(expr.cond, ctx, params) else expr.otherwise
@@ -302,19 +204,21 @@ def _eval(expr, ctx: StepContext, params: dict) -> Any:
     raise LookupError(f"cannot evaluate {type(expr).__name__}")
 
 
-# What a predicate reads that earlier matches change; everything else (tensor facts,
-# users, modules, sources) is fixed while one graph is annotated.
-_STATEFUL_CALLS = frozenset({"quantized", "annotated", "any_user_quantizable"})
-_STATEFUL_FACTS = frozenset({"quantized", "annotated"})
-
-
-def reads_annotations(expr) -> bool:
-    """Does the predicate read annotations made so far (so it cannot be cached)?"""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) \
-            and expr.func.id in _STATEFUL_CALLS:
-        return True
-    if isinstance(expr, ast.Attribute) and expr.attr in _STATEFUL_FACTS:
-        return True
+def _declarations(expr):
+    """The fact and function declarations an expression uses; QruleError for a name
+    that has none (lint reports it as QR209; this catches code that skipped lint)."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        found = registry.PREDICATE_FUNCTIONS.get(expr.func.id)
+        if found is None:
+            raise QruleError([diagnostic("QR209", f"unknown predicate function "
+                                         f"`{expr.func.id}`", expr.func.span)])
+        yield found
+    if isinstance(expr, ast.Attribute):
+        found = registry.FACTS.get(expr.attr)
+        if found is None:
+            raise QruleError([diagnostic("QR209", f"unknown fact `.{expr.attr}`",
+                                         expr.span)])
+        yield found
     children = [getattr(expr, name) for name in type(expr).model_fields
                 if name not in ("span", "kind")]
     for child in children:
@@ -322,9 +226,8 @@ def reads_annotations(expr) -> bool:
         for item in items:
             if isinstance(item, ast.Keyword):
                 item = item.value
-            if isinstance(item, ast.Node) and reads_annotations(item):
-                return True
-    return False
+            if isinstance(item, ast.Node):
+                yield from _declarations(item)
 
 
 class StepPredicate:
@@ -337,7 +240,10 @@ class StepPredicate:
     def __init__(self, exprs: tuple, params: dict):
         self.exprs = exprs
         self.params = params
-        self.static = not any(reads_annotations(e) for e in exprs)
+        declared = [found for expr in exprs for found in _declarations(expr)]
+        # Only annotations change while one graph is annotated; tensor facts, users,
+        # modules and sources do not.
+        self.static = not any(found.reads_annotations for found in declared)
         self.key = ast.structure(exprs)   # the same text at two places: one key
 
     def __call__(self, ctx: StepContext) -> bool:

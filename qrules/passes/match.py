@@ -11,17 +11,17 @@ node by node, skipping what is annotated.
 
 from __future__ import annotations
 
-import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
-from qrules.compile.predicates import StepContext, type_matches
-
-ANNOTATION_KEY = "quantization_annotation"
+from qrules.compile.predicates import StepContext
+from qrules.passes.scopes import SourcePartitions, in_rule_scope, region_of, region_roles
+from qrules.passes.state import State
 
 
 @dataclass
@@ -62,13 +62,6 @@ def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
     items = [u for u in node.users if u.op == "call_function"
              and getattr(u.target, "__name__", "") == "getitem" and u.args[1] == op.output_item]
     return items[0] if len(items) == 1 else None
-
-
-def is_float_value(node: Node) -> bool:
-    val = node.meta.get("val")
-    if isinstance(val, (tuple, list)):
-        val = val[0] if val else None
-    return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point
 
 
 def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
@@ -114,127 +107,12 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
     return list(dict.fromkeys(owned))
 
 
-def _source_key(node: Node, inner_paths: set):
-    """Which source partition torch's get_source_partitions puts a node in. After a
-    strict export: its innermost source_fn_stack entry (a module's parameters carry it
-    too). After a non-strict one: the leaf module instance it ran in (call nodes only),
-    else, for code of a module with submodules (`x + y` in a forward), its own
-    `torch_fn` record: that is how get_source_partitions tells two adds apart."""
-    stack = node.meta.get("source_fn_stack")
-    if stack:
-        name, source = stack[-1]
-        return ("source", name, source if isinstance(source, str) else id(source))
-    modules = node.meta.get("nn_module_stack")
-    if node.op != "call_function" or not modules:
-        return None
-    path = list(modules.values())[-1][0]
-    record = node.meta.get("torch_fn")
-    if path in inner_paths and record:
-        return ("fn", path, record[0])
-    return ("module", path)
-
-
-# ------------------------------------------------------------------------ scopes
-
-
-def _module_stack(node: Node) -> list[tuple[str, str]]:
-    stack = node.meta.get("nn_module_stack") or {}
-    out = []
-    for path, kind in stack.values():
-        if path.startswith("L['self']."):
-            path = path[len("L['self']."):]
-        if not isinstance(kind, str):
-            kind = f"{kind.__module__}.{kind.__qualname__}"
-        out.append((path, kind))
-    return out
-
-
-def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
-    if kind == "module_name":
-        return any(fnmatch.fnmatchcase(path, selector) for path, _ in _module_stack(node))
-    if kind == "module_type":
-        return any(type_matches(selector, qualname) for _, qualname in _module_stack(node))
-    if kind == "operator":
-        return op_targets is not None and node.target in op_targets
-    if kind == "operator_target":  # set from Python with an OpOverload(Packet)
-        target = node.target
-        return selector in (str(target), str(getattr(target, "overloadpacket", target)))
-    return False
-
-
-# ------------------------------------------------------------------------ state
-
-
-class State:
-    """Annotations as they stand: the graph's own (from other quantizers) plus ours."""
-
-    def __init__(self, compiled: Optional[CompiledRuleset] = None):
-        self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
-        self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
-        # Ops some rule in force could quantize (heads of rules whose config is not
-        # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
-        self.quantizable: set = set()
-        self.quantizable_any = False
-        for rule in (compiled.rules if compiled is not None else ()):
-            if rule.config is None:
-                continue
-            if rule.head_is_open():
-                self.quantizable_any = True
-            self.quantizable |= rule.head_targets()
-
-    def could_quantize(self, node: Node) -> bool:
-        """Is `node` quantized already, or the head op of a rule that quantizes?"""
-        planned = self.planned.get(node)
-        if planned is not None:
-            return planned.output is not None or any(
-                p is not None for p in planned.inputs.values())
-        return node.op == "call_function" and (self.quantizable_any
-                                               or node.target in self.quantizable)
-
-    def taken(self, node: Node) -> bool:
-        if node in self.planned:
-            return True
-        existing = node.meta.get(ANNOTATION_KEY)
-        # Some torchao quantizers (EmbeddingQuantizer) write specs without setting
-        # `_annotated`; such a node is taken too, or a later ruleset overwrote it.
-        return existing is not None and bool(
-            getattr(existing, "_annotated", False) or existing.output_qspec is not None
-            or any(spec is not None for spec in existing.input_qspec_map.values()))
-
-    def is_annotated(self, node: Node) -> bool:
-        """`annotated(...)`: the node carries an annotation marked `_annotated`, as
-        torchao's `_is_annotated` reads it. Taken nodes that an `unmarked` rule (or
-        another quantizer, like EmbeddingQuantizer) annotated without the flag are not:
-        XNNPACK's GRU guard annotates a GRU fed by such an embedding."""
-        planned = self.planned.get(node)
-        if planned is not None:
-            return not planned.rule.unmarked
-        existing = node.meta.get(ANNOTATION_KEY)
-        return existing is not None and bool(getattr(existing, "_annotated", False))
-
-    def output_quantized(self, node: Node) -> bool:
-        # As docs/language.md defines `quantized`: the output has a spec, or the node
-        # ends a match that quantized its inputs (a fused int8 pattern whose output the
-        # next op quantizes; X86's `_is_output_of_quantized_pattern`). Only the first
-        # was checked, so X86-style propagation after `conv2d -> relu? : { input, weight }`
-        # never fired.
-        planned = self.planned.get(node)
-        if planned is not None:
-            return planned.output is not None or planned.ends_quantized_pattern
-        existing = node.meta.get(ANNOTATION_KEY)
-        return existing is not None and (
-            getattr(existing, "output_qspec", None) is not None
-            or bool(getattr(existing, "_is_output_of_quantized_pattern", False)))
-
-
-# ------------------------------------------------------------------------ matching
-
-
 class Matcher:
-    def __init__(self, gm: GraphModule, compiled: CompiledRuleset, op_targets: dict):
+    """Finds matches of the rules of one compiled ruleset in one graph."""
+
+    def __init__(self, gm: GraphModule, compiled: CompiledRuleset):
         self.gm = gm
         self.compiled = compiled
-        self.op_targets = op_targets
         self.order: dict[Node, int] = {}
         # Per-annotate caches: role bindings per (op, node), results of predicates that
         # read no annotations, float-ness of outputs. The graph does not change while
@@ -242,8 +120,7 @@ class Matcher:
         self._roles: dict = {}
         self._static: dict = {}
         self._float: dict = {}
-        self._partitions: Optional[dict] = None   # source partitions, built on first use
-        self._inner_paths: set = set()
+        self.partitions = SourcePartitions(gm)
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
         for index, node in enumerate(gm.graph.nodes):
@@ -251,21 +128,6 @@ class Matcher:
             if node.op == "call_function":
                 self.by_target[node.target].append(node)
                 self.calls.append(node)
-
-    def partition_of(self, node: Node) -> list[Node]:
-        """The nodes of `node`'s source partition (itself alone if it has none)."""
-        if self._partitions is None:
-            # Module paths with submodules: every path but the last of some node's stack.
-            self._inner_paths = {path for other in self.gm.graph.nodes
-                                 for path, _ in list(
-                                     (other.meta.get("nn_module_stack") or {}).values())[:-1]}
-            self._partitions = defaultdict(list)
-            for other in self.gm.graph.nodes:
-                key = _source_key(other, self._inner_paths)
-                if key is not None:
-                    self._partitions[key].append(other)
-        key = _source_key(node, self._inner_paths)
-        return list(self._partitions.get(key, [node])) if key is not None else [node]
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
@@ -277,15 +139,11 @@ class Matcher:
         return heads
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
-        for scope in rule.scopes:
-            targets = self.op_targets.get(scope.selector) if scope.kind == "operator" else None
-            # An operator scope (also one set from Python with set_operator_type) holds
-            # for a match whose head is that op: `linear -> relu` under the linear
-            # operator type (operator_target used to require every node to be a linear).
-            check = nodes[:1] if scope.kind in ("operator", "operator_target") else nodes
-            if not all(in_scope(n, scope.kind, scope.selector, targets) for n in check):
-                return False
-        return True
+        return in_rule_scope(rule, nodes, self.compiled.op_targets)
+
+    def region_of(self, region, node: Node):
+        """The instance of ``region`` that ``node`` belongs to (see scopes.region_of)."""
+        return region_of(region, node, self.calls)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
         for steps in rule.expansions:
@@ -298,7 +156,7 @@ class Matcher:
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
                 if rule.takes is not None:
-                    match.owned = owned_nodes(match, rule.takes, self.partition_of)
+                    match.owned = owned_nodes(match, rule.takes, self.partitions.of)
                 return match
         return None
 
@@ -331,9 +189,9 @@ class Matcher:
             passed = self._static.get(cache_key)
             if passed is None:
                 passed = self._static[cache_key] = predicate(
-                    StepContext(node, roles, state, self.op_targets))
+                    StepContext(node, roles, state))
         else:
-            passed = predicate(StepContext(node, roles, state, self.op_targets))
+            passed = predicate(StepContext(node, roles, state))
         return passed
 
     def _is_float(self, node: Node) -> bool:
@@ -394,46 +252,7 @@ class Matcher:
         # A region's predicates (`region(...)[not annotated(input)]`) see its input
         # sources as `input` and its output nodes as `output`, in the order collected.
         if step.predicate is not None and not step.predicate(
-                StepContext(head, region_roles(inputs, outputs), state, self.op_targets)):
+                StepContext(head, region_roles(inputs, outputs), state)):
             return None
         return Match(rule, members, [None] * len(members), [{}] * len(members),
                      [None] * len(members), inputs, outputs)
-
-    def region_of(self, region, node: Node) -> Optional[RegionParts]:
-        """The instance of ``region`` that ``node`` belongs to: its members in graph
-        order, its input edges and its output nodes; None when there is none."""
-        instance = None
-        for path, qualname in _module_stack(node):
-            if (region.selector_kind == "module_type" and type_matches(region.selector,
-                                                                       qualname)) or (
-                    region.selector_kind == "module_name" and fnmatch.fnmatchcase(
-                        path, region.selector)):
-                instance = path
-                break
-        if instance is None:
-            return None
-        members = [n for n in self.calls if any(p == instance for p, _ in _module_stack(n))]
-        inside = set(members)
-        inputs, outputs = [], []
-        for member in members:
-            for arg in member.all_input_nodes:
-                # The module's own parameters and buffers (get_attr nodes carry no
-                # nn_module_stack) are inside it, not inputs: gru_io_only used to give
-                # the GRU's weights and biases the activation spec.
-                if arg.op == "get_attr" and (instance == "" or str(arg.target).startswith(
-                        instance + ".")):
-                    continue
-                if arg not in inside and is_float_value(arg):
-                    inputs.append((arg, member))
-            if any(user not in inside for user in member.users) and is_float_value(member):
-                outputs.append(member)
-        return (members, inputs, outputs) if members else None
-
-
-#: A region instance: (members in graph order, input edges (source, member), outputs).
-RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]
-
-
-def region_roles(inputs: list[tuple[Node, Node]], outputs: list[Node]) -> dict[str, list]:
-    """What a region's predicates call `input` and `output`."""
-    return {"input": [source for source, _ in inputs], "output": list(outputs)}

@@ -8,13 +8,15 @@ decided it; ``qrules.passes.validate`` checks the plan and the adapter writes it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from torch.fx import GraphModule, Node
 
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
-from qrules.passes.match import Match, Matcher, State, is_float_value
-from qrules.semantics.values import DerivedSpec, EdgeRef, SharedSpec, Spec
+from qrules.passes.match import Match, Matcher
+from qrules.passes.state import State
+from qrules.semantics.values import EdgeRef, Spec
 
 # An edge: (source, user) for an input edge, or a node for its output.
 Edge = Any
@@ -48,7 +50,8 @@ class NodeAnnotation:
 class Plan:
     annotations: dict[Node, NodeAnnotation]
     matches: list[Match]
-    skipped: dict[Node, str] = field(default_factory=dict)
+    # node -> the torchao annotation other quantizers wrote before this plan was made
+    existing: Mapping[Node, Any] = field(default_factory=dict)
 
 
 def _key_text(key) -> str:
@@ -119,9 +122,7 @@ class _MatchEdges:
 def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
     refs: list[Edge] = []
     missing = None
-    sources = (spec.edge,) if isinstance(spec, SharedSpec) else (
-        spec.sources if isinstance(spec, DerivedSpec) else ())
-    for ref in sources:
+    for ref in spec.refs:
         edge = edges.resolve(ref)
         if edge is None:
             missing = str(ref)
@@ -203,15 +204,18 @@ def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:
     existing.errors.extend(new.errors)
 
 
-def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
-         taken: Optional[dict] = None) -> Plan:
+def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = None,
+         existing: Optional[Mapping[Node, Any]] = None) -> Plan:
     """Every annotation the ruleset makes on this graph, in acceptance order.
 
     ``taken``: annotations planned by rulesets that ran before this one (scoped
     rulesets of the same quantizer); their nodes are not matched again.
+    ``existing``: node -> the annotation another quantizer already wrote on it (the
+    adapter reads them from the graph); those nodes are taken too.
     """
-    matcher = Matcher(gm, compiled, op_targets)
-    state = State(compiled)
+    existing = existing if existing is not None else {}
+    matcher = Matcher(gm, compiled)
+    state = State(compiled, existing)
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
@@ -224,4 +228,4 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, op_targets: dict,
                 continue
             matches.append(match)
             _annotate_match(match, state, annotations)
-    return Plan(annotations, matches)
+    return Plan(annotations, matches, existing)

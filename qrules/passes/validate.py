@@ -14,14 +14,12 @@ from typing import Any
 from torch.fx import Node
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
-from qrules.passes.match import ANNOTATION_KEY
 from qrules.passes.plan import NodeAnnotation, Placed, Plan
-from qrules.semantics.values import DerivedSpec, QuantSpec, SharedSpec
 
 
 def _report(code: str, note: NodeAnnotation, message: str) -> Diagnostic:
     rule = note.rule
-    span = rule.bound.entry.rule.name_span
+    span = rule.span
     return diagnostic(code, f"node `{note.node.name}` ({note.node.target}): {message}", span,
                       [Note(message=f"rule `{rule.name}` of ruleset `{rule.ruleset}` made "
                             "this annotation", span=span)])
@@ -34,12 +32,12 @@ def _edge_annotated(edge: Any, plan: Plan) -> bool:
         note = plan.annotations.get(user)
         if note is not None:
             return note.inputs.get(source) is not None
-        existing = user.meta.get(ANNOTATION_KEY)
+        existing = plan.existing.get(user)
         return existing is not None and existing.input_qspec_map.get(source) is not None
     note = plan.annotations.get(edge)
     if note is not None:
         return note.output is not None
-    existing = edge.meta.get(ANNOTATION_KEY) if isinstance(edge, Node) else None
+    existing = plan.existing.get(edge) if isinstance(edge, Node) else None
     return existing is not None and existing.output_qspec is not None
 
 
@@ -51,7 +49,7 @@ def _shared_target(edge: Any, plan: Plan):
     else:
         note = plan.annotations.get(edge)
         placed = note.output if note else None
-    if placed is not None and isinstance(placed.spec, SharedSpec) and placed.refs:
+    if placed is not None and placed.spec.shares and placed.refs:
         return placed.refs[0]
     return None
 
@@ -64,22 +62,21 @@ def _rank(value) -> int:
 def _check_placed(note: NodeAnnotation, placed: Placed, where: str, tensor, plan: Plan,
                   out: list[Diagnostic]) -> None:
     spec = placed.spec
-    if isinstance(spec, (QuantSpec, DerivedSpec)) and spec.ch_axis is not None and \
-            spec.qscheme.startswith("per_channel"):
+    axis = spec.per_channel_axis
+    if axis is not None:
         rank = _rank(tensor)
-        if spec.ch_axis >= rank:
+        if axis >= rank:
             out.append(_report("QR604", note, f"`{placed.key}` quantizes {where} per channel "
-                               f"along axis {spec.ch_axis}, but that tensor has {rank} "
+                               f"along axis {axis}, but that tensor has {rank} "
                                "dimension(s)"))
-    if isinstance(spec, (SharedSpec, DerivedSpec)):
-        for edge in placed.refs:
-            if not _edge_annotated(edge, plan):
-                target = edge[0].name if isinstance(edge, tuple) else edge.name
-                verb = "shares" if isinstance(spec, SharedSpec) else "is derived"
-                what = "input edge from" if isinstance(edge, tuple) else "output of"
-                out.append(_report("QR602", note, f"`{placed.key}` {verb} with the {what} "
-                                   f"`{target}`, which nothing quantizes"))
-    if isinstance(spec, SharedSpec) and placed.refs:
+    for edge in placed.refs:
+        if not _edge_annotated(edge, plan):
+            target = edge[0].name if isinstance(edge, tuple) else edge.name
+            verb = "shares" if spec.shares else "is derived"
+            what = "input edge from" if isinstance(edge, tuple) else "output of"
+            out.append(_report("QR602", note, f"`{placed.key}` {verb} with the {what} "
+                               f"`{target}`, which nothing quantizes"))
+    if spec.shares and placed.refs:
         seen, current = [], placed.refs[0]
         while current is not None and len(seen) < 10_000:
             if current in seen:

@@ -1,4 +1,4 @@
-"""What every check reads: the symbols, op resolution, rule expansions, an evaluator.
+"""What every check reads: the symbols, op resolution, rule expansions, evaluators.
 
 Built once per checked ruleset; checks take it and return diagnostics.
 """
@@ -6,9 +6,7 @@ Built once per checked ruleset; checks take it and return diagnostics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
-from qrules.diagnostics import Diagnostic
 from qrules.semantics.evaluate import Evaluator
 from qrules.semantics.patterns import Expansion, OpResolver, expand
 from qrules.semantics.symbols import RuleEntry, Symbols
@@ -18,12 +16,16 @@ from qrules.semantics.symbols import RuleEntry, Symbols
 class Analysis:
     symbols: Symbols
     resolver: OpResolver
-    evaluator: Evaluator
     _expansions: dict[int, list[Expansion]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, symbols: Symbols) -> "Analysis":
-        return cls(symbols, OpResolver(symbols.ops), Evaluator(symbols))
+        return cls(symbols, OpResolver(symbols.ops))
+
+    def new_evaluator(self) -> Evaluator:
+        """An evaluator of the check's own: what it reports (``diagnostics``) is what
+        that check's evaluations found, whatever other checks ran before."""
+        return Evaluator(self.symbols)
 
     def expansions(self, entry: RuleEntry) -> list[Expansion]:
         key = id(entry.rule)
@@ -31,9 +33,3 @@ class Analysis:
             self._expansions[key] = expand(entry.rule.pattern, self.resolver)
         return self._expansions[key]
 
-    def is_user_definition(self, definition) -> bool:
-        """Definitions from the prelude are the vocabulary, not the user's to fix."""
-        return not definition.in_prelude
-
-
-Check = Callable[[Analysis], list[Diagnostic]]

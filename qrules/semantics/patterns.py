@@ -14,6 +14,7 @@ from itertools import product
 from typing import Optional
 
 from qrules.syntax import ast
+from qrules.syntax.ast import walk
 
 #: The wildcard op name: any call_function node.
 ANY_OP = "any"
@@ -164,20 +165,6 @@ def _expand(node, resolver, predicates, label=None) -> list[Expansion]:
     return []
 
 
-def walk(pattern):
-    """Every node of a pattern, parents before children, in source order."""
-    stack = [pattern]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.Step):
-            stack.append(node.atom)
-        elif isinstance(node, ast.Chain):
-            stack.extend(reversed(node.steps))
-        elif isinstance(node, ast.Alternation):
-            stack.extend(reversed(node.options))
-
-
 def nullable(pattern) -> bool:
     """Can the pattern match the empty sequence (``a?``, ``a? -> b?``, ``(a | b?)``)?"""
     if isinstance(pattern, ast.Step):
@@ -197,12 +184,3 @@ def optional_steps(pattern) -> list[ast.Step]:
 def op_refs(pattern) -> list[ast.OpRef]:
     return [n for n in walk(pattern) if isinstance(n, ast.OpRef)]
 
-
-def regions(pattern) -> list[ast.Region]:
-    return [n for n in walk(pattern) if isinstance(n, ast.Region)]
-
-
-def steps_with_predicates(pattern) -> list[tuple[ast.Step, list[ast.OpRef]]]:
-    """Each predicated step with the op refs it applies to."""
-    return [(n, op_refs(n.atom)) for n in walk(pattern)
-            if isinstance(n, ast.Step) and n.predicates]

@@ -1,9 +1,11 @@
 """Names a .qrule file may use that are not defined in .qrule files.
 
-Dtypes, observers and fake-quantizers, derive functions, transforms and predicate
-functions are looked up here by name, never imported by a name a rule file supplies.
-Built-in entries name their implementation as a fixed ``module:attribute`` string
-that only qrules' own adapter resolves; Python code adds entries explicitly with
+Dtypes, observers and fake-quantizers, derive functions, transforms, annotation kinds,
+facts and predicate functions are looked up here by name, never imported by a name a
+rule file supplies. Built-in observers, derive functions, transforms and annotation
+kinds name their implementation as a fixed ``module:attribute`` string that only
+qrules' own adapter resolves (they need torch); facts and predicate functions carry
+theirs (semantics.facts, torch-free). Python code adds entries explicitly with
 ``register_*`` and passes the implementation object itself. This module never
 imports torch, so linting stays fast.
 """
@@ -12,6 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
+
+# Facts and predicate functions are declared next to their implementations.
+from qrules.semantics.facts import (
+    ARGUMENT_KINDS, FACTS, PREDICATE_FUNCTIONS, RESULT_TYPES, Fact, PredicateFunction,
+)
 
 # ----------------------------------------------------------------------- dtypes
 
@@ -53,6 +60,8 @@ class Entry:
     #: Transforms: keywords whose value is a list of op names (`ops=[add, mul]`); the
     #: function receives the frozenset of those ops' aten overloads.
     op_kwargs: frozenset[str] = frozenset()
+    #: The docs table's text for the keyword arguments, when their names are not enough.
+    kwargs_doc: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -95,8 +104,11 @@ DERIVE_FUNCTIONS: dict[str, Entry] = {e.name: e for e in (
 TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
     Entry("scalars_to_attrs", "transform", "qrules.passes.transforms:scalars_to_attrs",
           frozenset({"float_only", "ops"}),
-          "turn Python scalar operands of add/mul/sub/div (or of `ops`) into graph constants",
-          op_kwargs=frozenset({"ops"})),
+          "turn Python scalar operands of those ops into graph constants; with "
+          "`float_only`, only in ops whose result is floating point",
+          op_kwargs=frozenset({"ops"}),
+          kwargs_doc="`float_only` (bool, default true), `ops` (op names; default `add`, "
+                     "`mul`, `sub`, `div` `.Tensor` overloads)"),
 )}
 
 #: Annotation classes rules may write (`annotation NAME`); the default is torchao's
@@ -111,47 +123,6 @@ ANNOTATION_KINDS: dict[str, Entry] = {e.name: e for e in (
           extra={"pattern_output_field": "_is_output_of_quantized_pattern"}),
 )}
 
-# --------------------------------------------------------------------- predicates
-# A predicate is an expression over the facts of one matched step. Facts are either
-# attributes of a role (``weight.rank``) or functions (``is_float(input)``).
-
-#: Attributes of a role value inside a predicate: name -> result type.
-FACT_ATTRIBUTES: dict[str, str] = {
-    "rank": "int", "dtype": "str", "shape": "list", "numel": "int", "is_float": "bool",
-    "is_node": "bool", "is_scalar": "bool", "value": "any", "users": "int",
-    "annotated": "bool", "quantized": "bool", "is_constant": "bool",
-}
-
-#: Predicate functions: name -> (argument kinds, result type).
-PREDICATE_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "abs": (("any",), "number"),
-    "is_constant": (("role",), "bool"),
-    "is_float": (("role",), "bool"),
-    "is_node": (("role",), "bool"),
-    "rank": (("role",), "int"),
-    "quantized": (("role",), "bool"),
-    "annotated": (("role",), "bool"),
-    "arg": (("int",), "any"),
-    "num_users": ((), "int"),
-    "any_user": (("op",), "bool"),
-    "all_users": (("op",), "bool"),
-    "any_user_quantizable": ((), "bool"),
-    "module_type": ((), "str"),
-    "module_name": ((), "str"),
-    # The node was traced from one of these callables: a module class
-    # (`torch.nn.Conv2d`), a function (`torch.conv2d`, `operator.add`) or a tensor
-    # method (`add_`); torchao's source partitions, for strict and non-strict exports.
-    "source": (("str...",), "bool"),
-    # Reduce a list (`quantized(input[*])`, `input[*].dtype`).
-    "all": (("list",), "bool"),
-    "any": (("list",), "bool"),
-}
-
-#: Predicate functions that read the step's node itself rather than a role; a region
-#: (many nodes) has no such node, so they are not available in its predicates.
-NODE_PREDICATE_FUNCTIONS = frozenset({"arg", "num_users", "any_user", "all_users",
-                                      "any_user_quantizable", "module_type", "module_name"})
-
 #: Names a config entry key or a same_as(...) may use for the edges of a match.
 CONFIG_ROLES = frozenset({"input", "weight", "bias", "output"})
 
@@ -164,12 +135,14 @@ PARAM_TYPES = frozenset({"bool", "int", "float", "str", "enum"})
 # ------------------------------------------------------------- Python extension
 
 
-def _register(table: dict[str, Entry], entry: Entry, replace: bool) -> Entry:
+def _register(table: dict, entry, replace: bool, implementation: Any):
     if entry.name in table and not replace:
         raise ValueError(f"{entry.kind} {entry.name!r} is already registered; "
                          "pass replace=True to replace it")
     if not entry.name.isidentifier():
         raise ValueError(f"{entry.name!r} is not a valid .qrule name")
+    if not callable(implementation):
+        raise ValueError(f"{entry.kind} {entry.name!r}: {implementation!r} is not callable")
     table[entry.name] = entry
     return entry
 
@@ -182,7 +155,8 @@ def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] =
     ``with_args``); ``kwargs`` lists the keyword arguments a rule may pass.
     """
     kind = "fake_quant" if fake_quant else "observer"
-    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ())), replace)
+    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ())), replace,
+                     factory)
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
@@ -197,7 +171,7 @@ def register_transform(name: str, function: Callable, kwargs: Optional[set[str]]
     if not op_kwargs <= frozenset(kwargs or ()):
         raise ValueError(f"op_kwargs {sorted(op_kwargs)} must be among kwargs")
     return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ()),
-                                       op_kwargs=op_kwargs), replace)
+                                       op_kwargs=op_kwargs), replace, function)
 
 
 def register_annotation_kind(name: str, annotation_class: type,
@@ -208,9 +182,44 @@ def register_annotation_kind(name: str, annotation_class: type,
     set True on the last node of every match that quantized its inputs."""
     extra = {"pattern_output_field": pattern_output_field} if pattern_output_field else {}
     return _register(ANNOTATION_KINDS, Entry(name, "annotation", annotation_class,
-                                             extra=extra), replace)
+                                             extra=extra), replace, annotation_class)
 
 
 def register_derive_function(name: str, function: Callable, *, replace: bool = False) -> Entry:
     """Make ``derived(..., fn=name)`` usable; ``function(observers) -> (scale, zp)``."""
-    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function), replace)
+    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function), replace, function)
+
+
+def register_fact(name: str, type: str, implementation: Callable, *, doc: str = "",
+                  reads_annotations: bool = False, replace: bool = False) -> Fact:
+    """Make ``ROLE.name`` usable in predicates; ``implementation(role) -> value``.
+
+    ``role.node`` is the fx node of the argument (None for a Python constant),
+    ``role.tensor`` its ``meta["val"]``, ``role.value`` the argument itself. Set
+    ``reads_annotations`` when the value depends on annotations made so far (the
+    result is then never cached across matches)."""
+    if type not in RESULT_TYPES:
+        raise ValueError(f"fact {name!r}: type {type!r} is not one of {sorted(RESULT_TYPES)}")
+    fact = Fact(name, type, doc, implementation, reads_annotations)
+    return _register(FACTS, fact, replace, implementation)
+
+
+def register_predicate_function(name: str, arg_kinds: tuple[str, ...], result: str,
+                                implementation: Callable, *, doc: str = "",
+                                reads_annotations: bool = False, node_only: bool = False,
+                                replace: bool = False) -> PredicateFunction:
+    """Make ``name(ARGS)`` usable in predicates; ``implementation(ctx, *values)``.
+
+    ``arg_kinds`` are among ``ARGUMENT_KINDS`` (the last may end in ``...``: one or more);
+    ``ctx.node`` is the matched node (``node_only``: the function needs it, so regions
+    may not call it)."""
+    kinds = tuple(arg_kinds)
+    bad = [k for k in kinds if k.removesuffix("...") not in ARGUMENT_KINDS
+           or (k.endswith("...") and k is not kinds[-1])]
+    if bad or result not in RESULT_TYPES:
+        raise ValueError(f"predicate function {name!r}: argument kinds are among "
+                         f"{sorted(ARGUMENT_KINDS)} (the last may end in '...'), the result "
+                         f"among {sorted(RESULT_TYPES)}")
+    function = PredicateFunction(name, kinds, result, doc, implementation,
+                                 reads_annotations, node_only)
+    return _register(PREDICATE_FUNCTIONS, function, replace, implementation)

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Optional
 
-from qrules.diagnostics import Diagnostic, QruleError, Severity, diagnostic, has_errors
+from qrules.diagnostics import Diagnostic, Severity, diagnostic, has_errors
+from qrules.errors import QruleError
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks import CHECKS
 from qrules.semantics.checks.reachability import names_in
 from qrules.semantics.evaluate import ConfigValue, Evaluator
-from qrules.semantics.loader import Loaded
+from qrules.semantics.loader import PRELUDE, Loaded
 from qrules.semantics.patterns import OpResolver
 from qrules.semantics.symbols import RuleEntry, Symbols, collect
 from qrules.span import Span
 from qrules.syntax import ast
+from qrules.syntax.grammar import name_pattern
+from qrules.syntax.parser import blank_strings_and_comments
 
 
 @dataclass(frozen=True)
@@ -190,9 +194,18 @@ def _params(symbols: Symbols, ev: Evaluator) -> dict[str, ParamInfo]:
 #: or the use, sits in an item that did not parse.
 _UNKNOWN_NAME = frozenset({"QR201", "QR202", "QR203", "QR204", "QR206", "QR212"})
 _UNUSED_NAME = frozenset({"QR403", "QR404", "QR405"})
-_MASK = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
-_DEFINED = re.compile(r"\b(?:op|spec|config|param|rule)\s+([A-Za-z_][A-Za-z0-9_]*)")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: The item keywords whose items define what those codes look up: ops, specs,
+#: configs, parameters and rules. A subset of the grammar's item keywords chosen by
+#: meaning (tests/test_one_copy.py checks that each still is one).
+DEFINING_KEYWORDS = ("op", "spec", "config", "param", "rule")
+
+
+@lru_cache(maxsize=1)
+def _name_regexes() -> tuple[re.Pattern, re.Pattern]:
+    """A defining item's name, and any name, as the grammar spells a name."""
+    name = name_pattern()
+    return (re.compile(r"\b(?:%s)\s+(%s)" % ("|".join(DEFINING_KEYWORDS), name)),
+            re.compile(name))
 
 
 def _without_cascades(found: list[Diagnostic], loaded: Loaded,
@@ -202,9 +215,10 @@ def _without_cascades(found: list[Diagnostic], loaded: Loaded,
     specs and configs it names) is not "never used"."""
     if not loaded.unparsed:
         return found
-    masked = [_MASK.sub(" ", chunk) for chunk in loaded.unparsed]
-    defined = {m.group(1) for chunk in masked for m in _DEFINED.finditer(chunk)}
-    mentioned = {m.group() for chunk in masked for m in _IDENT.finditer(chunk)}
+    defining, any_name = _name_regexes()
+    masked = [blank_strings_and_comments(chunk) for chunk in loaded.unparsed]
+    defined = {m.group(1) for chunk in masked for m in defining.finditer(chunk)}
+    mentioned = {m.group() for chunk in masked for m in any_name.finditer(chunk)}
     pending = list(mentioned)
     while pending:
         name = pending.pop()
@@ -229,10 +243,9 @@ def check_loaded(loaded: Loaded, keep_prelude: bool = False) -> Ruleset:
     found: list[Diagnostic] = list(loaded.diagnostics) + list(symbols.diagnostics)
     for check in CHECKS:
         found.extend(check(analysis))
-    found.extend(analysis.evaluator.diagnostics)
     if not keep_prelude:
         prelude_names = {u.name for u in loaded.units if u.path is not None
-                         and u.path.stem == "_prelude"}
+                         and u.path.stem == PRELUDE}
         found = [d for d in found if d.span.file not in prelude_names]
     found = _without_cascades(found, loaded, symbols)
     unique = {(d.code, d.span.file, d.span.start, d.message): d for d in found}

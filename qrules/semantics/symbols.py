@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
-from qrules.semantics.loader import PRELUDE, Loaded, Unit
+from qrules.semantics.loader import Loaded, Unit
 from qrules.syntax import ast
 
 MAIN_PHASE = "main"
@@ -45,10 +45,6 @@ class Definition:
     node: object
     unit: Unit
     conditions: tuple[ast.Expr, ...] = ()
-
-    @property
-    def in_prelude(self) -> bool:
-        return self.unit.path is not None and self.unit.path.stem == PRELUDE
 
 
 @dataclass(frozen=True)
@@ -138,13 +134,11 @@ class _Collector:
         root = self.loaded.units[-1] if self.loaded.units else None
         for unit in self.loaded.units:
             self._check_header_position(unit)
-        if root is not None and root.file.header is not None:
+        if root is not None:
+            self.symbols.name = self._ruleset_of(root)
             header = root.file.header
-            self.symbols.name, self.symbols.version = header.name, header.version
-            self.symbols.header = header
-        elif root is not None:
-            stem = root.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            self.symbols.name = stem
+            if header is not None:
+                self.symbols.version, self.symbols.header = header.version, header
         for unit, item in self.loaded.items:
             self.item(unit, item, Context())
         self._drop_patterns_named_like_ops()
@@ -238,9 +232,7 @@ class _Collector:
 
     # ------------------------------------------------------------------ items
     def item(self, unit: Unit, item, ctx: Context) -> None:
-        handler = getattr(self, f"_{type(item).__name__.lower()}", None)
-        if handler is not None:
-            handler(unit, item, ctx)
+        self._HANDLERS[type(item)](self, unit, item, ctx)
 
     def _header(self, unit, item, ctx):
         if ctx != Context():
@@ -361,6 +353,15 @@ class _Collector:
         # make a file's definitions conditional, which the language does not have.
         self.diagnostics.append(diagnostic(
             "QR111", "`include` must be a top-level item, not inside a block", item.span))
+
+    #: What each kind of item adds to the symbol tables.
+    _HANDLERS = {
+        ast.Header: _header, ast.Include: _include, ast.Param: _param, ast.OpDef: _opdef,
+        ast.OpAlias: _opalias, ast.SpecDef: _specdef, ast.ConfigDef: _configdef,
+        ast.Rule: _rule, ast.Scope: _scope, ast.Phase: _phase, ast.When: _when,
+        ast.Disable: _disable, ast.Transform: _transform,
+        ast.AnnotationKind: _annotationkind, ast.PatternDef: _patterndef,
+    }
 
 
 def collect(loaded: Loaded) -> Symbols:

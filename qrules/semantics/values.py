@@ -2,14 +2,23 @@
 
 The compiler (``qrules.compile``) turns these into torchao ``QuantizationSpec``
 objects; everything before it works on these values only.
+
+Each spec kind is one class here, carrying what the rest of the engine asks of it:
+the edges it references (``refs``: shared with, or derived from), whether it shares
+another edge's observer rather than having its own (``shares``), the channel axis it
+quantizes along (``per_channel_axis``), its value for caching (``value_key``) and how
+it becomes a torchao spec (``to_torchao``). Its constructor, which checks the
+arguments written in a rule file, is declared next to the others in
+``qrules.semantics.specs``. Adding a spec kind touches these two modules only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Union
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Optional, Protocol, Union
 
 from qrules.span import Span
+from qrules.syntax.ast import role_key_text
 
 Number = Union[int, float]
 
@@ -22,8 +31,10 @@ class ObserverRef:
     kwargs: tuple[tuple[str, Any], ...] = ()
     span: Optional[Span] = None
 
-    def kwarg(self, key: str, default=None):
-        return dict(self.kwargs).get(key, default)
+    def key(self) -> tuple:
+        """Equality ignoring source spans, nested observers included."""
+        return (self.name, tuple((k, v.key() if isinstance(v, ObserverRef) else v)
+                                 for k, v in self.kwargs))
 
 
 @dataclass(frozen=True)
@@ -39,16 +50,84 @@ class EdgeRef:
     producer: bool = False
 
     def __str__(self) -> str:
-        text = f"{self.step}.{self.role}" if self.step else self.role
-        text = text if self.index is None else f"{text}[{self.index}]"
+        text = role_key_text(self.step, self.role, self.index)
         return f"producer({text})" if self.producer else text
 
-    def key(self) -> tuple:
-        return (self.step, self.role, self.index)
+
+class TorchaoFactory(Protocol):
+    """What ``to_torchao`` builds with; the adapter passes one in, so this module
+    never imports torch. The four spec classes are torchao's."""
+
+    QuantizationSpec: Callable
+    FixedQParamsQuantizationSpec: Callable
+    DerivedQuantizationSpec: Callable
+    SharedQuantizationSpec: Callable
+
+    def torch_dtype(self, name: str) -> Any: ...
+    def qscheme(self, name: str) -> Any: ...
+    def observer_ctor(self, ref: ObserverRef) -> Callable: ...
+    def derive_fn(self, name: str) -> Callable: ...
+
+
+class SpecValue:
+    """What every spec kind answers; the defaults fit a spec with its own observer."""
+
+    #: Whether the spec shares another edge's observer (``same_as``) instead of
+    #: having its own: sharing is followed through it, and it can form a circle.
+    shares = False
+    #: Whether it may only appear in a config: it names an edge of a match.
+    in_config_only = False
+    is_dynamic = False
+
+    @property
+    def refs(self) -> tuple[EdgeRef, ...]:
+        """The edges of the match the spec refers to."""
+        return ()
+
+    @property
+    def per_channel_axis(self) -> Optional[int]:
+        """The axis it quantizes per channel along, if it is per channel."""
+        return None
+
+    def with_name(self, name: str) -> "SpecValue":
+        """The value of ``spec NAME = ...``: named after the first definition."""
+        if getattr(self, "name", "") is None:
+            return replace(self, name=name)  # type: ignore[type-var]
+        return self
+
+    def value_key(self) -> tuple:
+        """Equality ignoring the spec's name and source span."""
+        items = {f.name: getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
+                 if f.name not in ("name", "span")}
+        if isinstance(items.get("observer"), ObserverRef):
+            items["observer"] = items["observer"].key()
+        return (type(self).__name__, tuple(sorted(items.items())))
+
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        """The torchao spec; ``refs`` are the graph edges ``self.refs`` resolved to."""
+        raise NotImplementedError
+
+
+class RangedSpec(SpecValue):
+    """A spec with qparams of its own: a dtype, bounds and a qscheme (every kind but
+    sharing). Subclasses declare the fields ``dtype``, ``quant_min``, ``quant_max``,
+    ``qscheme`` and, if they can be per channel, ``ch_axis``."""
+
+    @property
+    def per_channel_axis(self) -> Optional[int]:
+        if not self.qscheme.startswith("per_channel"):  # type: ignore[attr-defined]
+            return None
+        return getattr(self, "ch_axis", None)
+
+    def torchao_range(self, factory: TorchaoFactory) -> dict:
+        """The keyword arguments every torchao spec with its own qparams takes."""
+        return dict(dtype=factory.torch_dtype(self.dtype),  # type: ignore[attr-defined]
+                    quant_min=self.quant_min, quant_max=self.quant_max,  # type: ignore
+                    qscheme=factory.qscheme(self.qscheme))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
-class QuantSpec:
+class QuantSpec(RangedSpec):
     """Observed (or dynamic, or fake-quantized) affine/symmetric quantization."""
 
     dtype: str
@@ -61,9 +140,14 @@ class QuantSpec:
     name: Optional[str] = None        # the spec's name, when it came from `spec NAME`
     span: Optional[Span] = None
 
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        return factory.QuantizationSpec(
+            **self.torchao_range(factory), ch_axis=self.ch_axis, is_dynamic=self.is_dynamic,
+            observer_or_fake_quant_ctr=factory.observer_ctor(self.observer))
+
 
 @dataclass(frozen=True)
-class FixedSpec:
+class FixedSpec(RangedSpec):
     dtype: str
     quant_min: Number
     quant_max: Number
@@ -73,9 +157,13 @@ class FixedSpec:
     name: Optional[str] = None
     span: Optional[Span] = None
 
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        return factory.FixedQParamsQuantizationSpec(
+            **self.torchao_range(factory), scale=self.scale, zero_point=self.zero_point)
+
 
 @dataclass(frozen=True)
-class DerivedSpec:
+class DerivedSpec(RangedSpec):
     dtype: str
     quant_min: Number
     quant_max: Number
@@ -86,13 +174,33 @@ class DerivedSpec:
     name: Optional[str] = None
     span: Optional[Span] = None
 
+    @property
+    def refs(self) -> tuple[EdgeRef, ...]:
+        return self.sources
+
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        return factory.DerivedQuantizationSpec(
+            **self.torchao_range(factory), derived_from=list(refs),
+            derive_qparams_fn=factory.derive_fn(self.derive_fn), ch_axis=self.ch_axis)
+
 
 @dataclass(frozen=True)
-class SharedSpec:
+class SharedSpec(SpecValue):
     """``same_as(edge)``: share the observer of another edge of the same match."""
 
     edge: EdgeRef
     span: Optional[Span] = None
 
+    shares = True
+    in_config_only = True
 
-Spec = Union[QuantSpec, FixedSpec, DerivedSpec, SharedSpec]
+    @property
+    def refs(self) -> tuple[EdgeRef, ...]:
+        return (self.edge,)
+
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        return factory.SharedQuantizationSpec(refs[0])
+
+
+#: The value of any spec kind.
+Spec = SpecValue

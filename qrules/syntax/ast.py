@@ -10,7 +10,8 @@ grammar.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from functools import lru_cache
+from typing import Iterator, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,6 +178,16 @@ class RoleKey(Node):
     role: str
     index: Optional[Union[int, Literal["*"]]] = None
 
+    def __str__(self) -> str:
+        return role_key_text(self.step, self.role, self.index)
+
+
+def role_key_text(step: Optional[str], role: str, index: Optional[Union[int, str]]) -> str:
+    """How a role key is written (``add.input[1]``), also for edges the evaluator makes
+    from keys."""
+    text = f"{step}.{role}" if step else role
+    return text if index is None else f"{text}[{index}]"
+
 
 class ConfigEntry(Node):
     key: RoleKey
@@ -224,6 +235,13 @@ class RoleBinding(Node):
     position: int
     element: Optional[Union[int, Literal["*"]]] = None
     through: Optional[str] = None
+
+    def __str__(self) -> str:
+        if self.through is not None:
+            return f"{self.role}: {self.through}({self.position})"
+        if self.element is not None:
+            return f"{self.role}: {self.position}[{self.element}]"
+        return f"{self.role}: {self.position}"
 
 
 class OpDef(Node):
@@ -274,7 +292,7 @@ class Rule(Node):
     takes: Optional[tuple[RoleKey, ...]] = None
     #: Writes its annotations with `_annotated=False` (the nodes are still taken).
     unmarked: bool = False
-    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR310
+    unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR323
     name_span: Span
 
 
@@ -353,14 +371,45 @@ class File(Node):
         return next((i for i in self.items if isinstance(i, Header)), None)
 
 
+@lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[str, ...]:
+    """A node class's fields without its spans: what the code says, not where."""
+    return tuple(name for name in cls.model_fields
+                 if not name.endswith("span") and not name.endswith("spans"))
+
+
+def children(node: Node) -> list[Node]:
+    """The nodes directly inside ``node``, in field order."""
+    found: list[Node] = []
+    for name in _fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, Node):
+            found.append(value)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Node):
+            found.extend(value)  # a field's tuple holds nodes or holds none
+    return found
+
+
+def walk(node: Node, into: Optional[tuple[type, ...]] = None) -> Iterator[Node]:
+    """``node`` and every node inside it, parents before children, in field order
+    (source order for patterns and expressions). With ``into``, only nodes of those
+    types are looked inside (``into=(File, Phase, Scope, When)``: items, not their
+    expressions). Iterative: the parser lets through trees deeper than a recursive
+    walk could go."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if into is None or isinstance(current, into):
+            stack.extend(reversed(children(current)))
+
 
 def structure(node) -> object:
     """A hashable picture of a node without its spans: equal for the same code
     written in different places (``when qat`` here and there)."""
     if isinstance(node, Node):
         return (type(node).__name__,) + tuple(
-            (name, structure(getattr(node, name))) for name in type(node).model_fields
-            if not name.endswith("span") and not name.endswith("spans"))
+            (name, structure(getattr(node, name))) for name in _fields(type(node)))
     if isinstance(node, (list, tuple)):
         return tuple(structure(item) for item in node)
     return node

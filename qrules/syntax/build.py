@@ -13,7 +13,7 @@ from qrules.syntax import ast
 _VALIDATE = os.environ.get("QRULES_VALIDATE_AST") == "1"
 
 
-def _node(cls, **fields):
+def make_node(cls, **fields):
     """Build an AST node. The builder is the only producer of AST nodes and the test
     suite runs it with QRULES_VALIDATE_AST=1, where every node is validated against
     its pydantic model; lint skips that validation (``model_construct``), which would
@@ -59,35 +59,35 @@ class AstBuilder(Transformer):
     # ------------------------------------------------------------------ spans
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", True):
-            return _node(Span, file=self.file, line=1 + self.line_offset, col=1,
+            return make_node(Span, file=self.file, line=1 + self.line_offset, col=1,
                         end_line=1 + self.line_offset, end_col=1,
                         start=self.pos_offset, end=self.pos_offset)
-        return _node(Span, file=self.file, line=meta.line + self.line_offset, col=meta.column,
+        return make_node(Span, file=self.file, line=meta.line + self.line_offset, col=meta.column,
                     end_line=meta.end_line + self.line_offset, end_col=meta.end_column,
                     start=meta.start_pos + self.pos_offset,
                     end=meta.end_pos + self.pos_offset)
 
     def _tok(self, token: Token) -> Span:
-        return _node(Span, file=self.file, line=token.line + self.line_offset, col=token.column,
+        return make_node(Span, file=self.file, line=token.line + self.line_offset, col=token.column,
                     end_line=token.end_line + self.line_offset, end_col=token.end_column,
                     start=token.start_pos + self.pos_offset,
                     end=token.end_pos + self.pos_offset)
 
     # ------------------------------------------------------------------ file
     def start(self, meta, items):
-        return _node(ast.File, span=self._span(meta), path=self.file, items=tuple(items))
+        return make_node(ast.File, span=self._span(meta), path=self.file, items=tuple(items))
 
     def header(self, meta, children):
         name = children[0]
         version = _unquote(children[1]) if len(children) > 1 else None
         version_span = self._tok(children[1]) if len(children) > 1 else None
-        return _node(ast.Header, span=self._span(meta), name=str(name), version=version,
+        return make_node(ast.Header, span=self._span(meta), name=str(name), version=version,
                           name_span=self._tok(name), version_span=version_span)
 
     def include(self, meta, children):
         (target,) = children
         is_path = target.type == "STRING"
-        return _node(ast.Include, span=self._span(meta), is_path=is_path,
+        return make_node(ast.Include, span=self._span(meta), is_path=is_path,
                            target=_unquote(target) if is_path else str(target))
 
     def name_list(self, meta, children):
@@ -95,12 +95,12 @@ class AstBuilder(Transformer):
 
     def type_ref(self, meta, children):
         choices = children[1] if len(children) > 1 else ()
-        return _node(ast.TypeRef, span=self._span(meta), name=str(children[0]), choices=choices)
+        return make_node(ast.TypeRef, span=self._span(meta), name=str(children[0]), choices=choices)
 
     def param(self, meta, children):
         name, type_ref = children[0], children[1]
         default = children[2] if len(children) > 2 else None
-        return _node(ast.Param, span=self._span(meta), name=str(name), type=type_ref,
+        return make_node(ast.Param, span=self._span(meta), name=str(name), type=type_ref,
                          default=default, name_span=self._tok(name))
 
     # ------------------------------------------------------------------ ops
@@ -128,7 +128,7 @@ class AstBuilder(Transformer):
 
     def role_binding(self, meta, children):
         role, (_, position, element, through) = children
-        return _node(ast.RoleBinding, span=self._span(meta), role=str(role), position=position,
+        return make_node(ast.RoleBinding, span=self._span(meta), role=str(role), position=position,
                                element=element, through=through)
 
     def role_block(self, meta, children):
@@ -139,7 +139,7 @@ class AstBuilder(Transformer):
         name, rest = rest[0], rest[1:]
         roles = tuple(rest[-1]) if rest and isinstance(rest[-1], list) else ()
         targets = [r for r in rest if isinstance(r, tuple)]
-        return _node(ast.OpDef, span=self._span(meta), name=str(name),
+        return make_node(ast.OpDef, span=self._span(meta), name=str(name),
                          targets=tuple(t for t, _ in targets),
                          target_spans=tuple(s for _, s in targets), roles=roles,
                          override=override, name_span=self._tok(name))
@@ -147,15 +147,15 @@ class AstBuilder(Transformer):
     def op_alias(self, meta, children):
         override, rest = self._split_override(children)
         name, members = rest[0], rest[1:]
-        return _node(ast.OpAlias, span=self._span(meta), name=str(name), override=override,
-                           members=tuple(_node(ast.OpRef, span=self._tok(m), name=str(m))
+        return make_node(ast.OpAlias, span=self._span(meta), name=str(name), override=override,
+                           members=tuple(make_node(ast.OpRef, span=self._tok(m), name=str(m))
                                          for m in members),
                            name_span=self._tok(name))
 
     # ------------------------------------------------------------------ specs/configs
     def spec_def(self, meta, children):
         override, (name, value) = self._split_override(children)
-        return _node(ast.SpecDef, span=self._span(meta), name=str(name), value=value,
+        return make_node(ast.SpecDef, span=self._span(meta), name=str(name), value=value,
                            override=override, name_span=self._tok(name))
 
     def role_key(self, meta, children):
@@ -165,18 +165,18 @@ class AstBuilder(Transformer):
         if index_tok is not None:
             index = "*" if index_tok.type == "STAR" else int(index_tok)
         step, role = (str(names[0]), str(names[1])) if len(names) == 2 else (None, str(names[0]))
-        return _node(ast.RoleKey, span=self._span(meta), step=step, role=role, index=index)
+        return make_node(ast.RoleKey, span=self._span(meta), step=step, role=role, index=index)
 
     def config_entry(self, meta, children):
         key, value = children
-        return _node(ast.ConfigEntry, span=self._span(meta), key=key, value=value)
+        return make_node(ast.ConfigEntry, span=self._span(meta), key=key, value=value)
 
     def config_body(self, meta, children):
-        return _node(ast.ConfigBody, span=self._span(meta), entries=tuple(children))
+        return make_node(ast.ConfigBody, span=self._span(meta), entries=tuple(children))
 
     def config_def(self, meta, children):
         override, (name, value) = self._split_override(children)
-        return _node(ast.ConfigDef, span=self._span(meta), name=str(name), value=value,
+        return make_node(ast.ConfigDef, span=self._span(meta), name=str(name), value=value,
                              override=override, name_span=self._tok(name))
 
     # ------------------------------------------------------------------ rules
@@ -198,7 +198,7 @@ class AstBuilder(Transformer):
             rest = rest[:-1]
         name, *options, pattern, config = rest
         opts = dict(options)
-        return _node(ast.Rule, span=self._span(meta), name=str(name), pattern=pattern,
+        return make_node(ast.Rule, span=self._span(meta), name=str(name), pattern=pattern,
                         config=config, priority=opts.get("priority", 0),
                         condition=opts.get("when"), override=override,
                         amend="amend" in opts, unmarked="unmarked" in opts,
@@ -215,11 +215,11 @@ class AstBuilder(Transformer):
         return ("unmarked", self._span(meta))
 
     def op_ref(self, meta, children):
-        return _node(ast.OpRef, span=self._span(meta), name=str(children[0]))
+        return make_node(ast.OpRef, span=self._span(meta), name=str(children[0]))
 
     def region(self, meta, children):
         kind, selector = children
-        return _node(ast.Region, span=self._span(meta), selector_kind=str(kind),
+        return make_node(ast.Region, span=self._span(meta), selector_kind=str(kind),
                           selector=_unquote(selector), kind_span=self._tok(kind))
 
     def predicate_block(self, meta, children):
@@ -239,17 +239,17 @@ class AstBuilder(Transformer):
                 optional = True
         if not predicates and not optional and label is None:
             return atom
-        return _node(ast.Step, span=self._span(meta), atom=atom, predicates=predicates,
+        return make_node(ast.Step, span=self._span(meta), atom=atom, predicates=predicates,
                      optional=optional, label=label)
 
     def chain(self, meta, children):
         steps = tuple(c for c in children if not isinstance(c, Token))
         shared = tuple(str(c) == "~>" for c in children if isinstance(c, Token))
-        return _node(ast.Chain, span=self._span(meta), steps=steps,
+        return make_node(ast.Chain, span=self._span(meta), steps=steps,
                      shared=shared if any(shared) else ())
 
     def alternation(self, meta, children):
-        return _node(ast.Alternation, span=self._span(meta), options=tuple(children))
+        return make_node(ast.Alternation, span=self._span(meta), options=tuple(children))
 
     # ------------------------------------------------------------------ blocks
     def block(self, meta, children):
@@ -258,19 +258,19 @@ class AstBuilder(Transformer):
     def scope(self, meta, children):
         kind, selector, *rest = children
         condition = rest[0] if len(rest) == 2 else None
-        return _node(ast.Scope, span=self._span(meta), selector_kind=str(kind),
+        return make_node(ast.Scope, span=self._span(meta), selector_kind=str(kind),
                          selector=_unquote(selector), condition=condition,
                          items=rest[-1], selector_span=self._tok(selector),
                          kind_span=self._tok(kind))
 
     def phase(self, meta, children):
         name, items = children
-        return _node(ast.Phase, span=self._span(meta), name=str(name), items=items,
+        return make_node(ast.Phase, span=self._span(meta), name=str(name), items=items,
                          name_span=self._tok(name))
 
     def when_block(self, meta, children):
         condition, items = children
-        return _node(ast.When, span=self._span(meta), condition=condition, items=items)
+        return make_node(ast.When, span=self._span(meta), condition=condition, items=items)
 
     def disable_rule(self, meta, children):
         return "rule"
@@ -280,67 +280,67 @@ class AstBuilder(Transformer):
 
     def disable(self, meta, children):
         what, name = children
-        return _node(ast.Disable, span=self._span(meta), what=str(what), name=str(name),
+        return make_node(ast.Disable, span=self._span(meta), what=str(what), name=str(name),
                            name_span=self._tok(name))
 
     def transform_decl(self, meta, children):
         name = children[0]
         args, kwargs = children[1] if len(children) > 1 else ((), ())
-        return _node(ast.Transform, span=self._span(meta), name=str(name), args=args,
+        return make_node(ast.Transform, span=self._span(meta), name=str(name), args=args,
                              kwargs=kwargs, name_span=self._tok(name))
 
     def pattern_def(self, meta, children):
         name, pattern = children
-        return _node(ast.PatternDef, span=self._span(meta), name=str(name), pattern=pattern,
+        return make_node(ast.PatternDef, span=self._span(meta), name=str(name), pattern=pattern,
                      name_span=self._tok(name))
 
     def annotation_decl(self, meta, children):
         name = children[0]
-        return _node(ast.AnnotationKind, span=self._span(meta), name=str(name),
+        return make_node(ast.AnnotationKind, span=self._span(meta), name=str(name),
                      name_span=self._tok(name))
 
     # ------------------------------------------------------------------ expressions
     def int_lit(self, meta, children):
-        return _node(ast.IntLit, span=self._span(meta), value=int(children[0]))
+        return make_node(ast.IntLit, span=self._span(meta), value=int(children[0]))
 
     def float_lit(self, meta, children):
-        return _node(ast.FloatLit, span=self._span(meta), value=float(children[0]))
+        return make_node(ast.FloatLit, span=self._span(meta), value=float(children[0]))
 
     def string_lit(self, meta, children):
-        return _node(ast.StringLit, span=self._span(meta), value=_unquote(children[0]))
+        return make_node(ast.StringLit, span=self._span(meta), value=_unquote(children[0]))
 
     def true_lit(self, meta, children):
-        return _node(ast.BoolLit, span=self._span(meta), value=True)
+        return make_node(ast.BoolLit, span=self._span(meta), value=True)
 
     def false_lit(self, meta, children):
-        return _node(ast.BoolLit, span=self._span(meta), value=False)
+        return make_node(ast.BoolLit, span=self._span(meta), value=False)
 
     def none_lit(self, meta, children):
-        return _node(ast.NoneLit, span=self._span(meta))
+        return make_node(ast.NoneLit, span=self._span(meta))
 
     def name(self, meta, children):
-        return _node(ast.Name, span=self._span(meta), id=str(children[0]))
+        return make_node(ast.Name, span=self._span(meta), id=str(children[0]))
 
     def list_lit(self, meta, children):
-        return _node(ast.ListLit, span=self._span(meta), items=tuple(children))
+        return make_node(ast.ListLit, span=self._span(meta), items=tuple(children))
 
     def attribute(self, meta, children):
         value, attr = children
-        return _node(ast.Attribute, span=self._span(meta), value=value, attr=str(attr))
+        return make_node(ast.Attribute, span=self._span(meta), value=value, attr=str(attr))
 
     def index(self, meta, children):
         value, index = children
-        return _node(ast.Index, span=self._span(meta), value=value, index=index)
+        return make_node(ast.Index, span=self._span(meta), value=value, index=index)
 
     def each(self, meta, children):
-        return _node(ast.Each, span=self._span(meta), value=children[0])
+        return make_node(ast.Each, span=self._span(meta), value=children[0])
 
     def positional(self, meta, children):
         return children[0]
 
     def keyword(self, meta, children):
         name, value = children
-        return _node(ast.Keyword, span=self._span(meta), name=str(name), value=value)
+        return make_node(ast.Keyword, span=self._span(meta), name=str(name), value=value)
 
     def arguments(self, meta, children):
         args = tuple(c for c in children if not isinstance(c, ast.Keyword))
@@ -350,42 +350,41 @@ class AstBuilder(Transformer):
     def call(self, meta, children):
         func = children[0]
         args, kwargs = children[1] if len(children) > 1 else ((), ())
-        return _node(ast.Call, span=self._span(meta), func=func, args=args, kwargs=kwargs)
+        return make_node(ast.Call, span=self._span(meta), func=func, args=args, kwargs=kwargs)
 
     def negate(self, meta, children):
         operand = children[-1]
         if isinstance(operand, (ast.IntLit, ast.FloatLit)):  # fold literal signs
-            return _node(type(operand), span=self._span(meta), value=-operand.value)
-        return _node(ast.Unary, span=self._span(meta), op="-", operand=operand)
+            return make_node(type(operand), span=self._span(meta), value=-operand.value)
+        return make_node(ast.Unary, span=self._span(meta), op="-", operand=operand)
 
     def not_(self, meta, children):
-        return _node(ast.Unary, span=self._span(meta), op="not", operand=children[-1])
+        return make_node(ast.Unary, span=self._span(meta), op="not", operand=children[-1])
 
+    # `a + b` and `a < b` keep their operator token; `**`, `and` and `or` are anonymous
+    # in the grammar, so the rule names them.
     def binary(self, meta, children):
         left, op, right = children
-        return _node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
+        return make_node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
 
-    def power(self, meta, children):
-        left, right = children
-        return _node(ast.Binary, span=self._span(meta), op="**", left=left, right=right)
+    compare = binary
 
-    def compare(self, meta, children):
-        left, op, right = children
-        return _node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
+    def _keyword_binary(op: str):
+        def build(self, meta, children):
+            left, right = children
+            return make_node(ast.Binary, span=self._span(meta), op=op, left=left, right=right)
+        return build
 
-    def and_(self, meta, children):
-        left, right = children
-        return _node(ast.Binary, span=self._span(meta), op="and", left=left, right=right)
-
-    def or_(self, meta, children):
-        left, right = children
-        return _node(ast.Binary, span=self._span(meta), op="or", left=left, right=right)
+    power = _keyword_binary("**")
+    and_ = _keyword_binary("and")
+    or_ = _keyword_binary("or")
+    del _keyword_binary
 
     def range(self, meta, children):
         low, high = children
-        return _node(ast.Range, span=self._span(meta), low=low, high=high)
+        return make_node(ast.Range, span=self._span(meta), low=low, high=high)
 
     def conditional(self, meta, children):
         then, cond, otherwise = children
-        return _node(ast.Conditional, span=self._span(meta), then=then, cond=cond,
+        return make_node(ast.Conditional, span=self._span(meta), then=then, cond=cond,
                                otherwise=otherwise)

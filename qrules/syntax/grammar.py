@@ -74,3 +74,40 @@ def parser() -> Lark:
     if cache is not None:
         _store(cache, built)
     return built
+
+
+def _terminals_after(prefix: str) -> frozenset[str]:
+    """The terminals the LALR table accepts after ``prefix``: the grammar's own answer
+    to "what can come here", so no list of them has to be kept beside qrule.lark.
+    Costs no table construction: the parser is the one every parse uses."""
+    lark = parser()
+    state = lark.parse_interactive(prefix)
+    state.exhaust_lexer()
+    terminals = {t.name for t in lark.terminals}
+    return frozenset(name for name in state.choices() if name in terminals)
+
+
+@lru_cache(maxsize=1)
+def item_start_terminals() -> frozenset[str]:
+    """The terminals an item starts with (``RULE``, ``SPEC``, ``OVERRIDE``, …)."""
+    return _terminals_after("")
+
+
+@lru_cache(maxsize=1)
+def expression_start_terminals() -> frozenset[str]:
+    """The terminals an expression starts with (``NAME``, ``INT``, ``LPAR``, ``NOT``, …):
+    what may follow ``spec x =``."""
+    return _terminals_after("spec x =")
+
+
+@lru_cache(maxsize=1)
+def item_keywords() -> tuple[str, ...]:
+    """The words an item starts with (``rule``, ``spec``, ``override``, …), sorted."""
+    lark = parser()
+    return tuple(sorted(lark.get_terminal(name).pattern.value
+                        for name in item_start_terminals()))
+
+
+def name_pattern() -> str:
+    """The regular expression of a name (the grammar's ``NAME`` terminal)."""
+    return parser().get_terminal("NAME").pattern.value

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
+from qrules.syntax.grammar import expression_start_terminals, item_start_terminals
 from qrules.syntax.grammar import parser as lark_parser
 
-_EXPRESSION_START = {"INT", "FLOAT", "STRING", "NAME", "TRUE", "FALSE", "NONE", "LPAR",
-                     "LSQB", "MINUS", "NOT"}
-_ITEM_START = {"RULESET", "INCLUDE", "PARAM", "OP", "SPEC", "CONFIG", "RULE", "SCOPE",
-               "PHASE", "WHEN", "DISABLE", "TRANSFORM", "OVERRIDE"}
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "$END": "end of file", "OPTIONAL": "`?`", "STAR": "`*`",
@@ -36,19 +33,20 @@ def _terminal_text(name: str) -> str:
 def expected_phrase(expected: set[str]) -> str:
     """A short description of an expected-terminal set."""
     expected = set(expected)
+    expression_start, item_start = expression_start_terminals(), item_start_terminals()
     parts: list[str] = []
-    if "LBRACE" in expected and expected & _EXPRESSION_START:
+    if "LBRACE" in expected and expected & expression_start:
         parts.append("a config name or `{`")
-        expected -= _EXPRESSION_START | {"LBRACE"}
+        expected -= expression_start | {"LBRACE"}
     elif {"NAME", "LPAR", "REGION"} <= expected:
         parts.append("an op name, `(` or `region(...)`")
         expected -= {"NAME", "LPAR", "REGION"}
-    elif len(expected & _EXPRESSION_START) >= 5:
+    elif len(expected & expression_start) >= 5:
         parts.append("an expression")
-        expected -= _EXPRESSION_START
-    if len(expected & _ITEM_START) >= 5:
+        expected -= expression_start
+    if len(expected & item_start) >= 5:
         parts.append("a new item (`rule`, `spec`, `config`, …)")
-        expected -= _ITEM_START
+        expected -= item_start
     parts.extend(sorted(_terminal_text(t) for t in expected))
     if not parts:
         return "something else"

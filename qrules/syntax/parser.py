@@ -11,6 +11,7 @@ UTF-8, huge lines, deep nesting) are reported before Lark sees them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple, Optional, Union
 
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -18,7 +19,8 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.build import AstBuilder, _node
+from qrules.syntax.build import AstBuilder, make_node
+from qrules.syntax.grammar import item_keywords
 from qrules.syntax.grammar import parser as lark_parser
 from qrules.syntax.messages import describe_unexpected
 
@@ -29,10 +31,6 @@ MAX_NESTING = 64
 #: past Python's limit.
 MAX_TREE_DEPTH = 160
 
-ITEM_KEYWORDS = ("ruleset", "include", "param", "op", "spec", "config", "rule", "scope",
-                 "phase", "when", "disable", "transform", "annotation", "pattern",
-                 "override")
-_CHUNK_START = re.compile(r"^(?:%s)\b" % "|".join(ITEM_KEYWORDS), re.M)
 _OPEN = "([{"
 _BRACKET = re.compile(r"[()\[\]{}]")
 _STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
@@ -52,15 +50,13 @@ def decode(data: bytes, file: Optional[str]) -> tuple[Optional[str], list[Diagno
     """Bytes -> text, or a diagnostic saying why the bytes are not a .qrule file."""
     if b"\0" in data:
         offset = data.index(b"\0")
-        line = data.count(b"\n", 0, offset) + 1
-        col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        line, col = _line_col(data, offset)
         return None, [diagnostic("QR101", "file contains NUL bytes; is it a binary file?",
                                  Span.point(file, line, col, offset))]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        line, col = _line_col(data, err.start)
         return None, [diagnostic(
             "QR102", f"invalid UTF-8 (byte 0x{data[err.start]:02x}); .qrule files are UTF-8",
             Span.point(file, line, col, err.start))]
@@ -96,20 +92,39 @@ def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
     end_line = text.count("\n") + 1
     span = Span.model_construct(file=file, line=1, col=1, end_line=end_line,
                                 end_col=len(text) - text.rfind("\n"), start=0, end=len(text))
-    tree = _node(ast.File, span=span, path=file, items=tuple(items))
+    tree = make_node(ast.File, span=span, path=file, items=tuple(items))
     if not text.strip() or (not items and not diagnostics):
         diagnostics.append(diagnostic("QR108", "file defines nothing",
                                       Span.point(file, 1, 1)))
     return ParseResult(tree, tuple(diagnostics), text, tuple(unparsed))
 
 
+def blank_strings_and_comments(text: str) -> str:
+    """``text`` with each string literal and comment replaced by as many spaces, so
+    that brackets and words inside them are not read as code (offsets are kept)."""
+    return _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group()), text)
+
+
+def _line_col(text: Union[str, bytes], offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text``."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    line = text.count(newline, 0, offset) + 1
+    return line, offset - (text.rfind(newline, 0, offset) + 1) + 1
+
+
 def _empty(file: Optional[str]) -> ast.File:
-    return _node(ast.File, span=Span.point(file, 1, 1), path=file, items=())
+    return make_node(ast.File, span=Span.point(file, 1, 1), path=file, items=())
+
+
+@lru_cache(maxsize=1)
+def _chunk_start() -> re.Pattern:
+    """A line that starts (in column 1) with a word that starts an item."""
+    return re.compile(r"^(?:%s)\b" % "|".join(map(re.escape, item_keywords())), re.M)
 
 
 def _chunks(text: str):
     """Split at column-1 item keywords: (line offset, char offset, chunk text)."""
-    starts = [m.start() for m in _CHUNK_START.finditer(text)]
+    starts = [m.start() for m in _chunk_start().finditer(text)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(text))
@@ -164,17 +179,16 @@ def _guard(chunk: str, file, line_offset: int, pos_offset: int) -> Optional[Diag
                                                    MAX_LINE_LENGTH + 1, pos_offset + pos))
         pos += len(line) + 1
     # Brackets inside strings and comments do not nest; blank them out first.
-    masked = _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group()), chunk)
+    masked = blank_strings_and_comments(chunk)
     depth = 0
     for match in _BRACKET.finditer(masked):
         if match.group() in _OPEN:
             depth += 1
             if depth > MAX_NESTING:
                 offset = match.start()
-                line = chunk.count("\n", 0, offset)
-                col = offset - (chunk.rfind("\n", 0, offset) + 1) + 1
+                line, col = _line_col(chunk, offset)
                 return diagnostic("QR105", f"brackets nest more than {MAX_NESTING} deep",
-                                  Span.point(file, line_offset + line + 1, col,
+                                  Span.point(file, line_offset + line, col,
                                              pos_offset + offset))
         else:
             depth = max(0, depth - 1)

@@ -11,7 +11,7 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from . import models  # noqa: E402
+from tests import models  # noqa: E402
 
 _CACHE: dict = {}
 
@@ -27,7 +27,7 @@ def exported_copy(name: str):
     if name not in _CACHE:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _CACHE[name] = models.export(name)
+            _CACHE[name] = models.export_model(name)
     gm, inputs = _CACHE[name]
     return copy.deepcopy(gm), inputs
 
@@ -51,7 +51,7 @@ def _torchvision(name: str):
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None).eval()
     inputs = (torch.randn(1, 3, 64, 64),)
-    return model, inputs, torch.export.export(model, inputs).module()
+    return model, inputs, models.export(model, inputs)
 
 
 @pytest.fixture(scope="session")

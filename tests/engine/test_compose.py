@@ -118,8 +118,8 @@ def test_compose_rejects_other_objects():
 
 def test_package_attributes_stay_functions():
     # importing the implementing modules must not shadow the API functions
-    import qrules.composing  # noqa: F401
-    import qrules.explaining  # noqa: F401
+    import qrules.engine.compose  # noqa: F401
+    import qrules.engine.explain  # noqa: F401
 
     assert callable(qrules.compose) and callable(qrules.explain)
-    assert qrules.compose.__module__ == "qrules.composing"
+    assert qrules.compose.__module__ == "qrules.engine.compose"

@@ -8,7 +8,7 @@ import torch
 
 import qrules
 from qrules.cli import main
-from qrules.cli_engine import sqnr
+from qrules.cli.demo import sqnr
 
 Q = torch.ops.quantized_decomposed
 
@@ -52,7 +52,7 @@ def test_prepare_calibrate_convert_and_save_load(exported, tmp_path):
 
 
 def test_quantize_exports_an_eager_module():
-    from .models import ConvReLU
+    from tests.models import ConvReLU
 
     model = ConvReLU().eval()
     inputs = (torch.randn(1, 3, 8, 8),)

@@ -8,6 +8,7 @@ import torch
 
 import qrules
 from qrules.semantics import registry
+from tests.models import export
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -37,7 +38,7 @@ class Shifted(torch.nn.Module):
 
 
 def _export(module, *inputs):
-    return torch.export.export(module.eval(), inputs).module()
+    return export(module.eval(), inputs)
 
 
 def _converted(gm) -> set[str]:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import qrules
-from qrules.passes.match import ANNOTATION_KEY
+from qrules.adapter.torchao import ANNOTATION_KEY
+from tests.models import export
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -114,8 +115,7 @@ def test_annotated_ignores_another_quantizers_unmarked_spec(exported):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gm = torch.export.export(EmbeddingGRU().eval(), (torch.tensor([[1, 2, 3]]),
-                                                         torch.randn(1, 1, 4))).module()
+        gm = export(EmbeddingGRU().eval(), (torch.tensor([[1, 2, 3]]), torch.randn(1, 1, 4)))
     quantizer = qrules.compose(EmbeddingQuantizer(),
                                qrules.load_text(GUARDED.replace(" UNMARKED", ""), "g.qrule"))
     quantizer.annotate(gm)

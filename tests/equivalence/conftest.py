@@ -8,9 +8,10 @@ import warnings
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-from . import caches, models  # noqa: E402
+from tests import models  # noqa: E402
+
+from . import caches  # noqa: E402
 
 _EXPORTED: dict = {}
 
@@ -30,6 +31,6 @@ def exported(kind: str, name: str, qat: bool = False, strict: bool = False):
         module.train(qat)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            graph = torch.export.export(module, inputs, strict=strict).module()
+            graph = models.export(module, inputs, strict=strict)
         _EXPORTED[key] = (graph, inputs)
     return _EXPORTED[key]

@@ -1,6 +1,6 @@
 """Classifying the mismatches the .qrule language cannot close yet.
 
-``KNOWN_LANGUAGE_GAPS`` (defined in ``test_equivalence.py``) lists each gap: what the
+``KNOWN_LANGUAGE_GAPS`` (defined in ``cases.py``) lists each gap: what the
 anchor does (file:line in torchao), why a ruleset cannot say it, the syntax proposed,
 and a predicate that recognises the mismatches it causes. Every case of the suite
 expects an exact count of mismatches per gap and nothing else, so the suite fails
@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from qrules.equivalence import AnnotationRecord, EquivalenceReport, Mismatch
+from qrules.engine.diff import AnnotationRecord, EquivalenceReport, Mismatch
 
 
 @dataclass(frozen=True)

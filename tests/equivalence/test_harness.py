@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import qrules
-from qrules.equivalence import (
-    describe_ctor, describe_spec, diff, format_spec, parse_anchor,
-)
+from qrules import diff
+from qrules.engine.diff import describe_ctor, describe_spec, format_spec, parse_anchor
 from torchao.quantization.pt2e import (
     FakeQuantize, MovingAverageMinMaxObserver, PerChannelMinMaxObserver,
 )
@@ -110,6 +109,6 @@ def test_x86_anchor_builds():
         X86InductorQuantizer,
     )
 
-    from qrules.equivalence import anchor
+    from qrules.engine.diff import anchor
 
     assert isinstance(anchor("torchao:x86_inductor[qat]"), X86InductorQuantizer)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .test_equivalence import CASES, EXPECTED, KNOWN_LANGUAGE_GAPS, case_id
+from .cases import CASES, EXPECTED, KNOWN_LANGUAGE_GAPS, case_id
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "equivalence.md").read_text("utf-8")
 

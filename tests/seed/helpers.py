@@ -11,14 +11,14 @@ from __future__ import annotations
 import copy
 import textwrap
 from collections import Counter
-from typing import Iterable, Optional
+from typing import Optional
 
 import torch
 
 import qrules
 import qrules.adapter.torchao  # noqa: F401  (importing torchao defines quantized_decomposed)
 
-from .models import LinearModule
+from tests.models import LinearModule, export
 
 Q = torch.ops.quantized_decomposed
 QUANT = Q.quantize_per_tensor.default
@@ -33,10 +33,6 @@ def rules(text: str, filename: str = "backend.qrule", **params):
     """A .qrule source written inline in a test, loaded with its parameters bound.
     ``filename`` is what diagnostics and provenance (file:line:col) name."""
     return qrules.load_text(textwrap.dedent(text).lstrip("\n"), filename, **params)
-
-
-def export(model: torch.nn.Module, example_inputs: Iterable) -> torch.fx.GraphModule:
-    return torch.export.export(model, tuple(example_inputs)).module()
 
 
 def prepare(model: torch.fx.GraphModule, quantizer, is_qat: bool = False):

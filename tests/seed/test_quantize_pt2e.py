@@ -22,7 +22,7 @@ from torchao.testing.pt2e._xnnpack_quantizer import (
 import qrules
 from qrules.semantics import registry
 
-from . import models
+from tests import models
 from .helpers import (
     DEQUANT, DEQUANT_PC, DEQUANT_T, QUANT, QUANT_PC, QUANT_T, call_targets, check_nodes,
     check_quantizer,

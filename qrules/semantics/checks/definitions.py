@@ -15,7 +15,7 @@ _TARGET = re.compile(r"^aten\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$|"
 
 def check_params(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    ev = analysis.evaluator
+    ev = analysis.new_evaluator()
     for definition in analysis.symbols.params.values():
         param: ast.Param = definition.node
         kind = param.type.name
@@ -42,7 +42,7 @@ def check_params(analysis: Analysis) -> list[Diagnostic]:
         if typed.type not in (kind, "unknown") and not (kind == "float" and typed.type == "int"):
             out.append(diagnostic("QR301", f"the default of `{param.name}: {kind}` is "
                                   f"{typed.type}", param.default.span))
-    return out
+    return out + ev.diagnostics
 
 
 def check_ops(analysis: Analysis) -> list[Diagnostic]:
@@ -121,6 +121,7 @@ def check_annotation_kinds(analysis: Analysis) -> list[Diagnostic]:
 
 def check_transforms(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    ev = analysis.new_evaluator()
     for definition in analysis.symbols.transforms:
         node: ast.Transform = definition.node
         entry = registry.TRANSFORMS.get(node.name)
@@ -130,7 +131,7 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
                                   f"{known})", node.name_span))
             continue
         if node.args:
-            out.append(diagnostic("QR310", "transform arguments are keywords: "
+            out.append(diagnostic("QR318", "transform arguments are keywords: "
                                   f"`{node.name}(name=value)`", node.args[0].span))
         for keyword in node.kwargs:
             if keyword.name not in entry.kwargs:
@@ -140,8 +141,8 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
             elif keyword.name in entry.op_kwargs:
                 out.extend(_check_op_list(keyword, analysis))
             else:
-                analysis.evaluator.value(keyword.value)
-    return out
+                ev.value(keyword.value)
+    return out + ev.diagnostics
 
 
 def _check_op_list(keyword: ast.Keyword, analysis: Analysis) -> list[Diagnostic]:

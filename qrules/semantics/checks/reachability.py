@@ -173,26 +173,15 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     return {"spec": names, "config": names, "param": names}
 
 
-def names_in(node) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ast.Name):
-            found.add(current.id)
-        elif isinstance(current, (list, tuple)):
-            stack.extend(current)
-        elif isinstance(current, ast.Node):
-            for field in type(current).model_fields:
-                if field != "span":
-                    stack.append(getattr(current, field))
-    return found
+def names_in(node: ast.Node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def check_conditions(analysis: Analysis) -> list[Diagnostic]:
     """Conditions that are false whatever the parameters are."""
     out: list[Diagnostic] = []
     seen: set[int] = set()
+    ev = analysis.new_evaluator()  # only for the values: check_values reports on them
     conditions = [c for r in analysis.symbols.all_rules() for c in r.conditions]
     for table in (analysis.symbols.specs, analysis.symbols.configs):
         for definitions in table.values():
@@ -201,7 +190,7 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
         if id(condition) in seen:
             continue
         seen.add(id(condition))
-        if analysis.evaluator.condition(condition) is False:
+        if ev.condition(condition) is False:
             out.append(diagnostic("QR406", "this condition is always false, so what it "
                                   "guards never applies", condition.span))
     return out

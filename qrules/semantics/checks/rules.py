@@ -9,10 +9,10 @@ from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
 from qrules.semantics.patterns import (
-    ANY_OP, Expansion, StepInfo, nullable, op_refs, walk,
+    ANY_OP, Expansion, StepInfo, nullable, op_refs,
 )
 from qrules.semantics.symbols import RuleEntry
-from qrules.semantics.values import DerivedSpec, EdgeRef, QuantSpec, SharedSpec
+from qrules.semantics.values import EdgeRef
 from qrules.syntax import ast
 
 #: Names a predicate may compare a tensor's dtype with.
@@ -32,14 +32,16 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         if entry.rule.amend and entry.rule.unmarked:
             # An amend rule writes no annotation of its own: it fills edges of
             # annotations earlier rules made, which keep their own `_annotated`.
-            out.append(diagnostic("QR310", "`unmarked` has no effect on an `amend` rule: "
+            out.append(diagnostic("QR323", "`unmarked` has no effect on an `amend` rule: "
                                   "the annotations it fills belong to the rules that made "
                                   "them", entry.rule.unmarked_span or entry.rule.name_span))
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
         out.extend(_check_takes(entry, expansions))
-        with analysis.evaluator.assuming(entry.conditions) as ev:
+        # check_values reports what evaluating the config finds; here only its values
+        ev = analysis.new_evaluator()
+        with ev.assuming(entry.conditions):
             configs = ev.config(entry.rule.config)
         for config in configs:
             if config is not None:
@@ -68,14 +70,14 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
         if ref.name not in ops and ref.name != ANY_OP:
             out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
                                   did_you_mean(ref.name, ops)))
-    for node in walk(pattern):
+    for node in ast.walk(pattern):
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
                                       f"`module_name`, not `{node.selector_kind}`",
                                       node.kind_span or node.span))
             elif pattern is not node and not _guarded_region(pattern, node):
-                out.append(diagnostic("QR310", "a region is a whole pattern on its own; it "
+                out.append(diagnostic("QR324", "a region is a whole pattern on its own; it "
                                       "cannot be chained, optional or labelled (predicates "
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
@@ -117,7 +119,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
     A region has no single node, so functions of the node are not available on it."""
     out: list[Diagnostic] = []
     symbols = analysis.symbols
-    choices = analysis.evaluator.choices
+    choices = analysis.new_evaluator().choices
     owner, example = ("region", "input.rank") if region else ("op", "weight.rank")
 
     def role_ref(node) -> bool:
@@ -142,8 +144,8 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                                       f"a role of this {owner} ({', '.join(sorted(roles))}), a "
                                       "parameter or a dtype", node.span))
         elif isinstance(node, ast.Attribute):
-            if node.attr not in registry.FACT_ATTRIBUTES:
-                known = ", ".join(sorted(registry.FACT_ATTRIBUTES))
+            if node.attr not in registry.FACTS:
+                known = ", ".join(sorted(registry.FACTS))
                 out.append(diagnostic("QR209", f"unknown fact `.{node.attr}` (known: {known})",
                                       node.span))
             if not role_ref(node.value) and not isinstance(node.value, ast.Attribute):
@@ -177,27 +179,27 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
 
     def visit_call(node: ast.Call) -> None:
         name = node.func.id if isinstance(node.func, ast.Name) else None
-        signature = registry.PREDICATE_FUNCTIONS.get(name)
-        if signature is None:
+        function = registry.PREDICATE_FUNCTIONS.get(name)
+        if function is None:
             known = ", ".join(sorted(registry.PREDICATE_FUNCTIONS))
             out.append(diagnostic("QR209", f"unknown predicate function (known: {known})",
                                   node.func.span))
             return
-        kinds, _ = signature
-        if region and name in registry.NODE_PREDICATE_FUNCTIONS:
-            out.append(diagnostic("QR310", f"`{name}()` reads one node, and a region has "
+        kinds = function.arg_kinds
+        if region and function.node_only:
+            out.append(diagnostic("QR325", f"`{name}()` reads one node, and a region has "
                                   "none; use facts of its `input` and `output`",
                                   node.func.span))
             return
         variadic = bool(kinds) and kinds[-1].endswith("...")
         if variadic:
             if len(node.args) < len(kinds) or node.kwargs:
-                out.append(diagnostic("QR310", f"`{name}` takes at least {len(kinds)} "
+                out.append(diagnostic("QR326", f"`{name}` takes at least {len(kinds)} "
                                       "argument(s)", node.span))
                 return
-            kinds = kinds[:-1] + (kinds[-1][:-3],) * (len(node.args) - len(kinds) + 1)
+            kinds = function.kinds_for(len(node.args))
         elif len(node.args) != len(kinds) or node.kwargs:
-            out.append(diagnostic("QR310", f"`{name}` takes {len(kinds)} argument(s)",
+            out.append(diagnostic("QR326", f"`{name}` takes {len(kinds)} argument(s)",
                                   node.span))
             return
         for kind, arg in zip(kinds, node.args):
@@ -208,13 +210,13 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                     arg.id in symbols.ops or arg.id == ANY_OP)):
                 out.append(diagnostic("QR201", f"`{name}` takes an op name", arg.span))
             elif kind == "int" and not isinstance(arg, ast.IntLit):
-                out.append(diagnostic("QR310", f"`{name}` takes an integer literal",
+                out.append(diagnostic("QR326", f"`{name}` takes an integer literal",
                                       arg.span))
             elif kind == "str" and not isinstance(arg, ast.StringLit):
-                out.append(diagnostic("QR310", f"`{name}` takes string literals, as in "
+                out.append(diagnostic("QR326", f"`{name}` takes string literals, as in "
                                       f"`{name}(\"torch.nn.Conv2d\")`", arg.span))
             elif kind == "list" and not list_valued(arg):
-                out.append(diagnostic("QR310", f"`{name}` takes a list: every value of a "
+                out.append(diagnostic("QR326", f"`{name}` takes a list: every value of a "
                                       "role, as in `quantized(input[*])` or "
                                       "`input[*].dtype`", arg.span))
             elif kind in ("any", "list"):
@@ -318,40 +320,38 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
         if (inline or key.step is not None or key.index is not None) and not _edge_exists(
                 key.step, key.role, key.index, expansions):
             out.append(diagnostic("QR210", f"rule `{entry.name}` never has the edge "
-                                  f"`{_text(key)}`", key.span, where))
+                                  f"`{key}`", key.span, where))
             continue
         keys[(key.step, key.role, key.index)] = key
         for spec in specs:
-            if isinstance(spec, QuantSpec) and spec.is_dynamic and key.role not in (
+            if spec is not None and spec.is_dynamic and key.role not in (
                     "input", "extra"):
-                out.append(diagnostic("QR312", f"a dynamic spec on `{_text(key)}`: dynamic "
+                out.append(diagnostic("QR312", f"a dynamic spec on `{key}`: dynamic "
                                       "quantization applies to activation inputs", key.span,
                                       where))
     shared: dict[tuple, tuple[EdgeRef, ast.RoleKey]] = {}
     for key, specs in config.entries:
         for spec in specs:
-            edges = []
-            if isinstance(spec, SharedSpec):
-                edges = [spec.edge]
-                if not spec.edge.producer and not _edge_exists(
-                        spec.edge.step, spec.edge.role, spec.edge.index, expansions):
-                    out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
-                                          f"`{spec.edge}`", spec.edge.span or key.span, where))
-                    continue
-            elif isinstance(spec, DerivedSpec):
-                edges = list(spec.sources)
-            for edge in edges:
+            if spec is None:
+                continue
+            shared_edge = spec.refs[0] if spec.shares else None
+            if shared_edge is not None and not shared_edge.producer and not _edge_exists(
+                    shared_edge.step, shared_edge.role, shared_edge.index, expansions):
+                out.append(diagnostic("QR307", f"rule `{entry.name}` never has the edge "
+                                      f"`{shared_edge}`", shared_edge.span or key.span, where))
+                continue
+            for edge in spec.refs:
                 if edge.producer:  # outside the match: validated on the graph
                     continue
                 target = _lookup(keys, edge)
                 if target is None and entry.rule.amend:
                     continue  # an amend rule shares with edges earlier rules quantized
                 if target is None:
-                    code = "QR307" if isinstance(spec, SharedSpec) else "QR313"
+                    code = "QR307" if spec.shares else "QR313"
                     out.append(diagnostic(code, f"`{edge}` is not quantized by this config, "
                                           "so there is nothing to share or derive from",
                                           edge.span or key.span, where))
-                elif isinstance(spec, SharedSpec):
+                elif spec.shares:
                     shared[(key.step, key.role, key.index)] = (edge, key)
     out.extend(_sharing_cycles(shared, keys, where))
     return out
@@ -383,7 +383,7 @@ def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
                     break
                 reported.add(frozenset(seen))
                 _, key = shared[start]
-                names = " -> ".join(_text(keys[k]) for k in seen + [start])
+                names = " -> ".join(str(keys[k]) for k in seen + [start])
                 out.append(diagnostic("QR308", f"these edges share with each other in a "
                                       f"circle: {names}", key.span, where))
                 break
@@ -391,8 +391,3 @@ def _sharing_cycles(shared, keys, where) -> list[Diagnostic]:
                 break
             seen.append(current)
     return out
-
-
-def _text(key) -> str:
-    text = f"{key.step}.{key.role}" if key.step else key.role
-    return text if key.index is None else f"{text}[{key.index}]"

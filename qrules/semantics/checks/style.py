@@ -23,7 +23,7 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
     # The ruleset name (what `qrules.load("name")` takes) and phase names are names too.
     for unit in symbols.units:
         named.extend((h, "ruleset") for h in unit.file.items if isinstance(h, ast.Header))
-        named.extend((p, "phase") for p in _phases(unit.file.items))
+        named.extend((p, "phase") for p in _phases(unit.file))
     for node, what in named:
         if not _SNAKE.match(node.name):
             out.append(diagnostic("QR501", f"{what} name `{node.name}` is not snake_case",
@@ -43,12 +43,7 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
     return out
 
 
-def _phases(items) -> list:
-    """Every phase block among ``items``, at any depth."""
-    found, stack = [], list(items)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, ast.Phase):
-            found.append(item)
-        stack.extend(getattr(item, "items", ()))
-    return found
+def _phases(file: ast.File) -> list[ast.Phase]:
+    """Every phase block of a file, at any depth."""
+    blocks = (ast.File, ast.Phase, ast.Scope, ast.When)
+    return [node for node in ast.walk(file, into=blocks) if isinstance(node, ast.Phase)]

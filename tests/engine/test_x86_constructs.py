@@ -15,6 +15,7 @@ from torch import nn  # noqa: E402
 
 from qrules.api import load_text  # noqa: E402
 from qrules.checking import check_ruleset_text  # noqa: E402
+from tests.models import export  # noqa: E402
 
 HEAD = '''ruleset x version "1.0"
 spec act = affine(uint8, 0..255, observer=histogram)
@@ -24,7 +25,7 @@ spec w = symmetric(int8, -128..127, per_channel(axis=0), observer=per_channel_mi
 
 def annotate(text: str, module: nn.Module, inputs, strict: bool = False) -> dict:
     assert check_ruleset_text(text, "x.qrule").diagnostics == ()
-    gm = torch.export.export(module.eval(), inputs, strict=strict).module()
+    gm = export(module.eval(), inputs, strict=strict)
     load_text(text, "x.qrule").quantizer().annotate(gm)
     return {n.name: n for n in gm.graph.nodes}
 
@@ -66,7 +67,7 @@ def test_takes_marks_producers_and_leaves_unlisted_steps_unannotated():
     text = HEAD + ("rule r: conv2d -> batch_norm -> relu : { input: act, weight: w, "
                    "output: act } takes(conv2d, weight, bias, relu)\n")
     # train mode keeps the batch norm in the graph
-    gm = torch.export.export(ConvBnRelu().train(), (torch.randn(2, 3, 4, 4),)).module()
+    gm = export(ConvBnRelu().train(), (torch.randn(2, 3, 4, 4),))
     load_text(text, "x.qrule").quantizer().annotate(gm)
     nodes = {n.name: n for n in gm.graph.nodes}
     for name in ("conv_weight", "conv_bias"):

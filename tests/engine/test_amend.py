@@ -6,6 +6,7 @@ import torch
 
 from qrules.api import load_text
 from qrules.checking import check_ruleset_text
+from tests.models import export
 
 TEXT = '''ruleset amend_demo version "1.0"
 spec act = affine(int8, -128..127)
@@ -36,7 +37,7 @@ def test_amend_rules_parse_and_check_clean():
 
 
 def test_amend_fills_only_empty_edges():
-    gm = torch.export.export(ConvPool().eval(), (torch.randn(1, 3, 8, 8),)).module()
+    gm = export(ConvPool().eval(), (torch.randn(1, 3, 8, 8),))
     quantizer = load_text(TEXT, "amend.qrule").quantizer()
     quantizer.annotate(gm)
     nodes = {n.name: n for n in gm.graph.nodes}

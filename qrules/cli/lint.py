@@ -1,14 +1,6 @@
-"""The ``qrules`` command line: ``qrules lint`` today; ``demo``, ``explain``, ``diff`` later.
+"""``qrules lint``: check .qrule files and report diagnostics, without importing torch.
 
-Each subcommand is a pair of plain functions: ``_add_NAME(subparsers)`` declares its
-arguments and ``_run_NAME(args) -> int`` does the work. Add a command by writing the
-pair and listing the first in ``COMMANDS``.
-
-Imports stay light at the top of this module: ``qrules lint`` runs in CI and in
-pre-commit hooks, where importing torch would cost seconds and where torch may not
-even be installed. Every command imports what it needs inside its ``_run_`` function.
-
-Exit status (finding is ``qrules.checking``'s job, formatting ``qrules.report``'s):
+Finding is ``qrules.checking``'s job, formatting ``qrules.report``'s. Exit status:
 0 nothing at or above ``--fail-on``, 1 findings at or above it, 2 usage or I/O error.
 """
 
@@ -16,97 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+from qrules.cli.common import EXIT_CLEAN, EXIT_FINDINGS, UsageError, version
+
 FORMATS = ("text", "json", "github", "sarif")
 SEVERITY_NAMES = ("error", "warning", "info")
 
 
-class UsageError(Exception):
-    """Bad arguments or unreadable inputs: a one-line message and exit status 2."""
-
-
-def version() -> str:
-    """qrules's version: ``__version__``, the installed metadata, or the checkout's."""
-    import qrules
-
-    found = getattr(qrules, "__version__", None)
-    if found:
-        return str(found)
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("qrules")
-    except PackageNotFoundError:  # a source checkout run with PYTHONPATH, never installed
-        return _checkout_version() or "unknown"
-
-
-def _checkout_version() -> Optional[str]:
-    # A regex, not tomllib: tomllib is 3.11+ and qrules supports 3.10.
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    project = re.search(r"^\[project\]$(.*?)(?=^\[|\Z)", text, re.M | re.S)
-    match = project and re.search(r'^version\s*=\s*"([^"]+)"', project.group(1), re.M)
-    return match.group(1) if match else None
-
-
-# ----------------------------------------------------------------------------- parser
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qrules", description="Quantization rules for PyTorch: check and use .qrule files.")
-    parser.add_argument("--version", action="version", version=f"qrules {version()}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add_command in COMMANDS:
-        add_command(subparsers)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line and return the exit status; never shows a traceback."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:  # argparse: --help/--version (0) or a usage error (2)
-        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    try:
-        return args.run(args)
-    except UsageError as err:
-        for line in str(err).splitlines():
-            print(f"qrules {args.command}: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `qrules lint ... | head`: the reader left; an I/O error
-        _silence_stdout()
-        return EXIT_USAGE
-    except Exception as err:  # the promise is: no traceback, ever; exit 2
-        print(f"qrules {args.command}: internal error: {type(err).__name__}: {err}\n"
-              "This is a bug in qrules; please report it with the input that caused it.",
-              file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _silence_stdout() -> None:
-    # Point fd 1 at devnull so the interpreter's final flush does not raise again
-    # (the recipe from the Python docs on SIGPIPE).
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # a captured or replaced stdout
-        pass
-
-
-# ----------------------------------------------------------------------------- lint
-
-def _add_lint(subparsers) -> None:
+def add(subparsers) -> None:
     lint = subparsers.add_parser(
         "lint", help="check .qrule files and report diagnostics",
         description="Check .qrule files (directories are searched for *.qrule) without "
@@ -127,10 +39,10 @@ def _add_lint(subparsers) -> None:
     lint.add_argument("--include-root", action="append", default=[], metavar="DIR",
                       dest="include_roots",
                       help="a directory `include` may read from (repeatable)")
-    lint.set_defaults(run=_run_lint)
+    lint.set_defaults(run=run)
 
 
-def _run_lint(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from qrules import report
     from qrules.checking import check_path
     from qrules.diagnostics import CODES, Severity
@@ -242,16 +154,3 @@ def _write(stream: TextIO, text: str) -> None:
         encoding = getattr(stream, "encoding", None) or "ascii"
         stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
     stream.flush()
-
-
-#: Every subcommand's ``_add_`` function, in the order ``qrules --help`` lists them.
-def _add_engine_commands(subparsers) -> None:
-    # Imported here so `qrules lint` never loads the engine's module, let alone torch.
-    from qrules import cli_engine
-
-    cli_engine.add_demo(subparsers)
-    cli_engine.add_explain(subparsers)
-    cli_engine.add_diff(subparsers)
-
-
-COMMANDS: tuple[Callable[..., None], ...] = (_add_lint, _add_engine_commands)

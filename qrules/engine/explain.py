@@ -16,11 +16,14 @@ from typing import Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.adapter.quantizer import RulesetQuantizer, _op_targets
+from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates
-from qrules.passes.match import Matcher, State, bind_roles, is_float_value, region_roles
+from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
+from qrules.passes.scopes import region_roles
+from qrules.passes.state import State
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,10 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
-                  op_targets: dict) -> str:
+def _float_reason(node: Node, compiled, matcher: Matcher, state: State) -> str:
     if not is_float_value(node):
         return "non-float output"
-    failed = _region_predicate_failed(node, compiled, matcher, state, op_targets)
+    failed = _region_predicate_failed(node, compiled, matcher, state)
     if failed is not None:
         return failed
     relevant = []
@@ -79,8 +81,8 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
     if not in_scope:
         return f"out of scope for rule(s) {', '.join(sorted({r.name for r, _, _ in relevant}))}"
     for rule, step, op in in_scope:
-        failed = _first_failure(rule, step, StepContext(node, bind_roles(node, op), state,
-                                                       op_targets), compiled)
+        failed = _first_failure(rule, step, StepContext(node, bind_roles(node, op), state),
+                                compiled)
         if failed is not None:
             return failed
     names = ", ".join(sorted({r.name for r, _, _ in in_scope}))
@@ -89,15 +91,15 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State,
 
 def _first_failure(rule, step, context: StepContext, compiled) -> Optional[str]:
     for expr in step.predicate_exprs:
-        check = compile_predicates((expr,), compiled.bound.params)
+        check = compile_predicates((expr,), compiled.params)
         if not check(context):
             span = expr.span
             return f"predicate of rule {rule.name} failed at {span.file}:{span.line}:{span.col}"
     return None
 
 
-def _region_predicate_failed(node: Node, compiled, matcher: Matcher, state: State,
-                             op_targets: dict) -> Optional[str]:
+def _region_predicate_failed(node: Node, compiled, matcher: Matcher,
+                             state: State) -> Optional[str]:
     """A node inside a region whose rule's predicates reject it (a GRU after an
     annotated linear): the region's predicates, not the node's op, decided."""
     for rule in compiled.rules:
@@ -109,8 +111,7 @@ def _region_predicate_failed(node: Node, compiled, matcher: Matcher, state: Stat
             if parts is None or not matcher.in_rule_scope(rule, parts[0]):
                 continue
             members, inputs, outputs = parts
-            context = StepContext(members[0], region_roles(inputs, outputs), state,
-                                  op_targets)
+            context = StepContext(members[0], region_roles(inputs, outputs), state)
             failed = _first_failure(rule, step, context, compiled)
             if failed is not None:
                 return failed
@@ -131,16 +132,17 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     # Every pass the quantizer runs (Python scopes, then global), as annotate does: only
     # the global ruleset used to be planned, so set_module_name/type/operator_type
     # scopes were missing, and a quantizer without a global ruleset crashed.
-    passes = quantizer._passes()
+    passes = quantizer.annotation_passes()
     if not passes:
         raise ValueError("explain() needs a ruleset: this quantizer has none")
+    existing = annotations_on(work)
     annotations: dict = {}
     for current in passes:
-        annotations.update(plan(work, current, _op_targets(current), annotations).annotations)
-    compiled = quantizer._global or passes[-1]   # float reasons come from this ruleset
-    op_targets = _op_targets(compiled)
-    matcher = Matcher(work, compiled, op_targets)
-    state = State(compiled)
+        annotations.update(plan(work, current, annotations, existing).annotations)
+    # float reasons come from this ruleset
+    compiled = quantizer.global_ruleset or passes[-1]
+    matcher = Matcher(work, compiled)
+    state = State(compiled, existing)
     state.planned.update(annotations)
     out = Explanation(compiled.name)
     for node in work.graph.nodes:
@@ -156,5 +158,5 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
         else:
             out.nodes.append(NodeExplanation(
                 node.name, str(node.target), None, None, False,
-                _float_reason(node, compiled, matcher, state, op_targets)))
+                _float_reason(node, compiled, matcher, state)))
     return out

@@ -14,9 +14,9 @@ from typing import Any, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.adapter.quantizer import PROVENANCE_KEY, RulesetQuantizer
-from qrules.adapter.torchao import Quantizer
-from qrules.diagnostics import Note, QruleError, diagnostic
-from qrules.passes.match import ANNOTATION_KEY
+from qrules.adapter.torchao import ANNOTATION_KEY, Quantizer
+from qrules.diagnostics import Note, diagnostic
+from qrules.errors import QruleError
 from qrules.span import Span
 
 
@@ -42,14 +42,10 @@ def _describe(quantizer: Quantizer, provenance: Optional[dict]) -> str:
 
 
 def _location(provenance: Optional[dict]) -> Span:
-    if provenance:
-        file, _, rest = provenance["location"].rpartition(":")
-        file, _, line = file.rpartition(":")
-        try:
-            return Span.point(file, int(line), int(rest))
-        except ValueError:
-            pass
-    return Span.point("<quantizer>", 1, 1)
+    """The annotating rule's span; a quantizer that is not a ruleset has none."""
+    span = getattr(provenance, "span", None)
+    return Span.point(span.file, span.line, span.col) if span is not None \
+        else Span.point("<quantizer>", 1, 1)
 
 
 def _snapshot(model: GraphModule) -> dict[Node, tuple]:
@@ -125,7 +121,7 @@ class ComposedQuantizer(Quantizer):
                 # with the rulesets' sources, so str() shows the rules' lines
                 sources = {}
                 for each in self.quantizers:
-                    sources.update(getattr(each, "_sources", None) or {})
+                    sources.update(getattr(each, "sources", None) or {})
                 raise ComposeConflictError(
                     [self._conflict(n, before[n], quantizer) for n in conflicts], sources)
             for node in model.graph.nodes:

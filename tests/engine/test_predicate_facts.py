@@ -6,10 +6,11 @@ from __future__ import annotations
 import torch
 
 from qrules.api import load_text
+from tests.models import export
 
 
 def _annotate(text, model, *shape):
-    gm = torch.export.export(model.eval(), (torch.randn(*shape),)).module()
+    gm = export(model.eval(), (torch.randn(*shape),))
     quantizer = load_text(text, "t.qrule").quantizer()
     gm = quantizer.transform_for_annotation(gm)
     quantizer.annotate(gm)

@@ -15,7 +15,7 @@ from qrules.adapter.torchao import (
     convert_pt2e, export_module, forget_prepared_models, model_is_exported, prepare_pt2e,
     prepare_qat_pt2e, quiet_torchao,
 )
-from qrules.composing import as_quantizer
+from qrules.engine.compose import as_quantizer
 
 
 def _as_graph(model: torch.nn.Module, example_inputs: tuple) -> torch.fx.GraphModule:

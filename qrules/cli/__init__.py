@@ -1,0 +1,74 @@
+"""The ``qrules`` command line: ``lint``, ``demo``, ``explain`` and ``diff``.
+
+One module per command, each with two plain functions: ``add(subparsers)`` declares
+the command's arguments (and sets ``run``), ``run(args) -> int`` does the work. Add a
+command by writing such a module and listing its ``add`` in ``COMMANDS``; what several
+commands share (``UsageError``, exit codes, the model arguments) is in ``common``.
+
+Imports stay light at the top of every command module: ``qrules lint`` runs in CI and
+in pre-commit hooks, where importing torch would cost seconds and where torch may not
+even be installed. Every command imports what it needs inside its ``run`` function.
+
+Exit status: 0 success, 1 findings (lint) or a difference (diff), 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from qrules.cli import demo, diff, explain, lint
+from qrules.cli.common import EXIT_USAGE, UsageError, version
+from qrules.cli.lint import FORMATS, collect_files
+
+__all__ = ["main", "build_parser", "COMMANDS", "UsageError", "version", "FORMATS",
+           "collect_files"]
+
+#: Every subcommand's ``add`` function, in the order ``qrules --help`` lists them.
+COMMANDS: tuple[Callable[..., None], ...] = (lint.add, demo.add, explain.add, diff.add)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qrules", description="Quantization rules for PyTorch: check and use .qrule files.")
+    parser.add_argument("--version", action="version", version=f"qrules {version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line and return the exit status; never shows a traceback."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse: --help/--version (0) or a usage error (2)
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        return args.run(args)
+    except UsageError as err:
+        for line in str(err).splitlines():
+            print(f"qrules {args.command}: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `qrules lint ... | head`: the reader left; an I/O error
+        _silence_stdout()
+        return EXIT_USAGE
+    except Exception as err:  # the promise is: no traceback, ever; exit 2
+        print(f"qrules {args.command}: internal error: {type(err).__name__}: {err}\n"
+              "This is a bug in qrules; please report it with the input that caused it.",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    # Point fd 1 at devnull so the interpreter's final flush does not raise again
+    # (the recipe from the Python docs on SIGPIPE).
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a captured or replaced stdout
+        pass

@@ -1,0 +1,167 @@
+"""What the commands share: exit codes, ``UsageError``, the version, and the model
+arguments of the engine's commands (``--model``, ``--input-shape``, ``--param``).
+
+Nothing here imports torch at import time: ``qrules lint`` imports this module.
+
+Model specs accepted by ``--model``: ``torchvision:NAME`` (built with weights=None),
+``path/to/file.py:FACTORY`` (a function returning an nn.Module; the file is the
+user's own code, run as they asked), or a saved ``.pt2`` program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Optional
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable inputs: a one-line message and exit status 2."""
+
+
+class ModelSpecError(ValueError):
+    """A --model, --input-shape or --param the command cannot use."""
+
+
+def version() -> str:
+    """qrules's version: ``__version__``, the installed metadata, or the checkout's."""
+    import qrules
+
+    found = getattr(qrules, "__version__", None)
+    if found:
+        return str(found)
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("qrules")
+    except PackageNotFoundError:  # a source checkout run with PYTHONPATH, never installed
+        return _checkout_version() or "unknown"
+
+
+def _checkout_version() -> Optional[str]:
+    # A regex, not tomllib: tomllib is 3.11+ and qrules supports 3.10.
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    project = re.search(r"^\[project\]$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    match = project and re.search(r'^version\s*=\s*"([^"]+)"', project.group(1), re.M)
+    return match.group(1) if match else None
+
+
+def usage_errors(run):
+    """Bad input (unknown ruleset or model, wrong parameter) is a usage error: exit 2
+    with the message, never a traceback."""
+    def wrapped(args):
+        from qrules.errors import QruleError
+
+        try:
+            return run(args)
+        except (ModelSpecError, FileNotFoundError, QruleError) as err:
+            raise UsageError(str(err)) from None
+        except RuntimeError as err:
+            from qrules.engine.diff import SideFailed
+
+            if isinstance(err, SideFailed):
+                raise UsageError(str(err)) from None
+            raise
+
+    return wrapped
+
+
+def parse_params(pairs: list[str]) -> dict:
+    """``--param NAME=VALUE`` values: true/false, then int, then float, else the text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ModelSpecError(f"--param takes NAME=VALUE, got {pair!r}")
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            out[key] = lowered == "true"
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    out[key] = value
+    return out
+
+
+def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``--input-shape 1,3,224,224`` (or ``1x3x224x224``) as a tuple; None when absent."""
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise ModelSpecError(f"--input-shape takes integers like 1,3,224,224, got {text!r}")
+
+
+def add_model_args(parser: argparse.ArgumentParser, default_model: Optional[str]) -> None:
+    parser.add_argument("--model", default=default_model, required=default_model is None,
+                        help="torchvision:NAME, FILE.py:FACTORY or FILE.pt2"
+                             + (f" (default: {default_model})" if default_model else ""))
+    parser.add_argument("--input-shape", metavar="N,C,H,W",
+                        help="example input shape (default for torchvision: 1,3,224,224)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a ruleset parameter, e.g. per_channel=true (repeatable)")
+
+
+def load_model(spec: str, input_shape: Optional[tuple[int, ...]]):
+    """(module or exported GraphModule, example inputs) for a --model spec."""
+    import torch
+
+    if spec.startswith("torchvision:"):
+        import torchvision
+
+        name = spec.split(":", 1)[1]
+        if name not in torchvision.models.list_models():
+            raise ModelSpecError(f"torchvision has no model {name!r}")
+        model = torchvision.models.get_model(name, weights=None).eval()
+        return model, (torch.randn(*(input_shape or (1, 3, 224, 224))),)
+    if spec.endswith(".pt2"):
+        if not Path(spec).is_file():
+            raise ModelSpecError(f"no such program: {spec}")
+        program = torch.export.load(spec)
+        inputs = program.example_inputs[0] if program.example_inputs else None
+        if inputs is None:
+            if input_shape is None:
+                raise ModelSpecError(f"{spec} stores no example inputs; pass --input-shape")
+            inputs = (torch.randn(*input_shape),)
+        return program.module(), tuple(inputs)
+    path, sep, factory = spec.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        raise ModelSpecError(f"--model takes torchvision:NAME, FILE.py:FACTORY or FILE.pt2, "
+                             f"got {spec!r}")
+    if not Path(path).is_file():
+        raise ModelSpecError(f"no such file: {path}")
+    if input_shape is None:
+        raise ModelSpecError(f"{spec}: pass --input-shape for a model from a Python file")
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location("qrules_user_model", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    make = getattr(module, factory, None)
+    if not callable(make):
+        raise ModelSpecError(f"{path} has no callable {factory!r}")
+    return make().eval(), (torch.randn(*input_shape),)
+
+
+def exported(model, inputs):
+    """The model as an exported GraphModule (a loaded ``.pt2`` already is one)."""
+    import torch
+
+    if isinstance(model, torch.fx.GraphModule):
+        return model
+    from qrules.adapter.torchao import export_module
+
+    return export_module(model, inputs)

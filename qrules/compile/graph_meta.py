@@ -1,0 +1,41 @@
+"""What the engine reads from an fx node's ``meta``: one reader per field.
+
+Torch-free (it only reads attributes), so both the predicates (compile) and the
+passes use the same reading of ``nn_module_stack`` and ``val``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Graphs captured by dynamo (strict export's ExportedProgram.graph, the old
+# capture_pre_autograd_graph) spell module paths from the root as `L['self'].conv`;
+# `.module()` graphs spell them `conv`. Selectors are written the second way.
+_ROOT_PREFIX = "L['self']."
+
+
+def module_stack(node: Any) -> list[tuple[str, str]]:
+    """The modules a node ran in, outermost first: (qualified path, class qualname)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    out = []
+    for path, kind in stack.values():
+        if path.startswith(_ROOT_PREFIX):
+            path = path[len(_ROOT_PREFIX):]
+        if not isinstance(kind, str):
+            kind = f"{kind.__module__}.{kind.__qualname__}"
+        out.append((path, kind))
+    return out
+
+
+def innermost_module(node: Any) -> tuple[str, str]:
+    """(path, class qualname) of the module a node ran in; ("", "") outside any."""
+    stack = module_stack(node)
+    return stack[-1] if stack else ("", "")
+
+
+def is_float_value(node: Any) -> bool:
+    """Is the node's value (the first one, for a tuple) a floating-point tensor?"""
+    val = node.meta.get("val")
+    if isinstance(val, (tuple, list)):
+        val = val[0] if val else None
+    return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point

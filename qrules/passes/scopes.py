@@ -1,0 +1,127 @@
+"""Where in the model a node is: rule scopes, module instances (regions), source partitions.
+
+Everything here reads a node's module stack (``qrules.compile.graph_meta``) or its
+source records, never annotations: the answers hold for a whole annotate call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from typing import Optional
+
+from torch.fx import GraphModule, Node
+
+from qrules.compile.graph_meta import is_float_value, module_stack
+from qrules.compile.matchers import CompiledRule
+from qrules.semantics.facts import type_matches
+
+#: A region instance: (members in graph order, input edges (source, member), outputs).
+RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]
+
+
+def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
+    if kind == "module_name":
+        return any(fnmatch.fnmatchcase(path, selector) for path, _ in module_stack(node))
+    if kind == "module_type":
+        return any(type_matches(selector, qualname) for _, qualname in module_stack(node))
+    if kind == "operator":
+        return op_targets is not None and node.target in op_targets
+    if kind == "operator_target":  # set from Python with an OpOverload(Packet)
+        target = node.target
+        return selector in (str(target), str(getattr(target, "overloadpacket", target)))
+    return False
+
+
+def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict) -> bool:
+    """Do the nodes of a match lie in every scope of the rule?"""
+    for scope in rule.scopes:
+        targets = op_targets.get(scope.selector) if scope.kind == "operator" else None
+        # An operator scope (also one set from Python with set_operator_type) holds
+        # for a match whose head is that op: `linear -> relu` under the linear
+        # operator type (operator_target used to require every node to be a linear).
+        check = nodes[:1] if scope.kind in ("operator", "operator_target") else nodes
+        if not all(in_scope(n, scope.kind, scope.selector, targets) for n in check):
+            return False
+    return True
+
+
+def region_of(region, node: Node, calls: list[Node]) -> Optional[RegionParts]:
+    """The instance of ``region`` that ``node`` belongs to, among the graph's ``calls``:
+    its members in graph order, its input edges and its output nodes; None when there
+    is none."""
+    instance = None
+    for path, qualname in module_stack(node):
+        if (region.selector_kind == "module_type" and type_matches(region.selector,
+                                                                   qualname)) or (
+                region.selector_kind == "module_name" and fnmatch.fnmatchcase(
+                    path, region.selector)):
+            instance = path
+            break
+    if instance is None:
+        return None
+    members = [n for n in calls if any(p == instance for p, _ in module_stack(n))]
+    inside = set(members)
+    inputs, outputs = [], []
+    for member in members:
+        for arg in member.all_input_nodes:
+            # The module's own parameters and buffers (get_attr nodes carry no
+            # nn_module_stack) are inside it, not inputs: gru_io_only used to give
+            # the GRU's weights and biases the activation spec.
+            if arg.op == "get_attr" and (instance == "" or str(arg.target).startswith(
+                    instance + ".")):
+                continue
+            if arg not in inside and is_float_value(arg):
+                inputs.append((arg, member))
+        if any(user not in inside for user in member.users) and is_float_value(member):
+            outputs.append(member)
+    return (members, inputs, outputs) if members else None
+
+
+def region_roles(inputs: list[tuple[Node, Node]], outputs: list[Node]) -> dict[str, list]:
+    """What a region's predicates call `input` and `output`."""
+    return {"input": [source for source, _ in inputs], "output": list(outputs)}
+
+
+class SourcePartitions:
+    """The graph's nodes grouped as torch's get_source_partitions groups them, built
+    on first use (only `takes(partition)` asks)."""
+
+    def __init__(self, gm: GraphModule):
+        self.gm = gm
+        self._partitions: Optional[dict] = None
+        self._inner_paths: set = set()
+
+    def of(self, node: Node) -> list[Node]:
+        """The nodes of `node`'s source partition (itself alone if it has none)."""
+        if self._partitions is None:
+            # Module paths with submodules: every path but the last of some node's stack.
+            self._inner_paths = {path for other in self.gm.graph.nodes
+                                 for path, _ in module_stack(other)[:-1]}
+            self._partitions = defaultdict(list)
+            for other in self.gm.graph.nodes:
+                key = _source_key(other, self._inner_paths)
+                if key is not None:
+                    self._partitions[key].append(other)
+        key = _source_key(node, self._inner_paths)
+        return list(self._partitions.get(key, [node])) if key is not None else [node]
+
+
+def _source_key(node: Node, inner_paths: set):
+    """Which source partition torch's get_source_partitions puts a node in. After a
+    strict export: its innermost source_fn_stack entry (a module's parameters carry it
+    too). After a non-strict one: the leaf module instance it ran in (call nodes only),
+    else, for code of a module with submodules (`x + y` in a forward), its own
+    `torch_fn` record: that is how get_source_partitions tells two adds apart."""
+    stack = node.meta.get("source_fn_stack")
+    if stack:
+        name, source = stack[-1]
+        return ("source", name, source if isinstance(source, str) else id(source))
+    modules = module_stack(node)
+    if node.op != "call_function" or not modules:
+        return None
+    path = modules[-1][0]
+    record = node.meta.get("torch_fn")
+    if path in inner_paths and record:
+        return ("fn", path, record[0])
+    return ("module", path)

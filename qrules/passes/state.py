@@ -1,0 +1,82 @@
+"""What is taken and annotated while a ruleset is planned.
+
+``State`` answers the questions matching and predicates ask about annotations: is a
+node taken (no later rule may match it), is it marked annotated, is its output
+quantized. It sees both this quantizer's plan so far and the annotations other
+quantizers wrote on the graph before it (``existing``, read once by the adapter).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from torch.fx import Node
+
+from qrules.compile.matchers import CompiledRuleset
+
+
+class State:
+    """Annotations as they stand: the graph's own (from other quantizers) plus ours."""
+
+    def __init__(self, compiled: Optional[CompiledRuleset] = None,
+                 existing: Optional[Mapping[Node, Any]] = None):
+        self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
+        # node -> the torchao annotation another quantizer wrote on it
+        self.existing: Mapping[Node, Any] = existing if existing is not None else {}
+        self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
+        # The ruleset in force: op name -> overloads, for `any_user(relu)`.
+        self.op_targets: dict[str, frozenset] = compiled.op_targets if compiled else {}
+        # Ops some rule in force could quantize (heads of rules whose config is not
+        # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
+        self.quantizable: set = set()
+        self.quantizable_any = False
+        for rule in (compiled.rules if compiled is not None else ()):
+            if rule.config is None:
+                continue
+            if rule.head_is_open():
+                self.quantizable_any = True
+            self.quantizable |= rule.head_targets()
+
+    def could_quantize(self, node: Node) -> bool:
+        """Is `node` quantized already, or the head op of a rule that quantizes?"""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None or any(
+                p is not None for p in planned.inputs.values())
+        return node.op == "call_function" and (self.quantizable_any
+                                               or node.target in self.quantizable)
+
+    def taken(self, node: Node) -> bool:
+        if node in self.planned:
+            return True
+        existing = self.existing.get(node)
+        # Some torchao quantizers (EmbeddingQuantizer) write specs without setting
+        # `_annotated`; such a node is taken too, or a later ruleset overwrote it.
+        return existing is not None and bool(
+            getattr(existing, "_annotated", False) or existing.output_qspec is not None
+            or any(spec is not None for spec in existing.input_qspec_map.values()))
+
+    def is_annotated(self, node: Node) -> bool:
+        """`annotated(...)`: the node carries an annotation marked `_annotated`, as
+        torchao's `_is_annotated` reads it. Taken nodes that an `unmarked` rule (or
+        another quantizer, like EmbeddingQuantizer) annotated without the flag are not:
+        XNNPACK's GRU guard annotates a GRU fed by such an embedding."""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return not planned.rule.unmarked
+        existing = self.existing.get(node)
+        return existing is not None and bool(getattr(existing, "_annotated", False))
+
+    def output_quantized(self, node: Node) -> bool:
+        # As docs/language.md defines `quantized`: the output has a spec, or the node
+        # ends a match that quantized its inputs (a fused int8 pattern whose output the
+        # next op quantizes; X86's `_is_output_of_quantized_pattern`). Only the first
+        # was checked, so X86-style propagation after `conv2d -> relu? : { input, weight }`
+        # never fired.
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None or planned.ends_quantized_pattern
+        existing = self.existing.get(node)
+        return existing is not None and (
+            getattr(existing, "output_qspec", None) is not None
+            or bool(getattr(existing, "_is_output_of_quantized_pattern", False)))
