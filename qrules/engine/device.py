@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Union
 import torch
 
 from qrules.adapter.executorch import DeviceBackend, device_backend, load_and_run, lower
-from qrules.pipeline import quantize
+from qrules.engine.pipeline import quantize
 
 __all__ = ["DeviceReport", "DeviceError", "run_on_device", "device_mismatches",
            "export_program", "anchor_quantizer"]

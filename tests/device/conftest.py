@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 
 pytest.importorskip("executorch.runtime")
 
-from tests.equivalence import caches, models as equivalence_models  # noqa: E402
+from tests import models as zoo_models  # noqa: E402
+from tests.equivalence import caches  # noqa: E402
 
 from . import models  # noqa: E402
 
@@ -36,7 +37,7 @@ def quantizer_for(side: str, per_channel: bool, dynamic: bool):
 
 
 def model_and_inputs(kind: str, name: str):
-    return (equivalence_models.zoo if kind == "zoo" else models.helper)(name)
+    return (zoo_models.zoo if kind == "zoo" else models.helper)(name)
 
 
 def device_report(side: str, kind: str, name: str, per_channel: bool, dynamic: bool):

@@ -1,14 +1,13 @@
-"""``qrules export`` and ``qrules demo --pte`` (qrules/cli_export.py): the program they
+"""``qrules export`` and ``qrules demo --pte`` (qrules/cli/export.py): the program they
 write loads and runs in executorch's runtime."""
 
 import argparse
 
-import pytest
 import torch
 from torch import nn
 
 from qrules.adapter.executorch import load_and_run
-from qrules.cli_export import demo_pte, export
+from qrules.cli.export import add, demo_pte, export
 
 from .conftest import quantizer_for
 
@@ -37,11 +36,8 @@ def test_demo_pte_lowers_the_quantized_model(tmp_path):
 
 
 def test_export_command_arguments(tmp_path, capsys):
-    pytest.importorskip("qrules.cli.common")  # the CLI package it is wired into
-    from qrules.cli_export import add_export
-
     parser = argparse.ArgumentParser()
-    add_export(parser.add_subparsers())
+    add(parser.add_subparsers())
     args = parser.parse_args(["export", "--param", "per_channel=true", "--model",
                               "torchvision:resnet18", "--input-shape", "1,3,32,32",
                               "-o", str(tmp_path / "r.pte"), "--calibration", "1"])

@@ -1,14 +1,15 @@
 """``qrules export`` and ``qrules demo --pte``: a ruleset's quantized model as a ``.pte``
 program executorch's runtime loads (torch and executorch imported lazily).
 
-To be wired into the CLI package (its ``common`` module supplies the model arguments):
+To be wired in: ``add`` in ``COMMANDS`` (cli/__init__.py), the flags in docs/cli.md,
+``demo_pte`` behind a ``--pte PATH`` option of cli/demo.py.
 
-``add_export(subparsers)`` adds the ``export`` command with the arguments
+``add(subparsers)`` adds the ``export`` command with the arguments
   ``--ruleset NAME|FILE`` (default: xnnpack), ``--param NAME=VALUE`` (repeatable),
   ``--model SPEC`` (default: torchvision:resnet18), ``--input-shape N,C,H,W``,
   ``-o/--output FILE.pte`` (default: model.pte), ``--calibration N`` (random batches,
   default 8; seeded, so the program is reproducible);
-``run_export(args)`` runs it (exit 0; 1 when the program does not lower, load or run,
+``run(args)`` runs it (exit 0; 1 when the program does not lower, load or run,
   with the runtime's reason; 2 for a usage error);
 ``demo_pte(quantized, inputs, path)`` is what ``qrules demo --pte PATH`` does with the
   model the demo quantized: lower it, check that it loads and runs, write it, and return
@@ -21,12 +22,14 @@ import argparse
 import sys
 from typing import Optional
 
+from qrules.cli.common import (
+    add_model_args, load_model, parse_params, parse_shape, usage_errors,
+)
+
 DEFAULT_CALIBRATION_BATCHES = 8
 
 
-def add_export(subparsers) -> None:
-    from qrules.cli.common import add_model_args, usage_errors
-
+def add(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="quantize a model with a ruleset and write the program executorch "
                        "runs (.pte)",
@@ -41,11 +44,10 @@ def add_export(subparsers) -> None:
     parser.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION_BATCHES,
                         metavar="N", help="random calibration batches (default: "
                                           f"{DEFAULT_CALIBRATION_BATCHES})")
-    parser.set_defaults(run=usage_errors(run_export))
+    parser.set_defaults(run=usage_errors(run))
 
 
-def run_export(args: argparse.Namespace) -> int:
-    from qrules.cli.common import load_model, parse_params, parse_shape
+def run(args: argparse.Namespace) -> int:
     from qrules.engine.device import DeviceError
 
     params = parse_params(args.param)
