@@ -36,10 +36,13 @@ def test_demo_pte_lowers_the_quantized_model(tmp_path):
 
 
 def test_export_command_arguments(tmp_path, capsys):
+    factory = tmp_path / "small.py"
+    factory.write_text("from torch import nn\n\ndef make():\n"
+                       "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n")
     parser = argparse.ArgumentParser()
     add(parser.add_subparsers())
     args = parser.parse_args(["export", "--param", "per_channel=true", "--model",
-                              "torchvision:resnet18", "--input-shape", "1,3,32,32",
+                              f"{factory}:make", "--input-shape", "1,3,8,8",
                               "-o", str(tmp_path / "r.pte"), "--calibration", "1"])
     assert args.run(args) == 0
     assert "loads and runs" in capsys.readouterr().out
