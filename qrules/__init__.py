@@ -30,6 +30,7 @@ _ENGINE = {
     "move_exported_model_to_train": "qrules.adapter.torchao",
     "allow_exported_model_train_eval": "qrules.adapter.torchao",
     "model_is_exported": "qrules.adapter.torchao",
+    "export_program": "qrules.engine.device", "run_on_device": "qrules.engine.device",
 }
 
 __all__ = sorted(_API | _DIAGNOSTICS | _REGISTRY | set(_ENGINE) | {"__version__"})

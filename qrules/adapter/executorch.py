@@ -1,0 +1,186 @@
+"""executorch: lower a converted (quantized) model to a ``.pte`` program, load and run it.
+
+The one module of qrules that imports executorch. A device backend is a partitioner
+factory plus its anchor quantizer factory (``DeviceBackend``); ``DEVICE_BACKENDS`` holds
+them by name. XNNPACK is the first; Arm, Cortex-M and Qualcomm join the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+import torch
+
+from qrules.adapter.torchao import Quantizer
+
+__all__ = [
+    "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
+    "export_for_lowering", "lower",
+    "ProgramRun", "load_and_run",
+]
+
+
+@dataclass(frozen=True)
+class DeviceBackend:
+    """What the device harness needs from a backend.
+
+    ``partitioners()``: fresh partitioner objects for ``to_edge_transform_and_lower``.
+    ``anchor(**params)``: the backend's own quantizer, configured like the ruleset with
+    those parameters (the ruleset's parameter names: per_channel, dynamic, qat, ...).
+    """
+
+    name: str
+    partitioners: Callable[[], list]
+    anchor: Callable[..., Quantizer]
+
+
+def _xnnpack_partitioners() -> list:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    return [XnnpackPartitioner()]
+
+
+def _xnnpack_anchor(*, per_channel: bool = False, dynamic: bool = False,
+                    qat: bool = False) -> Quantizer:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(
+        is_per_channel=per_channel, is_dynamic=dynamic, is_qat=qat)
+    return XNNPACKQuantizer().set_global(config)
+
+
+DEVICE_BACKENDS: dict[str, DeviceBackend] = {
+    "xnnpack": DeviceBackend("xnnpack", _xnnpack_partitioners, _xnnpack_anchor),
+}
+
+
+def device_backend(name: str) -> DeviceBackend:
+    try:
+        return DEVICE_BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"no device backend {name!r}; known: "
+                         f"{', '.join(sorted(DEVICE_BACKENDS))}") from None
+
+
+_QDQ_PREFIXES = ("quantize_per", "dequantize_per", "choose_qparams")
+
+
+def _op_name(node: torch.fx.Node) -> str:
+    target = node.target
+    name = getattr(target, "__name__", None) or str(target)
+    return name.split("::")[-1]
+
+
+def _is_qdq(node: torch.fx.Node) -> bool:
+    return node.op == "call_function" and _op_name(node).startswith(_QDQ_PREFIXES)
+
+
+@dataclass
+class LoweredProgram:
+    """A lowered program: its ``.pte`` bytes (None when ``to_executorch`` failed) and
+    what the partitioner took.
+
+    ``delegates``: delegate calls in the top-level graph. ``delegated_nodes``: the
+    call_function nodes inside all delegates. ``qdq_outside``: the q/dq ops left in the
+    top-level graph, by name, in graph order. ``error``: why no ``.pte`` was written.
+    """
+
+    pte: Optional[bytes]
+    delegates: int
+    delegated_nodes: int
+    qdq_outside: list[str]
+    error: Optional[str] = None
+
+
+def _count_delegation(graph_module: torch.fx.GraphModule) -> tuple[int, int, list[str]]:
+    delegates = delegated = 0
+    outside = []
+    for node in graph_module.graph.nodes:
+        if node.op == "call_function" and "call_delegate" in _op_name(node):
+            delegates += 1
+            lowered = getattr(graph_module, node.args[0].target)
+            delegated += sum(n.op == "call_function"
+                             for n in lowered.original_module.graph.nodes)
+        elif _is_qdq(node):
+            outside.append(_op_name(node))
+    return delegates, delegated, outside
+
+
+def export_for_lowering(module: torch.nn.Module, example_inputs: tuple):
+    """``torch.export.export`` of a converted model, as executorch's lowering takes it.
+    Exporting the ``.module()`` graph again traces through the ``_guards_fn``
+    submodule torch 2.14 puts there, so the lowered program has no such node."""
+    return torch.export.export(module, tuple(example_inputs))
+
+
+def lower(module: torch.nn.Module, example_inputs: tuple,
+          backend: DeviceBackend) -> LoweredProgram:
+    """Export a converted model, lower it with the backend's partitioners, then
+    ``to_executorch()``. A failure of either (a pattern the partitioner chokes on, an op
+    left outside the delegates with no portable kernel) is reported, not raised."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = export_for_lowering(module, example_inputs)
+    try:
+        edge = to_edge_transform_and_lower(program, partitioner=backend.partitioners())
+    except Exception as err:  # executorch raises bare RuntimeError/KeyError/...
+        return LoweredProgram(None, 0, 0, [], error=f"to_edge_transform_and_lower: {err}")
+    counts = _count_delegation(edge.exported_program().graph_module)
+    try:
+        pte = edge.to_executorch().buffer
+    except Exception as err:
+        return LoweredProgram(None, *counts, error=f"to_executorch: {err}")
+    return LoweredProgram(pte, *counts)
+
+
+@contextlib.contextmanager
+def _runtime_log() -> Iterator[list[str]]:
+    """Capture the runtime's log: it says why a delegate failed to initialise (the
+    Python exception only says "0x1"). The pybinding writes it to ``sys.stderr`` when
+    that is redirected (as under pytest), else to file descriptor 2."""
+    lines: list[str] = []
+    redirected = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink, \
+            contextlib.redirect_stderr(redirected):
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+            lines.extend(redirected.getvalue().splitlines())
+
+
+@dataclass
+class ProgramRun:
+    """``outputs`` of the program's ``forward``, or ``error`` (with the runtime's log
+    lines that explain it) when it did not load or run."""
+
+    outputs: Optional[tuple]
+    error: Optional[str] = None
+
+
+def load_and_run(pte: bytes, inputs: tuple, method: str = "forward") -> ProgramRun:
+    """Load a ``.pte`` with ``executorch.runtime`` and run one method."""
+    from executorch.runtime import Runtime
+
+    runtime = Runtime.get()
+    with _runtime_log() as log:
+        try:
+            outputs = runtime.load_program(pte).load_method(method).execute(tuple(inputs))
+        except Exception as err:  # the pybinding raises RuntimeError with an error code
+            error = str(err)
+        else:
+            return ProgramRun(tuple(outputs))
+    reasons = [line for line in log if "Failed" in line or "failed" in line]
+    return ProgramRun(None, "\n".join(reasons + [error]))
