@@ -1,4 +1,4 @@
-"""The ``qrules`` command line: ``lint``, ``demo``, ``explain`` and ``diff``.
+"""The ``qrules`` command line: ``lint``, ``demo``, ``explain``, ``diff`` and ``export``.
 
 One module per command, each with two plain functions: ``add(subparsers)`` declares
 the command's arguments (and sets ``run``), ``run(args) -> int`` does the work. Add a
@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-from qrules.cli import demo, diff, explain, lint
+from qrules.cli import demo, diff, explain, export, lint
 from qrules.cli.common import EXIT_USAGE, UsageError, version
 from qrules.cli.lint import FORMATS, collect_files
 
@@ -27,7 +27,8 @@ __all__ = ["main", "build_parser", "COMMANDS", "UsageError", "version", "FORMATS
            "collect_files"]
 
 #: Every subcommand's ``add`` function, in the order ``qrules --help`` lists them.
-COMMANDS: tuple[Callable[..., None], ...] = (lint.add, demo.add, explain.add, diff.add)
+COMMANDS: tuple[Callable[..., None], ...] = (lint.add, demo.add, explain.add, diff.add,
+                                              export.add)
 
 
 def build_parser() -> argparse.ArgumentParser:

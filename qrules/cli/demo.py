@@ -25,6 +25,9 @@ def add(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--output", default="qrules-demo.pt2", metavar="FILE",
                         help="where to write the quantized program (default: qrules-demo.pt2)")
+    parser.add_argument("--pte", metavar="FILE",
+                        help="also lower the quantized program for XNNPACK, check that "
+                             "executorch's runtime loads and runs it, and write it here")
     parser.set_defaults(run=usage_errors(run))
 
 
@@ -89,4 +92,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"SQNR         {sqnr(reference, actual):.2f} dB (quantized vs float output)")
     print("timings      " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     print(f"written      {args.output}")
+    if args.pte:
+        print(demo_pte(quantized, inputs, args.pte))
     return 0
+
+
+def demo_pte(quantized, inputs: tuple, path) -> str:
+    """Lower the demo's quantized model for XNNPACK, load and run it, write ``path``."""
+    from pathlib import Path
+
+    from qrules.engine.device import DeviceError, run_on_device
+
+    report = run_on_device(None, inputs, None, converted=quantized)
+    if not report.loads:
+        raise DeviceError(f"{report.backend}: {report.error}")
+    Path(path).write_bytes(report.pte)
+    return f"device       {report.format()}\nwritten      {path}"

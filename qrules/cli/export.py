@@ -1,8 +1,5 @@
-"""``qrules export`` and ``qrules demo --pte``: a ruleset's quantized model as a ``.pte``
-program executorch's runtime loads (torch and executorch imported lazily).
-
-To be wired in: ``add`` in ``COMMANDS`` (cli/__init__.py), the flags in docs/cli.md,
-``demo_pte`` behind a ``--pte PATH`` option of cli/demo.py.
+"""``qrules export``: a ruleset's quantized model as a ``.pte`` program executorch's
+runtime loads (torch and executorch imported lazily).
 
 ``add(subparsers)`` adds the ``export`` command with the arguments
   ``--ruleset NAME|FILE`` (default: xnnpack), ``--param NAME=VALUE`` (repeatable),
@@ -10,10 +7,7 @@ To be wired in: ``add`` in ``COMMANDS`` (cli/__init__.py), the flags in docs/cli
   ``-o/--output FILE.pte`` (default: model.pte), ``--calibration N`` (random batches,
   default 8; seeded, so the program is reproducible);
 ``run(args)`` runs it (exit 0; 1 when the program does not lower, load or run,
-  with the runtime's reason; 2 for a usage error);
-``demo_pte(quantized, inputs, path)`` is what ``qrules demo --pte PATH`` does with the
-  model the demo quantized: lower it, check that it loads and runs, write it, and return
-  the line the demo prints.
+  with the runtime's reason; 2 for a usage error).
 """
 
 from __future__ import annotations
@@ -77,16 +71,3 @@ def export(ruleset: str, params: dict, model, inputs: tuple, output,
     batches = [tuple(torch.randn_like(x) for x in inputs) for _ in range(calibration_batches)]
     pte = export_program(model, inputs, loaded, calibration=batches or None, path=output)
     return f"written      {output} ({len(pte)} bytes; loads and runs in executorch's runtime)"
-
-
-def demo_pte(quantized, inputs: tuple, path) -> str:
-    """Lower the demo's quantized model for XNNPACK, load and run it, write ``path``."""
-    from pathlib import Path
-
-    from qrules.engine.device import DeviceError, run_on_device
-
-    report = run_on_device(None, inputs, None, converted=quantized)
-    if not report.loads:
-        raise DeviceError(f"{report.backend}: {report.error}")
-    Path(path).write_bytes(report.pte)
-    return f"device       {report.format()}\nwritten      {path}"

@@ -8,8 +8,6 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 import pytest  # noqa: E402
 
-pytest.importorskip("executorch.runtime")
-
 from tests import models as zoo_models  # noqa: E402
 from tests.equivalence import caches  # noqa: E402
 
