@@ -183,3 +183,25 @@ def test_a_cycle_at_the_end_of_a_deep_chain(tmp_path):
         (tmp_path / f"f{i}.qrule").write_text(f'include "f{(i + 1) % 300}.qrule"\n'
                                                f"rule r{i}: relu : none\n")
     assert codes(tmp_path / "f0.qrule").count("QR214") == 1
+
+
+# --- numbers no float can hold (found by scripts/fuzz.py) -----------------------------
+
+HUGE = str(10**400)
+
+
+@pytest.mark.parametrize("spec, code", [
+    (f"affine(int8, 0..{HUGE})", "QR303"),            # OverflowError: int too large
+    (f"affine(int8, -{HUGE}..{HUGE})", "QR303"),
+    (f"fixed(int8, scale={HUGE}, zero_point=0)", "QR306"),
+    (f"fixed(int8, scale=1.0, zero_point={HUGE})", "QR306"),
+    ("fixed(int8, scale=1.0, zero_point=1e999)", "QR306"),   # int(inf)
+    ("fixed(int8, scale=1.0, zero_point=-1e999)", "QR306"),
+    ("fixed(int8, scale=1.0, zero_point=1e999-1e999)", "QR306"),  # int(nan)
+    ("fixed(int8, scale=1e999-1e999, zero_point=0)", "QR306"),
+])
+def test_numbers_past_float_range_are_diagnostics(spec, code):
+    text = f'ruleset r version "1.0"\nspec s = {spec}\nrule r: relu : {{ input: s }}\n'
+    assert codes(text) == [code]
+    with pytest.raises(QruleError):
+        qrules.load_text(text)
