@@ -4,7 +4,9 @@ An ``include`` splices the included file's items in at that point. Paths are
 relative to the including file and must stay inside an include root (the root
 file's directory, the built-in rulesets directory, and any roots the caller adds);
 a bare name (``include xnnpack``) names a built-in ruleset. Missing files, cycles
-and escapes are diagnostics, never exceptions.
+and escapes are diagnostics, never exceptions; so is every way the OS can refuse a
+path (a NUL in it, a symlink loop, a name too long, a directory, a device or FIFO,
+which are refused before they are opened, a file gone before it is read).
 """
 
 from __future__ import annotations
@@ -126,10 +128,9 @@ class _Loader:
         self.stack: list[Path] = []  # the files being spliced, outermost first
         self.seen: set[Path] = set()
 
-    def load_text(self, text, name: str, path: Optional[Path],
-                  include: Optional[ast.Include] = None) -> None:
+    def load_text(self, text, name: str, path: Optional[Path]) -> None:
         # Each entry: a file's unit, its items still to splice, its path (None for text).
-        walk = [self._open(text, name, path, include)]
+        walk = [self._open(text, name, path, None)]
         while walk:
             unit, items, unit_path = walk[-1]
             item = next(items, None)
