@@ -53,7 +53,11 @@ def resolve_ruleset(name_or_path: Union[str, os.PathLike]) -> Path:
                                     f"(built-in: {known}); pass a path to load a file")
         return found
     path = Path(name_or_path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # e.g. a name too long for the file system
+        raise FileNotFoundError(f"ruleset file not found: {path} ({err.strerror})") from None
+    if not found:
         raise FileNotFoundError(f"ruleset file not found: {path}")
     return path
 

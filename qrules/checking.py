@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Optional, Union
 
 from qrules.diagnostics import Diagnostic
+from qrules.semantics.loader import is_prelude
 from qrules.semantics.loader import load as load_sources
 from qrules.semantics.ruleset import Ruleset, check_loaded
 
@@ -18,7 +19,7 @@ class CheckResult(NamedTuple):
 def check_ruleset_path(path: Union[str, Path], include_roots: Iterable = ()) -> Ruleset:
     path = Path(path)
     return check_loaded(load_sources(root=path, include_roots=[Path(r) for r in include_roots]),
-                        keep_prelude=path.resolve().stem == "_prelude")
+                        keep_prelude=is_prelude(path))
 
 
 def check_ruleset_text(text: Union[str, bytes], filename: Optional[str] = None,

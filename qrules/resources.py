@@ -33,4 +33,7 @@ def builtin_ruleset_names() -> list[str]:
 
 def builtin_ruleset_path(name: str) -> Path | None:
     path = rulesets_dir() / f"{name}.qrule"
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # a name too long for the file system names no built-in ruleset
+        return None

@@ -105,3 +105,26 @@ def test_pathological_inputs():
     ]
     for data in cases:
         _assert_diagnostics_only(data)
+
+
+def _fuzz_script():
+    """scripts/fuzz.py: the structure-aware fuzzer of the Python API (one copy of the
+    mutations; the long run is `python scripts/fuzz.py --count 1000000`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qrules_fuzz", ROOT / "scripts" / "fuzz.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seeded_api_fuzz(tmp_path):
+    """A short, deterministic run of the long fuzzer: parse, check (text, bytes, file),
+    load_text with random parameters and load, on mutated real rulesets with hostile
+    include paths. Only diagnostics or QruleError may come out."""
+    summary = _fuzz_script().run(count=250, seed=0, findings_dir=str(tmp_path))
+    assert summary["inputs"] == 250
+    assert not summary["findings"], "\n".join(
+        f"input {i}: {last} (replay: python scripts/fuzz.py --seed 0 --only {i})"
+        for i, last in summary["findings"])
+    assert len(summary["codes"]) > 20  # the mutations reach well past the parser

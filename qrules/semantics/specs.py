@@ -91,7 +91,7 @@ class SpecArguments:
         if UNKNOWN in (lo, hi) or not all(isinstance(v, (int, float)) for v in (lo, hi)):
             return UNKNOWN, UNKNOWN
         if dtype is not None and not dtype.is_float and not (
-                float(lo).is_integer() and float(hi).is_integer()):
+                _integral(lo) and _integral(hi)):
             self.ev.report("QR301", f"{dtype.name} range bounds must be integers",
                            self.range.span)
         if lo > hi:
@@ -194,19 +194,33 @@ def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     low, high = args.bounds()
     scale, scale_expr = args.number("scale")
     zero_point, zp_expr = args.number("zero_point")
+    scale_float = None if scale is UNKNOWN else _as_float(scale)
     if scale is not UNKNOWN and scale_expr is not None and (
-            not math.isfinite(scale) or scale <= 0):
+            scale_float is None or not math.isfinite(scale_float) or scale_float <= 0):
         ev.report("QR306", f"a fixed scale must be a positive number, not {scale}",
                   scale_expr.span)
     if zero_point is not UNKNOWN and zp_expr is not None:
-        if not float(zero_point).is_integer():
+        if not _integral(zero_point):
             ev.report("QR306", "a zero point must be an integer", zp_expr.span)
         elif low is not UNKNOWN and not low <= zero_point <= high:
             ev.report("QR306", f"zero point {zero_point} is outside the range {low}..{high}",
                       zp_expr.span)
-    if args.dtype is None or UNKNOWN in (low, scale, zero_point):
+    if args.dtype is None or UNKNOWN in (low, scale, zero_point) or scale_float is None or \
+            not (_integral(zero_point) or math.isfinite(zero_point)):
+        return None  # reported above; inf, nan and huge numbers have no FixedSpec
+    return FixedSpec(args.dtype.name, low, high, scale_float, int(zero_point), span=call.span)
+
+
+def _integral(value) -> bool:
+    """A whole number? Any int is (float() of a huge one would overflow); inf, nan aren't."""
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _as_float(value) -> Optional[float]:
+    try:
+        return float(value)
+    except OverflowError:  # an int past 1.8e308
         return None
-    return FixedSpec(args.dtype.name, low, high, float(scale), int(zero_point), span=call.span)
 
 
 def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:

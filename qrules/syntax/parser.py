@@ -49,10 +49,7 @@ class ParseResult(NamedTuple):
 def decode(data: bytes, file: Optional[str]) -> tuple[Optional[str], list[Diagnostic]]:
     """Bytes -> text, or a diagnostic saying why the bytes are not a .qrule file."""
     if b"\0" in data:
-        offset = data.index(b"\0")
-        line, col = _line_col(data, offset)
-        return None, [diagnostic("QR101", "file contains NUL bytes; is it a binary file?",
-                                 Span.point(file, line, col, offset))]
+        return None, [_nul(data, data.index(b"\0"), file)]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -65,14 +62,40 @@ def decode(data: bytes, file: Optional[str]) -> tuple[Optional[str], list[Diagno
     return text, []
 
 
+def check_text(text: str, file: Optional[str]) -> list[Diagnostic]:
+    """What ``decode`` refuses in bytes, refused in a str too: the same file must get
+    the same answer whichever way it arrives (a NUL would otherwise reach the OS in an
+    include path; a lone surrogate cannot be encoded as a path or printed)."""
+    if "\0" in text:
+        return [_nul(text, text.index("\0"), file)]
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            line = text.count("\n", 0, err.start) + 1
+            col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
+            return [diagnostic(
+                "QR102", f"invalid Unicode (lone surrogate U+{ord(text[err.start]):04X}); "
+                ".qrule files are UTF-8", Span.point(file, line, col, err.start))]
+    return []
+
+
+def _nul(data: Union[str, bytes], offset: int, file: Optional[str]) -> Diagnostic:
+    newline = b"\n" if isinstance(data, bytes) else "\n"
+    line = data.count(newline, 0, offset) + 1
+    col = offset - (data.rfind(newline, 0, offset) + 1) + 1
+    return diagnostic("QR101", "file contains NUL bytes; is it a binary file?",
+                      Span.point(file, line, col, offset))
+
+
 def parse(source: Union[str, bytes], file: Optional[str] = None) -> ParseResult:
     """Parse one .qrule source. Never raises for any input; problems are diagnostics."""
     if isinstance(source, bytes):
         text, problems = decode(source, file)
-        if text is None:
-            return ParseResult(_empty(file), tuple(problems), "")
     else:
-        text = source
+        text, problems = source, check_text(source, file)
+    if problems:
+        return ParseResult(_empty(file), tuple(problems), "")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     diagnostics: list[Diagnostic] = []
     items: list = []

@@ -19,13 +19,12 @@ import warnings
 from collections import Counter
 
 import pytest
-import torch
 
 import qrules
 from qrules.engine.diff import anchor, diff, parse_anchor
 from tests.seed import conftest as seed_conftest
 
-from . import models
+from tests import models
 from .executorch_models import EXECUTORCH_SMALL, executorch_small
 from .gaps import Gap, classify
 
@@ -122,7 +121,7 @@ def _exported(kind: str, model: str, qat: bool):
     module.train(qat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.export.export(module, inputs).module(), inputs
+        return models.export(module, inputs), inputs
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
