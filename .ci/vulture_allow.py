@@ -19,6 +19,7 @@ _.__getattr__  # qrules/__init__.py
 # alias (grammar/qrule.lark); tests/test_one_copy.py checks that every public
 # AstBuilder method still is one, so a callback for a removed rule cannot hide here.
 _.name_list  # rule name_list
+_.include  # rule include
 _.arg_position  # alias arg_position
 _.arg_through  # alias arg_through
 _.role_binding  # rule role_binding

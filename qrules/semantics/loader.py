@@ -44,12 +44,11 @@ def _parse_once(text, name: str):
 
 @dataclass(frozen=True)
 class Unit:
-    """One parsed file, where it came from, and the include that brought it in."""
+    """One parsed file and where it came from."""
 
     file: ast.File
     path: Optional[Path]
     name: str  # the file's display name, used in every span
-    included_by: Optional[ast.Include] = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ class _Loader:
 
     def load_text(self, text, name: str, path: Optional[Path]) -> None:
         # Each entry: a file's unit, its items still to splice, its path (None for text).
-        walk = [self._open(text, name, path, None)]
+        walk = [self._open(text, name, path)]
         while walk:
             unit, items, unit_path = walk[-1]
             item = next(items, None)
@@ -144,14 +143,14 @@ class _Loader:
                 found = self._include_target(unit, item)
                 if found is not None:
                     target, data = found
-                    walk.append(self._open(data, _display(target), target, item))
+                    walk.append(self._open(data, _display(target), target))
 
-    def _open(self, text, name: str, path: Optional[Path], include: Optional[ast.Include]):
+    def _open(self, text, name: str, path: Optional[Path]):
         result = _parse_once(text, name)
         self.sources[name] = result.text
         self.diagnostics.extend(result.diagnostics)
         self.unparsed.extend(result.unparsed)
-        unit = Unit(result.file, path, name, include)
+        unit = Unit(result.file, path, name)
         self.units.append(unit)
         if path is not None:
             self.seen.add(path)
