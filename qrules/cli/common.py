@@ -105,6 +105,13 @@ def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
         raise ModelSpecError(f"--input-shape takes integers like 1,3,224,224, got {text!r}")
 
 
+def add_ruleset_arg(parser: argparse.ArgumentParser, default: Optional[str]) -> None:
+    """``--ruleset``: required when there is no default."""
+    parser.add_argument("--ruleset", default=default, required=default is None,
+                        help="a built-in ruleset name or a .qrule file"
+                             + (f" (default: {default})" if default else ""))
+
+
 def add_model_args(parser: argparse.ArgumentParser, default_model: Optional[str]) -> None:
     parser.add_argument("--model", default=default_model, required=default_model is None,
                         help="torchvision:NAME, FILE.py:FACTORY or FILE.pt2"

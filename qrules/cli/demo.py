@@ -7,7 +7,7 @@ import argparse
 import time
 
 from qrules.cli.common import (
-    add_model_args, exported, load_model, parse_params, parse_shape, usage_errors,
+    add_model_args, add_ruleset_arg, exported, load_model, parse_params, parse_shape, usage_errors,
 )
 
 
@@ -17,8 +17,7 @@ def add(subparsers) -> None:
         description="Quantize a model (weights=None, seeded random calibration) with a "
                     "ruleset; print coverage, SQNR of quantized vs float output, and timings; "
                     "write the quantized program.")
-    parser.add_argument("--ruleset", default="xnnpack",
-                        help="a built-in ruleset name or a .qrule file (default: xnnpack)")
+    add_ruleset_arg(parser, "xnnpack")
     add_model_args(parser, "torchvision:resnet18")
     parser.add_argument("--calibration-batches", type=int, default=8, metavar="N",
                         help="random calibration batches (default: 8)")

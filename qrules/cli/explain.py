@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from qrules.cli.common import (
-    add_model_args, exported, load_model, parse_params, parse_shape, usage_errors,
+    add_model_args, add_ruleset_arg, exported, load_model, parse_params, parse_shape, usage_errors,
 )
 
 
@@ -16,8 +16,7 @@ def add(subparsers) -> None:
                         "stay float",
         description="Per node of the exported model: the rule that annotated it (with its "
                     "file:line:col), or why it stays in float; then the coverage.")
-    parser.add_argument("--ruleset", required=True,
-                        help="a built-in ruleset name or a .qrule file")
+    add_ruleset_arg(parser, None)
     add_model_args(parser, None)
     parser.add_argument("--qat", action="store_true",
                         help="explain as prepare_qat_pt2e sees the graph (batch norms kept)")

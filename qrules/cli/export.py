@@ -17,7 +17,7 @@ import sys
 from typing import Optional
 
 from qrules.cli.common import (
-    add_model_args, load_model, parse_params, parse_shape, usage_errors,
+    add_model_args, add_ruleset_arg, load_model, parse_params, parse_shape, usage_errors,
 )
 
 DEFAULT_CALIBRATION_BATCHES = 8
@@ -30,8 +30,7 @@ def add(subparsers) -> None:
         description="Quantize a model with a ruleset (seeded random calibration), lower it "
                     "with the XNNPACK partitioner, check that executorch's runtime loads "
                     "and runs it, and write the .pte.")
-    parser.add_argument("--ruleset", default="xnnpack",
-                        help="a built-in ruleset name or a .qrule file (default: xnnpack)")
+    add_ruleset_arg(parser, "xnnpack")
     add_model_args(parser, "torchvision:resnet18")
     parser.add_argument("-o", "--output", default="model.pte", metavar="FILE",
                         help="where to write the program (default: model.pte)")
