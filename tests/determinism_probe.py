@@ -21,7 +21,7 @@ import torch  # noqa: E402
 import torchvision  # noqa: E402
 
 import qrules  # noqa: E402
-from qrules.equivalence import record_annotations  # noqa: E402
+from qrules.engine.diff import record_annotations  # noqa: E402
 
 RULESETS = ("xnnpack", "x86_inductor", "embedding")
 
