@@ -165,6 +165,8 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
                                            "this match does not have"))
+    for note in notes.values():
+        _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
     head_inputs = edges.select(None, "input", None)
@@ -178,6 +180,19 @@ def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
             continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def _owners_first(note: NodeAnnotation) -> None:
+    """Write an input whose observer the node's other inputs share before them, then
+    the rest in argument order: the order torchao's and executorch's annotators fill
+    ``input_qspec_map`` in (executorch's cat: the input that owns the qparams first),
+    which decides the order prepare inserts observers in."""
+    owners = {ref[0] for placed in note.inputs.values() if placed is not None
+              and placed.spec.shares for ref in placed.refs
+              if isinstance(ref, tuple) and ref[1] is note.node and ref[0] in note.inputs}
+    if owners:
+        note.inputs = {**{s: p for s, p in note.inputs.items() if s in owners},
+                       **{s: p for s, p in note.inputs.items() if s not in owners}}
 
 
 def _own(match: Match, notes: dict, rule: CompiledRule) -> None:

@@ -44,25 +44,13 @@ EXECUTORCH_GAPS: dict[str, Gap] = {
                  "scans (and a way to pick the first such input: `input[first(...)]`)",
         matches=lambda mismatch, model: (model == "cat_after_cat"
                                          and mismatch.target == "aten.cat.default")),
-    "cat_source_first": Gap(
-        anchor="executorch/backends/xnnpack/quantizer/xnnpack_quantizer_utils.py:1064-1075",
-        what="_annotate_cat writes the input that owns the qparams first in "
-             "input_qspec_map, then the others in argument order; a ruleset's entries "
-             "follow the argument order (plan.py writes the less specific `input` key "
-             "first and an indexed key only replaces its spec), so a cat whose qparams "
-             "come from input k > 0 lists its inputs in another order (specs, sharing "
-             "and numerics are identical)",
-        proposed="keep the dict position of the most specific key (`input[k]`) first",
-        matches=lambda mismatch, model: (mismatch.target == "aten.cat.default"
-                                         and mismatch.field == "input order")),
 }
 
 # (kind, model, flags, qat, {gap: count})
 ZOO_STATIC = ("resnet18", "mobilenet_v2")
 ZOO_DEFAULT = ("mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny")
 CONFIGS = ("", "per_channel", "dynamic", "per_channel,dynamic")
-STATIC_GAPS = {"cat_sources": {"cat_source_first": 2},
-               "cat_after_cat": {"cat_source_through_cat": 5}}
+STATIC_GAPS = {"cat_after_cat": {"cat_source_through_cat": 5}}
 
 
 def _cases():
@@ -72,9 +60,8 @@ def _cases():
                 yield ("zoo", model, flags, False, {})
     for model in ZOO_DEFAULT:
         # vit_b_16 prepends its class token (an expanded parameter, never quantized) to
-        # the patch embeddings: the cat takes its qparams from input 1.
-        yield ("zoo", model, "", False,
-               {"cat_source_first": 1} if model == "vit_b_16" else {})
+        # the patch embeddings: the cat takes its qparams from input 1, written first.
+        yield ("zoo", model, "", False, {})
     for model in EXECUTORCH_SMALL:
         for flags in CONFIGS:
             static = "dynamic" not in flags
