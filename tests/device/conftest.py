@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from tests import models as zoo_models  # noqa: E402
 from tests.equivalence import caches  # noqa: E402
 
-from . import models  # noqa: E402
+from tests.models import device as models  # noqa: E402
 
 _REPORTS: dict = {}
 

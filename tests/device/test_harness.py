@@ -12,7 +12,7 @@ from qrules.engine.device import (
     DeviceError, DeviceReport, device_mismatches, export_program, run_on_device,
 )
 
-from . import models
+from tests.models import device as models
 from .conftest import device_report, quantizer_for
 
 CASES = [(name, per_channel, dynamic) for name, (_, _, configs) in models.HELPERS.items()

@@ -15,7 +15,7 @@ import pytest
 
 from qrules.engine.device import device_mismatches
 
-from . import models
+from tests.models import device as models
 from .conftest import device_report
 
 ZOO_ALWAYS = ["resnet18", "mobilenet_v2"]

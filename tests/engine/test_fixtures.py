@@ -7,7 +7,7 @@ Fixture format (``tests/engine/fixtures/*.qrule``)
   preamble. Each case is a complete .qrule source, loaded with
   ``qrules.load_text(text, "case.qrule", **params)``; its line 1 is the line after the
   separator.
-* ``# model: NAME`` (required): a model of ``MODELS`` in ``tests/models.py``, exported with
+* ``# model: NAME`` (required): a model of ``MODELS`` in ``tests/models/``, exported with
   ``torch.export.export(m, args).module()``.
 * ``# params: k=v, ...``: parameters to bind (``true``/``false``/ints/strings).
 * ``# expect: NODE RULE [SOURCE=SPEC ...] [out=SPEC]``: after

@@ -6,7 +6,7 @@ Budget: executorch's static ``annotate`` re-traces its four QAT conv-bn patterns
 every call (~2 s; the package's pattern cache makes that one trace), and the zoo's
 calibration dominates: the zoo runs the default and dynamic configs on resnet18 and
 mobilenet_v2 (per_channel on resnet18) and the default config on the other models;
-every config, QAT included, runs on the helper modules (``executorch_models.py``) and
+every config, QAT included, runs on the helper modules (``tests/models/executorch.py``) and
 the seed's small conv/bn modules.
 """
 
@@ -25,7 +25,7 @@ from qrules.engine.diff import anchor, diff, parse_anchor
 from tests.seed import conftest as seed_conftest
 
 from tests import models
-from .executorch_models import EXECUTORCH_SMALL, executorch_small
+from tests.models.executorch import EXECUTORCH_SMALL, executorch_small
 from .gaps import Gap, classify
 
 #: What executorch does that the language cannot say yet.

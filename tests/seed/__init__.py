@@ -70,7 +70,7 @@ Helpers (seed ``PT2EQuantizationTestCase`` / ``TestHelperModules`` -> here)::
     _quantize                                         helpers.quantize
     _get_pt2e_quantized_linear                        helpers.pt2e_quantized_linear
     checkGraphModuleNodes                             helpers.check_nodes
-    TestHelperModules.ConvWithBNRelu, ConvTWithBNRelu, tests/models.py (same shapes)
+    TestHelperModules.ConvWithBNRelu, ConvTWithBNRelu, tests/models/ (same shapes)
       ConvBnReLU2dAndLinearReLU, ConvLinearWPermute,
       GroupwiseConv2d, EmbeddingModule
     capture_pre_autograd_graph                        helpers.export

@@ -15,6 +15,9 @@
   annotator each (add/mul/cat, propagation chains, GRU, conv variants, X86's recipes).
   Every factory returns ``(module, inputs)``; the module is in eval mode (the QAT
   tests export a train-mode copy).
+* ``tests.models.executorch``: helper modules reaching every annotator of executorch's
+  XNNPACKQuantizer (tests/equivalence/test_executorch_anchor.py);
+  ``tests.models.device``: helper modules for the device harness (tests/device/).
 """
 
 from __future__ import annotations
