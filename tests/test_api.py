@@ -121,3 +121,32 @@ def test_import_qrules_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[1])
+
+
+# ------------------------------------------------- the root file names the ruleset
+# The loader lists the root file first and the files it includes after it; the root's
+# header (not the last included file's) names the ruleset (issue 12, bug 1).
+
+def test_an_included_header_does_not_rename_the_including_ruleset():
+    ruleset = qrules.load_text('ruleset my_xnnpack version "2.0"\ninclude xnnpack')
+    assert (ruleset.name, ruleset.version) == ("my_xnnpack", "2.0")
+
+
+def test_a_ruleset_file_including_another_keeps_its_own_name(tmp_path):
+    (tmp_path / "base.qrule").write_text('ruleset base version "1.0"\n')
+    (tmp_path / "v2.qrule").write_text('ruleset npu_v2 version "2.1"\ninclude "base.qrule"\n')
+    ruleset = qrules.load(tmp_path / "v2.qrule")
+    assert (ruleset.name, ruleset.version) == ("npu_v2", "2.1")
+
+
+def test_missing_header_is_reported_against_the_root_file(tmp_path):
+    # QR502 is about the root file: reported when it lacks a header even though an
+    # included file has one, and not for a headerless included file.
+    (tmp_path / "base.qrule").write_text('ruleset base version "1.0"\n')
+    (tmp_path / "bare.qrule").write_text('op bare_op: aten.relu.default\n')
+    (tmp_path / "root.qrule").write_text('include "base.qrule"\n')
+    (tmp_path / "named.qrule").write_text('ruleset named version "1.0"\ninclude "bare.qrule"\n')
+    root = [d for d in qrules.check(tmp_path / "root.qrule") if d.code == "QR502"]
+    assert [(d.span.file.rsplit("/", 1)[-1], d.span.line) for d in root] == [("root.qrule", 1)]
+    assert "its ruleset is called `root`" in root[0].message
+    assert [d for d in qrules.check(tmp_path / "named.qrule") if d.code == "QR502"] == []

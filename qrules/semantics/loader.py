@@ -58,6 +58,10 @@ class Loaded:
     diagnostics: tuple[Diagnostic, ...]
     sources: dict
     unparsed: tuple[str, ...] = ()  # chunks that did not parse (ParseResult.unparsed)
+    #: The file being loaded, whose header names the ruleset: the first unit after the
+    #: prelude, not the last (included files come after it). The prelude stands in when
+    #: it is the root or the root could not be read.
+    root: Optional[Unit] = None
 
 
 def _display(path: Path) -> str:
@@ -234,6 +238,7 @@ def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
     # Linting a prelude (ours, or a checkout's copy of it) loads it once, as the root.
     if not is_prelude(root):
         loader.load_path(prelude)
+    first = len(loader.units)
     if isinstance(root_path, str):  # the OS cannot name the file
         name = str(root)
         loader.diagnostics.append(diagnostic("QR109", f"cannot read {name!r}: {root_path}",
@@ -242,6 +247,8 @@ def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
         loader.load_path(root_path)
     else:
         loader.load_text(text if text is not None else "", name or "<string>", None)
-    return Loaded(units=tuple(loader.units), items=tuple(loader.items),
+    units = tuple(loader.units)
+    root_unit = units[first] if len(units) > first else (units[-1] if units else None)
+    return Loaded(units=units, items=tuple(loader.items),
                   diagnostics=tuple(loader.diagnostics), sources=loader.sources,
-                  unparsed=tuple(loader.unparsed))
+                  unparsed=tuple(loader.unparsed), root=root_unit)

@@ -98,6 +98,8 @@ class Symbols:
     annotation_kinds: list[Definition] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     units: tuple[Unit, ...] = ()
+    #: The root file's unit (``Loaded.root``): its header names the ruleset.
+    root: Optional[Unit] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: Items dropped with a QR207/QR212 error. Not in force, but what they name is
     #: not "never used" (QR403-405) while the author fixes the duplicate.
@@ -122,7 +124,7 @@ def _first_note(definition: Definition, what: str) -> Note:
 class _Collector:
     def __init__(self, loaded: Loaded):
         self.loaded = loaded
-        self.symbols = Symbols(units=loaded.units)
+        self.symbols = Symbols(units=loaded.units, root=loaded.root)
         self.rule_order = 0
         self.rule_names: dict[str, RuleEntry] = {}
 
@@ -131,7 +133,7 @@ class _Collector:
         return self.symbols.diagnostics
 
     def run(self) -> Symbols:
-        root = self.loaded.units[-1] if self.loaded.units else None
+        root = self.loaded.root
         for unit in self.loaded.units:
             self._check_header_position(unit)
         if root is not None:

@@ -28,7 +28,7 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
         if not _SNAKE.match(node.name):
             out.append(diagnostic("QR501", f"{what} name `{node.name}` is not snake_case",
                                   node.name_span))
-    root = symbols.units[-1] if symbols.units else None
+    root = symbols.root
     if root is not None and root.file.header is None and root.file.items:
         out.append(diagnostic("QR502", "this file has no `ruleset NAME version \"X.Y\"` "
                               f"header; its ruleset is called `{symbols.name}`",
