@@ -51,8 +51,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.run(args)
     except UsageError as err:
-        for line in str(err).splitlines():
-            print(f"qrules {args.command}: error: {line}", file=sys.stderr)
+        # Only the first line carries the prefix: the rest of a diagnostic (its source
+        # line and caret, its notes) is printed as `qrules lint` prints it.
+        print(f"qrules {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

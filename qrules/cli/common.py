@@ -19,7 +19,8 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
-    """Bad arguments or unreadable inputs: a one-line message and exit status 2."""
+    """Bad arguments or unreadable inputs: exit status 2 and the message, its first line
+    prefixed with the command (a diagnostic's source line and caret stay as they are)."""
 
 
 class ModelSpecError(ValueError):
@@ -74,13 +75,13 @@ def usage_errors(run):
     return wrapped
 
 
-def parse_params(pairs: list[str]) -> dict:
+def parse_params(pairs: list[str], flag: str = "--param") -> dict:
     """``--param NAME=VALUE`` values: true/false, then int, then float, else the text."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ModelSpecError(f"--param takes NAME=VALUE, got {pair!r}")
+            raise ModelSpecError(f"{flag} takes NAME=VALUE, got {pair!r}")
         lowered = value.lower()
         if lowered in ("true", "false"):
             out[key] = lowered == "true"
@@ -93,6 +94,26 @@ def parse_params(pairs: list[str]) -> dict:
                 except ValueError:
                     out[key] = value
     return out
+
+
+def checked_ruleset(spec: str):
+    """A built-in ruleset name or ``.qrule`` file, checked but not bound, so a command
+    can see the parameters it declares (``.params``) before binding some with
+    ``bound_ruleset``. Raises QruleError (its errors) or FileNotFoundError."""
+    from qrules.api import resolve_ruleset
+    from qrules.checking import check_ruleset_path
+
+    ruleset = check_ruleset_path(resolve_ruleset(spec))
+    if not ruleset.ok:
+        ruleset.bind()  # raises QruleError with the ruleset's errors, as qrules.load does
+    return ruleset
+
+
+def bound_ruleset(checked, params: dict):
+    """``qrules.load(spec, **params)`` for a ruleset ``checked_ruleset`` gave."""
+    from qrules.api import LoadedRuleset
+
+    return LoadedRuleset(checked.bind(**params), checked)
 
 
 def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:

@@ -7,8 +7,13 @@ import argparse
 import time
 
 from qrules.cli.common import (
-    add_model_args, add_ruleset_arg, exported, load_model, parse_params, parse_shape, usage_errors,
+    add_model_args, add_ruleset_arg, bound_ruleset, checked_ruleset, exported, load_model,
+    parse_params, parse_shape, usage_errors,
 )
+
+#: What demo sets unless --param does, for a ruleset that declares the parameter (a
+#: ruleset without it would refuse it with QR204).
+DEFAULT_PARAMS = {"per_channel": True}
 
 
 def add(subparsers) -> None:
@@ -46,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     timings = {}
     start = time.perf_counter()
-    params = parse_params(args.param) or {"per_channel": True}
-    ruleset = qrules.load(args.ruleset, **params)
+    checked = checked_ruleset(args.ruleset)
+    params = {name: value for name, value in DEFAULT_PARAMS.items() if name in checked.params}
+    params.update(parse_params(args.param))
+    ruleset = bound_ruleset(checked, params)
     model, inputs = load_model(args.model, parse_shape(args.input_shape) or (1, 3, 96, 96))
     timings["load"] = time.perf_counter() - start
 
@@ -82,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
             counts[name] = counts.get(name, 0) + 1
     print(f"model        {args.model} {tuple(inputs[0].shape)}")
     print(f"ruleset      {ruleset!r}")
-    print(f"coverage     {explanation.coverage:.1f}% of "
+    print(f"coverage     {explanation.coverage:.1f}% covered by a rule, "
+          f"{explanation.quantized_coverage:.1f}% quantized, of "
           f"{sum(n.reason != 'non-float output' for n in explanation.nodes)} float call nodes")
     floats = [n for n in explanation.nodes if n.rule is None and n.reason != "non-float output"]
     for node in floats[:10]:

@@ -43,16 +43,27 @@ class Explanation:
 
     @property
     def coverage(self) -> float:
-        """Percent of float-valued call nodes that a rule annotated."""
+        """Percent of float-valued call nodes that a rule annotated, a `none` rule (left
+        in float) included: "covered by a rule". See ``quantized_coverage``."""
+        return self._percent(lambda n: n.rule is not None)
+
+    @property
+    def quantized_coverage(self) -> float:
+        """Percent of float-valued call nodes given at least one spec: "quantized". Less
+        than ``coverage`` by the nodes `none` rules leave in float."""
+        return self._percent(lambda n: n.quantized)
+
+    def _percent(self, counted) -> float:
         countable = [n for n in self.nodes if n.reason != "non-float output"]
         if not countable:
             return 100.0
-        return 100.0 * sum(n.rule is not None for n in countable) / len(countable)
+        return 100.0 * sum(map(counted, countable)) / len(countable)
 
     def format(self) -> str:
         width = max((len(n.node) for n in self.nodes), default=4)
-        lines = [f"ruleset {self.ruleset}: {len(self.nodes)} call nodes, coverage "
-                 f"{self.coverage:.1f}%"]
+        lines = [f"ruleset {self.ruleset}: {len(self.nodes)} call nodes, "
+                 f"{self.coverage:.1f}% covered by a rule, "
+                 f"{self.quantized_coverage:.1f}% quantized"]
         for n in self.nodes:
             if n.rule is not None:
                 what = f"{'quantized' if n.quantized else 'float    '} by {n.rule} ({n.location})"

@@ -31,8 +31,10 @@ def test_explain_torchvision(model, request):
         else:
             assert node.location.startswith("rulesets/xnnpack.qrule:")
     text = explanation.format()
-    assert text.splitlines()[0].startswith(
-        f"ruleset xnnpack: {len(explanation.nodes)} call nodes, coverage ")
+    assert text.splitlines()[0] == (
+        f"ruleset xnnpack: {len(explanation.nodes)} call nodes, "
+        f"{explanation.coverage:.1f}% covered by a rule, "
+        f"{explanation.quantized_coverage:.1f}% quantized")
     assert len(text.splitlines()) == len(explanation.nodes) + 1
     assert explanation.coverage > 95.0
     if model == "mobilenet_v2":
@@ -116,12 +118,25 @@ def test_quantized_and_left_float_nodes(exported):
     assert explanation.coverage == 100.0
 
 
+def test_coverage_by_a_rule_and_quantized_differ_by_none_rules(exported):
+    # add_scalar: add (its predicate fails), relu (quantized), mul (a `none` rule)
+    text = RULES + "rule relu: relu : { input: act, output: act }\n"
+    explanation = qrules.explain(exported("add_scalar")[0], qrules.load_text(text, "why.qrule"))
+    assert {n.node: (n.rule, n.quantized) for n in explanation.nodes} == {
+        "add": (None, False), "relu": ("relu", True), "mul": ("mul", False)}
+    assert round(explanation.coverage, 1) == 66.7          # relu and mul have a rule
+    assert round(explanation.quantized_coverage, 1) == 33.3  # only relu has a spec
+    assert explanation.format().splitlines()[0] == (
+        "ruleset why: 3 call nodes, 66.7% covered by a rule, 33.3% quantized")
+
+
 def test_cli_explain(capsys):
     status = main(["explain", "--ruleset", "xnnpack", "--model", "torchvision:resnet18",
                    "--input-shape", "1,3,64,64", "--param", "per_channel=true"])
     out = capsys.readouterr().out
     assert status == 0
-    assert out.startswith("ruleset xnnpack: ") and "coverage 100.0%" in out.splitlines()[0]
+    assert out.splitlines()[0] == (
+        "ruleset xnnpack: 49 call nodes, 100.0% covered by a rule, 100.0% quantized")
     assert "quantized by conv_relu (rulesets/xnnpack.qrule:" in out
 
 

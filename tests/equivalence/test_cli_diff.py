@@ -148,3 +148,51 @@ def test_a_side_that_fails_in_prepare_is_reported_with_a_hint(tmp_path, capsys):
     assert status == 2
     assert "X86InductorQuantizer failed in prepare: ValueError" in err
     assert "--strict" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------- per-side parameters (issue 12)
+MINE = """ruleset mine version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule linear_relu: linear -> relu : { input: act, output: act }
+"""
+
+
+def _header(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("diff on "))
+
+
+def test_param_goes_to_the_sides_that_declare_it(model, tmp_path, capsys):
+    mine = tmp_path / "mine.qrule"
+    mine.write_text(MINE)
+    status = main(["diff", "xnnpack", str(mine), *model, "--no-numerics",
+                   "--param", "per_channel=true"])
+    header = _header(capsys.readouterr().out)
+    assert status in (0, 1)
+    assert "per_channel=True" in header.split(", B = ")[0]
+    assert header.endswith(f"B = ruleset mine from {mine}")  # no parameters
+
+
+def test_param_a_and_param_b_set_one_side_each(model, capsys):
+    status = main(["diff", "xnnpack", "xnnpack", *model, "--no-numerics",
+                   "--param", "per_channel=true", "--param-b", "per_channel=false",
+                   "--param-a", "flavor=torchao"])
+    side_a, side_b = _header(capsys.readouterr().out).split(", B = ")
+    assert status == 1                                   # per-channel against per-tensor
+    assert "flavor=torchao" in side_a and "per_channel=True" in side_a
+    assert "flavor=executorch" in side_b and "per_channel=False" in side_b
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["diff", "xnnpack", "embedding", "--param", "nope=1"],
+     "--param nope: no ruleset side declares it (ruleset `xnnpack` has no parameter `nope`; "
+     "ruleset `embedding` has no parameter `nope`)"),
+    (["diff", "torchao:xnnpack", "xnnpack", "--param-a", "per_channel=true"],
+     "--param-a sets ruleset parameters; A (torchao:xnnpack) is a hand-written quantizer"),
+    (["diff", "xnnpack", "xnnpack", "--param-b", "nope=1"],
+     "ruleset `xnnpack` has no parameter `nope`"),
+    (["diff", "xnnpack", "xnnpack", "--param-a", "per_channel"],
+     "--param-a takes NAME=VALUE, got 'per_channel'"),
+])
+def test_per_side_parameter_usage_errors(model, capsys, argv, message):
+    assert main([*argv, *model]) == 2
+    assert message in capsys.readouterr().err

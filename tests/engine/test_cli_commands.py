@@ -1,0 +1,100 @@
+"""The engine commands' rough edges (issue 12): demo's `per_channel` default only for a
+ruleset that declares it, both coverages in demo's output, and a ruleset's diagnostics
+printed by every command as `qrules lint` prints them (source line and caret intact)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import qrules
+from qrules.cli import main
+from qrules.errors import QruleError
+
+MODEL = textwrap.dedent("""
+    import torch
+
+
+    class LinearReLU(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.relu(self.linear(x))
+
+
+    def make():
+        torch.manual_seed(0)
+        return LinearReLU()
+""")
+
+# No `per_channel` parameter; relu left in float on purpose by a `none` rule.
+MINE = """ruleset mine version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule linear: linear : { input: act, output: act }
+rule relu: relu : none
+"""
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL)
+    return [f"--model={path}:make", "--input-shape", "2,4"]
+
+
+def _lines(out: str) -> dict:
+    return {line.split()[0]: line for line in out.splitlines() if line.strip()}
+
+
+def _run_demo(tmp_path, model, *argv) -> int:
+    return main(["demo", *model, "--calibration-batches", "1",
+                 "--output", str(tmp_path / "demo.pt2"), *argv])
+
+
+def test_demo_runs_a_ruleset_without_per_channel(tmp_path, model, capsys):
+    path = tmp_path / "mine.qrule"
+    path.write_text(MINE)
+    assert _run_demo(tmp_path, model, "--ruleset", str(path)) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert "per_channel" not in lines["ruleset"]
+    # relu is covered by its `none` rule but not quantized: both numbers, named
+    assert lines["coverage"].split(None, 1)[1] == (
+        "100.0% covered by a rule, 50.0% quantized, of 2 float call nodes")
+
+
+@pytest.mark.parametrize("params, per_channel", [
+    ([], "per_channel=True"),
+    (["--param", "flavor=torchao"], "per_channel=True"),
+    (["--param", "per_channel=false"], "per_channel=False"),
+])
+def test_demo_sets_per_channel_unless_given(tmp_path, model, capsys, params, per_channel):
+    assert _run_demo(tmp_path, model, "--ruleset", "xnnpack", *params) == 0
+    assert per_channel in _lines(capsys.readouterr().out)["ruleset"]
+
+
+BROKEN = """ruleset broken version "1.0"
+rule r: convv : none
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--ruleset", "{path}", "--model", "torchvision:resnet18"],
+    ["demo", "--ruleset", "{path}"],
+    ["diff", "{path}", "xnnpack", "--model", "torchvision:resnet18"],
+    ["export", "--ruleset", "{path}", "--model", "torchvision:resnet18"],
+])
+def test_a_ruleset_error_is_printed_as_lint_prints_it(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.qrule").write_text(BROKEN)
+    with pytest.raises(QruleError) as raised:
+        qrules.load("broken.qrule")
+    diagnostics = str(raised.value)
+    assert len(diagnostics.splitlines()) >= 3 and "^" in diagnostics  # source line, caret
+    status = main([arg.format(path="broken.qrule") for arg in argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    # the prefix once, on the first line; the source line and caret as they are
+    assert err == f"qrules {argv[0]}: error: {diagnostics}\n"
