@@ -1,4 +1,4 @@
-"""Test-wide settings.
+"""Test-wide settings, and the tiny model file the CLI tests hand to `--model`.
 
 QRULES_VALIDATE_AST=1 makes the parser validate every AST node it builds against
 its pydantic model (lint skips that for speed); every test that parses therefore
@@ -6,6 +6,37 @@ also checks the builder's output types.
 """
 
 import os
+import textwrap
+
+import pytest
 
 os.environ["QRULES_VALIDATE_AST"] = "1"
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+
+
+#: A model file as a user hands it to the CLI (`--model FILE.py:make`).
+TINY_MODEL = textwrap.dedent("""
+    import torch
+
+
+    class LinearReLU(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.relu(self.linear(x))
+
+
+    def make():
+        torch.manual_seed(0)
+        return LinearReLU()
+""")
+
+
+@pytest.fixture
+def tiny_model_args(tmp_path):
+    """The CLI arguments naming ``TINY_MODEL``, written to a file: a Linear + ReLU."""
+    path = tmp_path / "tiny.py"
+    path.write_text(TINY_MODEL)
+    return [f"--model={path}:make", "--input-shape", "2,4"]

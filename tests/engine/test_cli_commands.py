@@ -4,31 +4,12 @@ printed by every command as `qrules lint` prints them (source line and caret int
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 import qrules
 from qrules.cli import main
 from qrules.errors import QruleError
-
-MODEL = textwrap.dedent("""
-    import torch
-
-
-    class LinearReLU(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 4)
-
-        def forward(self, x):
-            return torch.relu(self.linear(x))
-
-
-    def make():
-        torch.manual_seed(0)
-        return LinearReLU()
-""")
 
 # No `per_channel` parameter; relu left in float on purpose by a `none` rule.
 MINE = """ruleset mine version "1.0"
@@ -39,10 +20,8 @@ rule relu: relu : none
 
 
 @pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "tiny.py"
-    path.write_text(MODEL)
-    return [f"--model={path}:make", "--input-shape", "2,4"]
+def model(tiny_model_args):
+    return tiny_model_args
 
 
 def _lines(out: str) -> dict:

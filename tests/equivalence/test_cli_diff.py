@@ -11,30 +11,11 @@ import pytest
 from qrules.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = textwrap.dedent("""
-    import torch
-
-
-    class LinearReLU(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 4)
-
-        def forward(self, x):
-            return torch.relu(self.linear(x))
-
-
-    def make():
-        torch.manual_seed(0)
-        return LinearReLU()
-""")
 
 
 @pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "tiny.py"
-    path.write_text(MODEL)
-    return [f"--model={path}:make", "--input-shape", "2,4"]
+def model(tiny_model_args):
+    return tiny_model_args
 
 
 def test_equal_sides_exit_0(model, capsys):
