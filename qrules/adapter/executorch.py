@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import torch
 
@@ -61,7 +61,10 @@ DEVICE_BACKENDS: dict[str, DeviceBackend] = {
 }
 
 
-def device_backend(name: str) -> DeviceBackend:
+def device_backend(name: Union[str, DeviceBackend]) -> DeviceBackend:
+    """A backend by name (``"xnnpack"``); a ``DeviceBackend`` passes through."""
+    if isinstance(name, DeviceBackend):
+        return name
     try:
         return DEVICE_BACKENDS[name]
     except KeyError:

@@ -74,9 +74,7 @@ def _max_abs_diff(outputs: tuple, reference: tuple) -> float:
 def anchor_quantizer(backend: Union[str, DeviceBackend] = "xnnpack", **params):
     """The backend's own quantizer configured with the ruleset's parameters, e.g.
     ``anchor_quantizer("xnnpack", per_channel=True)``."""
-    if isinstance(backend, str):
-        backend = device_backend(backend)
-    return backend.anchor(**params)
+    return device_backend(backend).anchor(**params)
 
 
 def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
@@ -90,8 +88,7 @@ def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
     Pass ``converted`` to skip quantizing (a model ``qrules.quantize`` already
     returned). Errors of quantization raise; a program that does not lower, load or
     run is reported (``loads=False`` with the error text)."""
-    if isinstance(backend, str):
-        backend = device_backend(backend)
+    backend = device_backend(backend)
     inputs = tuple(example_inputs)
     seconds = {}
     start = time.perf_counter()
@@ -149,8 +146,7 @@ def export_program(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
     (also written to ``path`` when given). ``verify``: load and run the program once in
     executorch's runtime first. Raises ``DeviceError`` when the program does not lower,
     load or run."""
-    if isinstance(backend, str):
-        backend = device_backend(backend)
+    backend = device_backend(backend)
     inputs = tuple(example_inputs)
     converted = quantize(model, inputs, ruleset, calibration=calibration, progress=False)
     program = lower(converted, inputs, backend)
