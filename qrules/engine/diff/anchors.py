@@ -8,20 +8,11 @@ import re
 from typing import Callable
 
 from qrules.adapter import torchao as adapter
+from qrules.adapter.executorch import DEVICE_BACKENDS
 
 
 def _xnnpack(per_channel=False, dynamic=False, qat=False):
     from torchao.testing.pt2e._xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config,
-    )
-
-    config = get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=qat,
-                                               is_dynamic=dynamic)
-    return XNNPACKQuantizer().set_global(config)
-
-
-def _executorch_xnnpack(per_channel=False, dynamic=False, qat=False):
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config,
     )
 
@@ -54,7 +45,8 @@ ANCHORS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "xnnpack": (_xnnpack, ("per_channel", "dynamic", "qat")),
     "x86_inductor": (_x86_inductor, ("qat", "dynamic", "reduce_range")),
     "embedding": (_embedding, ()),
-    "executorch:xnnpack": (_executorch_xnnpack, ("per_channel", "dynamic", "qat")),
+    # The device harness's anchor: one place builds executorch's quantizers.
+    "executorch:xnnpack": (DEVICE_BACKENDS["xnnpack"].anchor, ("per_channel", "dynamic", "qat")),
 }
 
 #: The libraries an anchor spec may name: ``LIBRARY:NAME[flag,...]``.
