@@ -9,7 +9,7 @@ from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.evaluate import ConfigValue
 from qrules.semantics.patterns import (
-    ANY_OP, Expansion, StepInfo, nullable, op_refs,
+    ANY_OP, Expansion, StepInfo, nullable, op_refs, repeated_alternatives,
 )
 from qrules.semantics.symbols import RuleEntry
 from qrules.semantics.values import EdgeRef
@@ -82,15 +82,8 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
         if isinstance(node, ast.Alternation):
-            seen: dict[str, ast.OpRef] = {}
-            for option in node.options:
-                if isinstance(option, ast.OpRef):
-                    if option.name in seen:
-                        out.append(diagnostic(
-                            "QR407", f"`{option.name}` is already an alternative here",
-                            option.span, [Note(message="first alternative",
-                                               span=seen[option.name].span)]))
-                    seen[option.name] = option
+            options = [o for o in node.options if isinstance(o, ast.OpRef)]
+            out.extend(repeated_alternatives(options, analysis.resolver, "this alternation"))
         if isinstance(node, ast.Step) and node.predicates:
             region = isinstance(node.atom, ast.Region)
             roles = set(REGION_ROLES if region else MATCH_ROLES)
