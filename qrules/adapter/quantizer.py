@@ -76,16 +76,16 @@ class RulesetQuantizer(Quantizer):
         self._sources.update(getattr(getattr(ruleset, "checked", None), "sources", None) or {})
 
     def set_module_name(self, name: str, ruleset) -> "RulesetQuantizer":
-        return self._set(0, ScopeRef("module_name", name, None), ruleset)
+        return self._set(0, ScopeRef("module_name", (name,), None), ruleset)
 
     def set_module_type(self, module_type: Union[type, str], ruleset) -> "RulesetQuantizer":
         if isinstance(module_type, type):
             module_type = f"{module_type.__module__}.{module_type.__qualname__}"
-        return self._set(1, ScopeRef("module_type", module_type, None), ruleset)
+        return self._set(1, ScopeRef("module_type", (module_type,), None), ruleset)
 
     def set_operator_type(self, op, ruleset) -> "RulesetQuantizer":
         name = op if isinstance(op, str) else str(op)
-        return self._set(2, ScopeRef("operator_target", name, None), ruleset)
+        return self._set(2, ScopeRef("operator_target", (name,), None), ruleset)
 
     def _set(self, rank: int, scope: ScopeRef, ruleset) -> "RulesetQuantizer":
         self._add_sources(ruleset)

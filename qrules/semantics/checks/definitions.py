@@ -90,9 +90,10 @@ def check_scopes(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic("QR217", f"unknown scope kind `{scope.selector_kind}` "
                                   f"(known: {', '.join(sorted(registry.SCOPE_KINDS))})",
                                   scope.kind_span or scope.span))
-        elif scope.selector_kind == "operator" and scope.selector not in analysis.symbols.ops:
-            out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
-                                  scope.selector_span))
+        elif scope.selector_kind == "operator":
+            out.extend(diagnostic("QR201", f"unknown op `{selector}`", span)
+                       for selector, span in zip(scope.selectors, scope.selector_spans)
+                       if selector not in analysis.symbols.ops)
     return out
 
 

@@ -39,11 +39,12 @@ def _condition_keys(entry: RuleEntry) -> frozenset:
 
 
 def _applies_wherever(a: RuleEntry, b: RuleEntry, keys: dict) -> bool:
-    """A applies at least wherever B does: no extra conditions, no narrower scope."""
+    """A applies at least wherever B does: no extra conditions, no narrower scope
+    (each scope of A lists at least the selectors of a scope of B of its kind)."""
     if not keys[id(a)] <= keys[id(b)]:
         return False
-    b_scopes = {(s.kind, s.selector) for s in b.context.scopes}
-    return all((s.kind, s.selector) in b_scopes for s in a.context.scopes)
+    return all(any(s.kind == t.kind and set(t.selectors) <= set(s.selectors)
+                   for t in b.context.scopes) for s in a.context.scopes)
 
 
 class _HeadIndex:
