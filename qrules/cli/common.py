@@ -61,8 +61,11 @@ def usage_errors(run):
     def wrapped(args):
         from qrules.errors import QruleError
 
+        from qrules.engine.progress import showing
+
         try:
-            return run(args)
+            with showing(getattr(args, "progress", None)):  # commands with --model
+                return run(args)
         except (ModelSpecError, FileNotFoundError, QruleError) as err:
             raise UsageError(str(err)) from None
         except RuntimeError as err:
@@ -141,6 +144,9 @@ def add_model_args(parser: argparse.ArgumentParser, default_model: Optional[str]
                         help="example input shape (default for torchvision: 1,3,224,224)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a ruleset parameter, e.g. per_channel=true (repeatable)")
+    parser.add_argument("--progress", action="store_const", const=True, default=None,
+                        help="show each stage's progress on stderr even when stderr is not "
+                             "a terminal (shown on a terminal anyway)")
 
 
 def load_model(spec: str, input_shape: Optional[tuple[int, ...]]):
@@ -191,5 +197,7 @@ def exported(model, inputs):
     if isinstance(model, torch.fx.GraphModule):
         return model
     from qrules.adapter.torchao import export_module
+    from qrules.engine.progress import stage
 
-    return export_module(model, inputs)
+    with stage("exporting"):
+        return export_module(model, inputs)

@@ -20,6 +20,7 @@ from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates
+from qrules.engine.progress import stage
 from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
 from qrules.passes.scopes import region_roles
@@ -135,6 +136,11 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     The graph is first processed as ``prepare_pt2e`` (or, with ``qat``,
     ``prepare_qat_pt2e``) would before annotating; the caller's graph is untouched.
     """
+    with stage("explaining"):
+        return _explain(graph_module, ruleset, qat)
+
+
+def _explain(graph_module: GraphModule, ruleset, qat: bool) -> Explanation:
     quantizer = ruleset if isinstance(ruleset, RulesetQuantizer) else ruleset.quantizer()
     work = copy.deepcopy(graph_module)
     if not qat:
