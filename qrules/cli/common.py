@@ -11,7 +11,10 @@ user's own code, run as they asked), or a saved ``.pt2`` program.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -55,6 +58,27 @@ def _checkout_version() -> Optional[str]:
     return match.group(1) if match else None
 
 
+@contextlib.contextmanager
+def _warnings_as_lint(command: str):
+    """qrules' AnnotationWarning (QR615) printed as `qrules lint` prints a warning, not
+    with the file and line of torchao's code that called annotate."""
+    from qrules.errors import AnnotationWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *rest, **keywords):
+        if issubclass(category, AnnotationWarning):
+            print(f"qrules {command}: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **keywords)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def usage_errors(run):
     """Bad input (unknown ruleset or model, wrong parameter) is a usage error: exit 2
     with the message, never a traceback."""
@@ -64,7 +88,7 @@ def usage_errors(run):
         from qrules.engine.progress import showing
 
         try:
-            with showing(getattr(args, "progress", None)):  # commands with --model
+            with showing(getattr(args, "progress", None)), _warnings_as_lint(args.command):
                 return run(args)
         except (ModelSpecError, FileNotFoundError, QruleError) as err:
             raise UsageError(str(err)) from None
