@@ -101,6 +101,10 @@ def predicate_type_errors(expr, roles: set[str], params: dict, choices: set[str]
             if None not in (left, right) and left != right:
                 out.append(diagnostic("QR301", f"`{node.op}` compares {_WORDS[left]} with "
                                       f"{_WORDS[right]}, which are never equal", node.span))
+            for enum, other in ((node.left, node.right), (node.right, node.left)):
+                outside = _not_a_choice(enum, other, params)
+                if outside:
+                    out.append(diagnostic("QR311", outside, other.span))
             return "bool"
         expect(node.left, ("number",), f"`{node.op}` needs numbers")
         expect(node.right, ("number",), f"`{node.op}` needs numbers")
@@ -108,3 +112,17 @@ def predicate_type_errors(expr, roles: set[str], params: dict, choices: set[str]
 
     expect(expr, ("bool",), "a predicate must be a boolean")
     return out
+
+
+def _not_a_choice(enum, other, params) -> Optional[str]:
+    """``mode == c`` where ``c`` is no choice of the enum parameter ``mode`` (a choice of
+    another enum, or a string), as the evaluator reports it in `when` conditions."""
+    definition = params.get(enum.id) if isinstance(enum, ast.Name) else None
+    if definition is None or param_type(definition.node) != "enum":
+        return None
+    value = other.id if isinstance(other, ast.Name) and other.id not in params else \
+        other.value if isinstance(other, ast.StringLit) else None
+    choices = definition.node.type.choices
+    if value is None or not choices or value in choices:
+        return None
+    return f"`{value}` is not one of the enum's choices ({', '.join(choices)})"
