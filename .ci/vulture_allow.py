@@ -43,6 +43,9 @@ _.disable  # rule disable
 _.transform_decl  # rule transform_decl
 _.pattern_def  # rule pattern_def
 _.annotation_decl  # rule annotation_decl
+_.phase_mode  # rule phase_mode
+_.first_of  # rule first_of
+_.first_index  # alias first_index
 _.int_lit  # alias int_lit
 _.float_lit  # alias float_lit
 _.string_lit  # alias string_lit
