@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from qrules.checking import check_ruleset_path  # noqa: E402
 from qrules.resources import rulesets_dir  # noqa: E402
 from qrules.semantics import registry  # noqa: E402
 from qrules.semantics.specs import SPEC_KINDS  # noqa: E402
-from qrules.syntax.grammar import parser  # noqa: E402
+from qrules.syntax.grammar import keywords as grammar_keywords  # noqa: E402
 
 OUTPUT = ROOT / "editors" / "textmate" / "qrule.tmLanguage.json"
 
@@ -34,12 +33,6 @@ LOGICAL_WORDS = frozenset({"and", "or", "not", "if", "else"})
 CONSTANT_WORDS = frozenset({"true", "false", "none"})
 #: Keywords followed by the name they define (`rule NAME`, `spec NAME`, ...).
 DEFINING_WORDS = ("ruleset", "param", "op", "spec", "config", "rule", "pattern", "phase")
-
-
-def grammar_keywords() -> list[str]:
-    """Every word the grammar reserves (`rule`, `when`, `true`, ...), from the parser."""
-    return sorted(t.pattern.value for t in parser().terminals
-                  if t.pattern.type == "str" and re.fullmatch(r"[a-z_]+", t.pattern.value))
 
 
 def vocabulary() -> dict[str, list[str]]:
