@@ -87,7 +87,8 @@ class Document:
         return text[span.start:span.end] if isinstance(text, str) else ""
 
     def definitions(self, name: str) -> list[tuple[str, Definition]]:
-        """(kind, definition) of every definition of ``name``, the one in force last."""
+        """(kind, definition) of every definition of ``name``: params, specs, configs,
+        ops, patterns, rules; within a kind in file order (the one in force last)."""
         symbols = self.ruleset.symbols
         found: list[tuple[str, Definition]] = []
         if name in symbols.params:

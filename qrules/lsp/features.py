@@ -72,7 +72,8 @@ def _describe(document: Document, word: Word) -> Optional[str]:
         return f"fact `{name}`: {fact.type}\n\n{fact.doc}"
     found = document.definitions(name)
     if found:
-        kind, definition = found[-1]
+        kind = found[0][0]  # a param before a spec before a config, an op, a pattern, a rule
+        definition = [d for k, d in found if k == kind][-1]  # the override in force
         return _DESCRIBE[kind](document, name, definition)
     if name in SPEC_KINDS:
         kind = SPEC_KINDS[name]
