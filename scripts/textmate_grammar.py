@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from qrules.checking import check_ruleset_path  # noqa: E402
 from qrules.resources import rulesets_dir  # noqa: E402
 from qrules.semantics import registry  # noqa: E402
+from qrules.semantics.ruleset import DEFINING_KEYWORDS  # noqa: E402
 from qrules.semantics.specs import SPEC_KINDS  # noqa: E402
 from qrules.syntax.grammar import keywords as grammar_keywords  # noqa: E402
 
@@ -31,8 +32,9 @@ OUTPUT = ROOT / "editors" / "textmate" / "qrule.tmLanguage.json"
 #: Keywords that read as operators or constants rather than as statements.
 LOGICAL_WORDS = frozenset({"and", "or", "not", "if", "else"})
 CONSTANT_WORDS = frozenset({"true", "false", "none"})
-#: Keywords followed by the name they define (`rule NAME`, `spec NAME`, ...).
-DEFINING_WORDS = ("ruleset", "param", "op", "spec", "config", "rule", "pattern", "phase")
+#: Keywords followed by the name they define: the checker's defining keywords, and the
+#: names a file gives itself, its patterns and its phases.
+DEFINING_WORDS = DEFINING_KEYWORDS + ("ruleset", "pattern", "phase")
 
 
 def vocabulary() -> dict[str, list[str]]:
