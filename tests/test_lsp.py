@@ -253,3 +253,14 @@ def test_the_server_never_imports_torch(tmp_path):
                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_without_pygls_the_command_says_how_to_get_it():
+    script = ("import sys\n"
+              "sys.modules['pygls'] = None  # as if the lsp extra were not installed\n"
+              "from qrules.cli import main\n"
+              "sys.exit(main(['lsp']))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=TIMEOUT)
+    assert out.returncode == 2
+    assert "pip install qrules[lsp]" in out.stderr
