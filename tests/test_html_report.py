@@ -126,6 +126,17 @@ def test_chromium_renders_the_graph_with_the_right_node_count(report):
     assert int(re.search(r'id="qdq-count">(\d+)<', html).group(1)) > 0
 
 
+def test_a_node_link_shows_its_rule_source(report):
+    """What a click shows, without clicking: report.html#node=NAME selects NAME."""
+    root, page = report
+    dom = _run(chromium(), root, "--dump-dom", page.as_uri() + "#node=relu")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    source = re.search(r'<pre id="rule-source">(.*?)</pre>', dom.stdout, re.S).group(1)
+    assert "rule conv_relu: conv2d -&gt; relu? : static" in source
+    assert "by rule conv_relu (" in dom.stdout  # the node's rule and its location
+    assert '<g class="node rule selected" data-name="relu"' in dom.stdout
+
+
 def test_chromium_screenshot_is_not_blank(report):
     from PIL import Image, ImageStat
 

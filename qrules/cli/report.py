@@ -38,8 +38,8 @@ g.node.left-float rect { fill: #fff; stroke-width: 2; }
 g.node text { font-size: 11px; pointer-events: none; }
 g.node { cursor: pointer; }
 g.node.selected rect { stroke: #000; stroke-width: 3; }
-line.edge { stroke: #9e9e9e; stroke-width: 1; }
-line.edge.qdq { stroke: #e65100; stroke-width: 2; }
+path.edge { stroke: #9e9e9e; stroke-width: 1; fill: none; }
+path.edge.qdq { stroke: #e65100; stroke-width: 2; }
 circle.qdq { fill: #e65100; }
 rect.island { fill: rgba(198, 40, 40, 0.08); stroke: rgba(198, 40, 40, 0.5); }
 """
@@ -66,6 +66,9 @@ function show(name) {
 }
 document.querySelectorAll('#graph g.node').forEach(
   g => g.addEventListener('click', () => show(g.dataset.name)));
+// report.html#node=NAME opens with that node selected (a link to share).
+const wanted = decodeURIComponent(location.hash.replace(/^#node=/, ''));
+if (location.hash.startsWith('#node=') && data.nodes[wanted]) show(wanted);
 """
 
 
@@ -133,10 +136,13 @@ def _svg(page) -> str:
         a, b = where[edge.source], where[edge.target]
         x1, y1 = a.x + NODE_WIDTH / 2, a.y + NODE_HEIGHT
         x2, y2 = b.x + NODE_WIDTH / 2, b.y
-        parts.append(f'<line class="edge{" qdq" if edge.qdq else ""}" x1="{x1:.0f}" '
-                     f'y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}"/>')
-        if edge.qdq:
-            parts.append(f'<circle class="qdq" cx="{(x1 + x2) / 2:.0f}" '
+        # An edge skipping rows (a residual) bends to the side, around the nodes between.
+        bend = NODE_WIDTH * 0.75 if y2 - y1 > 2 * NODE_HEIGHT else 0
+        parts.append(f'<path class="edge{" qdq" if edge.qdq else ""}" d="M{x1:.0f},{y1:.0f} '
+                     f'C{x1 + bend:.0f},{y1 + 30:.0f} {x2 + bend:.0f},{y2 - 30:.0f} '
+                     f'{x2:.0f},{y2:.0f}"/>')
+        if edge.qdq:  # on the curve's midpoint
+            parts.append(f'<circle class="qdq" cx="{(x1 + x2) / 2 + 0.75 * bend:.0f}" '
                          f'cy="{(y1 + y2) / 2:.0f}" r="4"><title>quantize/dequantize'
                          f'</title></circle>')
     for node in page.nodes:
