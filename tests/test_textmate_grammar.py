@@ -1,16 +1,17 @@
 """editors/textmate/qrule.tmLanguage.json: current with the grammar and registries, and
 right on every built-in ruleset.
 
-No TextMate engine installs from PyPI without a native Oniguruma build, so
 ``tokenize`` below applies the grammar as TextMate does (line by line; at each position
 the leftmost match of the top-level patterns, the earlier pattern on a tie; a match's
-``name`` or its ``captures``). The grammar keeps to the regex subset Oniguruma and
-``re`` share. The expected scope of each token comes from the parser's own lexer and
-the vocabulary, not from the JSON file, so a wrong or missing pattern fails here.
+``name`` or its ``captures``), with the regex subset Oniguruma and ``re`` share. The
+expected scope of each token comes from the parser's own lexer and the vocabulary, not
+from the JSON file, so a wrong or missing pattern fails here. A real engine
+(textmate-grammar-python, in the ``dev`` extra) must then give exactly the same tokens.
 """
 
 import importlib.util
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -148,6 +149,42 @@ def test_builtin_ruleset_tokens_get_their_scopes(path):
             failures.append((token.line, token.value, want, at.get(span)))
     assert not failures, failures[:20]
     assert checked > 10
+
+
+def _merged(tokens):
+    """Adjacent tokens of one scope as one (`**` then `-`), as TextMate engines give them."""
+    out = []
+    for start, end, scope in sorted(tokens):
+        if out and out[-1][1] == start and out[-1][2] == scope:
+            out[-1] = (out[-1][0], end, scope)
+        else:
+            out.append((start, end, scope))
+    return out
+
+
+@pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.name)
+def test_a_real_textmate_engine_agrees(path):
+    """textmate-grammar-python (vscode-textmate's engine on Oniguruma; the `dev` extra)
+    gives every built-in ruleset exactly the scopes ``tokenize`` gives: the grammar is
+    valid Oniguruma and the checks above hold in a real editor."""
+    try:
+        from textmate_grammar.parsers.base import LanguageParser
+    except ImportError:
+        pytest.fail("textmate-grammar-python is missing: pip install -e '.[dev]'")
+    logging.disable(logging.WARNING)  # the engine logs every position it skips
+    try:
+        text = path.read_text(encoding="utf-8")
+        line_starts = [0]
+        for line in text.split("\n"):
+            line_starts.append(line_starts[-1] + len(line) + 1)
+        real = []
+        for (line, col), chunk, scopes in LanguageParser(GRAMMAR).parse_string(text).flatten():
+            if len(scopes) > 1:  # scopes[0] is source.qrule
+                start = line_starts[line] + col
+                real.append((start, start + len(chunk), scopes[-1]))
+    finally:
+        logging.disable(logging.NOTSET)
+    assert sorted(real) == _merged(tokenize(text))
 
 
 def test_tokenizer_scopes_a_small_example():
