@@ -95,3 +95,7 @@ _.register_derive_function  # semantics/registry.py, the extension API
 _.register_fact  # semantics/registry.py, the extension API (docs/api.md)
 _.register_predicate_function  # semantics/registry.py, the extension API (docs/api.md)
 _.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tables.py
+# pygls calls these: each is registered for an LSP message with @server.feature.
+_.did_open  # lsp/server.py, textDocument/didOpen
+_.did_change  # lsp/server.py, textDocument/didChange
+_.did_close  # lsp/server.py, textDocument/didClose
