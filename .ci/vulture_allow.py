@@ -43,6 +43,9 @@ _.disable  # rule disable
 _.transform_decl  # rule transform_decl
 _.pattern_def  # rule pattern_def
 _.annotation_decl  # rule annotation_decl
+_.phase_mode  # rule phase_mode
+_.first_of  # rule first_of
+_.first_index  # alias first_index
 _.int_lit  # alias int_lit
 _.float_lit  # alias float_lit
 _.string_lit  # alias string_lit
@@ -93,3 +96,7 @@ _.register_derive_function  # semantics/registry.py, the extension API
 _.register_fact  # semantics/registry.py, the extension API (docs/api.md)
 _.register_predicate_function  # semantics/registry.py, the extension API (docs/api.md)
 _.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tables.py
+# pygls calls these: each is registered for an LSP message with @server.feature.
+_.did_open  # lsp/server.py, textDocument/didOpen
+_.did_change  # lsp/server.py, textDocument/didChange
+_.did_close  # lsp/server.py, textDocument/didClose

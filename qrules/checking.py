@@ -23,8 +23,9 @@ def check_ruleset_path(path: Union[str, Path], include_roots: Iterable = ()) -> 
 
 
 def check_ruleset_text(text: Union[str, bytes], filename: Optional[str] = None,
-                       include_roots: Iterable = ()) -> Ruleset:
-    return check_loaded(load_sources(text=text, name=filename or "<string>",
+                       include_roots: Iterable = (), path: Optional[Path] = None) -> Ruleset:
+    """``path``: the file ``text`` is the unsaved content of (includes resolve from it)."""
+    return check_loaded(load_sources(root=path, text=text, name=filename or "<string>",
                                      include_roots=[Path(r) for r in include_roots]))
 
 

@@ -48,6 +48,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR109", _E, "file cannot be read"),
     Code("QR110", _E, "misplaced ruleset header"),
     Code("QR111", _E, "include inside a block"),
+    Code("QR112", _E, "unknown word in a phase mode or edge selection"),
     # QR2xx: names
     Code("QR201", _E, "unknown op"),
     Code("QR202", _E, "unknown spec"),
@@ -71,6 +72,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR220", _E, "unknown step label"),
     Code("QR221", _E, "op alias cycle"),
     Code("QR222", _E, "ambiguous step label"),
+    Code("QR223", _E, "unknown predicate in an edge selection"),
+    Code("QR224", _E, "phase blocks disagree on per node"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),
     Code("QR302", _E, "empty quantization range"),
@@ -98,6 +101,9 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR324", _E, "region inside a larger pattern"),
     Code("QR325", _E, "node function in a region's predicates"),
     Code("QR326", _E, "bad predicate function arguments"),
+    Code("QR327", _E, "edge selection predicate of the wrong kind"),
+    Code("QR328", _E, "edge selection fallback out of range"),
+    Code("QR329", _W, "edge selection on a single edge"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

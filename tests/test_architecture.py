@@ -18,6 +18,7 @@ TOP_LEVEL = {
     "span": "base", "diagnostics": "base", "report": "base", "errors": "base",
     "resources": "base",
     "checking": "semantics", "api": "api", "__init__": "api", "__main__": "cli",
+    "lsp": "cli",  # the language server: a front end like the CLI
 }
 MAX_LINES = 450
 

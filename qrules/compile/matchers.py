@@ -82,6 +82,11 @@ class CompiledRule:
     takes: Optional[tuple[ast.RoleKey, ...]] = None
     # Its annotations leave `_annotated` false; its nodes are still taken.
     unmarked: bool = False
+    # Its phase is `per node`: the plan tries the phase's rules at each node in turn.
+    per_node: bool = False
+    # (step, role, FirstOf) of every `ROLE[first PRED]` its config names: a match
+    # where one of them selects no edge is not accepted.
+    selections: tuple = ()
     # The ruleset's `annotation` kind (None: torchao's QuantizationAnnotation): what
     # the adapter writes for the nodes this rule annotates.
     annotation_kind: Optional[str] = None
@@ -174,11 +179,17 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset,
     config = None
     if rule.config is not None:
         config = tuple((key, specs[0] if specs else None) for key, specs in rule.config.entries)
+    edges = [(key.step, key.role, key.index) for key, _ in config or ()]
+    edges += [(ref.step, ref.role, ref.index) for _, spec in config or () if spec is not None
+              for ref in spec.refs]
+    selections = tuple(dict.fromkeys(e for e in edges if isinstance(e[2], ast.FirstOf)))
     entry = rule.entry
     return CompiledRule(rule.name, entry.ruleset, entry.rule.name_span, entry.phase_index,
                         entry.rank, entry.context.scopes, tuple(expansions), config,
                         amend=entry.rule.amend, takes=entry.rule.takes,
-                        unmarked=entry.rule.unmarked, annotation_kind=bound.annotation_kind)
+                        unmarked=entry.rule.unmarked, per_node=entry.per_node,
+                        selections=selections,
+                        annotation_kind=bound.annotation_kind)
 
 
 def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundTransform:

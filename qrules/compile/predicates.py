@@ -121,13 +121,38 @@ class StepContext:
         return innermost_module(self.node)
 
 
+def first_position(first: ast.FirstOf, values: list, ctx: StepContext) -> Optional[int]:
+    """``first PRED else N`` over one role's values: the position of the first value
+    the one-edge predicate function holds for, else ``N`` if the role has it, else
+    None (the rule does not match there)."""
+    function = registry.PREDICATE_FUNCTIONS[first.predicate]
+    for position, value in enumerate(values):
+        try:
+            if function.implementation(ctx, RoleValue(value, ctx)):
+                return position
+        except (LookupError, TypeError, ValueError, AttributeError):
+            continue   # a fact the value lacks: it does not qualify
+    if first.fallback is not None and first.fallback < len(values):
+        return first.fallback
+    return None
+
+
+def _position(index, name: str, ctx: StepContext, params) -> int:
+    if isinstance(index, ast.FirstOf):
+        found = first_position(index, ctx.roles.get(name, []), ctx)
+        if found is None:
+            raise LookupError(f"no {name}[{index}]")
+        return found
+    return _eval(index, ctx, params)
+
+
 def _role_of(expr, ctx: StepContext):
     if isinstance(expr, ast.Each) and isinstance(expr.value, ast.Name):
         return ctx.every(expr.value.id)
     if isinstance(expr, ast.Name):
         return ctx.role(expr.id)
     if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
-        return ctx.role(expr.value.id, _eval(expr.index, ctx, {}))
+        return ctx.role(expr.value.id, _position(expr.index, expr.value.id, ctx, {}))
     raise LookupError("not a role")
 
 
@@ -177,7 +202,7 @@ def _eval(expr, ctx: StepContext, params: dict) -> Any:
     if isinstance(expr, ast.Index):
         base = expr.value
         if isinstance(base, ast.Name) and base.id in ctx.roles:
-            return ctx.role(base.id, _eval(expr.index, ctx, params))
+            return ctx.role(base.id, _position(expr.index, base.id, ctx, params))
         container = _eval(base, ctx, params)
         return container[_eval(expr.index, ctx, params)]
     if isinstance(expr, ast.Call):
@@ -212,6 +237,12 @@ def _declarations(expr):
         if found is None:
             raise QruleError([diagnostic("QR209", f"unknown predicate function "
                                          f"`{expr.func.id}`", expr.func.span)])
+        yield found
+    if isinstance(expr, ast.FirstOf):
+        found = registry.PREDICATE_FUNCTIONS.get(expr.predicate)
+        if found is None:
+            raise QruleError([diagnostic("QR223", f"unknown predicate function "
+                                         f"`{expr.predicate}`", expr.span)])
         yield found
     if isinstance(expr, ast.Attribute):
         found = registry.FACTS.get(expr.attr)

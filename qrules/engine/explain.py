@@ -4,8 +4,8 @@ Runs the same planning as the quantizer (on a copy, so the graph is untouched) a
 then, for every call node left in float, finds the first reason in this order:
 non-float output, left in float by a `none` rule, the predicates of a region it lies
 in failed (which one), no rule mentions the op, every rule for the op is out of scope
-here, a predicate failed (which one), or the op only appears inside patterns whose
-other steps are not around it.
+here, a predicate failed (which one) or a `first` selection picked no edge, or the op
+only appears inside patterns whose other steps are not around it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from torch.fx import GraphModule, Node
 from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.predicates import StepContext, compile_predicates
+from qrules.compile.predicates import StepContext, compile_predicates, first_position
 from qrules.engine.progress import stage
 from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
-from qrules.passes.validate import requantized
 from qrules.passes.scopes import region_roles
+from qrules.passes.validate import requantized
 from qrules.passes.state import State
 
 
@@ -101,8 +101,9 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State) -> str:
     if not in_scope:
         return f"out of scope for rule(s) {', '.join(sorted({r.name for r, _, _ in relevant}))}"
     for rule, step, op in in_scope:
-        failed = _first_failure(rule, step, StepContext(node, bind_roles(node, op), state),
-                                compiled)
+        context = StepContext(node, bind_roles(node, op), state)
+        failed = (_first_failure(rule, step, context, compiled)
+                  or _no_selection(rule, step, context))
         if failed is not None:
             return failed
     names = ", ".join(sorted({r.name for r, _, _ in in_scope}))
@@ -115,6 +116,16 @@ def _first_failure(rule, step, context: StepContext, compiled) -> Optional[str]:
         if not check(context):
             span = expr.span
             return f"predicate of rule {rule.name} failed at {span.file}:{span.line}:{span.col}"
+    return None
+
+
+def _no_selection(rule, step, context: StepContext) -> Optional[str]:
+    """A `ROLE[first PRED]` of the rule's config that picks no edge of this step."""
+    for label, role, first in rule.selections:
+        if label in (None, step.label) and first_position(
+                first, context.roles.get(role, []), context) is None:
+            return (f"no edge `{role}[{first}]` for rule {rule.name} "
+                    f"({rule.location})")
     return None
 
 

@@ -7,16 +7,21 @@ decided it; ``qrules.passes.validate`` checks the plan and the adapter writes it
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from typing import Any, Mapping, Optional
 
 from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
+from qrules.compile.predicates import StepContext, first_position
 from qrules.passes.match import Match, Matcher
 from qrules.passes.state import State
 from qrules.semantics.values import EdgeRef, Spec
+from qrules.syntax import ast
 
 # An edge: (source, user) for an input edge, or a node for its output.
 Edge = Any
@@ -66,8 +71,9 @@ def _specificity(key) -> int:
 class _MatchEdges:
     """The edges of one match, by role: where `input[1]` or `add.extra` points."""
 
-    def __init__(self, match: Match):
+    def __init__(self, match: Match, state: State):
         self.match = match
+        self.state = state   # what `input[first quantized]` reads
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         if match.is_region:
             self.edges[(None, "input")] = list(match.region_inputs)
@@ -94,7 +100,13 @@ class _MatchEdges:
 
     def select(self, step, role, index) -> list[tuple[Any, Node]]:
         edges = self.edges.get((step, role), [])
-        if index is not None and index != "*":
+        if isinstance(index, ast.FirstOf):
+            # The annotations as they stand when the match is accepted: earlier rules',
+            # and in a `per node` phase those of earlier nodes.
+            context = StepContext(edges[0][1] if edges else self.match.head, {}, self.state)
+            index = first_position(index, [source for source, _ in edges], context)
+            edges = [] if index is None else edges[index:index + 1]
+        elif index is not None and index != "*":
             edges = edges[index:index + 1]
         # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
         # (it used to get a spec, putting an observer inside the match). Indices still
@@ -131,10 +143,9 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
     return Placed(spec, key_text, tuple(refs)), missing
 
 
-def _annotate_match(match: Match, plan_state: State, out: dict) -> None:
+def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict) -> None:
     rule = match.rule
     notes = {node: NodeAnnotation(node, rule) for node in match.nodes + match.interior}
-    edges = _MatchEdges(match)
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
@@ -234,13 +245,37 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
-    for rule in compiled.rules:
-        for head in matcher.candidates(rule):
-            if state.taken(head) != rule.amend:  # amend rules visit only taken heads
-                continue
-            match = matcher.try_rule(rule, head, state)
-            if match is None:
-                continue
-            matches.append(match)
-            _annotate_match(match, state, annotations)
+
+    def accept(rule: CompiledRule, head: Node) -> bool:
+        if state.taken(head) != rule.amend:  # amend rules visit only taken heads
+            return False
+        match = matcher.try_rule(rule, head, state)
+        if match is None:
+            return False
+        edges = _MatchEdges(match, state)
+        # `input[first quantized]` with no such input and no `else`: no match here.
+        if not all(edges.select(*selection) for selection in rule.selections):
+            return False
+        matches.append(match)
+        _annotate_match(match, edges, state, annotations)
+        return True
+
+    # Rules come in rank order, so each phase's rules are consecutive.
+    for _, phase in groupby(compiled.rules, key=attrgetter("phase")):
+        rules = list(phase)
+        if rules[0].per_node:
+            # Node by node in graph order; at each node the first rule (in rank order)
+            # that matches is accepted, and later nodes see what it wrote.
+            at: dict[Node, list[CompiledRule]] = defaultdict(list)
+            for rule in rules:
+                for head in matcher.candidates(rule):
+                    at[head].append(rule)
+            for head in sorted(at, key=matcher.order.__getitem__):
+                for rule in at[head]:
+                    if accept(rule, head):
+                        break
+            continue
+        for rule in rules:
+            for head in matcher.candidates(rule):
+                accept(rule, head)
     return Plan(annotations, matches, existing)

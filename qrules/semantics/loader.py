@@ -229,7 +229,9 @@ def is_prelude(path: Optional[Path]) -> bool:
 
 def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
          include_roots: Iterable[Path] = ()) -> Loaded:
-    """Load the prelude, then a root file (by path, or by text with a display name)."""
+    """Load the prelude, then a root file (by path, or by text with a display name; by
+    text and path for a file whose text is not yet saved: its includes resolve from the
+    path)."""
     root_path = _resolve(Path(root)) if root is not None else None
     roots = list(include_roots) + [rulesets_dir()]
     roots.insert(0, root_path.parent if isinstance(root_path, Path) else Path.cwd())
@@ -243,6 +245,8 @@ def load(root: Optional[Path] = None, text=None, name: Optional[str] = None,
         name = str(root)
         loader.diagnostics.append(diagnostic("QR109", f"cannot read {name!r}: {root_path}",
                                              Span.point(name, 1, 1)))
+    elif root_path is not None and text is not None:  # an editor's unsaved buffer of a file
+        loader.load_text(text, name or _display(root_path), root_path)
     elif root_path is not None:
         loader.load_path(root_path)
     else:

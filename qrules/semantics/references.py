@@ -69,7 +69,9 @@ class ReferenceEvaluator(ExpressionEvaluator):
                 return None
             return EdgeRef(inner.role, inner.step, inner.index, expr.span, producer=True)
         index = None
-        if isinstance(expr, ast.Index):
+        if isinstance(expr, ast.Index) and isinstance(expr.index, ast.FirstOf):
+            index, expr = expr.index, expr.value   # checked with the rule (QR223, QR327)
+        elif isinstance(expr, ast.Index):
             idx = self.value(expr.index)
             if idx.type == "int" and idx.value is UNKNOWN:
                 return None  # an int parameter: checked when the ruleset is bound

@@ -55,6 +55,8 @@ class RuleEntry:
     context: Context
     phase_index: int
     order: int
+    #: Its phase is `per node`: rules are tried node by node, not rule by rule.
+    per_node: bool = False
 
     @property
     def name(self) -> str:
@@ -97,6 +99,8 @@ class Symbols:
     #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
     annotation_kinds: list[Definition] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
+    #: Phases declared `per node` at their first block.
+    per_node_phases: set[str] = field(default_factory=set)
     units: tuple[Unit, ...] = ()
     #: The root file's unit (``Loaded.root``): its header names the ruleset.
     root: Optional[Unit] = None
@@ -127,6 +131,7 @@ class _Collector:
         self.symbols = Symbols(units=loaded.units, root=loaded.root)
         self.rule_order = 0
         self.rule_names: dict[str, RuleEntry] = {}
+        self.phase_blocks: dict[str, ast.Phase] = {}   # each phase's first block
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -288,7 +293,8 @@ class _Collector:
             self.symbols.phases.append(ctx.phase)
         entry = RuleEntry(rule=item, unit=unit, ruleset=self._ruleset_of(unit), context=ctx,
                           phase_index=self.symbols.phases.index(ctx.phase),
-                          order=self.rule_order)
+                          order=self.rule_order,
+                          per_node=ctx.phase in self.symbols.per_node_phases)
         self.rule_order += 1
         first = self.rule_names.get(item.name)
         if item.override:
@@ -301,7 +307,8 @@ class _Collector:
             # The override takes the original's place in the order, so priorities
             # and file order of the base ruleset are kept.
             entry = RuleEntry(rule=item, unit=unit, ruleset=entry.ruleset, context=ctx,
-                              phase_index=first.phase_index, order=first.order)
+                              phase_index=first.phase_index, order=first.order,
+                              per_node=first.per_node)
             if ctx.conditions:
                 self.symbols.overrides.setdefault(item.name, []).append(entry)
                 return
@@ -327,8 +334,25 @@ class _Collector:
             self.item(unit, child, inner)
 
     def _phase(self, unit, item: ast.Phase, ctx):
-        if item.name not in self.symbols.phases:
-            self.symbols.phases.append(item.name)
+        if item.mode is not None and not item.per_node:
+            self.diagnostics.append(diagnostic(
+                "QR112", f"`phase {item.name} {item.mode}`: a phase is plain or `per node`",
+                item.mode_span or item.name_span))
+        first = self.phase_blocks.get(item.name)
+        if first is None:
+            self.phase_blocks[item.name] = item
+            if item.name not in self.symbols.phases:
+                self.symbols.phases.append(item.name)
+            if item.per_node:
+                self.symbols.per_node_phases.add(item.name)
+        elif first.per_node != item.per_node:
+            # Rules of one phase run in one order; a block cannot change it.
+            how = "per node" if first.per_node else "rule by rule"
+            self.diagnostics.append(diagnostic(
+                "QR224", f"phase `{item.name}` runs {how}, as its first block says; this "
+                f"block {'does not say' if first.per_node else 'says'} `per node`",
+                item.mode_span or item.name_span,
+                [Note(message="first block of the phase", span=first.name_span)]))
         inner = Context(item.name, ctx.scopes, ctx.conditions)
         for child in item.items:
             self.item(unit, child, inner)

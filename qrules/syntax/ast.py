@@ -79,6 +79,31 @@ class Each(Node):
     value: "Expr"
 
 
+class FirstOf(Node):
+    """``first quantized else 0`` inside ``input[...]``: the first edge of the role for
+    which the predicate function holds, else the edge at ``fallback`` (if given)."""
+
+    kind: Literal["first_of"] = "first_of"
+    #: The word written before the predicate (checked to be ``first``: QR112).
+    word: str = "first"
+    predicate: str
+    fallback: Optional[int] = None
+    predicate_span: Optional[Span] = Field(default=None, exclude=True)  # for QR223/QR327
+
+    def __str__(self) -> str:
+        text = f"{self.word} {self.predicate}"
+        return text if self.fallback is None else f"{text} else {self.fallback}"
+
+    # Two spellings of one selection are one edge: config keys and `same_as(...)`
+    # references are looked up by (step, role, index), whatever their spans.
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FirstOf) and (self.predicate, self.fallback) == (
+            other.predicate, other.fallback)
+
+    def __hash__(self) -> int:
+        return hash((self.predicate, self.fallback))
+
+
 class Keyword(Node):
     name: str
     value: "Expr"
@@ -123,7 +148,7 @@ class Conditional(Node):
 
 Expr = Union[
     IntLit, FloatLit, StringLit, BoolLit, NoneLit, Name, ListLit, Attribute, Index,
-    Each, Call, Unary, Binary, Range, Conditional,
+    Each, Call, Unary, Binary, Range, Conditional, FirstOf,
 ]
 
 # ------------------------------------------------------------------------ patterns
@@ -172,17 +197,18 @@ Pattern = Union[OpRef, Region, Step, Chain, Alternation]
 
 
 class RoleKey(Node):
-    """A config key: ``input``, ``input[1]``, ``input[*]``, ``add.input[1]``."""
+    """A config key: ``input``, ``input[1]``, ``input[*]``, ``add.input[1]``,
+    ``input[first quantized else 0]``."""
 
     step: Optional[str] = None
     role: str
-    index: Optional[Union[int, Literal["*"]]] = None
+    index: Optional[Union[int, Literal["*"], FirstOf]] = None
 
     def __str__(self) -> str:
         return role_key_text(self.step, self.role, self.index)
 
 
-def role_key_text(step: Optional[str], role: str, index: Optional[Union[int, str]]) -> str:
+def role_key_text(step: Optional[str], role: str, index) -> str:
     """How a role key is written (``add.input[1]``), also for edges the evaluator makes
     from keys."""
     text = f"{step}.{role}" if step else role
@@ -314,6 +340,13 @@ class Phase(Node):
     name: str
     items: tuple["Item", ...]
     name_span: Span
+    #: ``per node`` as written after the name (checked: QR112); None for a plain phase.
+    mode: Optional[str] = Field(default=None, exclude_if=lambda mode: mode is None)
+    mode_span: Optional[Span] = Field(default=None, exclude=True)
+
+    @property
+    def per_node(self) -> bool:
+        return self.mode == "per node"
 
 
 class When(Node):

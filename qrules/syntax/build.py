@@ -159,9 +159,11 @@ class AstBuilder(Transformer):
                            override=override, name_span=self._tok(name))
 
     def role_key(self, meta, children):
-        names = [c for c in children if c.type == "NAME"]
-        index_tok = next((c for c in children if c.type in ("INT", "STAR")), None)
-        index = None
+        first = next((c for c in children if isinstance(c, ast.FirstOf)), None)
+        tokens = [c for c in children if isinstance(c, Token)]
+        names = [c for c in tokens if c.type == "NAME"]
+        index_tok = next((c for c in tokens if c.type in ("INT", "STAR")), None)
+        index = first
         if index_tok is not None:
             index = "*" if index_tok.type == "STAR" else int(index_tok)
         step, role = (str(names[0]), str(names[1])) if len(names) == 2 else (None, str(names[0]))
@@ -269,9 +271,13 @@ class AstBuilder(Transformer):
         return list(children)
 
     def phase(self, meta, children):
-        name, items = children
+        name, *mode, items = children
+        mode_text, mode_span = mode[0] if mode else (None, None)
         return make_node(ast.Phase, span=self._span(meta), name=str(name), items=items,
-                         name_span=self._tok(name))
+                         name_span=self._tok(name), mode=mode_text, mode_span=mode_span)
+
+    def phase_mode(self, meta, children):
+        return " ".join(map(str, children)), self._span(meta)
 
     def when_block(self, meta, children):
         condition, items = children
@@ -334,6 +340,17 @@ class AstBuilder(Transformer):
         return make_node(ast.Attribute, span=self._span(meta), value=value, attr=str(attr))
 
     def index(self, meta, children):
+        value, index = children
+        return make_node(ast.Index, span=self._span(meta), value=value, index=index)
+
+    def first_of(self, meta, children):
+        word, predicate, *fallback = children
+        return make_node(ast.FirstOf, span=self._span(meta), word=str(word),
+                         predicate=str(predicate),
+                         fallback=int(fallback[0]) if fallback else None,
+                         predicate_span=self._tok(predicate))
+
+    def first_index(self, meta, children):
         value, index = children
         return make_node(ast.Index, span=self._span(meta), value=value, index=index)
 

@@ -111,3 +111,11 @@ def item_keywords() -> tuple[str, ...]:
 def name_pattern() -> str:
     """The regular expression of a name (the grammar's ``NAME`` terminal)."""
     return parser().get_terminal("NAME").pattern.value
+
+
+@lru_cache(maxsize=1)
+def keywords() -> tuple[str, ...]:
+    """Every word the grammar reserves (``rule``, ``when``, ``true``, …), sorted: what
+    editors colour and complete as keywords."""
+    return tuple(sorted(t.pattern.value for t in parser().terminals
+                        if t.pattern.type == "str" and t.pattern.value.isidentifier()))

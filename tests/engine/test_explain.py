@@ -10,7 +10,8 @@ from qrules.adapter.torchao import fold_batch_norms
 from qrules.cli import main
 
 REASONS = ("non-float output", "left in float by rule", "no rule for this op",
-           "out of scope for rule(s)", "predicate of rule", "no pattern matches around it")
+           "out of scope for rule(s)", "predicate of rule", "no edge `",
+           "no pattern matches around it")
 
 
 def _calls(gm):
@@ -90,6 +91,20 @@ scope module_type "torch.nn.Conv2d" {
     assert {n.reason for n in explanation.nodes if "linear" in n.target} == {
         "out of scope for rule(s) scoped_linear"}
     assert explanation.coverage == 0.0
+
+
+def test_no_selected_edge_reason(exported):
+    # No input of the cat is quantized and the selection has no `else`: the rule does
+    # not match there, and explain names the selection.
+    text = """ruleset why version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule cat: cat : { input[first quantized]: act, output: same_as(input[first quantized]) }
+"""
+    gm, _ = exported("cat_after_conv")
+    explanation = qrules.explain(gm, qrules.load_text(text, "why.qrule"))
+    reasons = {n.node: n.reason for n in explanation.nodes}
+    assert reasons["cat"] == ("no edge `input[first quantized]` for rule cat "
+                              "(why.qrule:3:6)")
 
 
 def test_region_predicate_reason(exported):

@@ -224,6 +224,25 @@ class AddAdd(nn.Module):
         return (x + y) + z
 
 
+class ViewPermute(nn.Module):
+    """x -> view -> permute: QNN's "share with the producer if annotated, else a fresh
+    spec", decided node by node."""
+
+    def forward(self, x):
+        return x.view(2, 3, 4).permute(0, 2, 1)
+
+
+class CatAfterConv(nn.Module):
+    """A cat whose only quantizable input is its second, a conv's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return torch.cat([x, self.conv(x), x], 1)
+
+
 class AddConstant(nn.Module):
     def forward(self, x):
         return x + 6
@@ -278,6 +297,8 @@ MODELS = {
     "add_constant": lambda: (AddConstant().eval(), (torch.randn(2, 3),)),
     "two_linear": lambda: (TwoLinear().eval(), (torch.randn(2, 4),)),
     "add_add": lambda: (AddAdd().eval(), tuple(torch.randn(2) for _ in range(3))),
+    "view_permute": lambda: (ViewPermute().eval(), (torch.randn(2, 12),)),
+    "cat_after_conv": lambda: (CatAfterConv().eval(), _image()),
 }
 
 

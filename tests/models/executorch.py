@@ -54,9 +54,8 @@ class CatSources(nn.Module):
 
 class CatAfterCat(nn.Module):
     """A cat whose qparams come from another cat reached through a transpose: executorch
-    traces back to the first cat (annotated before the second); the ruleset cannot see
-    through the transpose before propagation reaches it (see the gap in
-    test_executorch_anchor.py)."""
+    traces back to the first cat (annotated before the second); the ruleset sees the
+    transpose propagated because one `per node` phase does cats and propagation."""
 
     def __init__(self):
         super().__init__()
@@ -66,6 +65,21 @@ class CatAfterCat(nn.Module):
         a = self.conv(x)
         first = torch.cat([a, x], 1)
         return torch.cat([x, first.transpose(2, 3), a], 1)
+
+
+class CatLateSource(nn.Module):
+    """A cat of seven inputs whose only quantized one is input 5, a conv's output reached
+    through a view (the others are the model's input, a constant and ops no annotator
+    quantizes): the ruleset's one cat rule picks any position."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.register_buffer("const", torch.ones(1, 3, 8, 8))
+
+    def forward(self, x):
+        source = self.conv(x).view(1, 3, 8, 8)
+        return torch.cat([x, self.const, x.abs(), x.exp(), x.neg(), source, x], 1)
 
 
 class ConvForms(nn.Module):
@@ -119,6 +133,7 @@ EXECUTORCH_SMALL = {
     "share_ops": lambda: (ShareOps(), (torch.randn(1, 3, 8, 8),)),
     "cat_sources": lambda: (CatSources(), (torch.randn(1, 3, 8, 8),)),
     "cat_after_cat": lambda: (CatAfterCat(), (torch.randn(1, 3, 8, 8),)),
+    "cat_late_source": lambda: (CatLateSource(), (torch.randn(1, 3, 8, 8),)),
     "conv_forms": lambda: (ConvForms(), (torch.randn(1, 3, 8), torch.randn(1, 3, 8, 8),
                                          torch.randn(1, 3, 4, 4, 4))),
     "linear_binary": lambda: (LinearBinary(), (torch.randn(2, 8), torch.randn(1, 3, 8, 8))),

@@ -9,6 +9,7 @@ from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks.predicates import predicate_type_errors
 from qrules.semantics.evaluate import ConfigValue
+from qrules.semantics.checks.selections import first_of_problems, selection_problems
 from qrules.semantics.patterns import (
     ANY_OP, Expansion, StepInfo, nullable, op_refs, repeated_alternatives,
 )
@@ -169,7 +170,10 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                 visit(node.value)
         elif isinstance(node, ast.Index):
             visit(node.value)
-            visit(node.index)
+            if isinstance(node.index, ast.FirstOf):
+                out.extend(first_of_problems(node.index))
+            else:
+                visit(node.index)
         elif isinstance(node, ast.Each):
             if not role_ref(node):
                 out.append(diagnostic("QR210", "`[*]` takes a role of this op "
@@ -217,6 +221,9 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                                   node.span))
             return
         for kind, arg in zip(kinds, node.args):
+            if kind == "role" and isinstance(arg, ast.Index) and isinstance(
+                    arg.index, ast.FirstOf):
+                out.extend(first_of_problems(arg.index))
             if kind == "role" and not role_ref(arg):
                 out.append(diagnostic("QR210", f"`{name}` takes a role of this {owner} "
                                       f"({', '.join(sorted(roles))})", arg.span))
@@ -250,6 +257,11 @@ def _check_takes(entry: RuleEntry, expansions: list[Expansion]) -> list[Diagnost
     out: list[Diagnostic] = []
     labels = {s.label for e in expansions for s in e.steps if s.label}
     for key in entry.rule.takes or ():
+        if isinstance(key.index, ast.FirstOf):
+            # What a match owns is fixed by its shape; a selection reads annotations.
+            out.append(diagnostic("QR327", f"`takes` names fixed edges; `{key}` depends on "
+                                  "annotations", key.index.span))
+            continue
         if key.step is None and key.index is None and key.role in labels:
             continue  # a step
         if key.role == "partition" and key.index is None and (
@@ -280,6 +292,8 @@ def _step_roles(step: StepInfo) -> set[str]:
 
 def _edge_exists(step: Optional[str], role: str, index, expansions: list[Expansion]) -> bool:
     """Does some expansion of the pattern have this edge?"""
+    if isinstance(index, ast.FirstOf):
+        index = None   # some edge of the role; which one is decided on the graph
     for expansion in expansions:
         steps = expansion.steps
         if step is not None:
@@ -344,6 +358,8 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
             out.append(diagnostic("QR210", f"rule `{entry.name}` never has the edge "
                                   f"`{key}`{why}", key.span, where))
             continue
+        if isinstance(key.index, ast.FirstOf):
+            out.extend(selection_problems(key.step, key.role, key.index, expansions))
         keys[(key.step, key.role, key.index)] = key
         for spec in specs:
             if spec is not None and spec.is_dynamic and key.role not in (
@@ -363,6 +379,9 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
                                       f"`{shared_edge}`", shared_edge.span or key.span, where))
                 continue
             for edge in spec.refs:
+                if isinstance(edge.index, ast.FirstOf):
+                    out.extend(selection_problems(edge.step, edge.role, edge.index,
+                                                   expansions))
                 if edge.producer:  # outside the match: validated on the graph
                     continue
                 target = _lookup(keys, edge)
