@@ -63,6 +63,7 @@ _.compare  # alias compare
 _.and_  # alias and_
 _.or_  # alias or_
 _.conditional  # alias conditional
+_.selector_list  # rule selector_list
 
 # The Evaluator types an expression with the method `_v_<node class>`, found by name.
 _._v_IntLit  # semantics/evaluate.py

@@ -8,6 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _API = {"parse", "check", "load", "load_text", "LoadedRuleset", "QruleError"}
+_ERRORS = {"AnnotationWarning"}
 _DIAGNOSTICS = {"Diagnostic", "Severity"}
 # The extension API: torch-free, like the front end.
 _REGISTRY = {"register_observer", "register_transform", "register_derive_function",
@@ -33,7 +34,7 @@ _ENGINE = {
     "export_program": "qrules.engine.device", "run_on_device": "qrules.engine.device",
 }
 
-__all__ = sorted(_API | _DIAGNOSTICS | _REGISTRY | set(_ENGINE) | {"__version__"})
+__all__ = sorted(_API | _ERRORS | _DIAGNOSTICS | _REGISTRY | set(_ENGINE) | {"__version__"})
 
 
 def __getattr__(name: str):
@@ -41,6 +42,10 @@ def __getattr__(name: str):
         from qrules import api
 
         return getattr(api, name)
+    if name in _ERRORS:
+        from qrules import errors
+
+        return getattr(errors, name)
     if name in _DIAGNOSTICS:
         from qrules import diagnostics
 

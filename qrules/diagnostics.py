@@ -123,6 +123,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR603", _E, "sharing cycle in the graph"),
     Code("QR604", _E, "channel axis outside the tensor"),
     Code("QR605", _E, "quantizers disagree on a node"),
+    Code("QR615", _W, "input edge quantizes its producer's output again"),
 )}
 
 #: Code families raised on a graph at quantization time rather than by lint.

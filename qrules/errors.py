@@ -1,4 +1,5 @@
-"""The one exception the Python API raises for problems in a ruleset.
+"""The one exception the Python API raises for problems in a ruleset, and the one
+warning it gives for annotations that are valid but likely unintended.
 
 It sits above the diagnostics (data) and the report (their text), so ``str()`` of an
 error is what ``qrules lint`` prints, without the data layer importing its formatter.
@@ -25,3 +26,13 @@ class QruleError(Exception):
 
     def __str__(self) -> str:
         return format_text(self.diagnostics, self._sources).rstrip("\n")
+
+
+class AnnotationWarning(UserWarning):
+    """What annotating a graph found valid but likely unintended (QR615: a tensor
+    quantized twice). ``diagnostics`` name each node, both rules and their spans;
+    ``str()`` is the text ``qrules lint`` prints for them."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
+        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        super().__init__(format_text(self.diagnostics, dict(sources or {})).rstrip("\n"))

@@ -11,6 +11,7 @@ entries first, then module types, then operator types, then the global ruleset;
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Union
 
 from torch.fx import GraphModule, Node
@@ -19,9 +20,9 @@ from qrules.adapter.torchao import (
     ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
 )
 from qrules.compile.matchers import CompiledRuleset, leave_in_float
-from qrules.errors import QruleError
+from qrules.errors import AnnotationWarning, QruleError
 from qrules.passes.plan import Plan, plan
-from qrules.passes.validate import validate
+from qrules.passes.validate import requantized, validate
 from qrules.semantics import registry
 from qrules.semantics.symbols import ScopeRef
 from qrules.span import Span
@@ -63,6 +64,7 @@ class RulesetQuantizer(Quantizer):
         self._scoped: list[tuple[int, ScopeRef, Optional[CompiledRuleset]]] = []
         self._sources = dict(sources or {})
         self.last_plan: Optional[Plan] = None
+        self.last_warnings: list = []  # QR615 diagnostics of the last annotate
 
     # ------------------------------------------------------------------ scoping
     def set_global(self, ruleset) -> "RulesetQuantizer":
@@ -76,16 +78,16 @@ class RulesetQuantizer(Quantizer):
         self._sources.update(getattr(getattr(ruleset, "checked", None), "sources", None) or {})
 
     def set_module_name(self, name: str, ruleset) -> "RulesetQuantizer":
-        return self._set(0, ScopeRef("module_name", name, None), ruleset)
+        return self._set(0, ScopeRef("module_name", (name,), None), ruleset)
 
     def set_module_type(self, module_type: Union[type, str], ruleset) -> "RulesetQuantizer":
         if isinstance(module_type, type):
             module_type = f"{module_type.__module__}.{module_type.__qualname__}"
-        return self._set(1, ScopeRef("module_type", module_type, None), ruleset)
+        return self._set(1, ScopeRef("module_type", (module_type,), None), ruleset)
 
     def set_operator_type(self, op, ruleset) -> "RulesetQuantizer":
         name = op if isinstance(op, str) else str(op)
-        return self._set(2, ScopeRef("operator_target", name, None), ruleset)
+        return self._set(2, ScopeRef("operator_target", (name,), None), ruleset)
 
     def _set(self, rank: int, scope: ScopeRef, ruleset) -> "RulesetQuantizer":
         self._add_sources(ruleset)
@@ -145,6 +147,9 @@ class RulesetQuantizer(Quantizer):
         for current in plans:
             _write(current, builder)
         self.last_plan = plans[-1] if plans else None
+        self.last_warnings = requantized(taken)
+        if self.last_warnings:
+            warnings.warn(AnnotationWarning(self.last_warnings, self._sources), stacklevel=2)
         return model
 
     def validate(self, model: GraphModule) -> None:

@@ -64,6 +64,7 @@ for _logger, _level in zip(_NOISY_LOGGERS, _levels):
 
 from qrules.semantics import registry  # noqa: E402
 from qrules.semantics.values import ObserverRef, SpecValue  # noqa: E402
+from qrules.errors import AnnotationWarning  # noqa: E402
 
 __all__ = [
     "ComposableQuantizer", "Quantizer", "QuantizationAnnotation", "QuantizationSpec",
@@ -174,13 +175,15 @@ def forget_prepared_models() -> None:
 
 
 def quiet_torchao():
-    """A context in which torchao's deprecation and user warnings stay quiet."""
+    """A context in which torchao's deprecation and user warnings stay quiet (qrules'
+    own AnnotationWarning, raised inside prepare's annotate, still shows)."""
     context = warnings.catch_warnings()
 
     class _Quiet:
         def __enter__(self):
             context.__enter__()
             warnings.simplefilter("ignore")
+            warnings.filterwarnings("default", category=AnnotationWarning)
 
         def __exit__(self, *exc):
             return context.__exit__(*exc)

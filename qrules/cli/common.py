@@ -11,7 +11,10 @@ user's own code, run as they asked), or a saved ``.pt2`` program.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -55,14 +58,38 @@ def _checkout_version() -> Optional[str]:
     return match.group(1) if match else None
 
 
+@contextlib.contextmanager
+def _warnings_as_lint(command: str):
+    """qrules' AnnotationWarning (QR615) printed as `qrules lint` prints a warning, not
+    with the file and line of torchao's code that called annotate."""
+    from qrules.errors import AnnotationWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *rest, **keywords):
+        if issubclass(category, AnnotationWarning):
+            print(f"qrules {command}: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **keywords)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def usage_errors(run):
     """Bad input (unknown ruleset or model, wrong parameter) is a usage error: exit 2
     with the message, never a traceback."""
     def wrapped(args):
         from qrules.errors import QruleError
 
+        from qrules.engine.progress import showing
+
         try:
-            return run(args)
+            with showing(getattr(args, "progress", None)), _warnings_as_lint(args.command):
+                return run(args)
         except (ModelSpecError, FileNotFoundError, QruleError) as err:
             raise UsageError(str(err)) from None
         except RuntimeError as err:
@@ -141,6 +168,9 @@ def add_model_args(parser: argparse.ArgumentParser, default_model: Optional[str]
                         help="example input shape (default for torchvision: 1,3,224,224)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a ruleset parameter, e.g. per_channel=true (repeatable)")
+    parser.add_argument("--progress", action="store_const", const=True, default=None,
+                        help="show each stage's progress on stderr even when stderr is not "
+                             "a terminal (shown on a terminal anyway)")
 
 
 def load_model(spec: str, input_shape: Optional[tuple[int, ...]]):
@@ -191,5 +221,7 @@ def exported(model, inputs):
     if isinstance(model, torch.fx.GraphModule):
         return model
     from qrules.adapter.torchao import export_module
+    from qrules.engine.progress import stage
 
-    return export_module(model, inputs)
+    with stage("exporting"):
+        return export_module(model, inputs)

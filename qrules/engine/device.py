@@ -18,6 +18,7 @@ import torch
 
 from qrules.adapter.executorch import DeviceBackend, device_backend, load_and_run, lower
 from qrules.engine.pipeline import quantize
+from qrules.engine.progress import stage
 
 __all__ = ["DeviceReport", "DeviceError", "run_on_device", "device_mismatches",
            "export_program", "anchor_quantizer"]
@@ -93,13 +94,13 @@ def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
     seconds = {}
     start = time.perf_counter()
     if converted is None:
-        converted = quantize(model, inputs, quantizer, calibration=calibration,
-                             progress=False)
+        converted = quantize(model, inputs, quantizer, calibration=calibration)
         seconds["quantize"] = time.perf_counter() - start
         start = time.perf_counter()
     with torch.no_grad():
         reference = _outputs(converted(*inputs))
-    program = lower(converted, inputs, backend)
+    with stage(f"lowering for {backend.name}"):
+        program = lower(converted, inputs, backend)
     seconds["lower"] = time.perf_counter() - start
     report = DeviceReport(backend.name, False, program.error, program.delegates,
                           program.delegated_nodes, program.qdq_outside, None, reference,
@@ -107,7 +108,8 @@ def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
     if program.pte is None:
         return report
     start = time.perf_counter()
-    run = load_and_run(program.pte, inputs)
+    with stage("running in executorch's runtime"):
+        run = load_and_run(program.pte, inputs)
     seconds["run"] = time.perf_counter() - start
     if run.outputs is None:
         report.error = run.error
@@ -148,12 +150,14 @@ def export_program(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
     load or run."""
     backend = device_backend(backend)
     inputs = tuple(example_inputs)
-    converted = quantize(model, inputs, ruleset, calibration=calibration, progress=False)
-    program = lower(converted, inputs, backend)
+    converted = quantize(model, inputs, ruleset, calibration=calibration)
+    with stage(f"lowering for {backend.name}"):
+        program = lower(converted, inputs, backend)
     if program.pte is None:
         raise DeviceError(f"{backend.name}: {program.error}")
     if verify:
-        run = load_and_run(program.pte, inputs)
+        with stage("running in executorch's runtime"):
+            run = load_and_run(program.pte, inputs)
         if run.outputs is None:
             raise DeviceError(f"{backend.name}: the runtime refused the program: {run.error}")
     if path is not None:

@@ -20,9 +20,11 @@ from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates, first_position
+from qrules.engine.progress import stage
 from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
 from qrules.passes.scopes import region_roles
+from qrules.passes.validate import requantized
 from qrules.passes.state import State
 
 
@@ -40,6 +42,8 @@ class NodeExplanation:
 class Explanation:
     ruleset: str
     nodes: list[NodeExplanation] = field(default_factory=list)
+    #: What annotating would warn about (QR615), as diagnostics with the rules' spans.
+    warnings: list = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -70,6 +74,11 @@ class Explanation:
             else:
                 what = f"float: {n.reason}"
             lines.append(f"  {n.node:<{width}}  {n.target:<40}  {what}")
+        for d in self.warnings:
+            lines.append(f"{d.span.file}:{d.span.line}:{d.span.col}: {d.code} warning: "
+                         f"{d.message}")
+            lines.extend(f"  note: {n.span.file}:{n.span.line}:{n.span.col}: {n.message}"
+                         for n in d.notes if n.span is not None)
         return "\n".join(lines)
 
 
@@ -146,6 +155,11 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     The graph is first processed as ``prepare_pt2e`` (or, with ``qat``,
     ``prepare_qat_pt2e``) would before annotating; the caller's graph is untouched.
     """
+    with stage("explaining"):
+        return _explain(graph_module, ruleset, qat)
+
+
+def _explain(graph_module: GraphModule, ruleset, qat: bool) -> Explanation:
     quantizer = ruleset if isinstance(ruleset, RulesetQuantizer) else ruleset.quantizer()
     work = copy.deepcopy(graph_module)
     if not qat:
@@ -166,7 +180,7 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     matcher = Matcher(work, compiled)
     state = State(compiled, existing)
     state.planned.update(annotations)
-    out = Explanation(compiled.name)
+    out = Explanation(compiled.name, warnings=requantized(annotations))
     for node in work.graph.nodes:
         if node.op != "call_function":
             continue

@@ -6,7 +6,6 @@ calibration or QAT training themselves.
 
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Optional
 
 import torch
@@ -16,12 +15,14 @@ from qrules.adapter.torchao import (
     prepare_qat_pt2e, quiet_torchao,
 )
 from qrules.engine.compose import as_quantizer
+from qrules.engine.progress import bar, showing, shown, stage
 
 
 def _as_graph(model: torch.nn.Module, example_inputs: tuple) -> torch.fx.GraphModule:
     if isinstance(model, torch.fx.GraphModule) and model_is_exported(model):
         return model
-    return export_module(model, tuple(example_inputs))
+    with stage("exporting"):
+        return export_module(model, tuple(example_inputs))
 
 
 def prepare(model: torch.nn.Module, example_inputs: tuple, ruleset, *, qat: bool = False):
@@ -29,13 +30,13 @@ def prepare(model: torch.nn.Module, example_inputs: tuple, ruleset, *, qat: bool
     (or fake-quantizers with ``qat=True``). Returns the prepared GraphModule."""
     graph = _as_graph(model, example_inputs)
     quantizer = as_quantizer(ruleset)
-    with quiet_torchao():
+    with quiet_torchao(), stage("annotating and preparing"):
         return (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
 
 
 def convert(prepared: torch.fx.GraphModule, *, fold_quantize: bool = True):
     """Replace observers by quantize/dequantize ops, folding quantized weights."""
-    with quiet_torchao():
+    with quiet_torchao(), stage("converting"):
         return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
@@ -49,17 +50,12 @@ def _batches(calibration: Optional[Iterable], example_inputs: tuple) -> list:
 
 
 def calibrate(prepared: torch.fx.GraphModule, batches: list, progress: Optional[bool] = None):
-    show = sys.stderr.isatty() if progress is None else progress
+    show = shown(progress)
     with torch.no_grad():
         for index, batch in enumerate(batches, 1):
             prepared(*batch)
             if show:
-                done = int(30 * index / len(batches))
-                sys.stderr.write(f"\rcalibrating [{'#' * done}{'.' * (30 - done)}] "
-                                 f"{index}/{len(batches)}")
-                sys.stderr.flush()
-    if show:
-        sys.stderr.write("\n")
+                bar("calibrating", index, len(batches))
 
 
 def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
@@ -71,9 +67,10 @@ def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
     default: the example inputs once. ``ruleset``: a loaded ruleset, a quantizer, or
     ``qrules.compose(...)`` of several.
     """
-    prepared = prepare(model, example_inputs, ruleset, qat=qat)
-    calibrate(prepared, _batches(calibration, example_inputs), progress)
-    converted = convert(prepared)
+    with showing(shown(progress)):  # ``progress`` decides for every stage
+        prepared = prepare(model, example_inputs, ruleset, qat=qat)
+        calibrate(prepared, _batches(calibration, example_inputs))
+        converted = convert(prepared)
     del prepared
     forget_prepared_models()  # else torchao's cache keeps the prepared copy alive
     return converted
@@ -81,7 +78,8 @@ def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
 
 def save_program(module: torch.fx.GraphModule, example_inputs: tuple, path) -> None:
     """Save a (quantized) module as a torch.export program (``.pt2``)."""
-    torch.export.save(torch.export.export(module, tuple(example_inputs)), path)
+    with stage("saving"):
+        torch.export.save(torch.export.export(module, tuple(example_inputs)), path)
 
 
 def load_program(path) -> torch.fx.GraphModule:

@@ -36,12 +36,12 @@ def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
 def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict) -> bool:
     """Do the nodes of a match lie in every scope of the rule?"""
     for scope in rule.scopes:
-        targets = op_targets.get(scope.selector) if scope.kind == "operator" else None
         # An operator scope (also one set from Python with set_operator_type) holds
         # for a match whose head is that op: `linear -> relu` under the linear
         # operator type (operator_target used to require every node to be a linear).
         check = nodes[:1] if scope.kind in ("operator", "operator_target") else nodes
-        if not all(in_scope(n, scope.kind, scope.selector, targets) for n in check):
+        if not all(any(in_scope(n, scope.kind, selector, op_targets.get(selector))
+                       for selector in scope.selectors) for n in check):
             return False
     return True
 

@@ -4,12 +4,14 @@ Pre: a Plan from ``qrules.passes.plan``. Post: a list of QR6xx diagnostics, each
 naming the node, the rule and the rule's ``file:line:col``; empty means the plan
 can be written. Checks: specs on edges whose source is not a graph tensor (``x + 6``),
 shared/derived specs pointing at edges nobody annotates, sharing cycles, channel
-axes the tensor does not have.
+axes the tensor does not have. ``requantized`` finds what is valid but likely
+unintended: an input edge whose spec torchao cannot merge with its producer's output
+spec, so the tensor is quantized twice (QR615, a warning).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Optional
 
 from torch.fx import Node
 
@@ -106,3 +108,59 @@ def validate(plan: Plan) -> list[Diagnostic]:
             _check_placed(note, note.output, "its output", node, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
+
+
+#: What torchao's prepare compares to let an input edge reuse its producer's output
+#: observer (``_union_input_edge_with`` in torchao/quantization/pt2e/prepare.py); an
+#: attribute one spec kind has and the other lacks (a fixed spec's scale) also differs.
+_MERGED_ON = ("dtype", "is_dynamic", "quant_min", "quant_max", "qscheme", "ch_axis",
+              "scale", "zero_point")
+
+
+def _root(placed: Placed, notes: Mapping[Node, NodeAnnotation]) -> Optional[Placed]:
+    """The spec with its own observer that ``placed`` shares (itself if it shares none);
+    None when the sharing leads outside these annotations."""
+    for _ in range(10_000):  # validate() refused cycles (QR603) before this runs
+        if not (placed.spec.shares and placed.refs):
+            return placed
+        edge = placed.refs[0]
+        note = notes.get(edge[1] if isinstance(edge, tuple) else edge)
+        following = None if note is None else (
+            note.inputs.get(edge[0]) if isinstance(edge, tuple) else note.output)
+        if following is None:
+            return None
+        placed = following
+    return None
+
+
+def _merge_key(spec) -> tuple:
+    return tuple((name, getattr(spec, name)) for name in _MERGED_ON if hasattr(spec, name))
+
+
+def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
+    """QR615 for each input edge whose spec differs from its producer's output spec in
+    what torchao compares: prepare then observes the tensor twice, and the converted
+    model quantizes it, dequantizes it and quantizes it again at other qparams (a fixed
+    1/256 sigmoid output re-quantized by a `mul` that takes `act`). ``notes``: the
+    annotations of every pass of one quantizer, by node."""
+    out: list[Diagnostic] = []
+    for user, note in notes.items():
+        for source, placed in note.inputs.items():
+            producer = notes.get(source) if isinstance(source, Node) else None
+            if placed is None or producer is None or producer.output is None:
+                continue
+            mine, theirs = _root(placed, notes), _root(producer.output, notes)
+            if mine is None or theirs is None or mine is theirs or \
+                    _merge_key(mine.spec) == _merge_key(theirs.spec):
+                continue
+            rule, other = note.rule, producer.rule
+            out.append(diagnostic(
+                "QR615", f"node `{user.name}` ({user.target}): rule `{rule.name}` quantizes "
+                f"its input edge from `{source.name}` (`{placed.key}`) with other qparams "
+                f"than rule `{other.name}` gives the output of `{source.name}` "
+                f"(`{producer.output.key}`): torchao observes the tensor twice, and the "
+                "converted model dequantizes it and quantizes it again. Share the "
+                "producer's qparams (the same spec, or `same_as`), or leave the edge in float",
+                rule.span, [Note(message=f"rule `{other.name}` of ruleset `{other.ruleset}` "
+                                 f"quantizes the output of `{source.name}`", span=other.span)]))
+    return out

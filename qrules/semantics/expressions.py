@@ -288,6 +288,42 @@ class _Excluded:
     choices: frozenset
 
 
+def contradictory(conditions, params) -> bool:
+    """Can ``conditions`` never hold together, whatever the parameters are? A decision
+    over the conjunction of their parameter literals (``qat``, ``not qat``, ``mode == a``,
+    ``mode != b``, through ``and``, ``not`` and a false ``or``): one parameter given two
+    values, a value also excluded, or every choice of an enum excluded."""
+    literals: list[tuple[str, Any]] = []
+    for condition in conditions:
+        _literals(condition, True, literals, params)
+    values: dict[str, Any] = {}
+    excluded: dict[str, frozenset] = {}
+    for name, value in literals:
+        if isinstance(value, _Excluded):
+            excluded[name] = excluded.get(name, frozenset()) | value.choices
+        elif values.setdefault(name, value) != value:
+            return True
+    return any(values.get(name) in choices or set(params[name].node.type.choices) <= choices
+               for name, choices in excluded.items())
+
+
+def _literals(expr, truth: bool, out: list, params) -> None:
+    if isinstance(expr, ast.Name) and expr.id in params and \
+            params[expr.id].node.type.name == "bool":
+        out.append((expr.id, truth))
+    elif isinstance(expr, ast.Unary) and expr.op == "not":
+        _literals(expr.operand, not truth, out, params)
+    elif isinstance(expr, ast.Binary) and expr.op == ("and" if truth else "or"):
+        _literals(expr.left, truth, out, params)
+        _literals(expr.right, truth, out, params)
+    elif isinstance(expr, ast.Binary) and expr.op in ("==", "!="):
+        test = _enum_test(expr, params)
+        if test is not None:
+            name, choice = test
+            holds = truth == (expr.op == "==")
+            out.append((name, choice if holds else _Excluded(frozenset({choice}))))
+
+
 def _enum_test(expr: ast.Binary, params):
     """``mode == a`` / ``"a" != mode`` on an enum parameter: (parameter, choice)."""
     for side, other in ((expr.left, expr.right), (expr.right, expr.left)):

@@ -13,6 +13,7 @@ from functools import cached_property
 from itertools import product
 from typing import Optional
 
+from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.syntax import ast
 from qrules.syntax.ast import walk
 
@@ -184,3 +185,28 @@ def optional_steps(pattern) -> list[ast.Step]:
 def op_refs(pattern) -> list[ast.OpRef]:
     return [n for n in walk(pattern) if isinstance(n, ast.OpRef)]
 
+
+
+
+def repeated_alternatives(refs, resolver: OpResolver, where: str) -> list[Diagnostic]:
+    """QR407 for each alternative that adds no aten overload to the ones before it:
+    the same name twice, or ``relu6`` after ``hardtanh`` (the alias expands to the same
+    overloads), so it is never the alternative that matches. Unknown ops are QR201's."""
+    out: list[Diagnostic] = []
+    earlier: list[tuple[ast.OpRef, frozenset[str]]] = []
+    for ref in refs:
+        targets = frozenset(t for op in resolver.resolve(ref.name) or () for t in op.targets)
+        same = [e for e, _ in earlier if e.name == ref.name]
+        if same:
+            out.append(diagnostic("QR407", f"`{ref.name}` is listed twice in {where}", ref.span,
+                                  [Note(message="first listed here", span=same[0].span)]))
+        elif targets and "*" not in targets and targets <= frozenset().union(
+                *(t for _, t in earlier)):
+            covering = [e for e, t in earlier if t & targets]
+            names = ", ".join(f"`{e.name}`" for e in covering)
+            out.append(diagnostic(
+                "QR407", f"`{ref.name}` adds nothing to {where}: the aten ops it stands for "
+                f"({', '.join(sorted(targets))}) are already matched by {names}", ref.span,
+                [Note(message=f"`{e.name}` is here", span=e.span) for e in covering]))
+        earlier.append((ref, targets))
+    return out

@@ -92,8 +92,10 @@ class SpecArguments:
             return UNKNOWN, UNKNOWN
         if dtype is not None and not dtype.is_float and not (
                 _integral(lo) and _integral(hi)):
-            self.ev.report("QR301", f"{dtype.name} range bounds must be integers",
-                           self.range.span)
+            floats = " and ".join(repr(v) for v in (lo, hi) if not _integral(v))
+            self.ev.report("QR301", f"{dtype.name} range bounds must be integers, not "
+                           f"{floats} (`/` always gives a float: write `2**15 - 1`, not "
+                           "`2**16/2 - 1`)", self.range.span)
         if lo > hi:
             self.ev.report("QR302", f"empty range: {lo} > {hi}", self.range.span)
         elif dtype is not None and (lo < dtype.qmin or hi > dtype.qmax):
@@ -212,8 +214,9 @@ def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 
 def _integral(value) -> bool:
-    """A whole number? Any int is (float() of a huge one would overflow); inf, nan aren't."""
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    """An integer, as integer arithmetic gives one: a float that happens to be whole
+    (`2**16/2 - 1`, since `/` always gives a float) would be bound as a float."""
+    return isinstance(value, int)
 
 
 def _as_float(value) -> Optional[float]:

@@ -27,7 +27,7 @@ GLOBAL_RANK = 3
 @dataclass(frozen=True)
 class ScopeRef:
     kind: str
-    selector: str
+    selectors: tuple[str, ...]  # in scope when any of them is
     node: ast.Scope
 
 
@@ -328,7 +328,7 @@ class _Collector:
     def _scope(self, unit, item: ast.Scope, ctx):
         self.symbols.scopes.append(item)
         conditions = ctx.conditions + ((item.condition,) if item.condition else ())
-        inner = Context(ctx.phase, ctx.scopes + (ScopeRef(item.selector_kind, item.selector,
+        inner = Context(ctx.phase, ctx.scopes + (ScopeRef(item.selector_kind, item.selectors,
                                                           item),), conditions)
         for child in item.items:
             self.item(unit, child, inner)

@@ -323,14 +323,15 @@ class Rule(Node):
 
 
 class Scope(Node):
-    """``scope module_type "torch.nn.Linear" when dynamic { ... }``."""
+    """``scope module_type "torch.nn.Linear" when dynamic { ... }``; a list of selectors
+    (``scope module_name ["head", "*.head"]``) is in scope when any of them is."""
 
     kind: Literal["scope"] = "scope"
     selector_kind: str
-    selector: str
+    selectors: tuple[str, ...]
     condition: Optional[Expr] = None
     items: tuple["Item", ...]
-    selector_span: Span
+    selector_spans: tuple[Span, ...]
     kind_span: Optional[Span] = Field(default=None, exclude=True)  # where the kind is, for QR217
 
 

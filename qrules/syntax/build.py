@@ -258,12 +258,17 @@ class AstBuilder(Transformer):
         return tuple(children)
 
     def scope(self, meta, children):
-        kind, selector, *rest = children
+        kind, selectors, *rest = children
+        selectors = selectors if isinstance(selectors, list) else [selectors]
         condition = rest[0] if len(rest) == 2 else None
         return make_node(ast.Scope, span=self._span(meta), selector_kind=str(kind),
-                         selector=_unquote(selector), condition=condition,
-                         items=rest[-1], selector_span=self._tok(selector),
+                         selectors=tuple(_unquote(s) for s in selectors),
+                         condition=condition, items=rest[-1],
+                         selector_spans=tuple(self._tok(s) for s in selectors),
                          kind_span=self._tok(kind))
+
+    def selector_list(self, meta, children):
+        return list(children)
 
     def phase(self, meta, children):
         name, *mode, items = children

@@ -4,6 +4,7 @@ printed by every command as `qrules lint` prints them (source line and caret int
 
 from __future__ import annotations
 
+import re
 
 import pytest
 
@@ -77,3 +78,37 @@ def test_a_ruleset_error_is_printed_as_lint_prints_it(tmp_path, monkeypatch, cap
     assert status == 2
     # the prefix once, on the first line; the source line and caret as they are
     assert err == f"qrules {argv[0]}: error: {diagnostics}\n"
+
+
+#: The stages each command shows with --progress, in order (issue 12: only
+#: calibration showed progress; export, prepare and convert of a large model were silent).
+STAGES = {
+    "explain": ["exporting", "explaining"],
+    "demo": ["exporting", "explaining", "annotating and preparing", "calibrating",
+             "converting", "saving"],
+    "diff": ["exporting", "annotating and preparing", "annotating and preparing",
+             "calibrating and converting both sides"],
+    "export": ["exporting", "annotating and preparing", "calibrating", "converting",
+               "lowering for xnnpack", "running in executorch's runtime"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(STAGES))
+def test_progress_shows_every_stage_on_stderr_only_when_asked(tmp_path, model, capsys,
+                                                              command):
+    argv = {"explain": ["explain", "--ruleset", "xnnpack"],
+            "demo": ["demo", "--calibration-batches", "2", "--output",
+                     str(tmp_path / "demo.pt2")],
+            "diff": ["diff", "xnnpack", "xnnpack"],
+            "export": ["export", "--calibration", "2", "-o", str(tmp_path / "m.pte")]}[command]
+    assert main([*argv, *model]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""  # stderr is not a terminal here: nothing unless asked
+    assert main([*argv, *model, "--progress"]) == 0
+    stages = []
+    for line in capsys.readouterr().err.split("\n")[:-1]:  # one line per stage, finished
+        done = re.fullmatch(r"(.+) \.\.\. done \(\d+\.\d s\)", line)
+        bar = re.fullmatch(r"(\rcalibrating \[[#.]{30}\] \d/2)+", line)
+        assert done or bar and line.endswith("[" + "#" * 30 + "] 2/2"), repr(line)
+        stages.append(done.group(1) if done else "calibrating")
+    assert [re.sub(" (A|B)$", "", s) for s in stages] == STAGES[command]

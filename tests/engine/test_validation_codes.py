@@ -6,6 +6,7 @@ tests/engine/fixtures/validation.qrule.)"""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -84,3 +85,64 @@ def test_composition_is_atomic_when_a_later_ruleset_fails():
     assert "bad.qrule:3:6" in str(info.value)
     # `good` had annotated the linear before `bad` failed; that is undone as well.
     assert _meta_snapshot(gm) == before
+
+
+class SigmoidMul(torch.nn.Module):
+    """`sigmoid(x) * x` after a linear: the sigmoid's output feeds the mul."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.linear(x)
+        return torch.sigmoid(x) * x
+
+
+SIGMOID_MUL = HEADER + """spec act_minmax = affine(int8, -128..127, observer=minmax)
+rule linear: linear : { input: act, output: act }
+rule sigmoid: sigmoid : { output: fixed(scale=1/256, zero_point=-128, int8) }
+rule mul: mul : { MUL_INPUT, output: act }
+"""
+
+
+def _sigmoid_mul(mul_input: str):
+    gm = _graph(SigmoidMul(), 2, 4)
+    ruleset = load_text(SIGMOID_MUL.replace("MUL_INPUT", mul_input), "npu.qrule")
+    return gm, ruleset
+
+
+def test_qr615_an_input_spec_that_requantizes_its_producers_output():
+    gm, ruleset = _sigmoid_mul("input: act")
+    with pytest.warns(qrules.AnnotationWarning) as caught:
+        qrules.prepare(copy.deepcopy(gm), None, ruleset)
+    [warning] = [w.message for w in caught if isinstance(w.message, qrules.AnnotationWarning)]
+    # the sigmoid's fixed output is quantized again by the mul; the linear's output is
+    # not (same qparams, so torchao merges the two observers)
+    [found] = warning.diagnostics
+    assert found.code == "QR615" and found.severity.value == "warning"
+    assert (found.span.line, found.span.col) == (6, 6)                     # rule mul
+    assert [(n.span.line, n.span.col) for n in found.notes] == [(5, 6)]    # rule sigmoid
+    assert "node `mul`" in found.message and "from `sigmoid`" in found.message
+    assert " 6 | rule mul: mul :" in str(warning)   # printed as lint prints it
+    explanation = qrules.explain(gm, ruleset)
+    assert [d.message for d in explanation.warnings] == [found.message]
+    assert "npu.qrule:6:6: QR615 warning: node `mul`" in explanation.format()
+
+
+@pytest.mark.parametrize("mul_input", [
+    # shares whatever the producer's output has (the fixed qparams), the other input
+    # gets the linear's own spec
+    "input[0]: same_as(producer(input[0])), input[1]: act",
+    "input: act_minmax",  # only the observer differs: torchao merges them
+])
+def test_qr615_not_for_specs_torchao_merges(mul_input):
+    gm, ruleset = _sigmoid_mul(mul_input)
+    if mul_input == "input: act_minmax":  # the sigmoid's fixed output differs: drop it
+        ruleset = load_text(SIGMOID_MUL.replace("MUL_INPUT", mul_input).replace(
+            "rule sigmoid: sigmoid : { output: fixed(scale=1/256, zero_point=-128, int8) }",
+            "rule sigmoid: sigmoid : { output: act }"), "npu.qrule")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", qrules.AnnotationWarning)
+        qrules.prepare(copy.deepcopy(gm), None, ruleset)
+    assert qrules.explain(gm, ruleset).warnings == []

@@ -177,3 +177,34 @@ def test_param_a_and_param_b_set_one_side_each(model, capsys):
 def test_per_side_parameter_usage_errors(model, capsys, argv, message):
     assert main([*argv, *model]) == 2
     assert message in capsys.readouterr().err
+
+
+def _grouped_example() -> tuple[dict[str, str], list[str], str]:
+    """docs/cli.md's grouped diff example: the files it `cat`s, the command, its output."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = text.split("<!-- grouped diff example")[1].split("```\n", 2)[1]
+    chunks = re.split(r"^\$ (.*)\n", block, flags=re.M)[1:]  # command, its output, ...
+    files = {command.split()[-1]: output for command, output in zip(chunks[::2], chunks[1::2])
+             if command.startswith("cat ")}
+    return files, chunks[-2].split(), chunks[-1]
+
+
+def test_mismatches_are_grouped_most_significant_first(tmp_path, monkeypatch, capsys):
+    """The doc's example, run: a uint8 ruleset without `takes` against torchao's XNNPACK.
+    Dtype differences are counted and shown before weight-marking ones, and --limit
+    cuts the detail list, not the counts."""
+    files, command, expected = _grouped_example()
+    assert set(files) == {"tiny.py", "npu.qrule"} and command[:2] == ["qrules", "diff"]
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(command[1:]) == 1
+    out = capsys.readouterr().out
+    assert out == expected
+    groups = out.split("most significant first:\n")[1].split("node ")[0].splitlines()
+    kinds = [line.split(":")[0].split(maxsplit=1)[1] for line in groups]
+    assert kinds.index("dtype") < kinds.index("marking")
+    assert [line for line in out.splitlines() if line.startswith("node ")] == [
+        "node linear (aten.linear.default): input x [dtype]",
+        "node relu (aten.relu.default): output [dtype]"]

@@ -12,7 +12,7 @@ package takes loaded rulesets, quantizers and anchor specs (``torchao:…``,
 """
 
 from qrules.engine.diff.anchors import ANCHORS, anchor, is_anchor_spec, parse_anchor
-from qrules.engine.diff.compare import EquivalenceReport, Mismatch, Numerics
+from qrules.engine.diff.compare import KINDS, EquivalenceReport, Mismatch, MismatchGroup, Numerics
 from qrules.engine.diff.describe import (
     AnnotationRecord, describe_annotation, describe_ctor, describe_spec, format_spec,
     record_annotations,
@@ -21,4 +21,5 @@ from qrules.engine.diff.run import SideFailed, diff
 
 __all__ = ["diff", "EquivalenceReport", "Mismatch", "Numerics", "AnnotationRecord", "anchor",
            "parse_anchor", "describe_annotation", "describe_spec", "record_annotations",
-           "ANCHORS", "is_anchor_spec", "SideFailed", "describe_ctor", "format_spec"]
+           "ANCHORS", "is_anchor_spec", "SideFailed", "describe_ctor", "format_spec", "KINDS",
+           "MismatchGroup"]

@@ -3,16 +3,48 @@
 Nodes are compared in side a's graph order (then b's extra nodes): the graph structure
 first, then each part of the annotation, each difference a ``Mismatch`` naming the rule
 that made either side's annotation. ``EquivalenceReport`` holds the mismatches and the
-numerics, and formats them.
+numerics, and formats them: mismatches grouped by kind and rule pair, most significant
+kind first (``KINDS``), then each one, in that order.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from qrules.engine.diff.describe import NodeRecord, format_annotation, format_spec
 
+#: Kinds of mismatch, most significant first: what changes the converted model's
+#: numbers (structure, what is quantized, dtype, qscheme, ...) before what only changes
+#: observers or bookkeeping (`_annotated` on a node whose specs agree, as torchao's
+#: quantizers mark weight and bias nodes and a ruleset says with `takes(...)`).
+KINDS = ("graph", "quantized vs float", "spec kind", "dtype", "qscheme", "channel axis",
+         "range", "dynamic", "fixed qparams", "sharing", "observer", "input order",
+         "marking", "empty input entry", "implicit sharing", "extra fields")
+#: Which kind a difference in one field of a described spec is.
+_SPEC_FIELD_KINDS = {"kind": "spec kind", "repr": "spec kind", "dtype": "dtype",
+                     "qscheme": "qscheme", "ch_axis": "channel axis", "quant_min": "range",
+                     "quant_max": "range", "is_dynamic": "dynamic", "scale": "fixed qparams",
+                     "zero_point": "fixed qparams", "with": "sharing", "from": "sharing",
+                     "fn": "sharing", "observer": "observer"}
+
+
+def _spec_kind(a: Any, b: Any) -> str:
+    """The most significant difference between two described specs ("absent": no entry
+    for the edge, None: an entry without a spec; neither quantizes it)."""
+    if a in (None, "absent") or b in (None, "absent"):
+        return "empty input entry" if a in (None, "absent") and b in (None, "absent") \
+            else "quantized vs float"
+    da, db = dict(a), dict(b)
+    kinds = {_SPEC_FIELD_KINDS.get(k, "spec kind") for k in set(da) | set(db)
+             if da.get(k) != db.get(k)}
+    return min(kinds, key=KINDS.index, default="spec kind")
+
+
+def _has_spec(record) -> bool:
+    return record is not None and (record.output is not None
+                                   or any(s is not None for _, s in record.inputs))
 
 
 @dataclass(frozen=True)
@@ -29,6 +61,30 @@ class Mismatch:
     b_text: str
     a_rule: Optional[str]    # "rule NAME (file:line:col)" when a qrules rule made it
     b_rule: Optional[str]
+
+    @property
+    def kind(self) -> str:
+        """Which of ``KINDS`` this difference is."""
+        if self.field in ("node", "graph"):
+            return "graph"
+        if self.field == "annotation":  # one side has no annotation at all
+            return "quantized vs float" if _has_spec(self.a) or _has_spec(self.b) \
+                else "marking"
+        if self.field.startswith("input ") and self.field != "input order" \
+                or self.field == "output":
+            return _spec_kind(self.a, self.b)
+        return {"_annotated": "marking", "allow_implicit_sharing": "implicit sharing"}.get(
+            self.field, self.field)
+
+
+@dataclass(frozen=True)
+class MismatchGroup:
+    """Mismatches of one kind made by one pair of rules (None: not a qrules rule)."""
+
+    kind: str
+    a_rule: Optional[str]
+    b_rule: Optional[str]
+    count: int
 
 
 @dataclass(frozen=True)
@@ -73,13 +129,30 @@ class EquivalenceReport:
     def __bool__(self) -> bool:  # a report is "truthy" when the two sides are equal
         return self.equal
 
+    def groups(self) -> list[MismatchGroup]:
+        """The mismatches counted by (kind, A's rule, B's rule): most significant kind
+        first, then the largest group, then first seen."""
+        counts = Counter((m.kind, m.a_rule, m.b_rule) for m in self.mismatches)
+        order = sorted(counts, key=lambda key: (KINDS.index(key[0]) if key[0] in KINDS
+                                                else len(KINDS), -counts[key]))
+        return [MismatchGroup(kind, a, b, counts[kind, a, b]) for kind, a, b in order]
+
     def format(self, limit: Optional[int] = None) -> str:
         lines = [f"diff on {self.model_label}: A = {self.a_label}, B = {self.b_label}",
                  f"{self.nodes_compared} nodes compared, {len(self.mismatches)} "
                  f"mismatch{'es' if len(self.mismatches) != 1 else ''}"]
-        shown = self.mismatches if limit is None else self.mismatches[:limit]
+        groups = self.groups()
+        if groups:
+            lines.append("by kind and rule, most significant first:")
+            width = max(len(str(g.count)) for g in groups)
+            for g in groups:
+                lines.append(f"  {g.count:>{width}} {g.kind}: A {g.a_rule or 'no rule'}; "
+                             f"B {g.b_rule or 'no rule'}")
+        rank = {(g.kind, g.a_rule, g.b_rule): i for i, g in enumerate(groups)}
+        ordered = sorted(self.mismatches, key=lambda m: rank[m.kind, m.a_rule, m.b_rule])
+        shown = ordered if limit is None else ordered[:limit]
         for m in shown:
-            lines.append(f"node {m.node} ({m.target}): {m.field}")
+            lines.append(f"node {m.node} ({m.target}): {m.field} [{m.kind}]")
             lines.append(f"  A: {m.a_text}")
             if m.a_rule:
                 lines.append(f"     by {m.a_rule}")

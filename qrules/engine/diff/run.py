@@ -27,6 +27,7 @@ from qrules.errors import QruleError
 from qrules.engine.diff.anchors import anchor, is_anchor_spec
 from qrules.engine.diff.compare import EquivalenceReport, Numerics, compare_records
 from qrules.engine.diff.describe import NodeRecord, record_annotations, target_name
+from qrules.engine.progress import stage
 
 class _Recorder(adapter.Quantizer):
     """Delegates everything to ``inner``; snapshots the annotations after annotate."""
@@ -80,7 +81,8 @@ def _exported(model: Any, example_inputs: tuple, qat: bool,
         return model
     module = copy.deepcopy(model)
     module.train(qat)
-    return adapter.export_module(module, tuple(example_inputs), strict=strict)
+    with stage("exporting"):
+        return adapter.export_module(module, tuple(example_inputs), strict=strict)
 
 
 def copy_graph(graph: GraphModule) -> GraphModule:
@@ -108,11 +110,11 @@ class SideFailed(RuntimeError):
     module twice), not a difference between the two sides."""
 
 
-def _prepare(graph: GraphModule, quantizer, qat: bool, label: str = "quantizer"):
+def _prepare(graph: GraphModule, quantizer, qat: bool, label: str, side: str):
     recorder = _Recorder(quantizer)
     work = copy_graph(graph)
     try:
-        with adapter.quiet_torchao():
+        with adapter.quiet_torchao(), stage(f"annotating and preparing {side}"):
             prepared = (adapter.prepare_qat_pt2e if qat else adapter.prepare_pt2e)(
                 work, recorder)
     except QruleError:
@@ -208,13 +210,14 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
     quantizer_a, quantizer_b = _as_quantizer(a), _as_quantizer(b)
     a_label = a_label or (a if isinstance(a, str) else _label(a))
     b_label = b_label or (b if isinstance(b, str) else _label(b))
-    prepared_a, records_a = _prepare(graph, quantizer_a, qat, a_label)
-    prepared_b, records_b = _prepare(graph, quantizer_b, qat, b_label)
+    prepared_a, records_a = _prepare(graph, quantizer_a, qat, a_label, "A")
+    prepared_b, records_b = _prepare(graph, quantizer_b, qat, b_label, "B")
     mismatches = compare_records(records_a, records_b)
     if numerics:
         batches = ([tuple(x) if isinstance(x, (list, tuple)) else (x,) for x in calibration]
                    if calibration is not None else calibration_batches(inputs, seed=seed))
-        result = _numerics(prepared_a, prepared_b, inputs, batches, seed)
+        with stage("calibrating and converting both sides"):
+            result = _numerics(prepared_a, prepared_b, inputs, batches, seed)
     else:
         result = Numerics(False)
     del prepared_a, prepared_b

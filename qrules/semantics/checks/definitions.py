@@ -7,6 +7,7 @@ import re
 from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
+from qrules.semantics.patterns import repeated_alternatives
 from qrules.syntax import ast
 
 _TARGET = re.compile(r"^aten\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$|"
@@ -54,16 +55,11 @@ def check_ops(analysis: Analysis) -> list[Diagnostic]:
             if isinstance(node, ast.OpDef):
                 out.extend(_check_op_def(node))
                 continue
-            seen: dict[str, ast.OpRef] = {}
+            resolver.resolve(name)  # first, so a cycle is reported at the alias
+            out.extend(repeated_alternatives(node.members, resolver, "this alias"))
             for member in node.members:
-                if member.name in seen:
-                    out.append(diagnostic("QR407", f"`{member.name}` is listed twice",
-                                          member.span, [Note(message="first listed here",
-                                                             span=seen[member.name].span)]))
-                seen[member.name] = member
                 if member.name not in analysis.symbols.ops:
                     out.append(diagnostic("QR201", f"unknown op `{member.name}`", member.span))
-            resolver.resolve(name)
     for name, node in resolver.cycles:
         out.append(diagnostic("QR221", f"op alias `{name}` refers back to itself",
                               node.name_span))
@@ -94,9 +90,10 @@ def check_scopes(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic("QR217", f"unknown scope kind `{scope.selector_kind}` "
                                   f"(known: {', '.join(sorted(registry.SCOPE_KINDS))})",
                                   scope.kind_span or scope.span))
-        elif scope.selector_kind == "operator" and scope.selector not in analysis.symbols.ops:
-            out.append(diagnostic("QR201", f"unknown op `{scope.selector}`",
-                                  scope.selector_span))
+        elif scope.selector_kind == "operator":
+            out.extend(diagnostic("QR201", f"unknown op `{selector}`", span)
+                       for selector, span in zip(scope.selectors, scope.selector_spans)
+                       if selector not in analysis.symbols.ops)
     return out
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.semantics.analysis import Analysis
+from qrules.semantics.expressions import contradictory
 from qrules.semantics.patterns import Expansion, StepInfo, optional_steps
+from qrules.semantics.specs import SPEC_KINDS
 from qrules.semantics.symbols import RuleEntry
 from qrules.syntax import ast
 
@@ -39,11 +41,12 @@ def _condition_keys(entry: RuleEntry) -> frozenset:
 
 
 def _applies_wherever(a: RuleEntry, b: RuleEntry, keys: dict) -> bool:
-    """A applies at least wherever B does: no extra conditions, no narrower scope."""
+    """A applies at least wherever B does: no extra conditions, no narrower scope
+    (each scope of A lists at least the selectors of a scope of B of its kind)."""
     if not keys[id(a)] <= keys[id(b)]:
         return False
-    b_scopes = {(s.kind, s.selector) for s in b.context.scopes}
-    return all((s.kind, s.selector) in b_scopes for s in a.context.scopes)
+    return all(any(s.kind == t.kind and set(t.selectors) <= set(s.selectors)
+                   for t in b.context.scopes) for s in a.context.scopes)
 
 
 class _HeadIndex:
@@ -174,24 +177,42 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
 
 
 def names_in(node: ast.Node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names an expression reads: not a called function's name, nor a spec
+    constructor's flag (`per_channel` in `symmetric(int8, -127..127, per_channel)` or
+    `per_channel(axis=0)` reads no parameter `per_channel`)."""
+    skipped: set[int] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            skipped.add(id(n.func))
+            if n.func.id in SPEC_KINDS:
+                skipped.update(id(arg) for arg in n.args if isinstance(arg, ast.Name))
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in skipped}
 
 
 def check_conditions(analysis: Analysis) -> list[Diagnostic]:
-    """Conditions that are false whatever the parameters are."""
+    """Conditions that are false whatever the parameters are: on their own, or together
+    with the conditions they are nested in (``when not qat { when qat { ... } }``)."""
     out: list[Diagnostic] = []
     seen: set[int] = set()
     ev = analysis.new_evaluator()  # only for the values: check_values reports on them
-    conditions = [c for r in analysis.symbols.all_rules() for c in r.conditions]
+    params = analysis.symbols.params
+    chains = [r.conditions for r in analysis.symbols.all_rules()]
     for table in (analysis.symbols.specs, analysis.symbols.configs):
         for definitions in table.values():
-            conditions.extend(c for d in definitions for c in d.conditions)
-    for condition in conditions:
-        if id(condition) in seen:
-            continue
-        seen.add(id(condition))
-        if ev.condition(condition) is False:
-            out.append(diagnostic("QR406", "this condition is always false, so what it "
-                                  "guards never applies", condition.span))
+            chains.extend(d.conditions for d in definitions)
+    for chain in chains:  # outermost first
+        for depth, condition in enumerate(chain):
+            if id(condition) in seen:
+                continue
+            seen.add(id(condition))
+            if ev.condition(condition) is False or contradictory((condition,), params):
+                out.append(diagnostic("QR406", "this condition is always false, so what it "
+                                      "guards never applies", condition.span))
+            elif contradictory(chain[:depth + 1], params):
+                out.append(diagnostic(
+                    "QR406", "this condition contradicts a condition it is nested in, so "
+                    "what it guards never applies", condition.span,
+                    [Note(message="the enclosing condition", span=outer.span)
+                     for outer in chain[:depth]]))
     return out
 

@@ -7,10 +7,11 @@ from typing import Optional
 from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
+from qrules.semantics.checks.predicates import predicate_type_errors
 from qrules.semantics.evaluate import ConfigValue
 from qrules.semantics.checks.selections import first_of_problems, selection_problems
 from qrules.semantics.patterns import (
-    ANY_OP, Expansion, StepInfo, nullable, op_refs,
+    ANY_OP, Expansion, StepInfo, nullable, op_refs, repeated_alternatives,
 )
 from qrules.semantics.symbols import RuleEntry
 from qrules.semantics.values import EdgeRef
@@ -83,28 +84,41 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
         if isinstance(node, ast.Alternation):
-            seen: dict[str, ast.OpRef] = {}
-            for option in node.options:
-                if isinstance(option, ast.OpRef):
-                    if option.name in seen:
-                        out.append(diagnostic(
-                            "QR407", f"`{option.name}` is already an alternative here",
-                            option.span, [Note(message="first alternative",
-                                               span=seen[option.name].span)]))
-                    seen[option.name] = option
+            options = [o for o in node.options if isinstance(o, ast.OpRef)]
+            out.extend(repeated_alternatives(options, analysis.resolver, "this alternation"))
         if isinstance(node, ast.Step) and node.predicates:
             region = isinstance(node.atom, ast.Region)
             roles = set(REGION_ROLES if region else MATCH_ROLES)
-            for ref in op_refs(node.atom):
-                for op in analysis.resolver.resolve(ref.name) or ():
-                    roles |= op.role_names()
+            ops = [op for ref in op_refs(node.atom)
+                   for op in analysis.resolver.resolve(ref.name) or ()]
+            for op in ops:
+                roles |= op.role_names()
             for predicate in node.predicates:
-                out.extend(_check_predicate(predicate, roles, analysis, region))
+                out.extend(_check_predicate(predicate, roles, analysis, region)
+                           or _missing_edges(predicate, ops))
     # `expand` drops the empty expansion, so a nullable pattern (`relu?`) still has
     # expansions; ask the pattern itself whether it can match nothing.
     if nullable(pattern):
         out.append(diagnostic("QR408", "this pattern can match an empty sequence; at least "
                               "one step must be required", pattern.span))
+    return out
+
+
+def _missing_edges(predicate, ops) -> list[Diagnostic]:
+    """`input[2]` in a predicate of an op with two inputs: as QR210 says of a config key,
+    an edge no match of this step has (reading it would always give nothing)."""
+    out = []
+    for node in ast.walk(predicate):
+        if not (isinstance(node, ast.Index) and isinstance(node.value, ast.Name)
+                and isinstance(node.index, ast.IntLit)) or not ops:
+            continue
+        counts = [op.role_count(node.value.id) for op in ops]
+        if ANY_OP not in {op.name for op in ops} and None not in counts and all(
+                node.index.value >= count for count in counts):
+            names = " | ".join(op.name for op in ops)
+            out.append(diagnostic("QR210", f"`{names}` has {max(counts)} "
+                                  f"`{node.value.id}` edge(s), so `{node.value.id}"
+                                  f"[{node.index.value}]` never exists", node.span))
     return out
 
 
@@ -230,6 +244,8 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
                 visit(arg)
 
     visit(expr)
+    if not out:  # types only once the names are right
+        out.extend(predicate_type_errors(expr, roles, symbols.params, choices))
     return out
 
 
@@ -284,15 +300,19 @@ def _edge_exists(step: Optional[str], role: str, index, expansions: list[Expansi
             candidates = [s for s in steps if s.label == step]
         elif role in ("input", "weight", "bias") or role not in MATCH_ROLES:
             candidates = [steps[0]] if role in ("input", "weight", "bias") else list(steps)
+        elif role == "output" or len(steps) > 1:
+            return True  # every match has an output; `extra` needs a second step
         else:
-            return True  # output and extra exist for every match
+            continue
         for candidate in candidates:
             if candidate.region is not None or candidate.is_any:
                 if role in ("input", "output"):
                     return True
                 continue
-            if role in ("output", "extra"):
+            if role == "output" or role == "extra" and candidate is not steps[0]:
                 return True
+            if role == "extra":
+                continue  # the first step's inputs are `input`, never `extra`
             if not candidate.ops:
                 # An unknown op (already QR201): its roles are unknown too, so do not
                 # report its edges as missing on top of it.
@@ -333,8 +353,10 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
             continue
         if (inline or key.step is not None or key.index is not None) and not _edge_exists(
                 key.step, key.role, key.index, expansions):
+            why = (": `extra` is an input of a later step that comes from outside the "
+                   "match, and no step after the first has one") if key.role == "extra" else ""
             out.append(diagnostic("QR210", f"rule `{entry.name}` never has the edge "
-                                  f"`{key}`", key.span, where))
+                                  f"`{key}`{why}", key.span, where))
             continue
         if isinstance(key.index, ast.FirstOf):
             out.extend(selection_problems(key.step, key.role, key.index, expansions))
