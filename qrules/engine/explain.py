@@ -25,7 +25,7 @@ from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates
-from qrules.engine.why_not import WhyNot, why_not
+from qrules.engine.why_not import Turns, WhyNot, why_not
 from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
 from qrules.passes.scopes import region_roles
@@ -40,14 +40,15 @@ class NodeExplanation:
     location: Optional[str]      # file:line:col of that rule
     quantized: bool              # has at least one spec (not left in float)
     reason: Optional[str] = None  # why it is float
-    # (edge, spec name): "input[0] x" or "output", for each edge given a spec
-    specs: tuple[tuple[str, str], ...] = ()
+    # (config key, source node or None for the output, spec name) per edge with a spec
+    specs: tuple[tuple[str, Optional[str], str], ...] = ()
     why_not: tuple[WhyNot, ...] = ()   # for a float node: rules that could have taken it
 
     def as_dict(self) -> dict:
         return {"node": self.node, "target": self.target, "rule": self.rule,
                 "location": self.location, "quantized": self.quantized,
-                "specs": [{"edge": edge, "spec": spec} for edge, spec in self.specs],
+                "specs": [{"edge": key, "source": source, "spec": spec}
+                          for key, source, spec in self.specs],
                 "float_reason": self.reason,
                 "why_not": [entry.as_dict() for entry in self.why_not]}
 
@@ -87,7 +88,7 @@ class Explanation:
     def as_dict(self, nodes: Optional[list[NodeExplanation]] = None) -> dict:
         """The JSON form (schema in docs/cli.md, "qrules explain")."""
         counted = [n for n in self.nodes if n.reason != "non-float output"]
-        return {"ruleset": self.ruleset,
+        return {"version": 1, "ruleset": self.ruleset,
                 "coverage": {"call_nodes": len(self.nodes), "float_nodes": len(counted),
                              "covered_by_rule": round(self.coverage, 2),
                              "quantized": round(self.quantized_coverage, 2)},
@@ -187,12 +188,15 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
     existing = annotations_on(work)
     annotations: dict = {}
     for current in passes:
+        earlier = dict(annotations)    # before the last pass: the global ruleset's
         annotations.update(plan(work, current, annotations, existing).annotations)
     # float reasons come from this ruleset
     compiled = quantizer.global_ruleset or passes[-1]
     matcher = Matcher(work, compiled)
     state = State(compiled, existing)
     state.planned.update(annotations)
+    turns = Turns(compiled, existing, earlier,
+                  {n: a for n, a in annotations.items() if n not in earlier})
     out = Explanation(compiled.name)
     for node in work.graph.nodes:
         if node.op != "call_function":
@@ -207,21 +211,22 @@ def explain(graph_module: GraphModule, ruleset, *, qat: bool = False) -> Explana
         else:
             reason = _float_reason(node, compiled, matcher, state)
             found = () if reason == "non-float output" else why_not(
-                node, compiled, matcher, state, quantizer.sources)
+                node, compiled, matcher, turns, quantizer.sources)
             out.nodes.append(NodeExplanation(node.name, str(node.target), None, None,
                                              False, reason, why_not=found))
     return out
 
 
-def _specs(note) -> tuple[tuple[str, str], ...]:
-    """(edge, spec name) per edge the annotation gives a spec, inputs in argument order."""
+def _specs(note) -> tuple[tuple[str, Optional[str], str], ...]:
+    """(config key, source node or None for the output, spec name) per edge given a
+    spec, inputs in argument order."""
     out = []
     for source, placed in note.inputs.items():
         if placed is not None:
-            name = getattr(source, "name", source)
-            out.append((f"{placed.key} {name}", _spec_name(placed.spec)))
+            out.append((placed.key, getattr(source, "name", str(source)),
+                        _spec_name(placed.spec)))
     if note.output is not None:
-        out.append(("output", _spec_name(note.output.spec)))
+        out.append(("output", None, _spec_name(note.output.spec)))
     return tuple(out)
 
 

@@ -52,7 +52,30 @@ class WhyNot:
         return text + (f" [{self.values}]" if self.values else "")
 
 
-def why_not(node: Node, compiled: CompiledRuleset, matcher: Matcher, state: State,
+class Turns:
+    """The annotations as they stood when each rule's turn came: those of earlier
+    passes (Python scopes, other quantizers) and of this ruleset's rules ranked before
+    it (or equal: its own earlier matches). Judging a rule by the final annotations
+    would blame a later rule for taking a node the rule had already passed over."""
+
+    def __init__(self, compiled: CompiledRuleset, existing, earlier: dict, planned: dict):
+        self.compiled = compiled
+        self.existing = existing
+        self.earlier = earlier
+        self.planned = planned
+        self._states: dict[tuple, State] = {}
+
+    def state(self, rule: CompiledRule) -> State:
+        found = self._states.get(rule.rank)
+        if found is None:
+            found = self._states[rule.rank] = State(self.compiled, self.existing)
+            found.planned.update(self.earlier)
+            found.planned.update({node: note for node, note in self.planned.items()
+                                  if note.rule.rank <= rule.rank})
+        return found
+
+
+def why_not(node: Node, compiled: CompiledRuleset, matcher: Matcher, turns: Turns,
             sources: dict) -> tuple[WhyNot, ...]:
     """Every rule of ``compiled`` that could have taken ``node``, each with its failure."""
     found = []
@@ -64,9 +87,9 @@ def why_not(node: Node, compiled: CompiledRuleset, matcher: Matcher, state: Stat
                                 f"{node.name} is fed by {producers or 'no node'}; the step "
                                 f"before it needs {' | '.join(sorted(wanted))}"))
         for head in heads:
-            miss = matcher.why_not(rule, head, state) or Miss(
-                "order", "it matches on the final annotations: what it reads was made "
-                "after it ran (a later phase or rule)", 0, head.name)
+            miss = matcher.why_not(rule, head, turns.state(rule)) or Miss(
+                "order", "it matches here on the annotations made before its turn: a "
+                "match of the same turn took a node first", 0, head.name)
             found.append(_entry(rule, head.name, miss, sources))
     for rule, reason, span in compiled.off:
         if any(step.op_for(node.target) for steps in rule.expansions for step in steps):
@@ -103,11 +126,12 @@ def _heads(rule: CompiledRule, node: Node, matcher: Matcher) -> tuple[list[Node]
             heads[node] = None
             continue
         for index, step in enumerate(steps):
-            if step.op_for(node.target) is None:
+            if step.op_for(node.target) is None and not (index and step.any_op):
                 continue
             found = _upstream(node, steps, index)
             heads.update(dict.fromkeys(found))
-            if not found:
+            # A wildcard step accepts every node: only a chain back to a head tells.
+            if not found and not step.any_op:
                 wanted.update(op.name for op in steps[index - 1].ops)
     ordered = sorted(heads, key=matcher.order.__getitem__)[:_MAX_HEADS]
     return ordered, (set() if ordered else wanted)
