@@ -92,3 +92,8 @@ _.register_derive_function  # semantics/registry.py, the extension API
 _.register_fact  # semantics/registry.py, the extension API (docs/api.md)
 _.register_predicate_function  # semantics/registry.py, the extension API (docs/api.md)
 _.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tables.py
+
+# pytest calls the hooks and Item methods of qrules's plugin by name
+# (qrules/cli/pytest_plugin.py, the pytest11 entry point).
+_.pytest_collect_file  # hook: a .qtest file becomes a RuleTestFile
+_.runtest  # RuleTestCase

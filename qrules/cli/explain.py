@@ -7,7 +7,8 @@ import argparse
 import json
 
 from qrules.cli.common import (
-    UsageError, add_model_args, add_ruleset_arg, exported, load_model, parse_params, parse_shape, usage_errors,
+    UsageError, add_model_args, add_ruleset_arg, exported, load_model, parse_params,
+    parse_shape, usage_errors,
 )
 
 

@@ -64,9 +64,6 @@ class RuleTestCase(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 
-    def reportinfo(self):
-        return self.path, self.index, self.name
-
 
 class RuleTestFailed(AssertionError):
     """Expectations of one case not met (its message: one FAIL line each)."""

@@ -231,4 +231,10 @@ def _specs(note) -> tuple[tuple[str, Optional[str], str], ...]:
 
 
 def _spec_name(spec) -> str:
-    return getattr(spec, "name", None) or type(spec).__name__
+    """`spec NAME`'s name; `same_as(EDGE)` for a sharing spec; else the value's kind."""
+    name = getattr(spec, "name", None)
+    if name:
+        return name
+    if spec.shares:
+        return f"same_as({', '.join(map(str, spec.refs))})"
+    return type(spec).__name__

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 _NODE = re.compile(r"^(?P<node>[A-Za-z_][\w.]*)\s*:\s*(?P<rest>.*)$")
 _COVERAGE = re.compile(r"^(?P<metric>coverage|covered)\s*>=\s*(?P<value>\d+(\.\d+)?)\s*%$")
-_EDGE = re.compile(r"^(?P<edge>[A-Za-z_][\w.]*(\[\d+\])?)=(?P<spec>[A-Za-z_]\w*)$")
+_EDGE = re.compile(r"^(?P<edge>[A-Za-z_][\w.]*(\[\d+\])?)=(?P<spec>\S+)$")
 _SHAPE = re.compile(r"^\d+([,x]\d+)*$")
 
 
@@ -163,7 +163,7 @@ def check(case: Case, explanation) -> list[Failure]:
         if value + 1e-9 < expected.at_least:
             failures.append(Failure(expected.line, f"{expected.metric} is {value:.1f}%, "
                                                    f"expected >= {expected.at_least:g}%"))
-    return failures
+    return sorted(failures, key=lambda failure: failure.line)
 
 
 def _node_problem(expected: NodeExpectation, found) -> Optional[str]:
