@@ -38,6 +38,7 @@ _.alternation  # rule alternation
 _.block  # rule block
 _.when_block  # rule when_block
 _.disable_rule  # alias disable_rule
+_.extend_rule  # rule extend_rule
 _.disable_transform  # alias disable_transform
 _.disable  # rule disable
 _.transform_decl  # rule transform_decl

@@ -48,6 +48,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR109", _E, "file cannot be read"),
     Code("QR110", _E, "misplaced ruleset header"),
     Code("QR111", _E, "include inside a block"),
+    Code("QR119", _E, "extend rule inside a scope or phase"),
     # QR2xx: names
     Code("QR201", _E, "unknown op"),
     Code("QR202", _E, "unknown spec"),
@@ -71,6 +72,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR220", _E, "unknown step label"),
     Code("QR221", _E, "op alias cycle"),
     Code("QR222", _E, "ambiguous step label"),
+    Code("QR239", _E, "extension of an undefined rule"),
+    Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),
     Code("QR302", _E, "empty quantization range"),
@@ -107,6 +110,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR406", _W, "condition is always false"),
     Code("QR407", _W, "duplicate alternative"),
     Code("QR408", _E, "pattern can match nothing"),
+    Code("QR417", _W, "extension can never match"),
     # QR5xx: style
     Code("QR501", _W, "name is not snake_case"),
     Code("QR502", _I, "missing ruleset header"),

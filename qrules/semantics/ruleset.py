@@ -23,7 +23,7 @@ from qrules.semantics.checks.reachability import names_in
 from qrules.semantics.evaluate import ConfigValue, Evaluator
 from qrules.semantics.loader import PRELUDE, Loaded
 from qrules.semantics.patterns import OpResolver
-from qrules.semantics.symbols import RuleEntry, Symbols, collect
+from qrules.semantics.symbols import RuleEntry, Symbols, collect, extended
 from qrules.span import Span
 from qrules.syntax import ast
 from qrules.syntax.grammar import name_pattern
@@ -105,6 +105,10 @@ class Ruleset:
             for override in self.symbols.overrides.get(base.name, ()):
                 if ev.conditions_hold(override.context.conditions) is True:
                     entry = override  # the last conditional override in force wins
+            for extension in self.symbols.extensions:
+                if extension.conditions and extension.node.name == entry.name and \
+                        ev.conditions_hold(extension.conditions) is True:
+                    entry = extended(entry, extension.node.pattern)
             if ev.conditions_hold(entry.conditions) is not True:
                 off.append(self._off_by_condition(entry, ev))
                 continue

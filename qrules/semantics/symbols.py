@@ -76,6 +76,31 @@ class RuleEntry:
         return self.context.conditions + extra
 
 
+@dataclass(frozen=True)
+class Extension:
+    """An `extend rule` item: the alternative it adds to a rule, and the conditions of
+    the `when` blocks around it (none: applied to the rule when collected)."""
+
+    node: ast.ExtendRule
+    unit: Unit
+    conditions: tuple[ast.Expr, ...] = ()
+
+
+def extended(entry: RuleEntry, pattern) -> RuleEntry:
+    """``entry`` with ``pattern`` as one more alternative of its pattern, after the
+    ones it has: the rule's name, config, options, scope, phase and place are kept."""
+    base = entry.rule.pattern
+    options = base.options if isinstance(base, ast.Alternation) else (base,)
+    merged = ast.Alternation.model_construct(span=base.span, options=options + (pattern,))
+    return dataclasses.replace(entry, rule=entry.rule.model_copy(update={"pattern": merged}))
+
+
+def _under(entry: RuleEntry, conditions: tuple) -> RuleEntry:
+    context = dataclasses.replace(entry.context,
+                                  conditions=entry.context.conditions + conditions)
+    return dataclasses.replace(entry, context=context)
+
+
 @dataclass
 class Symbols:
     name: str = "<unnamed>"
@@ -96,6 +121,9 @@ class Symbols:
     patterns: dict[str, Definition] = field(default_factory=dict)
     #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
     annotation_kinds: list[Definition] = field(default_factory=list)
+    #: `extend rule` items, in file order; those inside `when` blocks are applied
+    #: when the ruleset is bound, the others already are in ``rules``.
+    extensions: list[Extension] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     units: tuple[Unit, ...] = ()
     #: The root file's unit (``Loaded.root``): its header names the ruleset.
@@ -106,8 +134,12 @@ class Symbols:
     dropped: list = field(default_factory=list)
 
     def all_rules(self) -> list[RuleEntry]:
-        """Every rule entry, conditional overrides included (for checks)."""
-        return self.rules + [o for group in self.overrides.values() for o in group]
+        """Every rule entry, conditional overrides and extensions included (for checks)."""
+        by_name = {r.name: r for r in self.rules}
+        conditional = [_under(extended(by_name[e.node.name], e.node.pattern), e.conditions)
+                       for e in self.extensions if e.conditions and e.node.name in by_name]
+        return self.rules + [o for group in self.overrides.values() for o in group] + \
+            conditional
 
     def active_rules(self) -> list[RuleEntry]:
         """Rules after ``disable rule`` (unconditional disables only) and overrides."""
@@ -193,6 +225,8 @@ class _Collector:
         self.symbols.rules = [swap(e) for e in self.symbols.rules]
         for name, group in self.symbols.overrides.items():
             self.symbols.overrides[name] = [swap(e) for e in group]
+        self.symbols.extensions = [dataclasses.replace(e, node=e.node.model_copy(update={
+            "pattern": self._expand_names(e.node.pattern, ())})) for e in self.symbols.extensions]
 
     def _expand_names(self, node, stack: tuple[str, ...]):
         if isinstance(node, ast.OpRef):
@@ -318,6 +352,36 @@ class _Collector:
         self.rule_names[item.name] = entry
         self.symbols.rules.append(entry)
 
+    def _extendrule(self, unit, item: ast.ExtendRule, ctx):
+        if ctx.scopes or ctx.phase != MAIN_PHASE:
+            self.diagnostics.append(diagnostic(
+                "QR119", f"`extend rule {item.name}` inside a `scope` or `phase` block: the "
+                "alternative takes the rule's own scope and phase; write it at the top level "
+                "or inside `when`", item.span))
+            return
+        first = self.rule_names.get(item.name)
+        if first is None:
+            self.diagnostics.append(diagnostic(
+                "QR239", f"`extend rule {item.name}`: no rule `{item.name}` is defined "
+                "before this", item.name_span))
+            self.symbols.dropped.append(Definition(item, unit, ctx.conditions))
+            return
+        if first.unit is unit:
+            self.diagnostics.append(diagnostic(
+                "QR240", f"rule `{item.name}` is defined in this file: add the alternative "
+                "to its pattern", item.name_span,
+                [Note(message="the rule is here", span=first.rule.name_span)]))
+        self.symbols.extensions.append(Extension(item, unit, ctx.conditions))
+        if ctx.conditions:
+            return   # applied when bound, only where the conditions hold
+        entry = extended(first, item.pattern)
+        self.symbols.rules[self.symbols.rules.index(first)] = entry
+        self.rule_names[item.name] = entry
+        # Overrides made so far are definitions of the rule too: they get it as well.
+        group = self.symbols.overrides.get(item.name)
+        if group:
+            self.symbols.overrides[item.name] = [extended(e, item.pattern) for e in group]
+
     def _scope(self, unit, item: ast.Scope, ctx):
         self.symbols.scopes.append(item)
         conditions = ctx.conditions + ((item.condition,) if item.condition else ())
@@ -363,6 +427,7 @@ class _Collector:
         ast.Rule: _rule, ast.Scope: _scope, ast.Phase: _phase, ast.When: _when,
         ast.Disable: _disable, ast.Transform: _transform,
         ast.AnnotationKind: _annotationkind, ast.PatternDef: _patterndef,
+        ast.ExtendRule: _extendrule,
     }
 
 

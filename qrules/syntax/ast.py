@@ -353,9 +353,19 @@ class AnnotationKind(Node):
     name_span: Span
 
 
+class ExtendRule(Node):
+    """``extend rule NAME: | PATTERN``: PATTERN becomes one more alternative of the
+    rule NAME (from an included file); everything else about the rule stays."""
+
+    kind: Literal["extend_rule"] = "extend_rule"
+    name: str
+    pattern: Pattern
+    name_span: Span
+
+
 Item = Union[
     Header, Include, Param, OpDef, OpAlias, SpecDef, ConfigDef, Rule, Scope, Phase,
-    When, Disable, Transform, AnnotationKind, PatternDef,
+    When, Disable, Transform, AnnotationKind, PatternDef, ExtendRule,
 ]
 
 

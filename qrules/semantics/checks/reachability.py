@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.semantics.analysis import Analysis
-from qrules.semantics.patterns import Expansion, StepInfo, optional_steps
+from qrules.semantics.patterns import Expansion, StepInfo, expand, optional_steps
 from qrules.semantics.symbols import RuleEntry
 from qrules.syntax import ast
 
@@ -195,3 +195,45 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
                                   "guards never applies", condition.span))
     return out
 
+
+
+def check_extensions(analysis: Analysis) -> list[Diagnostic]:
+    """QR417: an `extend rule` whose alternative never runs: the rule is disabled
+    everywhere, or each of its expansions is one the rule's other alternatives already
+    take (same length, each step accepting as much, no predicate in the way: the
+    rule tries its expansions longest first, the earlier alternative first)."""
+    symbols = analysis.symbols
+    out: list[Diagnostic] = []
+    for extension in symbols.extensions:
+        name, node = extension.node.name, extension.node
+        off = next((d for d, ctx in symbols.disabled
+                    if d.what == "rule" and d.name == name and not ctx.conditions), None)
+        if off is not None:
+            out.append(diagnostic(
+                "QR417", f"this alternative never runs: `disable rule {name}` turns the "
+                "rule off", node.pattern.span, [Note(message="disabled here", span=off.span)]))
+            continue
+        rule = next((r for r in symbols.rules if r.name == name), None)
+        if rule is None:
+            continue
+        added = expand(node.pattern, analysis.resolver)
+        others = [e for option in _without_last(rule.rule.pattern, node.pattern)
+                  for e in expand(option, analysis.resolver)]
+        if added and all(any(len(o.steps) == len(e.steps) and _prefix_covers(o, e)
+                             for o in others) for e in added):
+            out.append(diagnostic(
+                "QR417", f"this alternative never runs: rule `{name}` already takes every "
+                "match of it with an alternative it tries first", node.pattern.span,
+                [Note(message="the rule is here", span=rule.rule.name_span)]))
+    return out
+
+
+def _without_last(pattern, option) -> list:
+    """The alternatives of ``pattern`` but the last one written like ``option``."""
+    options = list(pattern.options if isinstance(pattern, ast.Alternation) else (pattern,))
+    key = ast.structure(option)
+    for index in reversed(range(len(options))):
+        if ast.structure(options[index]) == key:
+            del options[index]
+            break
+    return options
