@@ -111,6 +111,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR407", _W, "duplicate alternative"),
     Code("QR408", _E, "pattern can match nothing"),
     Code("QR417", _W, "extension can never match"),
+    Code("QR418", _W, "extension step not owned by the rule's takes"),
     # QR5xx: style
     Code("QR501", _W, "name is not snake_case"),
     Code("QR502", _I, "missing ruleset header"),

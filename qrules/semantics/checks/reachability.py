@@ -217,6 +217,7 @@ def check_extensions(analysis: Analysis) -> list[Diagnostic]:
         if rule is None:
             continue
         added = expand(node.pattern, analysis.resolver)
+        out.extend(_unowned_steps(rule, added))
         others = [e for option in _without_last(rule.rule.pattern, node.pattern)
                   for e in expand(option, analysis.resolver)]
         if added and all(any(len(o.steps) == len(e.steps) and _prefix_covers(o, e)
@@ -237,3 +238,24 @@ def _without_last(pattern, option) -> list:
             del options[index]
             break
     return options
+
+
+def _unowned_steps(rule: RuleEntry, added: list[Expansion]) -> list[Diagnostic]:
+    """QR418: with `takes(...)`, a match owns (marks annotated) only what the list
+    names; a step of the added alternative it does not name is annotated, not owned."""
+    takes = rule.rule.takes
+    if takes is None or any(k.role == "partition" for k in takes):
+        return []
+    named = {k.role for k in takes if k.step is None and k.index is None}
+    out, seen = [], set()
+    for expansion in added:
+        for step in expansion.steps:
+            if step.label in named or id(step.node) in seen or step.region is not None:
+                continue
+            seen.add(id(step.node))
+            out.append(diagnostic(
+                "QR418", f"rule `{rule.name}` takes({', '.join(map(str, takes))}) does not "
+                f"name this step: its matches leave it unmarked; label it `as NAME` with a "
+                "name the list has", step.node.span,
+                [Note(message="the takes list is here", span=takes[0].span)]))
+    return out
