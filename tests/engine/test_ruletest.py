@@ -2,6 +2,7 @@
 (FILE:LINE: FAIL per expectation), exit codes, --update as a golden rewrite, and the
 pytest plugin collecting the same files."""
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -152,11 +153,26 @@ def test_update_appends_node_lines_to_a_case_without_any(suite):
 def test_pytest_plugin_collects_qtest_files(suite):
     suite("linear: linear_relu\n", "good.qtest")
     bad = suite("linear: linear\n", "bad.qtest")
+    # As tests/rules does: the conftest hook, or the pytest11 entry point when qrules
+    # is installed with it (loading the module with -p as well would register it twice).
+    shutil.copy(Path(__file__).parents[1] / "rules" / "conftest.py", bad.parent)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "qrules.cli.pytest_plugin", "--rootdir", str(bad.parent), str(bad.parent)],
+         "--rootdir", str(bad.parent), str(bad.parent)],
         capture_output=True, text=True, cwd=bad.parent, timeout=600)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 failed, 1 passed" in run.stdout
     assert (f"{bad}:4: FAIL linear: expected rule linear, got annotated by linear_relu"
             in run.stdout)
+
+
+def test_a_saved_program_as_the_model(suite, tmp_path, capsys):
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()).eval()
+    torch.export.save(torch.export.export(module, (torch.randn(2, 4),)),
+                      str(tmp_path / "saved.pt2"))
+    path = suite("\nmodel saved.pt2\nlinear: linear_relu\nrelu: linear_relu\n")
+    assert main(["test", str(path)]) == 0
+    assert capsys.readouterr().out == "2 expectations, 0 failed\n"
