@@ -17,7 +17,11 @@ def add(subparsers) -> None:
         "explain", help="show which rule annotates each node of a model, and why others "
                         "stay float",
         description="Per node of the exported model: the rule that annotated it (with its "
-                    "file:line:col), or why it stays in float; then the coverage.")
+                    "file:line:col), or why it stays in float and, under it, each rule "
+                    "that could have taken it with the first thing that failed (step, "
+                    "link, predicate with the values it read, phase, scope, region, "
+                    "when). A header gives the coverage of the whole graph. Exit status: "
+                    "0, or 2 on a usage error.")
     add_ruleset_arg(parser, None)
     add_model_args(parser, None)
     parser.add_argument("--qat", action="store_true",

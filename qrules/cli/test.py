@@ -25,7 +25,7 @@ def add(subparsers) -> None:
                      "which nodes stay float and why, coverage",
         description="Each .qtest file names a ruleset and cases: a model (torchvision:NAME, "
                     "FILE.py:FACTORY SHAPE or FILE.pt2), parameters, and expectations "
-                    "(NODE: RULE [KEY=SPEC]..., NODE: float because REASON, coverage >= N%%). "
+                    "(NODE: RULE [KEY=SPEC]..., NODE: float because REASON, coverage >= N%). "
                     "Prints FILE:LINE: FAIL ... per expectation not met. Exit status: 0 all "
                     "met, 1 a failure, 2 usage error (a file that does not parse, a model "
                     "or ruleset that does not load).")
