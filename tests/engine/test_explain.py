@@ -107,6 +107,11 @@ rule gru_io: region(module_type "torch.nn.GRU")[input[0].rank == 3,
     failed = "predicate of rule gru_io failed at why.qrule:5:3"
     assert reasons == {"linear": None, "gru": failed, "getitem": failed,
                        "getitem_1": failed, "linear_1": None}
+    # why not: each member names the region's head and the predicate with what it read
+    why = {n.node: [w.format() for w in n.why_not] for n in explanation.nodes}
+    assert why["getitem_1"] == why["gru"] == [
+        "gru_io at gru: predicate: a predicate is false on gru: `not annotated(input[0])` "
+        "(why.qrule:5:3) [operand: True]"]
 
 
 def test_quantized_and_left_float_nodes(exported):
