@@ -308,3 +308,23 @@ rule conv_relu: conv2d -> relu : { input: act, output: act }
     assert [n["node"] for n in json.loads(capsys.readouterr().out)["nodes"]] == ["relu"]
     assert main([*base, "--node", "nope"]) == 2
     assert "no call node 'nope'" in capsys.readouterr().err
+
+
+def test_why_not_for_resnets_post_add_relu(resnet18):
+    # The issue's case: a ruleset whose conv fusion ends in a relu. The relu after a
+    # residual add used to say only "no pattern matches around it".
+    _, _, gm = resnet18
+    text = """ruleset npu version "1.0"
+spec act = affine(uint8, 0..255, observer=histogram)
+rule conv_bn_relu: conv2d -> batch_norm? -> (relu | relu6)? : { input: act, output: act }
+"""
+    explanation = qrules.explain(gm, qrules.load_text(text, "npu.qrule"))
+    by_node = {n.node: n for n in explanation.nodes}
+    add = next(n for n in gm.graph.nodes if n.op == "call_function" and "add" in str(n.target)
+               and len(n.users) == 1 and "relu" in str(next(iter(n.users)).target))
+    relu = next(iter(add.users))
+    assert by_node[relu.name].reason == \
+        "no pattern matches around it (rules with this op: conv_bn_relu)"
+    assert [w.format() for w in by_node[relu.name].why_not] == [
+        f"conv_bn_relu: link: {relu.name} is fed by {add.name} ({add.target}); the step "
+        "before it needs batch_norm | conv2d"]
