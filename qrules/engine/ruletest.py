@@ -234,7 +234,9 @@ def updated(text: str, parsed: RuleTestFile, explanations: list) -> str:
         else:
             end = (parsed.cases[index + 1].line - 1 if index + 1 < len(parsed.cases)
                    else len(lines))
-            while end > case.line and not lines[end - 1].strip():
+            # after the case's last directive: blank lines and the comments that
+            # introduce the next case stay below the new lines
+            while end > case.line and lines[end - 1].split("#", 1)[0].strip() == "":
                 end -= 1
             replace[end - 1] = [*replace.get(end - 1, [lines[end - 1]]), *fresh]
     out = []

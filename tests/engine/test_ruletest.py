@@ -142,11 +142,12 @@ def test_update_rewrites_node_lines_like_a_golden_file(suite, capsys):
 
 
 def test_update_appends_node_lines_to_a_case_without_any(suite):
-    path = suite("coverage >= 10%\n\nmodel tiny.py:make 3,4\nparam relu_too=false\n\n")
+    path = suite("coverage >= 10%\n\n# the second case\nmodel tiny.py:make 3,4\n"
+                 "param relu_too=false\n\n")
     assert main(["test", "--update", str(path)]) == 0
     assert path.read_text().splitlines()[3:] == [
         "coverage >= 10%", "linear: linear_relu", "relu: linear_relu", "",
-        "model tiny.py:make 3,4", "param relu_too=false", "linear: linear",
+        "# the second case", "model tiny.py:make 3,4", "param relu_too=false", "linear: linear",
         "relu: float because no rule for this op", ""]
 
 
