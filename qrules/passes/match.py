@@ -128,7 +128,7 @@ class Matcher:
         self.gm = gm
         self.compiled = compiled
         # Why-not records, a list only inside why_not(): annotating pays one attribute
-        # test per failed step and nothing else.
+        # test per failed step and formats nothing.
         self.misses: Optional[list[Miss]] = None
         self.order: dict[Node, int] = {}
         # Per-annotate caches: role bindings per (op, node), results of predicates that
@@ -169,10 +169,11 @@ class Matcher:
             else:
                 match = self._chain(rule, steps, head, state)
             if match is not None and not self.in_rule_scope(rule, match.nodes):
-                self._miss("scope", "its match " + " -> ".join(n.name for n in match.nodes)
-                           + " is outside the rule's scope: " + ", ".join(
-                               f"{s.kind} {s.selector!r}" for s in rule.scopes),
-                           len(steps) + 1, match.head)
+                if self.misses is not None:
+                    self._miss("scope", "its match " + " -> ".join(
+                        n.name for n in match.nodes) + " is outside the rule's scope: "
+                        + ", ".join(f"{s.kind} {s.selector!r}" for s in rule.scopes),
+                        len(steps) + 1, match.head)
             elif match is not None:
                 # Owning a producer does not require it to be free (torchao's linear
                 # annotator marks a shared weight again); rules that must skip a taken
@@ -197,9 +198,10 @@ class Matcher:
 
     def _miss(self, kind: str, detail: str, depth: int, node: Optional[Node] = None,
               **extra) -> None:
-        if self.misses is not None:
-            self.misses.append(Miss(kind, detail, depth, node.name if node is not None
-                                    else None, **extra))
+        # Callers test `self.misses is not None` first, so that annotating never even
+        # formats a message.
+        self.misses.append(Miss(kind, detail, depth, node.name if node is not None else None,
+                                **extra))
 
     def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False,
               depth: int = 0):
@@ -216,9 +218,10 @@ class Matcher:
         if op is None and step.any_op:
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
-            self._miss("step", f"step {depth + 1} expects "
-                       f"{' | '.join(o.name for o in step.ops)}, found {node.target}",
-                       depth, node)
+            if self.misses is not None:
+                self._miss("step", f"step {depth + 1} expects "
+                           f"{' | '.join(o.name for o in step.ops)}, found {node.target}",
+                           depth, node)
             return None
         key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
         roles = self._roles.get(key)
@@ -294,11 +297,12 @@ class Matcher:
             # The getitem between a tuple op and the next step is inside the match:
             # taken with it, so no later rule can put an observer there.
             if state.taken(previous) and not rule.amend:
-                self._miss("phase", f"{previous.name} (between steps) is taken", index,
-                           previous)
+                if self.misses is not None:
+                    self._miss("phase", f"{previous.name} (between steps) is taken", index,
+                               previous)
                 return None
             between = [previous]
-        if not previous.users:
+        if not previous.users and self.misses is not None:
             self._miss("link", f"the chain ends at {previous.name}: its output has no "
                        f"user for step {index + 1}", index, previous)
         for user in list(previous.users):
@@ -306,7 +310,7 @@ class Matcher:
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):
-                if found is not None:
+                if found is not None and self.misses is not None:
                     self._miss("link", f"{previous.name} feeds {user.name} but not as "
                                f"its input", index, user)
                 continue
@@ -336,13 +340,15 @@ class Matcher:
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
         parts = self.region_of(step.region, head)
         if parts is None:
-            self._miss("region", f"{head.name} is in no {step.region.selector_kind} "
-                       f"{step.region.selector!r} region", 0, head)
+            if self.misses is not None:
+                self._miss("region", f"{head.name} is in no {step.region.selector_kind} "
+                           f"{step.region.selector!r} region", 0, head)
             return None
         members, inputs, outputs = parts
         if members[0] is not head or any(state.taken(n) for n in members):
-            self._miss("region", f"{head.name} does not start a free region (its first "
-                       f"member is {members[0].name})", 0, head)
+            if self.misses is not None:
+                self._miss("region", f"{head.name} does not start a free region (its "
+                           f"first member is {members[0].name})", 0, head)
             return None
         # A region's predicates (`region(...)[not annotated(input)]`) see its input
         # sources as `input` and its output nodes as `output`, in the order collected.
