@@ -38,6 +38,7 @@ _.alternation  # rule alternation
 _.block  # rule block
 _.when_block  # rule when_block
 _.disable_rule  # alias disable_rule
+_.extend_rule  # rule extend_rule
 _.disable_transform  # alias disable_transform
 _.disable  # rule disable
 _.transform_decl  # rule transform_decl
@@ -100,3 +101,8 @@ _.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tabl
 _.did_open  # lsp/server.py, textDocument/didOpen
 _.did_change  # lsp/server.py, textDocument/didChange
 _.did_close  # lsp/server.py, textDocument/didClose
+
+# pytest calls the hooks and Item methods of qrules's plugin by name
+# (qrules/cli/pytest_plugin.py, the pytest11 entry point).
+_.pytest_collect_file  # hook: a .qtest file becomes a RuleTestFile
+_.runtest  # RuleTestCase

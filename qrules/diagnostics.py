@@ -49,6 +49,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR110", _E, "misplaced ruleset header"),
     Code("QR111", _E, "include inside a block"),
     Code("QR112", _E, "unknown word in a phase mode or edge selection"),
+    Code("QR119", _E, "extend rule inside a scope or phase"),
     # QR2xx: names
     Code("QR201", _E, "unknown op"),
     Code("QR202", _E, "unknown spec"),
@@ -74,6 +75,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR222", _E, "ambiguous step label"),
     Code("QR223", _E, "unknown predicate in an edge selection"),
     Code("QR224", _E, "phase blocks disagree on per node"),
+    Code("QR239", _E, "extension of an undefined rule"),
+    Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),
     Code("QR302", _E, "empty quantization range"),
@@ -113,6 +116,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR406", _W, "condition is always false"),
     Code("QR407", _W, "duplicate alternative"),
     Code("QR408", _E, "pattern can match nothing"),
+    Code("QR417", _W, "extension can never match"),
+    Code("QR418", _W, "extension step not owned by the rule's takes"),
     # QR5xx: style
     Code("QR501", _W, "name is not snake_case"),
     Code("QR502", _I, "missing ruleset header"),

@@ -11,6 +11,7 @@ import pytest
 
 from qrules.semantics.ruleset import DEFINING_KEYWORDS
 from qrules.syntax import ast
+from qrules.syntax.tree import walk
 from qrules.syntax.build import AstBuilder
 from qrules.syntax.grammar import (
     expression_start_terminals, item_keywords, item_start_terminals, name_pattern, parser,
@@ -62,7 +63,7 @@ def test_a_role_key_prints_as_written():
 @pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.name)
 def test_a_role_binding_prints_as_written(path: Path):
     tree, text = _parsed(path)
-    bindings = [n for n in ast.walk(tree) if isinstance(n, ast.RoleBinding)]
+    bindings = [n for n in walk(tree) if isinstance(n, ast.RoleBinding)]
     for binding in bindings:
         assert str(binding) == text[binding.span.start:binding.span.end]
 
@@ -81,16 +82,16 @@ def _every_node(node, out: list) -> list:
 @pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.name)
 def test_walk_visits_every_node_parents_first_in_field_order(path: Path):
     tree, _ = _parsed(path)
-    assert [id(n) for n in ast.walk(tree)] == [id(n) for n in _every_node(tree, [])]
-    for rule in (i for i in ast.walk(tree) if isinstance(i, ast.Rule)):
-        refs = [n.span.start for n in ast.walk(rule.pattern) if isinstance(n, ast.OpRef)]
+    assert [id(n) for n in walk(tree)] == [id(n) for n in _every_node(tree, [])]
+    for rule in (i for i in walk(tree) if isinstance(i, ast.Rule)):
+        refs = [n.span.start for n in walk(rule.pattern) if isinstance(n, ast.OpRef)]
         assert refs == sorted(refs)
 
 
 def test_walk_into_only_looks_inside_those_kinds():
     text = "when qat { phase late { rule r: linear : none } }\n"
     tree = parse(text).file
-    kinds = {type(n) for n in ast.walk(tree, into=(ast.File, ast.When))}
+    kinds = {type(n) for n in walk(tree, into=(ast.File, ast.When))}
     assert kinds == {ast.File, ast.When, ast.Name, ast.Phase}
 
 

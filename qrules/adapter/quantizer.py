@@ -24,7 +24,7 @@ from qrules.errors import AnnotationWarning, QruleError
 from qrules.passes.plan import Plan, plan
 from qrules.passes.validate import requantized, validate
 from qrules.semantics import registry
-from qrules.semantics.symbols import ScopeRef
+from qrules.semantics.entries import ScopeRef
 from qrules.span import Span
 
 # qrules' own node.meta key: which rule annotated a node (see `annotation_of`).

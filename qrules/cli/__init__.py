@@ -1,5 +1,5 @@
 """The ``qrules`` command line: ``lint``, ``demo``, ``explain``, ``diff``, ``export``,
-``lsp`` and ``report``.
+``test``, ``lsp`` and ``report``.
 
 One module per command, each with two plain functions: ``add(subparsers)`` declares
 the command's arguments (and sets ``run``), ``run(args) -> int`` does the work. Add a
@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-from qrules.cli import demo, diff, explain, export, lint, lsp, report
+from qrules.cli import demo, diff, explain, export, lint, lsp, report, test
 from qrules.cli.common import EXIT_USAGE, UsageError, version
 from qrules.cli.lint import FORMATS, collect_files
 
@@ -29,7 +29,7 @@ __all__ = ["main", "build_parser", "COMMANDS", "UsageError", "version", "FORMATS
 
 #: Every subcommand's ``add`` function, in the order ``qrules --help`` lists them.
 COMMANDS: tuple[Callable[..., None], ...] = (lint.add, demo.add, explain.add, diff.add,
-                                              export.add, lsp.add, report.add)
+                                              export.add, test.add, lsp.add, report.add)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,10 +15,11 @@ from typing import Any, Callable, Optional
 import torch
 
 from qrules.compile.predicates import compile_predicates
+from qrules.errors import QruleError
 from qrules.semantics import registry
 from qrules.semantics.patterns import ANY, ANY_OP, OpInfo, expand
 from qrules.semantics.ruleset import BoundRule, BoundRuleset, BoundTransform
-from qrules.semantics.symbols import ScopeRef
+from qrules.semantics.entries import ScopeRef
 from qrules.semantics.values import Spec
 from qrules.span import Span
 from qrules.syntax import ast
@@ -119,6 +120,8 @@ class CompiledRuleset:
     # Op name -> its overloads, for predicates like `any_user(relu)` and op scopes.
     op_targets: dict[str, frozenset] = field(default_factory=dict, compare=False)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Rules these parameters turn off (reason, span), compiled for explain only.
+    off: tuple[tuple[CompiledRule, str, Span], ...] = field(default=(), compare=False)
 
     def within(self, scope: ScopeRef) -> "CompiledRuleset":
         """The same rules, each limited to ``scope`` as well (a scope set from Python)."""
@@ -230,7 +233,15 @@ def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
     rules = tuple(_compile_rule(rule, bound, shared) for rule in bound.rules)
     transforms = tuple(_compile_transform(t, bound) for t in bound.transforms)
     return CompiledRuleset(bound.name, rules, transforms, _op_targets(bound),
-                           dict(bound.params))
+                           dict(bound.params), tuple(_compile_off(bound, shared)))
+
+
+def _compile_off(bound: BoundRuleset, shared: dict):
+    for rule, reason, span in bound.off:
+        try:
+            yield _compile_rule(rule, bound, shared), reason, span
+        except (CompileError, QruleError, LookupError):
+            continue  # an op only defined when the rule is on: explain skips it
 
 
 def leave_in_float(scope: ScopeRef) -> CompiledRuleset:

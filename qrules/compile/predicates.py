@@ -17,7 +17,7 @@ from qrules.compile.graph_meta import innermost_module
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
 from qrules.semantics import registry
-from qrules.syntax import ast
+from qrules.syntax import ast, tree
 
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
            "%": operator.mod, "**": operator.pow, "==": operator.eq, "!=": operator.ne,
@@ -275,7 +275,7 @@ class StepPredicate:
         # Only annotations change while one graph is annotated; tensor facts, users,
         # modules and sources do not.
         self.static = not any(found.reads_annotations for found in declared)
-        self.key = ast.structure(exprs)   # the same text at two places: one key
+        self.key = tree.structure(exprs)   # the same text at two places: one key
 
     def __call__(self, ctx: StepContext) -> bool:
         for expr in self.exprs:
@@ -286,6 +286,47 @@ class StepPredicate:
                     ZeroDivisionError):
                 return False
         return True
+
+    def first_failure(self, ctx: StepContext) -> Optional[tuple[Any, str]]:
+        """The first expression that is false here, with what it read (``left: 3,
+        right: 4``, or the error that made it false); None when all hold. For explain:
+        the matcher only asks ``__call__``."""
+        for expr in self.exprs:
+            try:
+                if not _eval(expr, ctx, self.params):
+                    return expr, _read_values(expr, ctx, self.params)
+            except (LookupError, TypeError, ValueError, AttributeError, IndexError,
+                    ZeroDivisionError) as err:
+                return expr, f"error: {err}"
+        return None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, RoleValue):
+        node = value.node
+        return node.name if node is not None else repr(value.value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_shown, value)) + "]"
+    return repr(value) if not isinstance(value, str) else value
+
+
+def _read_values(expr, ctx: StepContext, params: dict) -> str:
+    """The operands a failed expression read: both sides of a comparison, the operand
+    of `not`, a call's result; what a rule author compares against the source."""
+    if isinstance(expr, ast.Binary) and expr.op not in ("and", "or"):
+        parts = (("left", expr.left), ("right", expr.right))
+    elif isinstance(expr, ast.Unary):
+        parts = (("operand", expr.operand),)
+    else:
+        parts = (("value", expr),)
+    shown = []
+    for name, part in parts:
+        try:
+            shown.append(f"{name}: {_shown(_eval(part, ctx, params))}")
+        except (LookupError, TypeError, ValueError, AttributeError, IndexError,
+                ZeroDivisionError) as err:
+            shown.append(f"{name}: error: {err}")
+    return ", ".join(shown)
 
 
 def compile_predicates(predicates, params: dict,

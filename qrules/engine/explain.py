@@ -5,7 +5,12 @@ then, for every call node left in float, finds the first reason in this order:
 non-float output, left in float by a `none` rule, the predicates of a region it lies
 in failed (which one), no rule mentions the op, every rule for the op is out of scope
 here, a predicate failed (which one) or a `first` selection picked no edge, or the op
-only appears inside patterns whose other steps are not around it.
+only appears inside patterns whose other steps are not around it. For a float node,
+every rule that could have taken it also says what failed first (``why_not``: the step,
+link, predicate, scope, phase or `when`, see qrules.engine.why_not).
+
+One data structure, two forms: ``format()`` (text) and ``as_dict()`` (the JSON schema
+of docs/cli.md), each over the nodes ``select`` keeps.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates, first_position
 from qrules.engine.progress import stage
+from qrules.engine.why_not import Turns, WhyNot, why_not
 from qrules.passes.match import Matcher, bind_roles
 from qrules.passes.plan import plan
 from qrules.passes.scopes import region_roles
@@ -36,6 +42,17 @@ class NodeExplanation:
     location: Optional[str]      # file:line:col of that rule
     quantized: bool              # has at least one spec (not left in float)
     reason: Optional[str] = None  # why it is float
+    # (config key, source node or None for the output, spec name) per edge with a spec
+    specs: tuple[tuple[str, Optional[str], str], ...] = ()
+    why_not: tuple[WhyNot, ...] = ()   # for a float node: rules that could have taken it
+
+    def as_dict(self) -> dict:
+        return {"node": self.node, "target": self.target, "rule": self.rule,
+                "location": self.location, "quantized": self.quantized,
+                "specs": [{"edge": key, "source": source, "spec": spec}
+                          for key, source, spec in self.specs],
+                "float_reason": self.reason,
+                "why_not": [entry.as_dict() for entry in self.why_not]}
 
 
 @dataclass
@@ -63,17 +80,39 @@ class Explanation:
             return 100.0
         return 100.0 * sum(map(counted, countable)) / len(countable)
 
-    def format(self) -> str:
-        width = max((len(n.node) for n in self.nodes), default=4)
+    def select(self, *, float_only: bool = False, rule: Optional[str] = None,
+               node: Optional[str] = None) -> list[NodeExplanation]:
+        """The nodes the filters keep: left in float (no spec), annotated by ``rule`` or
+        with a why-not entry for it, named ``node``. Coverage always counts them all."""
+        return [n for n in self.nodes
+                if not (float_only and n.quantized)
+                and (rule is None or n.rule == rule or any(w.rule == rule for w in n.why_not))
+                and (node is None or n.node == node)]
+
+    def as_dict(self, nodes: Optional[list[NodeExplanation]] = None) -> dict:
+        """The JSON form (schema in docs/cli.md, "qrules explain")."""
+        counted = [n for n in self.nodes if n.reason != "non-float output"]
+        return {"version": 1, "ruleset": self.ruleset,
+                "coverage": {"call_nodes": len(self.nodes), "float_nodes": len(counted),
+                             "covered_by_rule": round(self.coverage, 2),
+                             "quantized": round(self.quantized_coverage, 2)},
+                "nodes": [n.as_dict() for n in (self.nodes if nodes is None else nodes)]}
+
+    def format(self, nodes: Optional[list[NodeExplanation]] = None) -> str:
+        """The text form: a header with both coverages, a line per node, and under a
+        float node one indented line per rule that could have taken it."""
+        nodes = self.nodes if nodes is None else nodes
+        width = max((len(n.node) for n in nodes), default=4)
         lines = [f"ruleset {self.ruleset}: {len(self.nodes)} call nodes, "
                  f"{self.coverage:.1f}% covered by a rule, "
                  f"{self.quantized_coverage:.1f}% quantized"]
-        for n in self.nodes:
+        for n in nodes:
             if n.rule is not None:
                 what = f"{'quantized' if n.quantized else 'float    '} by {n.rule} ({n.location})"
             else:
                 what = f"float: {n.reason}"
             lines.append(f"  {n.node:<{width}}  {n.target:<40}  {what}")
+            lines.extend(f"      why not {entry.format()}" for entry in n.why_not)
         for d in self.warnings:
             lines.append(f"{d.span.file}:{d.span.line}:{d.span.col}: {d.code} warning: "
                          f"{d.message}")
@@ -174,25 +213,53 @@ def _explain(graph_module: GraphModule, ruleset, qat: bool) -> Explanation:
     existing = annotations_on(work)
     annotations: dict = {}
     for current in passes:
+        earlier = dict(annotations)    # before the last pass: the global ruleset's
         annotations.update(plan(work, current, annotations, existing).annotations)
     # float reasons come from this ruleset
     compiled = quantizer.global_ruleset or passes[-1]
     matcher = Matcher(work, compiled)
     state = State(compiled, existing)
     state.planned.update(annotations)
+    turns = Turns(compiled, existing, earlier,
+                  {n: a for n, a in annotations.items() if n not in earlier})
     out = Explanation(compiled.name, warnings=requantized(annotations))
     for node in work.graph.nodes:
         if node.op != "call_function":
             continue
         note = annotations.get(node)
         if note is not None:
-            quantized = note.output is not None or any(
-                p is not None for p in note.inputs.values())
+            specs = _specs(note)
             out.nodes.append(NodeExplanation(node.name, str(node.target), note.rule.name,
-                                             note.rule.location, quantized,
-                                             None if quantized else "left in float by rule"))
+                                             note.rule.location, bool(specs),
+                                             None if specs else "left in float by rule",
+                                             specs))
         else:
-            out.nodes.append(NodeExplanation(
-                node.name, str(node.target), None, None, False,
-                _float_reason(node, compiled, matcher, state)))
+            reason = _float_reason(node, compiled, matcher, state)
+            found = () if reason == "non-float output" else why_not(
+                node, compiled, matcher, turns, quantizer.sources)
+            out.nodes.append(NodeExplanation(node.name, str(node.target), None, None,
+                                             False, reason, why_not=found))
     return out
+
+
+def _specs(note) -> tuple[tuple[str, Optional[str], str], ...]:
+    """(config key, source node or None for the output, spec name) per edge given a
+    spec, inputs in argument order."""
+    out = []
+    for source, placed in note.inputs.items():
+        if placed is not None:
+            out.append((placed.key, getattr(source, "name", str(source)),
+                        _spec_name(placed.spec)))
+    if note.output is not None:
+        out.append(("output", None, _spec_name(note.output.spec)))
+    return tuple(out)
+
+
+def _spec_name(spec) -> str:
+    """`spec NAME`'s name; `same_as(EDGE)` for a sharing spec; else the value's kind."""
+    name = getattr(spec, "name", None)
+    if name:
+        return name
+    if spec.shares:
+        return f"same_as({', '.join(map(str, spec.refs))})"
+    return type(spec).__name__

@@ -19,7 +19,7 @@ from lsprotocol import types
 from qrules.checking import check_ruleset_text
 from qrules.resources import builtin_ruleset_path
 from qrules.semantics.ruleset import Ruleset
-from qrules.semantics.symbols import Definition
+from qrules.semantics.entries import Definition
 from qrules.span import Span
 from qrules.syntax import ast
 from qrules.syntax.grammar import name_pattern

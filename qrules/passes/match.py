@@ -22,6 +22,7 @@ from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep,
 from qrules.compile.predicates import StepContext
 from qrules.passes.scopes import SourcePartitions, in_rule_scope, region_of, region_roles
 from qrules.passes.state import State
+from qrules.span import Span
 
 
 @dataclass
@@ -53,6 +54,19 @@ class Match:
         if self.region_outputs:
             return self.region_outputs[-1]
         return self.output_of_step(len(self.nodes) - 1)
+
+
+@dataclass(frozen=True)
+class Miss:
+    """The first thing that kept a rule from matching at one head node: explain's
+    "why not". Recorded only when ``Matcher.why_not`` asks, never while annotating."""
+
+    kind: str        # step | link | predicate | phase | scope | region | order | when
+    detail: str
+    depth: int       # how far the match got: steps matched before it failed
+    node: Optional[str] = None     # the node it was looking at
+    span: Optional[Span] = None    # the failing predicate or condition
+    values: str = ""               # what a failing predicate read
 
 
 def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
@@ -113,6 +127,9 @@ class Matcher:
     def __init__(self, gm: GraphModule, compiled: CompiledRuleset):
         self.gm = gm
         self.compiled = compiled
+        # Why-not records, a list only inside why_not(): annotating pays one attribute
+        # test per failed step and formats nothing.
+        self.misses: Optional[list[Miss]] = None
         self.order: dict[Node, int] = {}
         # Per-annotate caches: role bindings per (op, node), results of predicates that
         # read no annotations, float-ness of outputs. The graph does not change while
@@ -151,7 +168,14 @@ class Matcher:
                 match = self._region(rule, steps[0], head, state)
             else:
                 match = self._chain(rule, steps, head, state)
-            if match is not None and self.in_rule_scope(rule, match.nodes):
+            if match is not None and not self.in_rule_scope(rule, match.nodes):
+                if self.misses is not None:
+                    self._miss("scope", "its match " + " -> ".join(
+                        n.name for n in match.nodes) + " is outside the rule's scope: "
+                        + ", ".join(f"{s.kind} " + " or ".join(map(repr, s.selectors))
+                                   for s in rule.scopes),
+                        len(steps) + 1, match.head)
+            elif match is not None:
                 # Owning a producer does not require it to be free (torchao's linear
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
@@ -160,24 +184,66 @@ class Matcher:
                 return match
         return None
 
-    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False):
+    def why_not(self, rule: CompiledRule, head: Node, state: State) -> Optional[Miss]:
+        """Why ``rule`` takes no match at ``head`` in ``state``: the failure that got
+        furthest over all expansions and paths (the first of equals); None if it
+        matches. The same step functions as annotating, with recording on."""
+        self.misses = []
+        try:
+            match = self.try_rule(rule, head, state)
+        finally:
+            misses, self.misses = self.misses, None
+        if match is not None:
+            return None
+        return max(misses, key=lambda miss: miss.depth) if misses else None
+
+    def _miss(self, kind: str, detail: str, depth: int, node: Optional[Node] = None,
+              **extra) -> None:
+        # Callers test `self.misses is not None` first, so that annotating never even
+        # formats a message.
+        self.misses.append(Miss(kind, detail, depth, node.name if node is not None else None,
+                                **extra))
+
+    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False,
+              depth: int = 0):
         """(op, roles) when `node` has the shape of this step; its predicates are left
         to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
         blocked = node not in state.planned if amend else state.taken(node)
         if node.op != "call_function" or blocked or not self._is_float(node):
+            if self.misses is not None:
+                self._miss_shape(step, node, state, amend, blocked, depth)
             return None
         op = step.op_for(node.target)
         if op is None and step.any_op:
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
+            if self.misses is not None:
+                self._miss("step", f"step {depth + 1} expects "
+                           f"{' | '.join(o.name for o in step.ops)}, found {node.target}",
+                           depth, node)
             return None
         key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = bind_roles(node, op)
         return op, roles
+
+    def _miss_shape(self, step, node, state, amend, blocked, depth) -> None:
+        if node.op != "call_function":
+            self._miss("step", f"step {depth + 1} expects an op call, found "
+                       f"{node.op} {node.name}", depth, node)
+        elif blocked and amend:
+            self._miss("phase", f"{node.name} was not planned by this ruleset; "
+                       f"`amend` only fills annotations made already", depth, node)
+        elif blocked:
+            planned = state.planned.get(node)
+            taker = (f"rule {planned.rule.name} ({planned.rule.location})"
+                     if planned is not None else "another quantizer")
+            self._miss("phase", f"{node.name} is taken by {taker}", depth, node)
+        else:
+            self._miss("step", f"{node.name} has no float output", depth, node)
 
     def _holds(self, step: CompiledStep, node: Node, op, roles, state: State) -> bool:
         predicate = step.predicate
@@ -205,7 +271,7 @@ class Matcher:
         # they only read the graph and earlier annotations, so the order does not
         # change the answer, and most candidates fail on shape (a conv not followed
         # by a relu) before any predicate has to run.
-        found = self._step(steps[0], head, state, rule.amend)
+        found = self._step(steps[0], head, state, rule.amend, 0)
         if found is None:
             return None
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
@@ -215,26 +281,39 @@ class Matcher:
         user of a's output in order, `a -> b` requires b to be the only one."""
         index = len(nodes)
         if index == len(steps):
-            if not all(self._holds(step, node, op, role, state)
-                       for step, node, op, role in zip(steps, nodes, ops, roles)):
-                return None
+            for step, node, op, role in zip(steps, nodes, ops, roles):
+                if not self._holds(step, node, op, role, state):
+                    if self.misses is not None:
+                        self._miss_predicate(step, node, role, state, index)
+                    return None
             return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
         step = steps[index]
         previous = output_of(nodes[-1], ops[-1])
         if previous is None or (len(previous.users) != 1 and not step.shared_input):
+            if self.misses is not None:
+                self._miss_link(nodes[-1], previous, index)
             return None
         between = []
         if previous is not nodes[-1]:
             # The getitem between a tuple op and the next step is inside the match:
             # taken with it, so no later rule can put an observer there.
             if state.taken(previous) and not rule.amend:
+                if self.misses is not None:
+                    self._miss("phase", f"{previous.name} (between steps) is taken", index,
+                               previous)
                 return None
             between = [previous]
+        if not previous.users and self.misses is not None:
+            self._miss("link", f"the chain ends at {previous.name}: its output has no "
+                       f"user for step {index + 1}", index, previous)
         for user in list(previous.users):
-            found = self._step(step, user, state, rule.amend)
+            found = self._step(step, user, state, rule.amend, index)
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):
+                if found is not None and self.misses is not None:
+                    self._miss("link", f"{previous.name} feeds {user.name} but not as "
+                               f"its input", index, user)
                 continue
             match = self._extend(rule, steps, nodes + [user], ops + [found[0]],
                                  roles + [found[1]], interior + between, state)
@@ -242,17 +321,42 @@ class Matcher:
                 return match
         return None
 
+    def _miss_link(self, node: Node, previous: Optional[Node], index: int) -> None:
+        if previous is None:
+            self._miss("link", f"{node.name}'s tensor output is not one getitem", index,
+                       node)
+            return
+        users = ", ".join(u.name for u in previous.users) or "none"
+        self._miss("link", f"{previous.name}'s output has {len(previous.users)} users "
+                   f"({users}); `->` needs it to have one (`~>` allows more)", index,
+                   previous)
+
+    def _miss_predicate(self, step, node: Node, roles, state: State, depth: int) -> None:
+        failed = step.predicate.first_failure(StepContext(node, roles, state))
+        if failed is not None:
+            expr, values = failed
+            self._miss("predicate", f"a predicate is false on {node.name}", depth, node,
+                       span=expr.span, values=values)
+
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
         parts = self.region_of(step.region, head)
         if parts is None:
+            if self.misses is not None:
+                self._miss("region", f"{head.name} is in no {step.region.selector_kind} "
+                           f"{step.region.selector!r} region", 0, head)
             return None
         members, inputs, outputs = parts
         if members[0] is not head or any(state.taken(n) for n in members):
+            if self.misses is not None:
+                self._miss("region", f"{head.name} does not start a free region (its "
+                           f"first member is {members[0].name})", 0, head)
             return None
         # A region's predicates (`region(...)[not annotated(input)]`) see its input
         # sources as `input` and its output nodes as `output`, in the order collected.
         if step.predicate is not None and not step.predicate(
                 StepContext(head, region_roles(inputs, outputs), state)):
+            if self.misses is not None:
+                self._miss_predicate(step, head, region_roles(inputs, outputs), state, 1)
             return None
         return Match(rule, members, [None] * len(members), [{}] * len(members),
                      [None] * len(members), inputs, outputs)

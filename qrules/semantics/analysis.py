@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from qrules.semantics.evaluate import Evaluator
 from qrules.semantics.patterns import Expansion, OpResolver, expand
-from qrules.semantics.symbols import RuleEntry, Symbols
+from qrules.semantics.entries import RuleEntry
+from qrules.semantics.symbols import Symbols
 
 
 @dataclass

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.semantics import registry
-from qrules.semantics.symbols import Definition, Symbols
+from qrules.semantics.entries import Definition
+from qrules.semantics.symbols import Symbols
 from qrules.syntax import ast
 
 class _Unknown:

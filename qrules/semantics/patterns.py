@@ -15,7 +15,7 @@ from typing import Optional
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.syntax import ast
-from qrules.syntax.ast import walk
+from qrules.syntax.tree import walk
 
 #: The wildcard op name: any call_function node.
 ANY_OP = "any"

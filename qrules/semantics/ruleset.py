@@ -23,7 +23,8 @@ from qrules.semantics.checks.reachability import names_in
 from qrules.semantics.evaluate import ConfigValue, Evaluator
 from qrules.semantics.loader import PRELUDE, Loaded
 from qrules.semantics.patterns import OpResolver
-from qrules.semantics.symbols import RuleEntry, Symbols, collect
+from qrules.semantics.entries import RuleEntry, extended
+from qrules.semantics.symbols import Symbols, collect
 from qrules.span import Span
 from qrules.syntax import ast
 from qrules.syntax.grammar import name_pattern
@@ -70,6 +71,9 @@ class BoundRuleset:
     phases: tuple[str, ...]
     resolver: OpResolver
     annotation_kind: Optional[str] = None   # `annotation NAME`; None: torchao's own
+    # Rules these parameters turn off, with why (the false `when`, or the `disable`),
+    # so explain can say "rule R is off here" rather than "no rule for this op".
+    off: tuple[tuple[BoundRule, str, Span], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,15 +100,22 @@ class Ruleset:
                              self.sources)
         bound = self._param_values(values)
         ev = Evaluator(self.symbols, bound)
-        rules = []
+        rules, off = [], []
         for base in self.symbols.active_rules():
             entry = base
             for override in self.symbols.overrides.get(base.name, ()):
                 if ev.conditions_hold(override.context.conditions) is True:
                     entry = override  # the last conditional override in force wins
+            for extension in self.symbols.extensions:
+                if extension.conditions and extension.node.name == entry.name and \
+                        ev.conditions_hold(extension.conditions) is True:
+                    entry = extended(entry, extension.node.pattern)
             if ev.conditions_hold(entry.conditions) is not True:
+                off.append(self._off_by_condition(entry, ev))
                 continue
             if self._disabled(entry.name, "rule", ev):
+                off.append((BoundRule(entry, None), "disabled by `disable rule`",
+                            entry.rule.name_span))
                 continue
             configs = ev.config(entry.rule.config)
             rules.append(BoundRule(entry, configs[0] if configs else None))
@@ -121,7 +132,12 @@ class Ruleset:
                             tuple(self.symbols.phases),
                             OpResolver(self.symbols.ops, pick=lambda defs: (
                                 ev.in_force(defs) or defs[:1])[0]),
-                            self._annotation_kind())
+                            self._annotation_kind(), tuple(off))
+
+    def _off_by_condition(self, entry: RuleEntry, ev: Evaluator) -> tuple:
+        failed = next(c for c in entry.conditions if ev.conditions_hold((c,)) is not True)
+        text = self.sources.get(failed.span.file, "")[failed.span.start:failed.span.end]
+        return BoundRule(entry, None), f"`when {text}` is false", failed.span
 
     def _annotation_kind(self) -> Optional[str]:
         kinds = self.symbols.annotation_kinds

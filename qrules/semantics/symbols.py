@@ -13,70 +13,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.semantics.entries import (
+    MAIN_PHASE, Context, Definition, Extension, RuleEntry, ScopeRef, extended, under_conditions,
+)
 from qrules.semantics.loader import Loaded, Unit
 from qrules.syntax import ast
-
-MAIN_PHASE = "main"
-
-#: Scope kinds ranked from most to least specific; rules of a more specific scope
-#: run first, as XNNPACKQuantizer applies module-name, then module-type, then global.
-SCOPE_RANK = {"module_name": 0, "module_type": 1, "operator": 2}
-GLOBAL_RANK = 3
-
-
-@dataclass(frozen=True)
-class ScopeRef:
-    kind: str
-    selectors: tuple[str, ...]  # in scope when any of them is
-    node: ast.Scope
-
-
-@dataclass(frozen=True)
-class Context:
-    phase: str = MAIN_PHASE
-    scopes: tuple[ScopeRef, ...] = ()
-    conditions: tuple[ast.Expr, ...] = ()
-
-
-@dataclass(frozen=True)
-class Definition:
-    """One definition (or override) of a name, and the conditions it holds under."""
-
-    node: object
-    unit: Unit
-    conditions: tuple[ast.Expr, ...] = ()
-
-
-@dataclass(frozen=True)
-class RuleEntry:
-    rule: ast.Rule
-    unit: Unit
-    ruleset: str
-    context: Context
-    phase_index: int
-    order: int
-    #: Its phase is `per node`: rules are tried node by node, not rule by rule.
-    per_node: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.rule.name
-
-    @property
-    def scope_rank(self) -> int:
-        return min((SCOPE_RANK.get(s.kind, GLOBAL_RANK) for s in self.context.scopes),
-                   default=GLOBAL_RANK)
-
-    @property
-    def rank(self) -> tuple:
-        """Smaller runs first: phase, scope specificity, priority, file order."""
-        return (self.phase_index, self.scope_rank, -self.rule.priority, self.order)
-
-    @property
-    def conditions(self) -> tuple[ast.Expr, ...]:
-        extra = (self.rule.condition,) if self.rule.condition is not None else ()
-        return self.context.conditions + extra
-
 
 @dataclass
 class Symbols:
@@ -98,6 +39,9 @@ class Symbols:
     patterns: dict[str, Definition] = field(default_factory=dict)
     #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
     annotation_kinds: list[Definition] = field(default_factory=list)
+    #: `extend rule` items, in file order; those inside `when` blocks are applied
+    #: when the ruleset is bound, the others already are in ``rules``.
+    extensions: list[Extension] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     #: Phases declared `per node` at their first block.
     per_node_phases: set[str] = field(default_factory=set)
@@ -110,8 +54,13 @@ class Symbols:
     dropped: list = field(default_factory=list)
 
     def all_rules(self) -> list[RuleEntry]:
-        """Every rule entry, conditional overrides included (for checks)."""
-        return self.rules + [o for group in self.overrides.values() for o in group]
+        """Every rule entry, conditional overrides and extensions included (for checks)."""
+        by_name = {r.name: r for r in self.rules}
+        conditional = [under_conditions(extended(by_name[e.node.name], e.node.pattern),
+                                        e.conditions)
+                       for e in self.extensions if e.conditions and e.node.name in by_name]
+        return self.rules + [o for group in self.overrides.values() for o in group] + \
+            conditional
 
     def active_rules(self) -> list[RuleEntry]:
         """Rules after ``disable rule`` (unconditional disables only) and overrides."""
@@ -198,6 +147,8 @@ class _Collector:
         self.symbols.rules = [swap(e) for e in self.symbols.rules]
         for name, group in self.symbols.overrides.items():
             self.symbols.overrides[name] = [swap(e) for e in group]
+        self.symbols.extensions = [dataclasses.replace(e, node=e.node.model_copy(update={
+            "pattern": self._expand_names(e.node.pattern, ())})) for e in self.symbols.extensions]
 
     def _expand_names(self, node, stack: tuple[str, ...]):
         if isinstance(node, ast.OpRef):
@@ -325,6 +276,36 @@ class _Collector:
         self.rule_names[item.name] = entry
         self.symbols.rules.append(entry)
 
+    def _extendrule(self, unit, item: ast.ExtendRule, ctx):
+        if ctx.scopes or ctx.phase != MAIN_PHASE:
+            self.diagnostics.append(diagnostic(
+                "QR119", f"`extend rule {item.name}` inside a `scope` or `phase` block: the "
+                "alternative takes the rule's own scope and phase; write it at the top level "
+                "or inside `when`", item.span))
+            return
+        first = self.rule_names.get(item.name)
+        if first is None:
+            self.diagnostics.append(diagnostic(
+                "QR239", f"`extend rule {item.name}`: no rule `{item.name}` is defined "
+                "before this", item.name_span))
+            self.symbols.dropped.append(Definition(item, unit, ctx.conditions))
+            return
+        if first.unit is unit:
+            self.diagnostics.append(diagnostic(
+                "QR240", f"rule `{item.name}` is defined in this file: add the alternative "
+                "to its pattern", item.name_span,
+                [Note(message="the rule is here", span=first.rule.name_span)]))
+        self.symbols.extensions.append(Extension(item, unit, ctx.conditions))
+        if ctx.conditions:
+            return   # applied when bound, only where the conditions hold
+        entry = extended(first, item.pattern)
+        self.symbols.rules[self.symbols.rules.index(first)] = entry
+        self.rule_names[item.name] = entry
+        # Overrides made so far are definitions of the rule too: they get it as well.
+        group = self.symbols.overrides.get(item.name)
+        if group:
+            self.symbols.overrides[item.name] = [extended(e, item.pattern) for e in group]
+
     def _scope(self, unit, item: ast.Scope, ctx):
         self.symbols.scopes.append(item)
         conditions = ctx.conditions + ((item.condition,) if item.condition else ())
@@ -387,6 +368,7 @@ class _Collector:
         ast.Rule: _rule, ast.Scope: _scope, ast.Phase: _phase, ast.When: _when,
         ast.Disable: _disable, ast.Transform: _transform,
         ast.AnnotationKind: _annotationkind, ast.PatternDef: _patterndef,
+        ast.ExtendRule: _extendrule,
     }
 
 

@@ -305,6 +305,11 @@ class AstBuilder(Transformer):
         return make_node(ast.PatternDef, span=self._span(meta), name=str(name), pattern=pattern,
                      name_span=self._tok(name))
 
+    def extend_rule(self, meta, children):
+        name, pattern = children
+        return make_node(ast.ExtendRule, span=self._span(meta), name=str(name),
+                         pattern=pattern, name_span=self._tok(name))
+
     def annotation_decl(self, meta, children):
         name = children[0]
         return make_node(ast.AnnotationKind, span=self._span(meta), name=str(name),

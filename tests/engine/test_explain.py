@@ -122,6 +122,11 @@ rule gru_io: region(module_type "torch.nn.GRU")[input[0].rank == 3,
     failed = "predicate of rule gru_io failed at why.qrule:5:3"
     assert reasons == {"linear": None, "gru": failed, "getitem": failed,
                        "getitem_1": failed, "linear_1": None}
+    # why not: each member names the region's head and the predicate with what it read
+    why = {n.node: [w.format() for w in n.why_not] for n in explanation.nodes}
+    assert why["getitem_1"] == why["gru"] == [
+        "gru_io at gru: predicate: a predicate is false on gru: `not annotated(input[0])` "
+        "(why.qrule:5:3) [operand: True]"]
 
 
 def test_quantized_and_left_float_nodes(exported):
@@ -190,3 +195,151 @@ rule linear16: linear : { input: act16, output: act16 }
     scoped_only = qrules.RulesetQuantizer().set_module_name("classifier", int16)
     by_node = {n.node: n for n in qrules.explain(gm, scoped_only).nodes}
     assert by_node["linear_3"].rule == "linear16"
+
+
+WHY_RULES = """ruleset why version "1.0"
+param wide: bool = false
+spec act = affine(int8, -128..127, observer=histogram)
+rule add: add[is_float(input[0]), is_float(input[1])] : { input: act, output: act }
+rule conv_relu: conv2d -> relu : { input: act, output: act }
+rule wide_linear when wide: linear : { input: act, output: act }
+scope module_type "torch.nn.Conv2d" {
+  rule scoped_mul: mul : { input: act, output: act }
+}
+"""
+
+
+@pytest.mark.parametrize("model, node, expected", [
+    # predicate: which one, its span and source, the values it read
+    ("add_scalar", "add", ["add at add: predicate: a predicate is false on add: "
+                           "`is_float(input[1])` (why.qrule:4:35) [value: False]"]),
+    # scope: the match is there, outside the rule's scope
+    ("add_scalar", "mul", ["scoped_mul at mul: scope: its match mul is outside the rule's "
+                           "scope: module_type 'torch.nn.Conv2d'"]),
+    # link: the producer has another user
+    ("conv_two_users", "relu", ["conv_relu at conv2d: link: conv2d's output has 2 users "
+                                "(relu, add); `->` needs it to have one (`~>` allows more)"]),
+    # link: the chain never reaches a head (relu is fed by a linear here)
+    ("nested", "relu", ["conv_relu: link: relu is fed by linear (aten.linear.default); the "
+                        "step before it needs conv2d"]),
+    # when: the parameters turned the rule off
+    ("nested", "linear_1", ["wide_linear: when: off with these parameters: `when wide` is "
+                            "false (why.qrule:6:23)"]),
+])
+def test_why_not_at_the_failing_step(model, node, expected, exported):
+    gm, _ = exported(model)
+    explanation = qrules.explain(gm, qrules.load_text(WHY_RULES, "why.qrule"))
+    by_node = {n.node: n for n in explanation.nodes}
+    assert [entry.format() for entry in by_node[node].why_not] == expected
+
+
+def test_why_not_names_the_rule_that_took_a_step(exported):
+    # conv2d is taken by `taker` (the relu's only possible head): phase, which rule
+    text = WHY_RULES + "rule taker priority 1: conv2d : { input: act, output: act }\n"
+    gm, _ = exported("conv_relu")
+    explanation = qrules.explain(gm, qrules.load_text(text, "why.qrule"))
+    relu = next(n for n in explanation.nodes if n.node == "relu")
+    assert [e.format() for e in relu.why_not] == [
+        "conv_relu at conv2d: phase: conv2d is taken by rule taker (why.qrule:10:6)"]
+    text_lines = explanation.format().splitlines()
+    assert "      why not conv_relu at conv2d: phase: conv2d is taken by rule taker " \
+           "(why.qrule:10:6)" in text_lines
+
+
+#: `qrules explain --format json`, field by field as docs/cli.md documents it.
+EXPLAIN_JSON_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["version", "ruleset", "coverage", "nodes"],
+    "properties": {
+        "version": {"const": 1},
+        "ruleset": {"type": "string"},
+        "coverage": {"type": "object", "additionalProperties": False,
+                     "required": ["call_nodes", "float_nodes", "covered_by_rule", "quantized"],
+                     "properties": {"call_nodes": {"type": "integer"},
+                                    "float_nodes": {"type": "integer"},
+                                    "covered_by_rule": {"type": "number"},
+                                    "quantized": {"type": "number"}}},
+        "nodes": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["node", "target", "rule", "location", "quantized", "specs",
+                         "float_reason", "why_not"],
+            "properties": {
+                "node": {"type": "string"}, "target": {"type": "string"},
+                "rule": {"type": ["string", "null"]}, "location": {"type": ["string", "null"]},
+                "quantized": {"type": "boolean"},
+                "specs": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["edge", "source", "spec"],
+                    "properties": {"edge": {"type": "string"},
+                                   "source": {"type": ["string", "null"]},
+                                   "spec": {"type": "string"}}}},
+                "float_reason": {"type": ["string", "null"]},
+                "why_not": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["rule", "location", "head", "kind", "detail", "span",
+                                 "source", "values"],
+                    "properties": {
+                        "rule": {"type": "string"}, "location": {"type": "string"},
+                        "head": {"type": ["string", "null"]},
+                        "kind": {"enum": ["step", "link", "predicate", "phase", "scope",
+                                          "region", "order", "when"]},
+                        "detail": {"type": "string"}, "span": {"type": ["string", "null"]},
+                        "source": {"type": ["string", "null"]},
+                        "values": {"type": "string"}}}}}}},
+    },
+}
+
+
+def test_cli_explain_json_and_filters(tmp_path, tiny_model_args, capsys):
+    import json
+
+    import jsonschema
+
+    rules = tmp_path / "why.qrule"
+    rules.write_text("""ruleset why version "1.0"
+spec act = affine(int8, -128..127, observer=histogram)
+rule linear: linear : { input: act, output: act }
+rule conv_relu: conv2d -> relu : { input: act, output: act }
+""")
+    base = ["explain", "--ruleset", str(rules), *tiny_model_args]
+    assert main([*base, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, EXPLAIN_JSON_SCHEMA)
+    assert report["coverage"] == {"call_nodes": 2, "float_nodes": 2, "covered_by_rule": 50.0,
+                                  "quantized": 50.0}
+    linear, relu = report["nodes"]
+    assert linear["specs"] == [{"edge": "input", "source": "x", "spec": "act"},
+                               {"edge": "output", "source": None, "spec": "act"}]
+    assert relu["float_reason"].startswith("no pattern matches around it")
+    assert relu["why_not"][0]["kind"] == "link"
+    # the filters keep the header's coverage of the whole graph
+    assert main([*base, "--float-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("50.0% quantized") and lines[1].split()[0] == "relu"
+    assert len(lines) == 3 and lines[2].startswith("      why not conv_relu: link: ")
+    assert main([*base, "--rule", "linear", "--format", "json"]) == 0
+    assert [n["node"] for n in json.loads(capsys.readouterr().out)["nodes"]] == ["linear"]
+    assert main([*base, "--node", "relu", "--format", "json"]) == 0
+    assert [n["node"] for n in json.loads(capsys.readouterr().out)["nodes"]] == ["relu"]
+    assert main([*base, "--node", "nope"]) == 2
+    assert "no call node 'nope'" in capsys.readouterr().err
+
+
+def test_why_not_for_resnets_post_add_relu(resnet18):
+    # The issue's case: a ruleset whose conv fusion ends in a relu. The relu after a
+    # residual add used to say only "no pattern matches around it".
+    _, _, gm = resnet18
+    text = """ruleset npu version "1.0"
+spec act = affine(uint8, 0..255, observer=histogram)
+rule conv_bn_relu: conv2d -> batch_norm? -> (relu | relu6)? : { input: act, output: act }
+"""
+    explanation = qrules.explain(gm, qrules.load_text(text, "npu.qrule"))
+    by_node = {n.node: n for n in explanation.nodes}
+    add = next(n for n in gm.graph.nodes if n.op == "call_function" and "add" in str(n.target)
+               and len(n.users) == 1 and "relu" in str(next(iter(n.users)).target))
+    relu = next(iter(add.users))
+    assert by_node[relu.name].reason == \
+        "no pattern matches around it (rules with this op: conv_bn_relu)"
+    assert [w.format() for w in by_node[relu.name].why_not] == [
+        f"conv_bn_relu: link: {relu.name} is fed by {add.name} ({add.target}); the step "
+        "before it needs batch_norm | conv2d"]

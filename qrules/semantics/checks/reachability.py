@@ -13,10 +13,10 @@ from __future__ import annotations
 from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.expressions import contradictory
-from qrules.semantics.patterns import Expansion, StepInfo, optional_steps
+from qrules.semantics.patterns import Expansion, StepInfo, expand, optional_steps
 from qrules.semantics.specs import SPEC_KINDS
-from qrules.semantics.symbols import RuleEntry
-from qrules.syntax import ast
+from qrules.semantics.entries import RuleEntry
+from qrules.syntax import ast, tree
 
 
 def _covers(a: StepInfo, b: StepInfo) -> bool:
@@ -37,7 +37,7 @@ def _prefix_covers(a: Expansion, b: Expansion) -> bool:
 
 
 def _condition_keys(entry: RuleEntry) -> frozenset:
-    return frozenset(ast.structure(c) for c in entry.conditions)
+    return frozenset(tree.structure(c) for c in entry.conditions)
 
 
 def _applies_wherever(a: RuleEntry, b: RuleEntry, keys: dict) -> bool:
@@ -181,12 +181,12 @@ def names_in(node: ast.Node) -> set[str]:
     constructor's flag (`per_channel` in `symmetric(int8, -127..127, per_channel)` or
     `per_channel(axis=0)` reads no parameter `per_channel`)."""
     skipped: set[int] = set()
-    for n in ast.walk(node):
+    for n in tree.walk(node):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
             skipped.add(id(n.func))
             if n.func.id in SPEC_KINDS:
                 skipped.update(id(arg) for arg in n.args if isinstance(arg, ast.Name))
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in skipped}
+    return {n.id for n in tree.walk(node) if isinstance(n, ast.Name) and id(n) not in skipped}
 
 
 def check_conditions(analysis: Analysis) -> list[Diagnostic]:
@@ -216,3 +216,67 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
                      for outer in chain[:depth]]))
     return out
 
+
+
+def check_extensions(analysis: Analysis) -> list[Diagnostic]:
+    """QR417: an `extend rule` whose alternative never runs: the rule is disabled
+    everywhere, or each of its expansions is one the rule's other alternatives already
+    take (same length, each step accepting as much, no predicate in the way: the
+    rule tries its expansions longest first, the earlier alternative first)."""
+    symbols = analysis.symbols
+    out: list[Diagnostic] = []
+    for extension in symbols.extensions:
+        name, node = extension.node.name, extension.node
+        off = next((d for d, ctx in symbols.disabled
+                    if d.what == "rule" and d.name == name and not ctx.conditions), None)
+        if off is not None:
+            out.append(diagnostic(
+                "QR417", f"this alternative never runs: `disable rule {name}` turns the "
+                "rule off", node.pattern.span, [Note(message="disabled here", span=off.span)]))
+            continue
+        rule = next((r for r in symbols.rules if r.name == name), None)
+        if rule is None:
+            continue
+        added = expand(node.pattern, analysis.resolver)
+        out.extend(_unowned_steps(rule, added))
+        others = [e for option in _without_last(rule.rule.pattern, node.pattern)
+                  for e in expand(option, analysis.resolver)]
+        if added and all(any(len(o.steps) == len(e.steps) and _prefix_covers(o, e)
+                             for o in others) for e in added):
+            out.append(diagnostic(
+                "QR417", f"this alternative never runs: rule `{name}` already takes every "
+                "match of it with an alternative it tries first", node.pattern.span,
+                [Note(message="the rule is here", span=rule.rule.name_span)]))
+    return out
+
+
+def _without_last(pattern, option) -> list:
+    """The alternatives of ``pattern`` but the last one written like ``option``."""
+    options = list(pattern.options if isinstance(pattern, ast.Alternation) else (pattern,))
+    key = tree.structure(option)
+    for index in reversed(range(len(options))):
+        if tree.structure(options[index]) == key:
+            del options[index]
+            break
+    return options
+
+
+def _unowned_steps(rule: RuleEntry, added: list[Expansion]) -> list[Diagnostic]:
+    """QR418: with `takes(...)`, a match owns (marks annotated) only what the list
+    names; a step of the added alternative it does not name is annotated, not owned."""
+    takes = rule.rule.takes
+    if takes is None or any(k.role == "partition" for k in takes):
+        return []
+    named = {k.role for k in takes if k.step is None and k.index is None}
+    out, seen = [], set()
+    for expansion in added:
+        for step in expansion.steps:
+            if step.label in named or id(step.node) in seen or step.region is not None:
+                continue
+            seen.add(id(step.node))
+            out.append(diagnostic(
+                "QR418", f"rule `{rule.name}` takes({', '.join(map(str, takes))}) does not "
+                f"name this step: its matches leave it unmarked; label it `as NAME` with a "
+                "name the list has", step.node.span,
+                [Note(message="the takes list is here", span=takes[0].span)]))
+    return out

@@ -13,9 +13,9 @@ from qrules.semantics.checks.selections import first_of_problems, selection_prob
 from qrules.semantics.patterns import (
     ANY_OP, Expansion, StepInfo, nullable, op_refs, repeated_alternatives,
 )
-from qrules.semantics.symbols import RuleEntry
+from qrules.semantics.entries import RuleEntry
 from qrules.semantics.values import EdgeRef
-from qrules.syntax import ast
+from qrules.syntax import ast, tree
 
 #: Names a predicate may compare a tensor's dtype with.
 TENSOR_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64", "int64", "int32",
@@ -72,7 +72,7 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
         if ref.name not in ops and ref.name != ANY_OP:
             out.append(diagnostic("QR201", f"unknown op `{ref.name}`", ref.span,
                                   did_you_mean(ref.name, ops)))
-    for node in ast.walk(pattern):
+    for node in tree.walk(pattern):
         if isinstance(node, ast.Region):
             if node.selector_kind not in ("module_type", "module_name"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
@@ -84,7 +84,11 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                       "are fine: `region(...)[not annotated(input)]`)",
                                       node.span))
         if isinstance(node, ast.Alternation):
-            options = [o for o in node.options if isinstance(o, ast.OpRef)]
+            # Only the options written inside it: an `extend rule` alternative is
+            # appended from elsewhere, and QR417 judges whether it adds anything.
+            options = [o for o in node.options if isinstance(o, ast.OpRef)
+                       and o.span.file == node.span.file
+                       and node.span.start <= o.span.start < node.span.end]
             out.extend(repeated_alternatives(options, analysis.resolver, "this alternation"))
         if isinstance(node, ast.Step) and node.predicates:
             region = isinstance(node.atom, ast.Region)
@@ -108,7 +112,7 @@ def _missing_edges(predicate, ops) -> list[Diagnostic]:
     """`input[2]` in a predicate of an op with two inputs: as QR210 says of a config key,
     an edge no match of this step has (reading it would always give nothing)."""
     out = []
-    for node in ast.walk(predicate):
+    for node in tree.walk(predicate):
         if not (isinstance(node, ast.Index) and isinstance(node.value, ast.Name)
                 and isinstance(node.index, ast.IntLit)) or not ops:
             continue

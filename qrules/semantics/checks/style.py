@@ -6,7 +6,7 @@ import re
 
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.semantics.analysis import Analysis
-from qrules.syntax import ast
+from qrules.syntax import ast, tree
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -46,4 +46,4 @@ def check_style(analysis: Analysis) -> list[Diagnostic]:
 def _phases(file: ast.File) -> list[ast.Phase]:
     """Every phase block of a file, at any depth."""
     blocks = (ast.File, ast.Phase, ast.Scope, ast.When)
-    return [node for node in ast.walk(file, into=blocks) if isinstance(node, ast.Phase)]
+    return [node for node in tree.walk(file, into=blocks) if isinstance(node, ast.Phase)]
