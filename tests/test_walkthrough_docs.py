@@ -10,10 +10,6 @@ What a doc's fenced blocks mean here:
   each appear in its output (stdout and stderr), ``...`` standing for any text. The
   command must exit 0, unless the line ends with ``# exit N``.
   ```` ```console cwd=checkout ```` runs in the checkout instead (for its scripts).
-- ``pending=HELPER`` on any block: written against a command another helper is building
-  (``qrules test``); not run while that command is missing, and
-  ``test_pending_blocks_wait_for_a_missing_command`` fails once it exists, so the mark
-  is removed and the block runs.
 Other blocks (configuration for an editor, output shown for reading) are not run.
 """
 
@@ -28,12 +24,9 @@ from typing import NamedTuple
 
 import pytest
 
-from qrules import cli
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = ("tutorial.md", "migrating.md", "editors.md")
-#: The command each pending mark waits for.
-PENDING = {"ruletest": "test"}
 _FENCE = re.compile(r"^```(\S*)(.*)$")
 _EXIT = re.compile(r"\s#\s*exit\s+(\d+)\s*$")
 
@@ -83,16 +76,10 @@ def _environment() -> dict:
     return env
 
 
-def _pending(block: Block) -> bool:
-    return "pending" in block.options
-
-
 @pytest.mark.parametrize("doc", DOCS)
 def test_doc_runs_as_written(doc, tmp_path):
     ran = 0
     for block in blocks(doc):
-        if _pending(block):
-            continue
         if "file" in block.options or "append" in block.options:
             target = tmp_path / block.options.get("file", block.options.get("append"))
             mode = "w" if "file" in block.options else "a"
@@ -113,16 +100,3 @@ def test_doc_runs_as_written(doc, tmp_path):
             assert not missing, f"{where}: output lacks {missing}; it was:\n" + "\n".join(output)
             ran += 1
     assert ran, f"docs/{doc} has no command to run"
-
-
-def test_pending_blocks_wait_for_a_missing_command():
-    commands = set(next(a for a in cli.build_parser()._actions
-                        if hasattr(a, "choices") and a.choices).choices)
-    for doc in DOCS:
-        for block in blocks(doc):
-            if _pending(block):
-                helper = block.options["pending"]
-                assert helper in PENDING, f"docs/{doc}:{block.line}: unknown pending mark"
-                assert PENDING[helper] not in commands, (
-                    f"docs/{doc}:{block.line}: `qrules {PENDING[helper]}` exists now: remove "
-                    f"`pending={helper}` from the block so this test runs it")
