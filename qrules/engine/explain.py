@@ -96,7 +96,11 @@ class Explanation:
                 "coverage": {"call_nodes": len(self.nodes), "float_nodes": len(counted),
                              "covered_by_rule": round(self.coverage, 2),
                              "quantized": round(self.quantized_coverage, 2)},
-                "nodes": [n.as_dict() for n in (self.nodes if nodes is None else nodes)]}
+                "nodes": [n.as_dict() for n in (self.nodes if nodes is None else nodes)],
+                "warnings": [{"code": d.code, "message": d.message, "location": str(d.span),
+                              "notes": [{"message": n.message, "location": str(n.span)}
+                                        for n in d.notes if n.span is not None]}
+                             for d in self.warnings]}
 
     def format(self, nodes: Optional[list[NodeExplanation]] = None) -> str:
         """The text form: a header with both coverages, a line per node, and under a

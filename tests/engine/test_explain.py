@@ -249,7 +249,7 @@ def test_why_not_names_the_rule_that_took_a_step(exported):
 #: `qrules explain --format json`, field by field as docs/cli.md documents it.
 EXPLAIN_JSON_SCHEMA = {
     "type": "object", "additionalProperties": False,
-    "required": ["version", "ruleset", "coverage", "nodes"],
+    "required": ["version", "ruleset", "coverage", "nodes", "warnings"],
     "properties": {
         "version": {"const": 1},
         "ruleset": {"type": "string"},
@@ -286,6 +286,17 @@ EXPLAIN_JSON_SCHEMA = {
                         "detail": {"type": "string"}, "span": {"type": ["string", "null"]},
                         "source": {"type": ["string", "null"]},
                         "values": {"type": "string"}}}}}}},
+        "warnings": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["code", "message", "location", "notes"],
+            "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "location": {"type": "string"},
+                "notes": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["message", "location"],
+                    "properties": {"message": {"type": "string"},
+                                   "location": {"type": "string"}}}}}}},
     },
 }
 

@@ -128,6 +128,10 @@ def test_qr615_an_input_spec_that_requantizes_its_producers_output():
     explanation = qrules.explain(gm, ruleset)
     assert [d.message for d in explanation.warnings] == [found.message]
     assert "npu.qrule:6:6: QR615 warning: node `mul`" in explanation.format()
+    [as_json] = explanation.as_dict()["warnings"]
+    assert as_json["code"] == "QR615" and as_json["location"] == "npu.qrule:6:6"
+    assert as_json["message"] == found.message
+    assert as_json["notes"] == [{"message": found.notes[0].message, "location": "npu.qrule:5:6"}]
 
 
 @pytest.mark.parametrize("mul_input", [
