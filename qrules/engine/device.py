@@ -141,10 +141,11 @@ def device_mismatches(ours: DeviceReport, anchor: DeviceReport) -> list[str]:
                         f"the anchor's: {anchor.delegated_nodes} in {anchor.delegates}")
     if not ours.runs and anchor.pte is not None and ours.pte is None:
         problems.append(f"does not lower (the anchor's program does): {ours.error}")
-    if not ours.runs and ours.payloads != anchor.payloads:
+    if not ours.runs and len(ours.payloads) == len(anchor.payloads) and \
+            ours.payloads != anchor.payloads:
         differing = sum(a != b for a, b in zip(ours.payloads, anchor.payloads))
-        problems.append(f"delegate payloads differ from the anchor's ({differing} of "
-                        f"{min(len(ours.payloads), len(anchor.payloads))} compared)")
+        problems.append(f"{differing} of {len(ours.payloads)} delegate payloads differ "
+                        "from the anchor's")
     if ours.qdq_outside and not anchor.qdq_outside:
         problems.append(f"q/dq ops left outside delegates: {', '.join(ours.qdq_outside)}")
     if ours.loads and anchor.loads:

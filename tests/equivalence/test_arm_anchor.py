@@ -1,0 +1,153 @@
+"""The built-in ``arm`` ruleset against executorch's TOSAQuantizer
+(``executorch:arm[...]``): annotations node by node inside prepare (after each side's
+own ``transform_for_annotation``), then calibrate, convert, identical op counts and
+bit-identical outputs.
+
+Both sides quantize the same export, made with ``.module(check_guards=False)``: torch
+2.14's ``_guards_fn`` node is rejected by Arm's preprocessing. Configs are issue 10's
+interface, ``qrules.load("arm", per_channel, qat, dynamic, act_bits, weight_bits)`` ==
+``executorch:arm[...]`` with the same parameters: every one runs on the helpers whose
+annotators depend on it (convs, linears, the transformer block, the fixed-qparams
+ops); the other helpers and the zoo run the default; QAT runs on the small modules
+and on resnet18. Mismatches the language cannot close yet are classified by
+``ARM_GAPS`` (tests/equivalence/gaps.py); each case expects its exact counts.
+
+Budget: see docs/ci.md (the Arm and Cortex-M files together).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import warnings
+from collections import Counter
+
+import pytest
+
+import qrules
+from qrules.engine.diff import diff, parse_anchor
+
+from tests import models
+from tests.models.arm import ARM_HELPERS, arm_helper
+from .gaps import ARM_GAPS, classify
+
+ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+       "vit_b_16")
+#: Issue 10's interface: the widths executorch has a config helper for, per channel or
+#: per tensor, static or dynamic.
+WIDTHS = ({}, {"act_bits": 16}, {"weight_bits": 4})
+CONFIGS = [{**widths, **mode} for widths in WIDTHS
+           for mode in ({}, {"per_channel": False}, {"dynamic": True},
+                        {"per_channel": False, "dynamic": True})]
+EVERY_CONFIG = ("conv_fusions", "linear_fusions", "transformer_block", "unary_ops")
+QAT_SMALL = ("conv_fusions", "linear_fusions", "transformer_block")
+
+#: (model, config) -> {gap: count}; the cases not listed expect no mismatch at all.
+EXPECTED_GAPS: dict = {}
+
+
+def spec(params: dict) -> str:
+    """``executorch:arm[per_channel=false,act_bits=16]`` for those parameters."""
+    flags = ",".join(f"{key}={str(value).lower()}" for key, value in params.items())
+    return f"executorch:arm[{flags}]" if flags else "executorch:arm"
+
+
+def _cases():
+    for model in ZOO:
+        yield ("zoo", model, {})
+    yield ("zoo", "resnet18", {"qat": True})
+    for model in ARM_HELPERS:
+        for config in (CONFIGS if model in EVERY_CONFIG else [{}]):
+            yield ("helper", model, config)
+    for model in QAT_SMALL:
+        for widths in WIDTHS:
+            yield ("helper", model, {**widths, "qat": True})
+
+
+CASES = list(_cases())
+
+
+def exported(kind: str, model: str, qat: bool):
+    module, inputs = (models.zoo if kind == "zoo" else arm_helper)(model)
+    module.train(qat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return models.export(module, inputs, check_guards=False), inputs
+
+
+def check_case(anchor_spec: str, ruleset, kind: str, model: str, qat: bool,
+               gaps: dict, expected: dict):
+    """One comparison, judged: every mismatch explained by a gap, exactly the expected
+    counts, the numerics compared and equal."""
+    graph, inputs = exported(kind, model, qat)
+    try:
+        report = diff(anchor_spec, ruleset, graph, inputs, qat=qat, model_label=model)
+    finally:
+        gc.collect()
+    found, unexplained = classify(report, model, gaps)
+    assert not unexplained, report.format(limit=20)
+    assert found == Counter(expected), report.format(limit=20)
+    assert report.numerics.error is None, report.numerics.error
+    assert report.numerics.outputs_equal and not report.numerics.op_count_diff, \
+        report.format(limit=20)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[1]}|{spec(case[2])}")
+def test_arm_anchor(case):
+    kind, model, config = case
+    expected = EXPECTED_GAPS.get((model, spec(config)), {})
+    check_case(spec(config), qrules.load("arm", **config), kind, model,
+               config.get("qat", False), ARM_GAPS, expected)
+
+
+def test_arm_anchor_spec():
+    assert parse_anchor("executorch:arm[per_channel=false, act_bits=16]") == (
+        "executorch:arm", {"per_channel": False, "act_bits": 16})
+    assert parse_anchor("executorch:arm[qat,weight_bits=4]") == (
+        "executorch:arm", {"qat": True, "weight_bits": 4})
+    assert spec({"per_channel": False, "act_bits": 16}) == \
+        "executorch:arm[per_channel=false,act_bits=16]"
+
+
+def test_arm_anchor_is_the_tosa_quantizer_with_the_helpers_config():
+    from executorch.backends.arm.quantizer import arm_quantizer as arm
+
+    from qrules.engine.diff import anchor
+
+    for params, helper, profile in (
+            ({}, arm.get_symmetric_quantization_config, "TOSA-1.0+INT"),
+            ({"act_bits": 16}, arm.get_symmetric_a16w8_quantization_config,
+             "TOSA-1.0+INT+int16"),
+            ({"weight_bits": 4, "qat": False}, arm.get_symmetric_a8w4_quantization_config,
+             "TOSA-1.0+INT")):
+        quantizer = anchor(spec(params))
+        assert isinstance(quantizer, arm.TOSAQuantizer)
+        assert str(quantizer.tosa_spec) == profile
+        # per_channel defaults to True, as in executorch; qat and dynamic to False
+        # (a8w4's own helper defaults is_qat to True: the anchor passes it explicitly)
+        assert quantizer.global_config is helper(True, False, False)
+
+
+@pytest.mark.parametrize("anchor_spec, message", [
+    ("executorch:arm[fast]", "executorch:arm takes no flag 'fast'; flags: per_channel, "
+                             "qat, dynamic, act_bits, weight_bits"),
+    ("executorch:arm[act_bits]", "executorch:arm: act_bits takes a number: act_bits=8"),
+    ("executorch:arm[per_channel=maybe]",
+     "executorch:arm: per_channel is true or false, not 'maybe'"),
+    ("executorch:cortex_m[per_channel]", "executorch:cortex_m takes no flag 'per_channel'; "
+                                         "flags: none"),
+])
+def test_bad_arm_anchor_specs(anchor_spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_anchor(anchor_spec)
+
+
+@pytest.mark.parametrize("anchor_spec, message", [
+    ("executorch:arm[act_bits=12]", "no config for act_bits=12, weight_bits=8"),
+    ("executorch:arm[act_bits=16,weight_bits=4]", "no config for act_bits=16, weight_bits=4"),
+])
+def test_arm_anchor_widths_without_a_config(anchor_spec, message):
+    from qrules.engine.diff import anchor
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        anchor(anchor_spec)
