@@ -23,7 +23,7 @@ from qrules.adapter.torchao import Quantizer
 
 __all__ = [
     "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
-    "arm_quantizer", "cortex_m_quantizer",
+    "arm_quantizer", "cortex_m_quantizer", "cortex_m_transform_for_annotation",
     "export_for_lowering", "lower",
     "ProgramRun", "load_and_run",
 ]
@@ -103,6 +103,15 @@ def cortex_m_quantizer() -> Quantizer:
     from executorch.backends.cortex_m.quantizer.quantizer import CortexMQuantizer
 
     return CortexMQuantizer()
+
+
+def cortex_m_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The graph CortexMQuantizer annotates: its pass manager's pre-annotation passes
+    (the ``cortex_m_passes`` transform a ruleset names). Python code, not rule data:
+    the passes rewrite the graph (constants, decompositions) in ways a rule cannot."""
+    from executorch.backends.cortex_m.passes.cortex_m_pass_manager import CortexMPassManager
+
+    return CortexMPassManager(None).transform_for_annotation(model)
 
 
 DEVICE_BACKENDS: dict[str, DeviceBackend] = {
