@@ -75,6 +75,7 @@ CORTEX_M_GAPS: dict[str, Gap] = {
              "pooling of a graph input shares that input's observer",
         proposed="graph inputs and outputs as things rules match (`input_node`, "
                  "`output_node`; the Arm helper's set_io construct)",
+        numeric=True,
         matches=lambda m, model: m.op in ("placeholder", "output") or (
             m.field == "output" and str(m.a_text).startswith("shared with output of")
             and str(m.b_text).startswith("shared with edge"))),
@@ -84,6 +85,7 @@ CORTEX_M_GAPS: dict[str, Gap] = {
              "per-tensor one records qscheme=None",
         proposed="a registered derive function naming Arm's, and `qscheme=none` on "
                  "`derived(...)`",
+        numeric=True,
         matches=lambda m, model: m.field.startswith("input ")
         and str(m.a_text).startswith("derived") and str(m.b_text).startswith("derived")),
     "shared_qspec_clusters": Gap(
@@ -95,6 +97,7 @@ CORTEX_M_GAPS: dict[str, Gap] = {
              "of a conv (matched alone by the conv-only PatternQuantizer) past the "
              "activation after it",
         proposed="a shared-qspec cluster construct: `cluster OPS : same_as(neighbour)`",
+        numeric=True,
         matches=lambda m, model: _shared_qspec_target(m.target)
         or m.target in _ACTIVATIONS
         or (m.field == "output" and str(m.a_text) == "none"

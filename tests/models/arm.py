@@ -194,7 +194,8 @@ class BinaryOps(nn.Module):
                 torch.div(x, y.abs() + 1, rounding_mode="floor"),
                 torch.floor_divide(x, y.abs() + 1), torch.remainder(x, y.abs() + 1),
                 torch.minimum(x, y), torch.maximum(x, y), x + 2.0, x * 0.5,
-                torch.matmul(x, y.transpose(-2, -1)), torch.mm(m, m), torch.bmm(x, y.transpose(1, 2)),
+                torch.matmul(x, y.transpose(-2, -1)), torch.mm(m, m),
+                torch.bmm(x, y.transpose(1, 2)),
                 torch.addmm(m, m, m), torch.einsum("bij,bkj->bik", x, y),
                 x + torch.arange(x.shape[-1]), torch.cosine_similarity(x, y, -1))
 
