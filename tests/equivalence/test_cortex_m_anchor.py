@@ -16,11 +16,8 @@ import qrules
 
 from tests.models.arm import CORTEX_M_HELPERS
 from .gaps import CORTEX_M_GAPS
-from .test_arm_anchor import check_case
+from .test_arm_anchor import ZOO, check_case
 
-#: The zoo's CNNs: convnext_tiny's and vit_b_16's layer_norm, gelu and attention are
-#: left to the transformer block, which reaches the same annotators, for the budget.
-ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0")
 QAT_SMALL = ("cortex_m_chains", "transformer_block")
 
 #: (model, qat) -> {gap: count}; the cases not listed expect no mismatch at all.
