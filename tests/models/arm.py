@@ -75,14 +75,15 @@ _BN = {"conv1d": nn.BatchNorm1d, "conv2d": nn.BatchNorm2d, "conv2d_same": nn.Bat
 class Chains(nn.Module):
     """One branch per (layer kind, batch norm or not, activation): ``layer -> bn? ->
     act``, each applied to the input of its layer's rank. ``kinds`` maps a kind to
-    (layer factory, the input's index)."""
+    (layer factory, the input's index). Grouped kinds get no batch norm: prepare's
+    conv-bn folding fails on them (a shape error in torchao), on both sides alike."""
 
     def __init__(self, kinds: dict, activations, with_bn=(False, True)):
         super().__init__()
         self.branches = []
         self.layers = nn.ModuleDict()
         for kind, (factory, source) in kinds.items():
-            for bn in with_bn:
+            for bn in (with_bn if "grouped" not in kind else (False,)):
                 for act in activations:
                     name = f"{kind.replace(':', '_')}_{'bn_' if bn else ''}{act}"
                     layers = [factory()] + ([_BN[kind.split(':')[0]](4)] if bn else [])
