@@ -17,7 +17,8 @@ from qrules.engine.device import anchor_quantizer, device_mismatches, run_on_dev
 from tests import models
 from tests.models.arm import arm_helper
 
-CASES = [("helper", "transformer_block"), ("helper", "shapes"), ("zoo", "resnet18")]
+#: Quantizing and lowering one side takes 15-17 s of CPU on each (2-core machine).
+CASES = [("helper", "transformer_block"), ("zoo", "resnet18")]
 
 _REPORTS: dict = {}
 
