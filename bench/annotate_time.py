@@ -1,6 +1,6 @@
 """Annotate time of a qrules ruleset vs its anchor quantizer, on the same graphs.
 
-    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor]
+    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor,arm,cortex_m]
                                   [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
 
 Each torchvision model (weights=None) is exported once per ruleset (strictly for
@@ -10,7 +10,10 @@ per annotate (transform_for_annotation + annotate) and the ratio qrules / anchor
 measured in the same run. Targets (issue 4): <= 1.0x XNNPACKQuantizer (per_channel),
 <= 0.3x X86InductorQuantizer (default config). `xnnpack` is timed against executorch's
 XNNPACKQuantizer (whose static annotate re-traces four QAT conv-bn patterns on every
-call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy.
+call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy, `arm` against
+executorch's TOSAQuantizer (TOSA-1.0+INT, per channel) and `cortex_m` against its
+CortexMQuantizer; both export with ``.module(check_guards=False)``, as the equivalence
+suite does, and a ruleset not written yet is skipped with a message.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import torchvision  # noqa: E402
 
 import qrules  # noqa: E402
 from qrules.adapter.torchao import export_module, fold_batch_norms  # noqa: E402
+from qrules.engine.diff import anchor  # noqa: E402
+from qrules.resources import builtin_ruleset_names  # noqa: E402
 
 
 def anchor_xnnpack():
@@ -64,6 +69,7 @@ def anchor_x86_inductor():
 
 
 # ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
+# (None: export with check_guards=False, for Arm's preprocessing)
 BENCHES = {
     "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(),
                 anchor_executorch_xnnpack, "executorch XNNPACKQuantizer", False),
@@ -72,7 +78,17 @@ BENCHES = {
         anchor_xnnpack, "torchao XNNPACKQuantizer", False),
     "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(), anchor_x86_inductor,
                      "X86InductorQuantizer", True),
+    "arm": (lambda: qrules.load("arm").quantizer(), lambda: anchor("executorch:arm"),
+            "executorch TOSAQuantizer", None),
+    "cortex_m": (lambda: qrules.load("cortex_m").quantizer(),
+                 lambda: anchor("executorch:cortex_m"), "executorch CortexMQuantizer", None),
 }
+
+
+def export_graph(model, inputs, strict):
+    if strict is None:
+        return torch.export.export(model, inputs).module(check_guards=False)
+    return export_module(model, inputs, strict=strict)
 
 
 def time_annotate(make_quantizer, graph, repeat: int) -> float:
@@ -89,7 +105,8 @@ def time_annotate(make_quantizer, graph, repeat: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rulesets", default="xnnpack,xnnpack_torchao,x86_inductor")
+    parser.add_argument("--rulesets", default="xnnpack,xnnpack_torchao,x86_inductor,arm,"
+                        "cortex_m")
     parser.add_argument("--models", default="resnet18,mobilenet_v2,mobilenet_v3_large,"
                         "efficientnet_b0,convnext_tiny,vit_b_16")
     parser.add_argument("--repeat", type=int, default=3)
@@ -98,13 +115,16 @@ def main(argv=None) -> int:
     rows = []
     for ruleset in args.rulesets.split(","):
         ours_factory, anchor_factory, anchor_name, strict = BENCHES[ruleset]
+        if ruleset.partition("_torchao")[0] not in builtin_ruleset_names():
+            print(f"{ruleset:<15} skipped: no rulesets/{ruleset}.qrule yet", flush=True)
+            continue
         ruleset_quantizer = ours_factory()   # load and compile once, as a user would
         for name in args.models.split(","):
             torch.manual_seed(0)
             model = torchvision.models.get_model(name, weights=None).eval()
             size = 224 if name.startswith("vit") else 96
-            graph = fold_batch_norms(export_module(model, (torch.randn(1, 3, size, size),),
-                                                   strict=strict))
+            graph = fold_batch_norms(export_graph(model, (torch.randn(1, 3, size, size),),
+                                                  strict))
             ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
             theirs = time_annotate(anchor_factory, graph, args.repeat)
             nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")

@@ -2,7 +2,10 @@
 
 The one module of qrules that imports executorch. A device backend is a partitioner
 factory plus its anchor quantizer factory (``DeviceBackend``); ``DEVICE_BACKENDS`` holds
-them by name. XNNPACK is the first; Arm, Cortex-M and Qualcomm join the same way.
+them by name: XNNPACK, and Arm's TOSA lowering (whose delegate executorch's runtime does
+not carry here: its programs are lowered and compared, not run). Executorch's
+hand-written quantizers without a partitioner of their own (Cortex-M's) are built here
+too, for the diff anchors.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from qrules.adapter.torchao import Quantizer
 
 __all__ = [
     "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
+    "arm_quantizer", "cortex_m_quantizer", "cortex_m_transform_for_annotation",
     "export_for_lowering", "lower",
     "ProgramRun", "load_and_run",
 ]
@@ -32,11 +36,15 @@ class DeviceBackend:
     ``partitioners()``: fresh partitioner objects for ``to_edge_transform_and_lower``.
     ``anchor(**params)``: the backend's own quantizer, configured like the ruleset with
     those parameters (the ruleset's parameter names: per_channel, dynamic, qat, ...).
+    ``runs``: executorch's runtime in this install carries the backend's delegate, so
+    its programs are loaded and run; when not (Arm's TOSA), they are lowered and the
+    delegates' payloads compared.
     """
 
     name: str
     partitioners: Callable[[], list]
     anchor: Callable[..., Quantizer]
+    runs: bool = True
 
 
 def _xnnpack_partitioners() -> list:
@@ -56,8 +64,59 @@ def _xnnpack_anchor(*, per_channel: bool = False, dynamic: bool = False,
     return XNNPACKQuantizer().set_global(config)
 
 
+#: The TOSA profile of each activation width: int16 activations need the int16 extension.
+TOSA_PROFILES = {8: "TOSA-1.0+INT", 16: "TOSA-1.0+INT+int16"}
+
+
+def _tosa_partitioners() -> list:
+    from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
+    from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
+
+    return [TOSAPartitioner(TosaCompileSpec(TOSA_PROFILES[8]))]
+
+
+def arm_quantizer(*, per_channel: bool = True, qat: bool = False, dynamic: bool = False,
+                  act_bits: int = 8, weight_bits: int = 8) -> Quantizer:
+    """executorch's ``TOSAQuantizer`` with ``set_global`` of the config helper the
+    widths select: ``get_symmetric_quantization_config`` (8/8, profile TOSA-1.0+INT),
+    ``get_symmetric_a16w8_quantization_config`` (act_bits=16, profile
+    TOSA-1.0+INT+int16), ``get_symmetric_a8w4_quantization_config`` (weight_bits=4).
+    Every flag is passed explicitly: the a8w4 helper's own ``is_qat`` default is True."""
+    from executorch.backends.arm.quantizer import arm_quantizer as arm
+    from executorch.backends.arm.tosa import TosaSpecification
+
+    helpers = {(8, 8): arm.get_symmetric_quantization_config,
+               (16, 8): arm.get_symmetric_a16w8_quantization_config,
+               (8, 4): arm.get_symmetric_a8w4_quantization_config}
+    helper = helpers.get((act_bits, weight_bits))
+    if helper is None:
+        raise ValueError(f"executorch's Arm quantizer has no config for act_bits={act_bits}, "
+                         f"weight_bits={weight_bits}; it has "
+                         + ", ".join(f"act_bits={a} weight_bits={w}" for a, w in helpers))
+    spec = TosaSpecification.create_from_string(TOSA_PROFILES[act_bits])
+    config = helper(per_channel, qat, dynamic)
+    return arm.TOSAQuantizer(spec).set_global(config)
+
+
+def cortex_m_quantizer() -> Quantizer:
+    """executorch's ``CortexMQuantizer()`` with its defaults."""
+    from executorch.backends.cortex_m.quantizer.quantizer import CortexMQuantizer
+
+    return CortexMQuantizer()
+
+
+def cortex_m_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The graph CortexMQuantizer annotates: its pass manager's pre-annotation passes
+    (the ``cortex_m_passes`` transform a ruleset names). Python code, not rule data:
+    the passes rewrite the graph (constants, decompositions) in ways a rule cannot."""
+    from executorch.backends.cortex_m.passes.cortex_m_pass_manager import CortexMPassManager
+
+    return CortexMPassManager(None).transform_for_annotation(model)
+
+
 DEVICE_BACKENDS: dict[str, DeviceBackend] = {
     "xnnpack": DeviceBackend("xnnpack", _xnnpack_partitioners, _xnnpack_anchor),
+    "arm": DeviceBackend("arm", _tosa_partitioners, arm_quantizer, runs=False),
 }
 
 
@@ -92,28 +151,32 @@ class LoweredProgram:
 
     ``delegates``: delegate calls in the top-level graph. ``delegated_nodes``: the
     call_function nodes inside all delegates. ``qdq_outside``: the q/dq ops left in the
-    top-level graph, by name, in graph order. ``error``: why no ``.pte`` was written.
+    top-level graph, by name, in graph order. ``payloads``: what the backend compiled
+    each delegate to (a TOSA flatbuffer, an XNNPACK graph), in graph order. ``error``:
+    why no ``.pte`` was written.
     """
 
     pte: Optional[bytes]
     delegates: int
     delegated_nodes: int
     qdq_outside: list[str]
+    payloads: tuple = ()
     error: Optional[str] = None
 
 
-def _count_delegation(graph_module: torch.fx.GraphModule) -> tuple[int, int, list[str]]:
+def _count_delegation(graph_module: torch.fx.GraphModule):
     delegates = delegated = 0
-    outside = []
+    outside, payloads = [], []
     for node in graph_module.graph.nodes:
         if node.op == "call_function" and "call_delegate" in _op_name(node):
             delegates += 1
             lowered = getattr(graph_module, node.args[0].target)
             delegated += sum(n.op == "call_function"
                              for n in lowered.original_module.graph.nodes)
+            payloads.append(bytes(lowered.processed_bytes))
         elif _is_qdq(node):
             outside.append(_op_name(node))
-    return delegates, delegated, outside
+    return delegates, delegated, outside, tuple(payloads)
 
 
 def export_for_lowering(module: torch.nn.Module, example_inputs: tuple):

@@ -37,6 +37,9 @@ class DeviceReport:
     calls and the nodes inside them. ``qdq_outside``: q/dq ops the partitioner left out.
     ``outputs``: the runtime's outputs; ``reference``: the converted PyTorch model's;
     ``max_abs_diff``: the largest difference between the two (None when it did not run).
+    ``payloads``: what the backend compiled each delegate to. ``runs``: the backend's
+    delegate runs in this install's runtime (when not, as for Arm's TOSA, the program
+    is lowered and written but not loaded: ``loads`` stays False with no ``error``).
     """
 
     backend: str
@@ -50,9 +53,16 @@ class DeviceReport:
     max_abs_diff: Optional[float]
     pte: Optional[bytes] = field(default=None, repr=False)
     seconds: dict = field(default_factory=dict)
+    payloads: tuple = field(default=(), repr=False)
+    runs: bool = True
 
     def format(self) -> str:
-        status = "loads and runs" if self.loads else f"FAILS: {self.error}"
+        if self.loads:
+            status = "loads and runs"
+        elif self.error is None and not self.runs:
+            status = "lowered (no runtime for its delegate here)"
+        else:
+            status = f"FAILS: {self.error}"
         diff = "" if self.max_abs_diff is None else \
             f", max |runtime - converted| {self.max_abs_diff:.3g}"
         return (f"{self.backend}: {status}; {self.delegates} delegate(s) holding "
@@ -104,8 +114,8 @@ def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
     seconds["lower"] = time.perf_counter() - start
     report = DeviceReport(backend.name, False, program.error, program.delegates,
                           program.delegated_nodes, program.qdq_outside, None, reference,
-                          None, program.pte, seconds)
-    if program.pte is None:
+                          None, program.pte, seconds, program.payloads, backend.runs)
+    if program.pte is None or not backend.runs:
         return report
     start = time.perf_counter()
     with stage("running in executorch's runtime"):
@@ -122,13 +132,22 @@ def run_on_device(model: torch.nn.Module, example_inputs: tuple, quantizer, *,
 def device_mismatches(ours: DeviceReport, anchor: DeviceReport) -> list[str]:
     """How ``ours`` falls short of ``anchor``'s program (empty when it does not): it
     must load when the anchor's does, delegate as many nodes, leave no q/dq outside a
-    delegate where the anchor leaves none, and give bit-identical runtime outputs."""
+    delegate where the anchor leaves none, and give bit-identical runtime outputs; on a
+    backend that does not run here, lower when the anchor's does and compile to the
+    same delegate payloads."""
     problems = []
     if anchor.loads and not ours.loads:
         problems.append(f"does not load (the anchor's program does): {ours.error}")
     if (ours.delegates, ours.delegated_nodes) != (anchor.delegates, anchor.delegated_nodes):
         problems.append(f"{ours.delegated_nodes} nodes in {ours.delegates} delegate(s); "
                         f"the anchor's: {anchor.delegated_nodes} in {anchor.delegates}")
+    if not ours.runs and anchor.pte is not None and ours.pte is None:
+        problems.append(f"does not lower (the anchor's program does): {ours.error}")
+    if not ours.runs and len(ours.payloads) == len(anchor.payloads) and \
+            ours.payloads != anchor.payloads:
+        differing = sum(a != b for a, b in zip(ours.payloads, anchor.payloads))
+        problems.append(f"{differing} of {len(ours.payloads)} delegate payloads differ "
+                        "from the anchor's")
     if ours.qdq_outside and not anchor.qdq_outside:
         problems.append(f"q/dq ops left outside delegates: {', '.join(ours.qdq_outside)}")
     if ours.loads and anchor.loads:
@@ -146,8 +165,8 @@ def export_program(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
                    verify: bool = True) -> bytes:
     """Quantize with ``ruleset``, lower for ``backend`` and return the ``.pte`` bytes
     (also written to ``path`` when given). ``verify``: load and run the program once in
-    executorch's runtime first. Raises ``DeviceError`` when the program does not lower,
-    load or run."""
+    executorch's runtime first (on a backend whose delegate runs here). Raises
+    ``DeviceError`` when the program does not lower, load or run."""
     backend = device_backend(backend)
     inputs = tuple(example_inputs)
     converted = quantize(model, inputs, ruleset, calibration=calibration)
@@ -155,7 +174,7 @@ def export_program(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
         program = lower(converted, inputs, backend)
     if program.pte is None:
         raise DeviceError(f"{backend.name}: {program.error}")
-    if verify:
+    if verify and backend.runs:
         with stage("running in executorch's runtime"):
             run = load_and_run(program.pte, inputs)
         if run.outputs is None:

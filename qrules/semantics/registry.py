@@ -109,6 +109,11 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           op_kwargs=frozenset({"ops"}),
           kwargs_doc="`float_only` (bool, default true), `ops` (op names; default `add`, "
                      "`mul`, `sub`, `div` `.Tensor` overloads)"),
+    Entry("cortex_m_passes", "transform",
+          "qrules.adapter.executorch:cortex_m_transform_for_annotation", frozenset(),
+          "executorch's CortexMPassManager.transform_for_annotation: scalars to "
+          "constants, hardswish clamps, mean decomposed, matmul to bmm, shared "
+          "constants deduplicated (needs executorch)"),
 )}
 
 #: Annotation classes rules may write (`annotation NAME`); the default is torchao's

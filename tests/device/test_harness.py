@@ -141,5 +141,17 @@ def test_device_mismatches_names_each_shortfall():
 
 
 def test_unknown_backend():
-    with pytest.raises(ValueError, match="no device backend 'nope'; known: xnnpack"):
+    with pytest.raises(ValueError, match="no device backend 'nope'; known: arm, xnnpack"):
         device_backend("nope")
+
+
+def test_a_backend_that_does_not_run_here_is_held_to_its_payloads():
+    lowered = dict(backend="arm", loads=False, outputs=None, max_abs_diff=None, runs=False,
+                   pte=b"program", payloads=(b"tosa-a", b"tosa-b"))
+    anchor = _report(**lowered)
+    assert device_mismatches(_report(**lowered), anchor) == []
+    assert "lowered (no runtime for its delegate here)" in anchor.format()
+    assert device_mismatches(_report(**{**lowered, "payloads": (b"tosa-a", b"other")}),
+                             anchor) == ["1 of 2 delegate payloads differ from the anchor's"]
+    assert device_mismatches(_report(**{**lowered, "pte": None, "error": "boom"}),
+                             anchor)[0] == "does not lower (the anchor's program does): boom"
