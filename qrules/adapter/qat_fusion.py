@@ -68,6 +68,14 @@ def _present_kinds(m: torch.fx.GraphModule) -> list:
     return [kind for kind, (target, _) in _CONV_KINDS.items() if target in targets]
 
 
+def _prune(m) -> None:
+    """What torchao's passes do to the graph even where no pattern matches: drop dead
+    nodes, then (the subgraph rewriter, on every call) unused submodules."""
+    m.graph.eliminate_dead_code()
+    m.delete_all_unused_submodules()
+    m.recompile()
+
+
 def _devices() -> list[bool]:
     return [True, False] if torch.cuda.is_available() else [False]
 
@@ -117,8 +125,7 @@ def fuse_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
     annotations moved onto the new nodes."""
     if not any(qat._is_bn_node(n) for n in m.graph.nodes):
         return m
-    m.graph.eliminate_dead_code()
-    m.recompile()
+    _prune(m)
     for is_cuda in _devices():
         for conv_fn in _present_kinds(m):
             _fuse_kind(m, conv_fn, is_cuda)
@@ -198,6 +205,7 @@ def fold_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
     conv kind back to a conv with bn folded into its weight and bias."""
     if not any(qat._is_bn_node(n) for n in m.graph.nodes):
         return m
+    _prune(m)
     kinds = _present_kinds(m)
     for is_cuda in _devices():
         for conv_fn in kinds:
