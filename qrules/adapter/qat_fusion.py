@@ -52,13 +52,15 @@ def _example_inputs(rank: int, with_conv_bias: bool) -> tuple:
 
 
 def _pattern(key: tuple, build: Callable, rank: int, with_conv_bias: bool, is_cuda: bool,
-             **kwargs) -> torch.fx.GraphModule:
-    """The exported pattern graph for ``key``, made on first use. Callers only read
-    it (the subgraph rewriter copies the replacement's attributes)."""
+             kwargs: Callable = dict) -> torch.fx.GraphModule:
+    """The exported pattern graph for ``key``, made on first use (``kwargs()``: the
+    pattern's keyword inputs). Callers only read it (the subgraph rewriter copies the
+    replacement's attributes)."""
     graph = _PATTERN_CACHE.get(key)
     if graph is None:
-        graph = _get_aten_graph_module_for_pattern(build(), _example_inputs(rank, with_conv_bias), is_cuda,
-                                  **kwargs)
+        with torch.random.fork_rng(devices=[]):  # torchao's kwargs draw random tensors
+            graph = _get_aten_graph_module_for_pattern(
+                build(), _example_inputs(rank, with_conv_bias), is_cuda, **kwargs())
         _PATTERN_CACHE[key] = graph
     return graph
 
@@ -152,15 +154,17 @@ def _fold_kind(m, conv_fn, is_cuda: bool) -> None:
         if _WEIGHT_QUANTIZE[per_channel] not in targets:
             continue
         flags = (per_channel, has_bias, bias_quantized, training)
-        kwargs = qat._get_quantized_conv_bn_example_inputs_kwargs(per_channel, has_bias, bias_quantized, is_cuda)
+        def kwargs(flags=flags):
+            return qat._get_quantized_conv_bn_example_inputs_kwargs(*flags[:3], is_cuda)
+
         match = _pattern(("quantized", conv_fn, flags, is_cuda),
                          lambda: qat._get_quantized_qat_conv_bn_pattern(*flags[:3], conv_fn,
                                                                    training),
-                         rank, False, is_cuda, **kwargs)
+                         rank, False, is_cuda, kwargs)
         replacement = _pattern(("folded", conv_fn, flags, is_cuda),
                                lambda: qat._get_folded_quantized_qat_conv_bn_pattern(
                                    *flags[:3], conv_fn, training),
-                               rank, False, is_cuda, **kwargs)
+                               rank, False, is_cuda, kwargs)
         replaced += replace_pattern_with_filters(m, match, replacement, ignore_literals=True)
     m.recompile()
     qat._remove_extra_dequantize(m)

@@ -6,11 +6,12 @@ names, observer / fake-quant classes and arguments, parameters and buffers), so 
 and QAT gradients are bit-identical; tests/engine/test_shared_passes.py checks it
 against torchao's functions. What is qrules' own, and why:
 
-| pass | replaces | cost it removes |
-| --- | --- | --- |
-| ``passes.observe.insert_observers`` | torchao's observer insertion | quadratic naming |
-| ``qat_fusion.fuse_conv_bn_qat`` / ``fold_conv_bn_qat`` | ``_fuse/_fold_conv_bn_qat`` | pattern exports |
-| ``passes.histogram.search_bins`` (in ``reference_qdq``) | HistogramObserver's search | tensor indexing per step |
+- ``passes.observe.insert_observers`` for torchao's observer insertion (its naming is
+  quadratic in the number of observers);
+- ``qat_fusion.fuse_conv_bn_qat`` / ``fold_conv_bn_qat`` for ``_fuse_conv_bn_qat`` /
+  ``_fold_conv_bn_qat`` (pattern graphs exported on every call);
+- ``passes.histogram.search_bins``, through ``_fast_histogram_search``, for
+  HistogramObserver's range search at convert (a tensor index per step).
 
 The rest is torchao's own code, called as is: batch-norm folding for PTQ, the
 quantizer's transform/annotate/validate, the edge-to-observer map, Q/DQ conversion, the
