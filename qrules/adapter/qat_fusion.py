@@ -25,10 +25,13 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.export.unflatten import _assign_attr, _AttrKind
 from torch.fx.subgraph_rewriter import replace_pattern_with_filters
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from qrules.adapter import torchao  # noqa: F401  (quiets torchao's import first)
 from torchao.quantization.pt2e import qat_utils as qat  # noqa: E402
+from torchao.quantization.pt2e import utils as pt2e_utils  # noqa: E402
 from torchao.quantization.pt2e.utils import _get_aten_graph_module_for_pattern  # noqa: E402
 
 _PATTERN_CACHE: dict[tuple, torch.fx.GraphModule] = {}
@@ -173,6 +176,40 @@ def _fold_kind(m, conv_fn, is_cuda: bool) -> None:
     m.recompile()
 
 
+def _parameter(m, node):
+    return None if node is None else pt2e_utils._get_tensor_constant_from_node(node, m)
+
+
+def _fold_bn_into_conv(m, conv, weight, bias, bn) -> None:
+    """torchao's ``fold_bn_weights_into_conv_node`` for ``aten.batch_norm`` (what
+    exports make today), without its second, identical ``fuse_conv_bn_weights`` and its
+    dead-code pass per conv (the fold runs one at the end). Older batch-norm ops go to
+    torchao's function."""
+    if bn.target != torch.ops.aten.batch_norm.default:
+        qat.fold_bn_weights_into_conv_node(conv, weight, bias, bn, m)
+        return
+    bn_args = pt2e_utils._get_all_arguments(bn.args, bn.kwargs, bn.target._schema.arguments)
+    bn_weight, bn_bias, mean, var = (_parameter(m, node) for node in bn_args[1:5])
+    fused_weight, fused_bias = fuse_conv_bn_weights(
+        _parameter(m, weight), _parameter(m, bias), mean, var, bn_args[7], bn_weight, bn_bias,
+        transpose=pt2e_utils._is_conv_transpose_node(conv))
+    _assign_attr(fused_weight, m, str(weight.target), _AttrKind.PARAMETER)
+    conv_args = list(conv.args) + [None] * (3 - len(conv.args))
+    if bias is not None:
+        _assign_attr(fused_bias, m, str(bias.target), _AttrKind.PARAMETER)
+    else:
+        name = str(weight.target) + "_bias"
+        _assign_attr(fused_bias, m, name, _AttrKind.PARAMETER)
+        with m.graph.inserting_before(conv):
+            conv_args[2] = m.graph.get_attr(name)
+        if "val" in conv.meta:
+            conv_args[2].meta["val"] = conv.meta["val"].fake_mode.from_tensor(
+                fused_bias, static_shapes=True)
+    conv.args = tuple(conv_args)
+    bn.replace_all_uses_with(conv)
+    m.graph.erase_node(bn)
+
+
 def _fold_replaced(m, replaced: list) -> None:
     """Per replaced subgraph: metadata and weight/bias Q/DQ args from the original,
     then bn folded into the conv's weight and bias."""
@@ -187,8 +224,7 @@ def _fold_replaced(m, replaced: list) -> None:
             qat._copy_over_q_dq_args(*pairs["conv_bias_dq"])
         conv = pairs["conv"][1]
         bias = pairs["conv_bias"][1] if "conv_bias" in pairs else None
-        qat.fold_bn_weights_into_conv_node(conv, pairs["conv_weight"][1], bias,
-                                           pairs["bn"][1], m)
+        _fold_bn_into_conv(m, conv, pairs["conv_weight"][1], bias, pairs["bn"][1])
         for original in qat._filter_nodes_map(replacement.nodes_map).values():
             if qat._is_conv_or_conv_transpose_node(original):
                 qat._copy_over_literal_conv_args(original, conv)
