@@ -7,11 +7,11 @@ Each case exports its model once; every timing works on a fresh deep copy of tha
 export, and the two engines (``qrules.prepare/convert(..., engine="qrules"|"torchao")``)
 alternate run by run (calibration: batch by batch), so machine load hits both alike.
 Reported: median seconds of prepare + convert (calibration: of ten batches through a
-prepared copy) and torchao / qrules, the speed-up, measured in the same run. The first qrules QAT run of a process exports
-and caches the conv-bn pattern graphs of the conv kinds present (qrules/adapter/
-qat_fusion.py); ``first_qrules_s`` reports that cold run, the medians the warm ones.
-Targets (issue 13): QAT >= 10x (< 2 s on the block), PTQ >= 5x on the 10k-node MLP and
-never slower on the zoo, calibration never slower.
+prepared copy) and torchao / qrules, the speed-up, measured in the same run. The first
+qrules QAT run of a process exports and caches the conv-bn pattern graphs of the conv
+kinds present (qrules/adapter/qat_fusion.py); ``first_qrules_s`` reports that cold run,
+the medians the warm ones. Targets (issue 13): QAT >= 10x (< 2 s on the block), PTQ >=
+5x on the 10k-node MLP and never slower on the zoo, calibration never slower.
 """
 
 from __future__ import annotations
