@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 
 import torch
 
+from qrules.adapter import shared_passes
 from qrules.adapter.torchao import (
     convert_pt2e, export_module, forget_prepared_models, model_is_exported, prepare_pt2e,
     prepare_qat_pt2e, quiet_torchao,
@@ -25,18 +26,36 @@ def _as_graph(model: torch.nn.Module, example_inputs: tuple) -> torch.fx.GraphMo
         return export_module(model, tuple(example_inputs))
 
 
-def prepare(model: torch.nn.Module, example_inputs: tuple, ruleset, *, qat: bool = False):
+def _check_engine(engine: str) -> None:
+    if engine not in shared_passes.ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(shared_passes.ENGINES)}, "
+                         f"not {engine!r}")
+
+
+def prepare(model: torch.nn.Module, example_inputs: tuple, ruleset, *, qat: bool = False,
+            engine: str = "qrules"):
     """Export (unless already exported), annotate with the ruleset(s), insert observers
-    (or fake-quantizers with ``qat=True``). Returns the prepared GraphModule."""
+    (or fake-quantizers with ``qat=True``). Returns the prepared GraphModule.
+
+    ``engine="qrules"`` runs qrules' passes, ``"torchao"`` torchao's ``prepare_pt2e`` /
+    ``prepare_qat_pt2e`` (the reference: both make the same graph)."""
+    _check_engine(engine)
     graph = _as_graph(model, example_inputs)
     quantizer = as_quantizer(ruleset)
     with quiet_torchao(), stage("annotating and preparing"):
+        if engine == "qrules":
+            return shared_passes.prepare(graph, quantizer, qat=qat)
         return (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
 
 
-def convert(prepared: torch.fx.GraphModule, *, fold_quantize: bool = True):
-    """Replace observers by quantize/dequantize ops, folding quantized weights."""
+def convert(prepared: torch.fx.GraphModule, *, fold_quantize: bool = True,
+            engine: str = "qrules"):
+    """Replace observers by quantize/dequantize ops, folding quantized weights
+    (``engine`` as for ``prepare``)."""
+    _check_engine(engine)
     with quiet_torchao(), stage("converting"):
+        if engine == "qrules":
+            return shared_passes.convert(prepared, fold_quantize=fold_quantize)
         return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
@@ -60,17 +79,17 @@ def calibrate(prepared: torch.fx.GraphModule, batches: list, progress: Optional[
 
 def quantize(model: torch.nn.Module, example_inputs: tuple, ruleset, *,
              calibration: Optional[Iterable] = None, qat: bool = False,
-             progress: Optional[bool] = None) -> torch.fx.GraphModule:
+             progress: Optional[bool] = None, engine: str = "qrules") -> torch.fx.GraphModule:
     """Export, annotate, validate, prepare, calibrate, convert with weight folding.
 
     ``calibration``: an iterable of input batches (tuples, or single tensors);
     default: the example inputs once. ``ruleset``: a loaded ruleset, a quantizer, or
-    ``qrules.compose(...)`` of several.
+    ``qrules.compose(...)`` of several. ``engine``: as for ``prepare``.
     """
     with showing(shown(progress)):  # ``progress`` decides for every stage
-        prepared = prepare(model, example_inputs, ruleset, qat=qat)
+        prepared = prepare(model, example_inputs, ruleset, qat=qat, engine=engine)
         calibrate(prepared, _batches(calibration, example_inputs))
-        converted = convert(prepared)
+        converted = convert(prepared, engine=engine)
     del prepared
     forget_prepared_models()  # else torchao's cache keeps the prepared copy alive
     return converted

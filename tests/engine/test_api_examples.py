@@ -27,9 +27,9 @@ def restored_registry():
 
 
 def test_the_doc_has_the_worked_examples():
-    assert len(EXAMPLES) == 2   # a vendor observer, a vendor fact
+    assert len(EXAMPLES) == 3   # the engine switch, a vendor observer, a vendor fact
 
 
-@pytest.mark.parametrize("code", EXAMPLES, ids=["observer", "fact"])
+@pytest.mark.parametrize("code", EXAMPLES, ids=["engine", "observer", "fact"])
 def test_example_runs(code, restored_registry):
     exec(compile(code, str(API_DOC), "exec"), {"__name__": "api_example"})

@@ -344,6 +344,23 @@ class ConvTWithBNRelu(torch.nn.Module):
         return self.relu(self.bn(self.convt(x)))
 
 
+class ConvKindsBn(torch.nn.Module):
+    """Every conv kind QAT fuses with batch norm, in one graph: conv2d (with and
+    without bias), conv_transpose2d, conv1d, each followed by bn (tests/engine/
+    test_shared_passes.py: one torchao QAT convert covers all kinds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = ConvWithBNRelu(relu=True)
+        self.conv_nobias = ConvWithBNRelu(relu=False, bias=False)
+        self.convt = ConvTWithBNRelu(relu=True)
+        self.conv1d = ConvWithBNRelu(relu=True, dim=1)
+
+    def forward(self, x):
+        y = self.convt(self.conv_nobias(self.conv(x)))
+        return self.conv1d(y.flatten(2))
+
+
 class ConvBnReLU2dAndLinearReLU(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -665,6 +682,7 @@ SMALL = {
     "conv_transpose_bn_relu": lambda: (ConvTWithBNRelu(relu=True), _image()),
     "conv_transpose_bn": lambda: (ConvTWithBNRelu(relu=False), _image()),
     "conv_bn_relu_linear": lambda: (ConvBnReLU2dAndLinearReLU(), _image()),
+    "conv_kinds_bn": lambda: (ConvKindsBn(), _image(2)),
     "conv_linear_permute": lambda: (ConvLinearWPermute(), _image()),
     "groupwise_conv": lambda: (GroupwiseConv2d(), (torch.randn(2, 4, 10, 10),)),
     "linear": lambda: (LinearModule(4), (torch.randn(2, 4),)),

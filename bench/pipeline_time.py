@@ -1,0 +1,141 @@
+"""prepare / calibrate / convert time: qrules' passes vs torchao's, on the same graphs.
+
+    python bench/pipeline_time.py [--cases qat_block,qat_resnet18,ptq_mlp,ptq_zoo,calibration]
+                                  [--mlp-blocks 2500] [--repeat 3] [--json OUT]
+
+Each case exports its model once; every timing works on a fresh deep copy of that
+export, and the two engines (``qrules.prepare/convert(..., engine="qrules"|"torchao")``)
+alternate run by run (calibration: batch by batch), so machine load hits both alike.
+Reported: median seconds of prepare + convert (calibration: of ten batches through a
+prepared copy) and torchao / qrules, the speed-up, measured in the same run. The first
+qrules QAT run of a process exports and caches the conv-bn pattern graphs of the conv
+kinds present (qrules/adapter/qat_fusion.py); ``first_qrules_s`` reports that cold run,
+the medians the warm ones. Targets (issue 13): QAT >= 10x (< 2 s on the block), PTQ >=
+5x on the 10k-node MLP and never slower on the zoo, calibration never slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+
+from _common import ensure_repo_on_path, write_json
+
+ensure_repo_on_path()
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+import qrules  # noqa: E402
+from qrules.adapter.torchao import export_module, move_exported_model_to_eval  # noqa: E402
+
+ENGINES = ("torchao", "qrules")
+
+
+class _Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3)
+        self.bn = torch.nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+def _mlp(blocks: int):
+    layers = []
+    for _ in range(blocks):
+        layers += [torch.nn.Linear(16, 16), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers).eval(), (torch.randn(4, 16),)
+
+
+def _zoo(name: str, qat: bool = False):
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None)
+    return (model.train() if qat else model.eval()), (torch.randn(2, 3, 64, 64),)
+
+
+def _prepare_convert(graph, inputs, ruleset, qat: bool) -> dict:
+    """Seconds of prepare + convert per engine, torchao then qrules."""
+    seconds = {}
+    for engine in ENGINES:
+        work = copy.deepcopy(graph)
+        start = time.perf_counter()
+        prepared = qrules.prepare(work, inputs, ruleset, qat=qat, engine=engine)
+        elapsed = time.perf_counter() - start
+        if qat:
+            move_exported_model_to_eval(prepared)
+        qrules.calibrate(prepared, [inputs], progress=False)
+        start = time.perf_counter()
+        qrules.convert(prepared, engine=engine)
+        seconds[engine] = elapsed + time.perf_counter() - start
+    return seconds
+
+
+def _calibrate(graph, inputs, ruleset, qat: bool) -> dict:
+    """Seconds of ten calibration batches per engine, alternating batch by batch (the
+    two prepared graphs are the same, so only load can tell them apart)."""
+    prepared = {engine: qrules.prepare(copy.deepcopy(graph), inputs, ruleset, engine=engine)
+                for engine in ENGINES}
+    seconds = dict.fromkeys(ENGINES, 0.0)
+    for index in range(10):
+        batch = [tuple(x * (1 + index / 10) for x in inputs)]
+        for engine in ENGINES:
+            start = time.perf_counter()
+            qrules.calibrate(prepared[engine], batch, progress=False)
+            seconds[engine] += time.perf_counter() - start
+    return seconds
+
+
+def _cases(args) -> list:
+    """(case, model label, (module, inputs), ruleset, qat, what is timed)."""
+    per_channel = qrules.load("xnnpack", per_channel=True)
+    qat_rules = qrules.load("xnnpack", per_channel=True, qat=True)
+    torch.manual_seed(0)
+    out = [("qat_block", "conv-bn-relu", (_Block().train(), (torch.randn(2, 3, 32, 32),)),
+            qat_rules, True, _prepare_convert),
+           ("qat_resnet18", "resnet18 64px", _zoo("resnet18", qat=True), qat_rules, True,
+            _prepare_convert),
+           ("ptq_mlp", f"MLP {args.mlp_blocks} x (Linear, ReLU)", _mlp(args.mlp_blocks),
+            per_channel, False, _prepare_convert)]
+    out += [("ptq_zoo", f"{name} 64px", _zoo(name), per_channel, False, _prepare_convert)
+            for name in ("resnet18", "mobilenet_v2")]
+    out.append(("calibration", "resnet18 64px, 10 batches", _zoo("resnet18"), per_channel,
+                False, _calibrate))
+    wanted = set(args.cases.split(","))
+    return [case for case in out if case[0] in wanted]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="qat_block,qat_resnet18,ptq_mlp,ptq_zoo,calibration")
+    parser.add_argument("--mlp-blocks", type=int, default=2500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="OUT")
+    args = parser.parse_args(argv)
+    rows = []
+    for case, label, (module, inputs), ruleset, qat, timed in _cases(args):
+        graph = export_module(module, inputs)
+        nodes = len(graph.graph.nodes)
+        times = {engine: [] for engine in ENGINES}
+        for _ in range(args.repeat):
+            for engine, seconds in timed(graph, inputs, ruleset, qat).items():
+                times[engine].append(seconds)
+        theirs, ours = (statistics.median(times[engine]) for engine in ENGINES)
+        rows.append({"case": case, "model": label, "nodes": nodes,
+                     "torchao_s": round(theirs, 3), "qrules_s": round(ours, 3),
+                     "first_qrules_s": round(times["qrules"][0], 3),
+                     "speedup": round(theirs / ours, 2)})
+        print(f"{case:<13} {label:<32} {nodes:>6} nodes  torchao {theirs:8.3f}s  "
+              f"qrules {ours:7.3f}s (first {times['qrules'][0]:.3f}s)  "
+              f"{theirs / ours:6.2f}x", flush=True)
+    if args.json:
+        write_json(args.json, "pipeline_time", vars(args), {"rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

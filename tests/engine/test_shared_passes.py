@@ -1,0 +1,171 @@
+"""qrules' prepare / convert passes make torchao's graphs (qrules/adapter/shared_passes.py).
+
+Each case prepares copies of one export with ``engine="torchao"`` (torchao's
+``prepare_pt2e`` / ``prepare_qat_pt2e`` / ``convert_pt2e``) and ``engine="qrules"``,
+and requires, after prepare and again after convert: the same nodes in the same order
+(op, name, target, arguments), the same module classes with the same constructor
+arguments (their ``repr``), state_dict tensors bit-equal; outputs bit-identical after
+calibration; for QAT, gradients, updated parameters and outputs bit-identical after one
+SGD step. Every built-in ruleset on small modules, resnet18; one QAT model holds
+every conv kind QAT fuses, since each torchao QAT convert costs ~20 s of pattern exports.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import qrules
+from qrules.engine import pipeline
+from qrules.passes.histogram import search_bins
+from tests.models import SMALL, export, zoo
+
+PTQ_CASES = [  # (ruleset, params, model)
+    ("xnnpack", {}, "conv_bn_relu_linear"),
+    ("xnnpack", {"per_channel": True}, "add_mul_cat"),
+    ("xnnpack", {"per_channel": True}, "conv_transpose_bn_relu"),
+    ("xnnpack", {"flavor": "torchao"}, "propagation"),
+    ("xnnpack", {"flavor": "torchao", "per_channel": True}, "conv1d_bn_relu"),
+    ("xnnpack", {"dynamic": True}, "linear_relu"),
+    ("x86_inductor", {}, "x86_conv_fusions"),
+    ("x86_inductor", {}, "x86_propagation"),
+    ("x86_inductor", {"reduce_range": True}, "x86_linear_fusions"),
+    ("embedding", {}, "embedding_linear"),
+]
+# x86_inductor's zoo graphs need a strict export (tests/equivalence/cases.py): ~40 s
+# more; its small graphs above run the same passes.
+ZOO_CASES = [("xnnpack", {"per_channel": True}, "resnet18", False)]
+QAT_CASES = [("xnnpack", {"per_channel": True, "qat": True}, "conv_kinds_bn")]
+
+
+def _structure(gm: torch.fx.GraphModule) -> list:
+    modules = dict(gm.named_modules(remove_duplicate=False))
+    rows = []
+    for node in gm.graph.nodes:
+        target = node.target
+        if node.op == "call_module":
+            target = (type(modules[target]).__name__, repr(modules[target]))
+        rows.append((node.op, node.name, str(target), str(node.args), str(node.kwargs)))
+    return rows
+
+
+def _assert_same_graph(reference: torch.fx.GraphModule, ours: torch.fx.GraphModule) -> None:
+    expected, got = _structure(reference), _structure(ours)
+    first = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), None)
+    assert expected == got, f"first difference at node {first}: " + (
+        f"{expected[first]} != {got[first]}" if first is not None
+        else f"{len(expected)} != {len(got)} nodes")
+    want, have = reference.state_dict(), ours.state_dict()
+    assert list(want) == list(have)
+    for key, tensor in want.items():
+        other = have[key]
+        assert tensor.dtype == other.dtype and tensor.shape == other.shape, key
+        assert torch.equal(tensor, other), key
+
+
+def _leaves(output) -> list:
+    if isinstance(output, (tuple, list)):
+        return [leaf for item in output for leaf in _leaves(item)]
+    return [output]
+
+
+def _assert_same_values(reference, ours) -> None:
+    assert len(reference) == len(ours)
+    for want, have in zip(reference, ours):
+        assert (want is None) == (have is None)
+        if want is not None:
+            assert torch.equal(want, have)
+
+
+def _prepare_both(graph, inputs, ruleset, qat):
+    prepared = {engine: pipeline.prepare(copy.deepcopy(graph), inputs, ruleset, qat=qat,
+                                         engine=engine)
+                for engine in ("torchao", "qrules")}
+    _assert_same_graph(prepared["torchao"], prepared["qrules"])
+    return prepared
+
+
+def _convert_both(prepared, inputs):
+    converted = {engine: pipeline.convert(model, engine=engine)
+                 for engine, model in prepared.items()}
+    _assert_same_graph(converted["torchao"], converted["qrules"])
+    with torch.no_grad():
+        outputs = [_leaves(converted[engine](*inputs)) for engine in ("torchao", "qrules")]
+    _assert_same_values(*outputs)
+    assert outputs[0]
+
+
+def _check_ptq(graph, inputs, ruleset):
+    prepared = _prepare_both(graph, inputs, ruleset, qat=False)
+    calibration = [inputs, tuple(x * 3 if x.is_floating_point() else x for x in inputs)]
+    for model in prepared.values():
+        pipeline.calibrate(model, calibration, progress=False)
+    _convert_both(prepared, inputs)
+
+
+@pytest.mark.parametrize("name,params,model", PTQ_CASES,
+                         ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m in PTQ_CASES])
+def test_ptq_small_models(name, params, model):
+    torch.manual_seed(0)
+    module, inputs = SMALL[model]()
+    _check_ptq(export(module.eval(), inputs), inputs, qrules.load(name, **params))
+
+
+@pytest.mark.parametrize("name,params,model,strict", ZOO_CASES,
+                         ids=[f"{n}-{m}" for n, _, m, _ in ZOO_CASES])
+def test_ptq_zoo(name, params, model, strict):
+    module, inputs = zoo(model)
+    _check_ptq(export(module, inputs, strict=strict), inputs, qrules.load(name, **params))
+
+
+@pytest.mark.parametrize("name,params,model", QAT_CASES,
+                         ids=[f"{n}-{m}" for n, _, m in QAT_CASES])
+def test_qat_training_step_and_fold(name, params, model):
+    torch.manual_seed(0)
+    module, inputs = SMALL[model]()
+    graph = export(module.train(), inputs)
+    prepared = _prepare_both(graph, inputs, qrules.load(name, **params), qat=True)
+    steps = {}
+    for engine, model_ in prepared.items():
+        optimizer = torch.optim.SGD(model_.parameters(), lr=0.1)
+        model_(*inputs).square().sum().backward()
+        grads = [p.grad for p in model_.parameters()]
+        optimizer.step()
+        steps[engine] = (grads, [p.detach().clone() for p in model_.parameters()],
+                         _leaves(model_(*inputs)))
+    _assert_same_values(steps["torchao"][0], steps["qrules"][0])
+    _assert_same_values(steps["torchao"][1], steps["qrules"][1])
+    _assert_same_values(steps["torchao"][2], steps["qrules"][2])
+    for model_ in prepared.values():
+        qrules.move_exported_model_to_eval(model_)
+    _convert_both(prepared, inputs)
+
+
+def test_engine_switch_is_checked():
+    with pytest.raises(ValueError, match="engine must be one of qrules, torchao"):
+        pipeline.convert(None, engine="fx")
+
+
+def test_histogram_search_matches_torchao():
+    """search_bins on floats picks the bins torchao's tensor walk picks, histogram
+    shapes a calibration does not reach included (spikes, ties at a float32 bound)."""
+    from torchao.quantization.pt2e.observer import HistogramObserver
+
+    generator = torch.Generator().manual_seed(0)
+    samples = [torch.randn(4000, generator=generator),
+               torch.randn(4000, generator=generator).exp(),
+               torch.cat([torch.zeros(3000), torch.full((5,), 40.0)]),
+               torch.rand(999, generator=generator) * 7 - 1]
+    for sample in samples:
+        observer = HistogramObserver()
+        observer(sample)
+        observer(sample * 1.5 + 0.25)
+        want = observer._non_linear_param_search()
+        cumulative = torch.cumsum(observer.histogram, dim=0).tolist()
+        total = torch.sum(observer.histogram).item()
+        start, end = search_bins(cumulative, total, observer._compute_quantization_error)
+        width = (observer.max_val - observer.min_val) / observer.bins
+        assert torch.equal(want[0], observer.min_val + width * start)
+        assert torch.equal(want[1], observer.min_val + width * (end + 1))
