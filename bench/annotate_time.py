@@ -1,6 +1,6 @@
 """Annotate time of a qrules ruleset vs its anchor quantizer, on the same graphs.
 
-    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor]
+    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor,qnn]
                                   [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
 
 Each torchvision model (weights=None) is exported once per ruleset (strictly for
@@ -10,7 +10,9 @@ per annotate (transform_for_annotation + annotate) and the ratio qrules / anchor
 measured in the same run. Targets (issue 4): <= 1.0x XNNPACKQuantizer (per_channel),
 <= 0.3x X86InductorQuantizer (default config). `xnnpack` is timed against executorch's
 XNNPACKQuantizer (whose static annotate re-traces four QAT conv-bn patterns on every
-call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy.
+call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy. `qnn` times
+executorch's QnnQuantizer (8a8w, per channel; issue 11); while rulesets/qnn.qrule is not
+written, its qrules side is skipped with a message and only the anchor is timed.
 """
 
 from __future__ import annotations
@@ -63,6 +65,20 @@ def anchor_x86_inductor():
         return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
 
 
+def anchor_qnn():
+    from qrules.engine.diff import anchor
+
+    return anchor("executorch:qnn[8a8w,per_channel]")
+
+
+def ruleset_qnn():
+    """The qnn ruleset's quantizer, or None while rulesets/qnn.qrule does not exist."""
+    if not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "rulesets",
+                                       "qnn.qrule")):
+        return None
+    return qrules.load("qnn", dtype="8a8w", per_channel=True).quantizer()
+
+
 # ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
 BENCHES = {
     "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(),
@@ -72,6 +88,7 @@ BENCHES = {
         anchor_xnnpack, "torchao XNNPACKQuantizer", False),
     "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(), anchor_x86_inductor,
                      "X86InductorQuantizer", True),
+    "qnn": (ruleset_qnn, anchor_qnn, "executorch QnnQuantizer", False),
 }
 
 
@@ -99,15 +116,25 @@ def main(argv=None) -> int:
     for ruleset in args.rulesets.split(","):
         ours_factory, anchor_factory, anchor_name, strict = BENCHES[ruleset]
         ruleset_quantizer = ours_factory()   # load and compile once, as a user would
+        if ruleset_quantizer is None:
+            print(f"{ruleset}: qrules side skipped: rulesets/{ruleset}.qrule is not written "
+                  "yet; timing the anchor only", flush=True)
         for name in args.models.split(","):
             torch.manual_seed(0)
             model = torchvision.models.get_model(name, weights=None).eval()
             size = 224 if name.startswith("vit") else 96
             graph = fold_batch_norms(export_module(model, (torch.randn(1, 3, size, size),),
                                                    strict=strict))
-            ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
             theirs = time_annotate(anchor_factory, graph, args.repeat)
             nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")
+            if ruleset_quantizer is None:
+                rows.append({"ruleset": ruleset, "model": name, "call_nodes": nodes,
+                             "qrules_s": None, "anchor": anchor_name,
+                             "anchor_s": round(theirs, 4), "ratio": None})
+                print(f"{ruleset:<15} {name:<20} {nodes:>5} nodes  qrules  skipped  "
+                      f"{anchor_name} {theirs:7.3f}s", flush=True)
+                continue
+            ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
             rows.append({"ruleset": ruleset, "model": name, "call_nodes": nodes,
                          "qrules_s": round(ours, 4), "anchor": anchor_name,
                          "anchor_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})

@@ -36,7 +36,7 @@ from tests.models.qnn import QNN_MODELS
 
 from .conftest import exported
 from .gaps import Gap, classify
-from .test_qnn_harness import QAT_DTYPES, qnn_exported
+from .test_qnn_harness import ANCHOR_FAILS, QAT_DTYPES, qnn_exported
 
 HTP = "executorch/backends/qualcomm/quantizer/"
 
@@ -132,11 +132,14 @@ def _cases():
             yield ("zoo", model, dtype, True, False, {})
     for model in QNN_MODELS:
         for dtype in QNN_DTYPES:
+            if (model, dtype) in ANCHOR_FAILS:   # the anchor raises: nothing to hold to
+                continue
             for per_channel in (False, True):
                 yield ("qnn", model, dtype, per_channel, False, {})
     for model in ("embedding_lookup", "elementwise"):
         for dtype in QAT_DTYPES:
-            yield ("qnn", model, dtype, True, True, {})
+            if (model, dtype) not in ANCHOR_FAILS:
+                yield ("qnn", model, dtype, True, True, {})
     for model in ("conv_bn_relu", "conv_bn", "conv_transpose_bn"):
         for dtype in ("8a8w", "16a4w"):
             yield ("small", model, dtype, True, True, {})

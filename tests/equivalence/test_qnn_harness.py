@@ -15,7 +15,7 @@ import warnings
 
 import pytest
 
-from qrules.engine.diff import anchor, diff, parse_anchor
+from qrules.engine.diff import SideFailed, anchor, diff, parse_anchor
 from qrules.engine.diff.anchors import QNN_DTYPES
 from tests import models
 from tests.models.qnn import QNN_MODELS, qnn_small
@@ -88,11 +88,29 @@ def test_every_annotator_is_reached():
     assert len(table) >= 60, sorted(table)   # the registry was read, not an empty stub
 
 
-SELF_CASES = ([(name, f"{dtype},per_channel", False) for name in QNN_MODELS
-               for dtype in QNN_DTYPES]
-              + [(name, "8a8w", False) for name in ("conv_family", "decoder_block")]
+#: Where the anchor itself raises in prepare, with torchao's error: fp16a8w has no
+#: activation spec (None). BatchNorm.annotate and LayerNorm.annotate read its dtype
+#: (htp_rules.py:208, 888); topk's getitem shares topk's output (GetItem.annotate,
+#: htp_rules.py:659), which topk, left without specs, never got; Embedding and the
+#: scatter annotators share their output with an input edge whose spec is None
+#: (htp_rules.py:604, 1470-1477). Checked to still raise, so a fixed anchor shows here.
+ANCHOR_FAILS = {
+    ("conv_family", "fp16a8w"): "AttributeError: 'NoneType' object has no attribute 'dtype'",
+    ("decoder_block", "fp16a8w"): "AttributeError: 'NoneType' object has no attribute 'dtype'",
+    ("reductions", "fp16a8w"): "KeyError: topk",
+    ("indexing", "fp16a8w"): "AttributeError: 'NoneType' object has no attribute 'to'",
+    ("embedding_lookup", "fp16a8w"): "AttributeError: 'NoneType' object has no attribute 'to'",
+}
+
+# Every model with every dtype (per-tensor weights); per-channel weights, whose
+# PerChannelParamObserver runs a 100-step line search per batch, on a linear for every
+# dtype and on every conv form for two; QAT on a small module for every QAT dtype.
+SELF_CASES = ([(name, dtype, False) for name in QNN_MODELS for dtype in QNN_DTYPES]
+              + [("embedding_lookup", f"{dtype},per_channel", False) for dtype in QNN_DTYPES]
+              + [("conv_family", f"{dtype},per_channel", False) for dtype in ("8a8w", "16a4w")]
               + [("embedding_lookup", f"{dtype},per_channel,qat", True)
-                 for dtype in QAT_DTYPES])
+                 for dtype in QAT_DTYPES]
+              + [("elementwise", "fp16a8w,per_channel,qat", True)])
 
 
 @pytest.mark.parametrize("name, flags, qat", SELF_CASES,
@@ -100,6 +118,11 @@ SELF_CASES = ([(name, f"{dtype},per_channel", False) for name in QNN_MODELS
 def test_anchor_against_itself(name, flags, qat):
     graph, inputs = qnn_exported(name, qat)
     spec = f"executorch:qnn[{flags}]"
+    failure = ANCHOR_FAILS.get((name, flags.partition(",")[0]))
+    if failure:
+        with pytest.raises(SideFailed, match=re.escape(failure)):
+            diff(spec, spec, graph, inputs, qat=qat, numerics=False)
+        return
     try:
         report = diff(spec, spec, graph, inputs, qat=qat, model_label=name)
     finally:
