@@ -12,6 +12,7 @@ import gc
 import os
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,31 @@ def test_qnn_anchor_spec(spec, expected):
 def test_qnn_anchor_takes_one_dtype():
     with pytest.raises(ValueError, match=re.escape("one dtype flag, not 8a8w, 16a4w")):
         anchor("executorch:qnn[16a4w,8a8w]")
+
+
+def test_survey_example_is_the_ordered_choice():
+    """docs/backends.md's QNN example: checks clean, and on ``x -> view -> permute`` the
+    view (its producer unquantized) gets a fresh spec and the permute shares the view's,
+    as QNN's annotate_in_out_obs_sharing_op / annotate_single_in_share_out do."""
+    import torch
+
+    import qrules
+    from qrules.adapter.torchao import ANNOTATION_KEY
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "backends.md").read_text()
+    section = doc[doc.index("## Qualcomm QNN: what the language needs"):]
+    example = re.search(r"```qrule\n(.*?)```", section, re.S).group(1)
+    assert qrules.check(example) == []
+
+    class ViewPermute(torch.nn.Module):
+        def forward(self, x):
+            return x.view(2, 8).permute(1, 0)
+
+    graph = models.export(ViewPermute(), (torch.randn(16),))
+    qrules.load_text(example).quantizer().annotate(graph)
+    nodes = {n.name: n for n in graph.graph.nodes}
+    view_spec = next(iter(nodes["view"].meta[ANNOTATION_KEY].input_qspec_map.values()))
+    permute_spec = next(iter(nodes["permute"].meta[ANNOTATION_KEY].input_qspec_map.values()))
+    assert type(view_spec).__name__ == "QuantizationSpec"
+    assert type(permute_spec).__name__ == "SharedQuantizationSpec"
+    assert permute_spec.edge_or_node is nodes["view"]
