@@ -63,7 +63,7 @@ QNN_GAPS: dict[str, Gap] = {
         "affine(uint16 as int32, 0..65535, observer=moving_average_minmax)",
         _shows("int32 [0, 65535]")),
     "per_block_weights": Gap(
-        f"{HTP}quantizer.py:700-716 (_get_quant_config), annotators/htp_rules.py:975-979",
+        f"{HTP}quantizer.py:588-625 (_get_quant_config), 698-705, annotators/htp_rules.py:975-979",
         "per-block weights, the block size chosen per node name (set_block_size_map) "
         "and written into the observer's keywords",
         "spec w_block = symmetric(int4 as int8, -7..7, per_block(axis=0, "
@@ -115,7 +115,7 @@ QNN_GAPS: dict[str, Gap] = {
         "rule conv_bn: conv -> bn : static when qat, with transform materialize_bias",
         _on("annotation", "input bias", "input conv_bias")),
     "replace_inf": Gap(
-        f"{HTP}quantizer.py:464-520 (_replace_inf)",
+        f"{HTP}quantizer.py:441-506 (_replace_inf)",
         "after annotating, constants and scalar args beyond float16's range are "
         "rewritten to +-(the consumer's quant range)",
         "after annotate transform clamp_infinite_constants  # a registry transform",
