@@ -1,6 +1,6 @@
 """Annotate time of a qrules ruleset vs its anchor quantizer, on the same graphs.
 
-    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor,arm,cortex_m]
+    python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor,arm,cortex_m,qnn]
                                   [--models resnet18,mobilenet_v2] [--repeat 3] [--json OUT]
 
 Each torchvision model (weights=None) is exported once per ruleset (strictly for
@@ -14,6 +14,7 @@ call), `xnnpack_torchao` (flavor=torchao) against torchao's testing copy, `arm` 
 executorch's TOSAQuantizer (TOSA-1.0+INT, per channel) and `cortex_m` against its
 CortexMQuantizer; both export with ``.module(check_guards=False)``, as the equivalence
 suite does, and a ruleset not written yet is skipped with a message.
+`qnn` times executorch's QnnQuantizer (8a8w, per channel; issue 11).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def anchor_x86_inductor():
         return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
 
 
+def anchor_qnn():
+    from qrules.engine.diff import anchor
+
+    return anchor("executorch:qnn[8a8w,per_channel]")
+
+
 # ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
 # (None: export with check_guards=False, for Arm's preprocessing)
 BENCHES = {
@@ -82,6 +89,8 @@ BENCHES = {
             "executorch TOSAQuantizer", None),
     "cortex_m": (lambda: qrules.load("cortex_m").quantizer(),
                  lambda: anchor("executorch:cortex_m"), "executorch CortexMQuantizer", None),
+    "qnn": (lambda: qrules.load("qnn", dtype="8a8w", per_channel=True).quantizer(),
+            anchor_qnn, "executorch QnnQuantizer", False),
 }
 
 
@@ -125,9 +134,9 @@ def main(argv=None) -> int:
             size = 224 if name.startswith("vit") else 96
             graph = fold_batch_norms(export_graph(model, (torch.randn(1, 3, size, size),),
                                                   strict))
-            ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
             theirs = time_annotate(anchor_factory, graph, args.repeat)
             nodes = sum(1 for n in graph.graph.nodes if n.op == "call_function")
+            ours = time_annotate(lambda: ruleset_quantizer, graph, args.repeat)
             rows.append({"ruleset": ruleset, "model": name, "call_nodes": nodes,
                          "qrules_s": round(ours, 4), "anchor": anchor_name,
                          "anchor_s": round(theirs, 4), "ratio": round(ours / theirs, 3)})

@@ -140,7 +140,7 @@ def test_cli_diff_names_the_executorch_anchor(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("executorch:nope", "unknown executorch quantizer 'nope'; known: arm, cortex_m, xnnpack"),
+    ("executorch:nope", "unknown executorch quantizer 'nope'; known: arm, cortex_m, qnn, xnnpack"),
     ("executorch:xnnpack[fast]", "executorch:xnnpack takes no flag 'fast'"),
 ])
 def test_bad_executorch_anchor_specs(spec, message):

@@ -5,9 +5,11 @@ from a short spec through a fixed table: ``anchor("executorch:xnnpack[per_channe
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
 import re
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 from qrules.adapter import torchao as adapter
 from qrules.adapter.executorch import DEVICE_BACKENDS, cortex_m_quantizer
@@ -39,6 +41,59 @@ def _embedding():
     return EmbeddingQuantizer()
 
 
+#: QnnQuantizer's QuantDtype members, as anchor flags (``use_16a4w`` -> ``16a4w``).
+QNN_DTYPES = ("8a8w", "16a16w", "16a8w", "16a4w", "16a4w_block", "8a4w", "fp16a8w", "16a2w")
+
+#: The block size ``executorch:qnn[16a4w_block]`` gives every linear (and its weight),
+#: as executorch's LLM decoder manager does (``qnn_decoder_model_manager.py``): QNN's
+#: block map is keyed by node name, so the anchor fills it from the graph it annotates.
+QNN_LINEAR_BLOCK_SIZE = (1, 16)
+
+
+@contextlib.contextmanager
+def _qnn_sdk_left_to_caller() -> Iterator[None]:
+    """``QnnQuantizer()`` sets up the QNN SDK to read op constraints and, with
+    ``QNN_SDK_ROOT`` unset, downloads it (and libc++) from the network. An empty
+    ``QNN_SDK_ROOT`` tells executorch the caller owns the SDK: no download, and the
+    quantizer falls back to validating nothing, which does not change annotations."""
+    if "QNN_SDK_ROOT" in os.environ:
+        yield
+        return
+    os.environ["QNN_SDK_ROOT"] = ""
+    try:
+        yield
+    finally:
+        os.environ.pop("QNN_SDK_ROOT", None)
+
+
+def _qnn(qat=False, per_channel=False, **dtype_flags):
+    import torch
+    from executorch.backends.qualcomm.quantizer.quantizer import QnnQuantizer, QuantDtype
+
+    dtypes = [name for name in QNN_DTYPES if dtype_flags.get(name)]
+    if len(dtypes) > 1:
+        raise ValueError(f"executorch:qnn takes one dtype flag, not {', '.join(dtypes)}")
+    dtype = dtypes[0] if dtypes else "8a8w"
+
+    class BlockwiseQnnQuantizer(QnnQuantizer):
+        """QnnQuantizer with ``QNN_LINEAR_BLOCK_SIZE`` on every linear of the graph."""
+
+        def annotate(self, model):
+            linears = [node for node in model.graph.nodes
+                       if node.target == torch.ops.aten.linear.default]
+            self.set_block_size_map({node.name: QNN_LINEAR_BLOCK_SIZE
+                                     for linear in linears
+                                     for node in (linear, linear.args[1])})
+            return super().annotate(model)
+
+    with _qnn_sdk_left_to_caller():
+        quantizer = (BlockwiseQnnQuantizer if dtype == "16a4w_block" else QnnQuantizer)()
+    quantizer.set_default_quant_config(getattr(QuantDtype, f"use_{dtype}"), is_qat=qat,
+                                       is_conv_per_channel=per_channel,
+                                       is_linear_per_channel=per_channel)
+    return quantizer
+
+
 #: Hand-written quantizers by name: (factory, the flags it takes). The only way a spec
 #: string reaches library code; nothing is imported by a user-given name. torchao's are
 #: named bare (``torchao:xnnpack`` is "xnnpack", torchao being the first library the
@@ -52,6 +107,9 @@ ANCHORS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "executorch:arm": (DEVICE_BACKENDS["arm"].anchor,
                        ("per_channel", "qat", "dynamic", "act_bits", "weight_bits")),
     "executorch:cortex_m": (cortex_m_quantizer, ()),
+    # executorch's QnnQuantizer (HTP): one dtype flag (default 8a8w), per_channel for
+    # conv and linear weights, qat.
+    "executorch:qnn": (_qnn, (*QNN_DTYPES, "per_channel", "qat")),
 }
 
 #: The libraries an anchor spec may name: ``LIBRARY:NAME[flag,...]``.
@@ -70,7 +128,9 @@ def _parameter_value(spec_name: str, factory: Callable, name: str,
                      text: str) -> Union[bool, int]:
     """A flag's value, of the type of the factory's default: ``name`` alone is True,
     ``name=true|false`` a bool, ``name=16`` an int."""
-    default = inspect.signature(factory).parameters[name].default
+    parameter = inspect.signature(factory).parameters.get(name)
+    # A flag the factory takes through **flags (QNN's dtypes) is a switch.
+    default = True if parameter is None else parameter.default
     lowered = text.strip().lower()
     if isinstance(default, bool):
         if lowered in ("", "true", "false"):

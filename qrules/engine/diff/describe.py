@@ -63,6 +63,10 @@ def _describe_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, (torch.qscheme,)):
         return str(value)
+    if isinstance(value, torch.fx.Graph):
+        # A vendor observer given the graph it observes (QNN's ConcatObserver): each
+        # side has its own copy of one graph, so the copy's identity is no difference.
+        return "<graph>"
     if isinstance(value, (list, tuple)):
         return tuple(_describe_value(v) for v in value)
     if isinstance(value, dict):
