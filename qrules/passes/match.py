@@ -18,10 +18,14 @@ from typing import Any, Iterable, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
+from qrules.compile.matchers import (
+    CompiledRule, CompiledRuleset, CompiledStep, OpMatch, target_key,
+)
 from qrules.compile.predicates import StepContext
+from qrules.passes.clusters import connected_region
 from qrules.passes.scopes import SourcePartitions, in_rule_scope, region_of, region_roles
 from qrules.passes.state import State
+from qrules.syntax.ast import EVERY_NODE
 
 
 @dataclass
@@ -34,13 +38,16 @@ class Match:
     region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
     region_outputs: list[Node] = field(default_factory=list)
     interior: list[Node] = field(default_factory=list)   # getitems between two steps
+    # A connected region's neighbour (clusters.NeighbourEdge), copied by `neighbour()`.
+    neighbour: Optional[tuple] = None
+    connected: bool = False   # a `region(connected ...)` match: its outputs are exact
     # With `takes(...)`: the nodes the match owns (marked annotated); None: its steps.
     owned: Optional[list[Node]] = None
 
     @property
     def is_region(self) -> bool:
         """A `region(...)` match: one step made of all the module instance's members."""
-        return bool(self.region_inputs or self.region_outputs)
+        return bool(self.region_inputs or self.region_outputs or self.connected)
 
     @property
     def head(self) -> Node:
@@ -67,6 +74,9 @@ def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
 def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
     roles: dict[str, list[Any]] = defaultdict(list)
     for binding in op.bindings:
+        if binding.position == EVERY_NODE:
+            roles[binding.role].extend(node.all_input_nodes)
+            continue
         if binding.position >= len(node.args):
             continue
         value = node.args[binding.position]
@@ -128,6 +138,8 @@ class Matcher:
             if node.op == "call_function":
                 self.by_target[node.target].append(node)
                 self.calls.append(node)
+            elif node.op in ("placeholder", "output"):
+                self.by_target[target_key(node)].append(node)
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
@@ -160,16 +172,24 @@ class Matcher:
                 return match
         return None
 
-    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False):
+    def _step(self, step: CompiledStep, node: Node, state: State, rule: CompiledRule):
         """(op, roles) when `node` has the shape of this step; its predicates are left
         to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
-        blocked = node not in state.planned if amend else state.taken(node)
-        if node.op != "call_function" or blocked or not self._is_float(node):
+        blocked = node not in state.planned if rule.amend else state.taken(node)
+        if blocked:
             return None
-        op = step.op_for(node.target)
-        if op is None and step.any_op:
+        # Graph inputs and outputs match whatever their dtype (a `graph_input` rule
+        # annotates an integer input too, without a spec: plan.py drops it); ops only
+        # when their output is floating point.
+        if node.op == "call_function":
+            if not (rule.any_dtype or self._is_float(node)):
+                return None
+        elif node.op not in ("placeholder", "output"):
+            return None
+        op = step.op_for(target_key(node))
+        if op is None and step.any_op and node.op == "call_function":
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
             return None
@@ -205,7 +225,7 @@ class Matcher:
         # they only read the graph and earlier annotations, so the order does not
         # change the answer, and most candidates fail on shape (a conv not followed
         # by a relu) before any predicate has to run.
-        found = self._step(steps[0], head, state, rule.amend)
+        found = self._step(steps[0], head, state, rule)
         if found is None:
             return None
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
@@ -231,7 +251,7 @@ class Matcher:
                 return None
             between = [previous]
         for user in list(previous.users):
-            found = self._step(step, user, state, rule.amend)
+            found = self._step(step, user, state, rule)
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):
@@ -243,10 +263,24 @@ class Matcher:
         return None
 
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
-        parts = self.region_of(step.region, head)
-        if parts is None:
-            return None
-        members, inputs, outputs = parts
+        neighbour = None
+        if step.region.selector_kind == "connected":
+            if state.taken(head) or head.target not in self.compiled.op_targets.get(
+                    step.region.selector, ()):
+                return None
+            parts = connected_region(head, self.compiled.op_targets[step.region.selector],
+                                     state, self.order)
+            if parts is None:
+                return None
+            members, inputs, outputs, neighbour = parts
+            # A config copying the neighbour's spec has nothing to copy without one.
+            if neighbour is None and rule.copies_neighbour:
+                return None
+        else:
+            parts = self.region_of(step.region, head)
+            if parts is None:
+                return None
+            members, inputs, outputs = parts
         if members[0] is not head or any(state.taken(n) for n in members):
             return None
         # A region's predicates (`region(...)[not annotated(input)]`) see its input
@@ -255,4 +289,5 @@ class Matcher:
                 StepContext(head, region_roles(inputs, outputs), state)):
             return None
         return Match(rule, members, [None] * len(members), [{}] * len(members),
-                     [None] * len(members), inputs, outputs)
+                     [None] * len(members), inputs, outputs, neighbour=neighbour,
+                     connected=step.region.selector_kind == "connected")

@@ -76,7 +76,8 @@ OBSERVERS: dict[str, Entry] = {e.name: e for e in (
           "running min/max of every value seen"),
     Entry("moving_average_minmax", "observer", f"{_OBS}:MovingAverageMinMaxObserver",
           _OBS_KW, "exponential moving average of min/max"),
-    Entry("per_channel_minmax", "observer", f"{_OBS}:PerChannelMinMaxObserver", _OBS_KW,
+    Entry("per_channel_minmax", "observer", f"{_OBS}:PerChannelMinMaxObserver",
+          _OBS_KW | {"ch_axis"},
           "min/max per channel (needs a per_channel spec)"),
     Entry("moving_average_per_channel_minmax", "observer",
           f"{_OBS}:MovingAveragePerChannelMinMaxObserver", _OBS_KW,
@@ -109,6 +110,14 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           op_kwargs=frozenset({"ops"}),
           kwargs_doc="`float_only` (bool, default true), `ops` (op names; default `add`, "
                      "`mul`, `sub`, `div` `.Tensor` overloads)"),
+    # Arm's TOSAQuantizer decomposes, before annotating, only the ops it quantizes:
+    # the transform reads the ruleset's own plan of the graph (`reads_plan`).
+    Entry("arm_decompositions", "transform", "qrules.adapter.executorch:arm_decompositions",
+          frozenset({"profile"}),
+          "executorch's Arm pass manager `transform_for_annotation_pipeline` (TOSAQuantizer's "
+          "`transform_for_annotation`) on the nodes the ruleset quantizes; needs executorch",
+          kwargs_doc="`profile` (a TOSA specification string, default `\"TOSA-1.0+INT\"`)",
+          extra={"reads_plan": True}),
 )}
 
 #: Annotation classes rules may write (`annotation NAME`); the default is torchao's
@@ -160,18 +169,22 @@ def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] =
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
-                       *, op_kwargs: Optional[set[str]] = None,
+                       *, op_kwargs: Optional[set[str]] = None, reads_plan: bool = False,
                        replace: bool = False) -> Entry:
     """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``.
 
     ``op_kwargs`` (a subset of ``kwargs``) take a list of op names in the ruleset
     (``ops=[add, mul]``); the function gets the frozenset of their aten overloads.
+    With ``reads_plan``, the function also gets ``quantized``: the set of nodes the
+    ruleset would quantize on the graph as it stands (a backend that decomposes only
+    what its quantizer quantizes, as Arm's does).
     """
     op_kwargs = frozenset(op_kwargs or ())
     if not op_kwargs <= frozenset(kwargs or ()):
         raise ValueError(f"op_kwargs {sorted(op_kwargs)} must be among kwargs")
+    extra = {"reads_plan": True} if reads_plan else {}
     return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ()),
-                                       op_kwargs=op_kwargs), replace, function)
+                                       op_kwargs=op_kwargs, extra=extra), replace, function)
 
 
 def register_annotation_kind(name: str, annotation_class: type,

@@ -228,8 +228,13 @@ class Param(Node):
     name_span: Span
 
 
+#: ``RoleBinding.position`` of ``input: *``: every graph node the call reads.
+EVERY_NODE = -1
+
+
 class RoleBinding(Node):
-    """``weight: 1``, ``input: 0[*]`` (every list element), ``output: item(0)``."""
+    """``weight: 1``, ``input: 0[*]`` (every list element), ``output: item(0)``,
+    ``input: *`` (every node argument: position ``EVERY_NODE``)."""
 
     role: str
     position: int
@@ -237,6 +242,8 @@ class RoleBinding(Node):
     through: Optional[str] = None
 
     def __str__(self) -> str:
+        if self.position == EVERY_NODE:
+            return f"{self.role}: *"
         if self.through is not None:
             return f"{self.role}: {self.through}({self.position})"
         if self.element is not None:
@@ -293,6 +300,8 @@ class Rule(Node):
     #: Writes its annotations with `_annotated=False` (the nodes are still taken).
     unmarked: bool = False
     unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR323
+    #: Also matches ops whose output is not a floating-point tensor.
+    any_dtype: bool = False
     name_span: Span
 
 

@@ -72,10 +72,13 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                   did_you_mean(ref.name, ops)))
     for node in ast.walk(pattern):
         if isinstance(node, ast.Region):
-            if node.selector_kind not in ("module_type", "module_name"):
-                out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
-                                      f"`module_name`, not `{node.selector_kind}`",
-                                      node.kind_span or node.span))
+            if node.selector_kind not in ("module_type", "module_name", "connected"):
+                out.append(diagnostic("QR217", f"a region is selected by `module_type`, "
+                                      f"`module_name` or `connected`, not "
+                                      f"`{node.selector_kind}`", node.kind_span or node.span))
+            elif node.selector_kind == "connected" and node.selector not in ops:
+                out.append(diagnostic("QR201", f"unknown op `{node.selector}`", node.span,
+                                      did_you_mean(node.selector, ops)))
             elif pattern is not node and not _guarded_region(pattern, node):
                 out.append(diagnostic("QR324", "a region is a whole pattern on its own; it "
                                       "cannot be chained, optional or labelled (predicates "
