@@ -98,6 +98,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR324", _E, "region inside a larger pattern"),
     Code("QR325", _E, "node function in a region's predicates"),
     Code("QR326", _E, "bad predicate function arguments"),
+    Code("QR330", _E, "neighbour() outside a connected region"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

@@ -67,7 +67,7 @@ def tables() -> dict[str, str]:
     observer_kwargs: dict = {}
     return {
         "spec_kinds": _table(("constructor (optional parts in `[ ]`)", "makes"), [
-            (f"`{k.name}({k.arguments})`", k.doc) for k in SPEC_KINDS.values()]),
+            (f"`{k.name}({k.arguments})`" if k.arguments != "no arguments" else f"`{k.name}()`", k.doc) for k in SPEC_KINDS.values()]),
         "facts": _table(("fact", "type", "value"), [
             (f"`{f.name}`", f.type, f.doc) for f in registry.FACTS.values()]),
         "predicate_functions": _table(("function", "result", "meaning"), [

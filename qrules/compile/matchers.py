@@ -9,6 +9,7 @@ whether its tensor output is reached through ``getitem``, and its predicates.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -140,10 +141,12 @@ class GraphNodeKind:
     op: str
 
 
-#: Targets naming graph I/O nodes instead of overloads (the prelude's `graph_input`
-#: and `graph_output`): backends annotate model inputs and outputs (Arm's `set_io`).
+#: Targets that are not aten overloads: graph I/O nodes (the prelude's `graph_input`
+#: and `graph_output`; backends annotate model inputs and outputs, Arm's `set_io`) and
+#: Python's `operator.getitem` (the items of split, chunk, max.dim).
 GRAPH_IO_TARGETS = {"graph.input.default": GraphNodeKind("placeholder"),
-                    "graph.output.default": GraphNodeKind("output")}
+                    "graph.output.default": GraphNodeKind("output"),
+                    "operator.getitem.default": operator.getitem}
 
 
 def target_key(node) -> Any:

@@ -319,7 +319,7 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "
              "definition)"),
-    SpecKind("neighbour", _neighbour, NeighbourSpec, "",
+    SpecKind("neighbour", _neighbour, NeighbourSpec, "no arguments",
              "the spec already on an edge next to a `region(connected ...)` match, copied "
              "(executorch Arm's shared-qspec clusters); the region does not match without "
              "one; only inside a config"),

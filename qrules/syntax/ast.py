@@ -300,8 +300,9 @@ class Rule(Node):
     #: Writes its annotations with `_annotated=False` (the nodes are still taken).
     unmarked: bool = False
     unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR323
-    #: Also matches ops whose output is not a floating-point tensor.
-    any_dtype: bool = False
+    #: Also matches ops whose output is not a floating-point tensor. Dumped only when
+    #: set, so rules written before the option existed serialize as they did.
+    any_dtype: bool = Field(default=False, exclude_if=lambda value: not value)
     name_span: Span
 
 

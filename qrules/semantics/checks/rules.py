@@ -301,7 +301,15 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
     where = [] if inline else [Note(message=f"config used by rule `{entry.name}` here",
                                     span=entry.rule.name_span)]
     keys: dict[tuple, ast.RoleKey] = {}
+    connected = all(len(e.steps) == 1 and e.steps[0].region is not None
+                    and e.steps[0].region.selector_kind == "connected" for e in expansions)
     for key, specs in config.entries:
+        if not connected and any(spec is not None and spec.copies_neighbour for spec in specs):
+            out.append(diagnostic("QR330", f"`neighbour()` copies the spec next to a "
+                                  f"connected region, and rule `{entry.name}` does not match "
+                                  "one: write its pattern as `region(connected \"OP\")`",
+                                  key.span, where))
+            continue
         if key.step is not None and any(
                 sum(s.label == key.step for s in e.steps) > 1 for e in expansions):
             out.append(diagnostic("QR222", f"`{key.step}` names more than one step of rule "
