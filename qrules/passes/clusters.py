@@ -2,7 +2,8 @@
 
 A connected region is the set of nodes reached from its head through inputs and users
 whose op is `OP` (an op or alias of the vocabulary) and that no rule took yet, as
-executorch's Arm ``SharedQspecQuantizer`` groups its shared-qspec ops. Its `input`
+executorch's Arm ``SharedQspecQuantizer`` groups its shared-qspec ops; a head without a
+float input matches none. Its `input`
 edges are every floating-point input of every member, the head's first; its `output`
 nodes every member with a floating-point output and a user. Its *neighbour* is the
 first spec found on an edge touching it, walking the group breadth-first from the head:
@@ -68,6 +69,8 @@ def connected_region(head: Node, targets: frozenset, state: State, order: dict):
         return None
     inputs = [(source, member) for member in members for source in member.all_input_nodes
               if float_tensor(source)]
+    if not inputs or inputs[0][1] is not head:
+        return None  # the head has no float input: nothing to share the others with
     outputs = [member for member in members if member.users and float_tensor(member)]
     neighbour: Optional[NeighbourEdge] = neighbours[0] if neighbours else None
     return members, inputs, outputs, neighbour

@@ -69,7 +69,10 @@ _OBS = "torchao.quantization.pt2e.observer"
 _FQ = "torchao.quantization.pt2e.fake_quantize"
 _OBS_KW = frozenset({"eps", "reduce_range", "averaging_constant", "bins", "factory_kwargs",
                      "is_dynamic"})
-_FQ_KW = frozenset({"observer", "eps", "averaging_constant", "reduce_range", "bins"})
+# A fake-quantizer's own copy of its spec's fields, as executorch's Arm QAT weights
+# write them; `dtype` and `qscheme` are names ("qint8", "per_channel_symmetric").
+_FQ_KW = frozenset({"observer", "eps", "averaging_constant", "reduce_range", "bins",
+                    "ch_axis", "quant_min", "quant_max", "dtype", "qscheme"})
 
 OBSERVERS: dict[str, Entry] = {e.name: e for e in (
     Entry("minmax", "observer", f"{_OBS}:MinMaxObserver", _OBS_KW,
