@@ -139,7 +139,7 @@ ANNOTATION_KINDS: dict[str, Entry] = {e.name: e for e in (
 CONFIG_ROLES = frozenset({"input", "weight", "bias", "output"})
 
 #: Scope selector kinds: where a scope or region takes its module from.
-SCOPE_KINDS = frozenset({"module_type", "module_name", "operator"})
+SCOPE_KINDS = frozenset({"module_type", "module_name", "operator", "node_name"})
 
 PARAM_TYPES = frozenset({"bool", "int", "float", "str", "enum"})
 
