@@ -22,6 +22,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter import torchao as adapter
 from qrules.adapter.quantizer import PROVENANCE_KEY
 from qrules.adapter.torchao import ANNOTATION_KEY
+from qrules.semantics import registry
 
 _STANDARD_FIELDS = {"input_qspec_map", "output_qspec", "_annotated", "allow_implicit_sharing"}
 
@@ -97,8 +98,10 @@ def _probe_observers() -> list:
     and with per-tensor weights), on which derive functions are compared."""
     global _PROBES
     if _PROBES is None:
-        from torchao.quantization.pt2e.observer import MinMaxObserver, PerChannelMinMaxObserver
-
+        # torchao's classes through the observer registry (the adapter imports torchao).
+        MinMaxObserver = adapter.resolve_entry(registry.OBSERVERS["minmax"])  # noqa: N806
+        PerChannelMinMaxObserver = adapter.resolve_entry(  # noqa: N806
+            registry.OBSERVERS["per_channel_minmax"])
         act = MinMaxObserver(dtype=torch.int8, qscheme=torch.per_tensor_affine)
         act(torch.tensor([-1.5, 0.25, 3.0]))
         per_channel = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.int8, quant_min=-127,
