@@ -21,6 +21,7 @@ _.__getattr__  # qrules/__init__.py
 _.name_list  # rule name_list
 _.include  # rule include
 _.arg_position  # alias arg_position
+_.arg_every  # alias arg_every (`input: *`)
 _.arg_through  # alias arg_through
 _.role_binding  # rule role_binding
 _.role_block  # rule role_block
@@ -81,6 +82,7 @@ _._v_Conditional  # semantics/evaluate.py
 # (semantics/registry.py), imported when first used.
 _.scale_product  # derive function, passes/derive.py
 _.scalars_to_attrs  # transform, passes/transforms.py
+_.arm_decompositions  # transform, adapter/executorch.py (named by rulesets/arm.qrule)
 
 # Public API: used by callers of the package, not inside it (documented in docs/).
 _.quantize  # qrules.quantize, via the lazy table in qrules/__init__.py

@@ -107,6 +107,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR327", _E, "edge selection predicate of the wrong kind"),
     Code("QR328", _E, "edge selection fallback out of range"),
     Code("QR329", _W, "edge selection on a single edge"),
+    Code("QR330", _E, "neighbour() outside a connected region"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

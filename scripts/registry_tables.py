@@ -30,6 +30,12 @@ _PLACEHOLDERS = {"role": "ROLE", "any": "X", "int": "N", "op": "OP", "str": "NAM
                  "list": "LIST"}
 
 
+def _constructor(kind) -> str:
+    """How a spec constructor is written: `neighbour()` takes nothing."""
+    arguments = "" if kind.arguments == "no arguments" else kind.arguments
+    return f"`{kind.name}({arguments})`"
+
+
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     lines = [header, tuple("---" for _ in header), *rows]
     return "".join("| " + " | ".join(cells) + " |\n" for cells in lines)
@@ -67,7 +73,7 @@ def tables() -> dict[str, str]:
     observer_kwargs: dict = {}
     return {
         "spec_kinds": _table(("constructor (optional parts in `[ ]`)", "makes"), [
-            (f"`{k.name}({k.arguments})`", k.doc) for k in SPEC_KINDS.values()]),
+            (_constructor(k), k.doc) for k in SPEC_KINDS.values()]),
         "facts": _table(("fact", "type", "value"), [
             (f"`{f.name}`", f.type, f.doc) for f in registry.FACTS.values()]),
         "predicate_functions": _table(("function", "result", "meaning"), [

@@ -250,3 +250,31 @@ def load_and_run(pte: bytes, inputs: tuple, method: str = "forward") -> ProgramR
             return ProgramRun(tuple(outputs))
     reasons = [line for line in log if "Failed" in line or "failed" in line]
     return ProgramRun(None, "\n".join(reasons + [error]))
+
+
+def arm_decompositions(model: torch.fx.GraphModule, quantized: frozenset,
+                       profile: str = "TOSA-1.0+INT") -> torch.fx.GraphModule:
+    """The ``arm_decompositions`` transform: what executorch's TOSAQuantizer runs in
+    ``transform_for_annotation``, so a ruleset annotates the graph the anchor does.
+
+    Arm's pass manager decomposes only the nodes whose ``DISALLOW_TFA_META_KEY`` is
+    false (the anchor sets it from a first annotation of the graph); here the mark
+    comes from ``quantized``, the ruleset's own plan. The marks are removed after."""
+    from executorch.backends.arm._passes.arm_pass_manager import ArmPassManager
+    from executorch.backends.arm.constants import DISALLOW_TFA_META_KEY
+    from executorch.backends.arm.quantizer.arm_quantizer import (
+        _prefer_table_for_quantized_leaky_relu,
+    )
+    from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
+    from executorch.backends.arm.tosa.specification import TosaSpecification
+
+    for node in model.graph.nodes:
+        node.meta[DISALLOW_TFA_META_KEY] = node not in quantized
+    compile_spec = TosaCompileSpec(TosaSpecification.create_from_string(profile))
+    # The anchor lowers quantized leaky_relu as a table, not decomposed, while it
+    # prepares the graph (its private context manager, used as the anchor uses it).
+    with _prefer_table_for_quantized_leaky_relu(compile_spec):
+        transformed = ArmPassManager(compile_spec).transform_for_annotation_pipeline(model)
+    for node in transformed.graph.nodes:
+        node.meta.pop(DISALLOW_TFA_META_KEY, None)
+    return transformed

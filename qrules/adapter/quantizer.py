@@ -128,12 +128,14 @@ class RulesetQuantizer(Quantizer):
     def transform_for_annotation(self, model: GraphModule) -> GraphModule:
         for compiled in self.annotation_passes():
             for transform in compiled.transforms:
-                function = resolve_entry(registry.TRANSFORMS[transform.name])
-                model = function(model, **dict(transform.kwargs)) or model
+                entry = registry.TRANSFORMS[transform.name]
+                kwargs = dict(transform.kwargs)
+                if entry.extra.get("reads_plan"):
+                    kwargs["quantized"] = self._quantized_nodes(model)
+                model = resolve_entry(entry)(model, **kwargs) or model
         return model
 
-    def annotate(self, model: GraphModule) -> GraphModule:
-        builder = SpecBuilder()
+    def _plans(self, model: GraphModule) -> list[Plan]:
         plans = []
         taken: dict[Node, Any] = {}
         existing = annotations_on(model)
@@ -144,10 +146,23 @@ class RulesetQuantizer(Quantizer):
                 raise ValidationError(errors, self._sources)
             plans.append(current)
             taken.update(current.annotations)
+        return plans
+
+    def _quantized_nodes(self, model: GraphModule) -> frozenset:
+        """The nodes ``annotate`` would give an annotation by a rule that quantizes
+        (its config is not ``none``), on the graph as it stands."""
+        return frozenset(node for current in self._plans(model)
+                         for node, note in current.annotations.items()
+                         if note.rule.config is not None)
+
+    def annotate(self, model: GraphModule) -> GraphModule:
+        builder = SpecBuilder()
+        plans = self._plans(model)
         for current in plans:
             _write(current, builder)
         self.last_plan = plans[-1] if plans else None
-        self.last_warnings = requantized(taken)
+        self.last_warnings = requantized({node: note for current in plans
+                                          for node, note in current.annotations.items()})
         if self.last_warnings:
             warnings.warn(AnnotationWarning(self.last_warnings, self._sources), stacklevel=2)
         return model

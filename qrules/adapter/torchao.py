@@ -113,11 +113,27 @@ def torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
+#: Keyword arguments of observers whose values a rule file writes as names: torch's
+#: quantized dtypes and qschemes, looked up in these lists only.
+_TORCH_NAMED_KWARGS = {
+    "dtype": ("qint8", "quint8", "qint32", "int8", "uint8", "int16", "int32"),
+    "qscheme": ("per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+                "per_channel_symmetric", "per_channel_affine_float_qparams"),
+}
+
+
 def observer_ctor(ref: ObserverRef) -> Callable:
     cls = resolve_entry(registry.OBSERVERS[ref.name])
     kwargs = {}
     for key, value in ref.kwargs:
-        kwargs[key] = observer_ctor(value) if isinstance(value, ObserverRef) else value
+        if isinstance(value, ObserverRef):
+            value = observer_ctor(value)
+        elif key in _TORCH_NAMED_KWARGS and isinstance(value, str):
+            if value not in _TORCH_NAMED_KWARGS[key]:
+                raise ValueError(f"observer {ref.name}: {key}={value!r} is not one of "
+                                 f"{', '.join(_TORCH_NAMED_KWARGS[key])}")
+            value = getattr(torch, value)
+        kwargs[key] = value
     return cls.with_args(**kwargs) if kwargs else cls
 
 

@@ -9,6 +9,7 @@ whether its tensor output is reached through ``getitem``, and its predicates.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -88,6 +89,8 @@ class CompiledRule:
     # (step, role, FirstOf) of every `ROLE[first PRED]` its config names: a match
     # where one of them selects no edge is not accepted.
     selections: tuple = ()
+    # `any_dtype`: also matches ops whose output is not a floating-point tensor.
+    any_dtype: bool = False
     # The ruleset's `annotation` kind (None: torchao's QuantizationAnnotation): what
     # the adapter writes for the nodes this rule annotates.
     annotation_kind: Optional[str] = None
@@ -96,6 +99,11 @@ class CompiledRule:
     def location(self) -> str:
         """``file:line:col`` of the rule's name, as provenance and explain show it."""
         return str(self.span)
+
+    @property
+    def copies_neighbour(self) -> bool:
+        """Its config copies a connected region's neighbour spec (``neighbour()``)."""
+        return any(spec is not None and spec.copies_neighbour for _, spec in self.config or ())
 
     def head_targets(self) -> set:
         heads: set = set()
@@ -133,12 +141,38 @@ class CompiledRuleset:
 _OVERLOADS: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class GraphNodeKind:
+    """The target of a graph input or output node, which has no operator overload:
+    ``placeholder`` (a graph input) or ``output`` (the graph's output node)."""
+
+    op: str
+
+
+#: Targets that are not aten overloads: graph I/O nodes (the prelude's `graph_input`
+#: and `graph_output`; backends annotate model inputs and outputs, Arm's `set_io`) and
+#: Python's `operator.getitem` (the items of split, chunk, max.dim).
+GRAPH_IO_TARGETS = {"graph.input.default": GraphNodeKind("placeholder"),
+                    "graph.output.default": GraphNodeKind("output"),
+                    "operator.getitem.default": operator.getitem}
+
+
+def target_key(node) -> Any:
+    """What a node is matched by: its overload, or its GraphNodeKind for graph I/O."""
+    if node.op in ("placeholder", "output"):
+        return GraphNodeKind(node.op)
+    return node.target
+
+
 def resolve_target(target: str):
-    """``aten.conv2d.default`` -> ``torch.ops.aten.conv2d.default`` (cached).
+    """``aten.conv2d.default`` -> ``torch.ops.aten.conv2d.default`` (cached);
+    ``graph.input.default`` / ``graph.output.default`` -> a ``GraphNodeKind``.
 
     Only namespaces already registered with torch are looked up, attribute by
     attribute on ``torch.ops``; nothing is imported by name.
     """
+    if target in GRAPH_IO_TARGETS:
+        return GRAPH_IO_TARGETS[target]
     if target not in _OVERLOADS:
         namespace, op, overload = target.split(".")
         try:
@@ -192,7 +226,8 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset,
                         amend=entry.rule.amend, takes=entry.rule.takes,
                         unmarked=entry.rule.unmarked, per_node=entry.per_node,
                         selections=selections,
-                        annotation_kind=bound.annotation_kind)
+                        annotation_kind=bound.annotation_kind,
+                        any_dtype=entry.rule.any_dtype)
 
 
 def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundTransform:

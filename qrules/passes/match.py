@@ -18,11 +18,15 @@ from typing import Any, Iterable, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, OpMatch
+from qrules.compile.matchers import (
+    CompiledRule, CompiledRuleset, CompiledStep, OpMatch, target_key,
+)
 from qrules.compile.predicates import StepContext
+from qrules.passes.clusters import connected_region
 from qrules.passes.scopes import SourcePartitions, in_rule_scope, region_of, region_roles
 from qrules.passes.state import State
 from qrules.span import Span
+from qrules.syntax.ast import EVERY_NODE
 
 
 @dataclass
@@ -35,13 +39,16 @@ class Match:
     region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
     region_outputs: list[Node] = field(default_factory=list)
     interior: list[Node] = field(default_factory=list)   # getitems between two steps
+    # A connected region's neighbour (clusters.NeighbourEdge), copied by `neighbour()`.
+    neighbour: Optional[tuple] = None
+    connected: bool = False   # a `region(connected ...)` match: its outputs are exact
     # With `takes(...)`: the nodes the match owns (marked annotated); None: its steps.
     owned: Optional[list[Node]] = None
 
     @property
     def is_region(self) -> bool:
         """A `region(...)` match: one step made of all the module instance's members."""
-        return bool(self.region_inputs or self.region_outputs)
+        return bool(self.region_inputs or self.region_outputs or self.connected)
 
     @property
     def head(self) -> Node:
@@ -81,6 +88,9 @@ def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
 def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
     roles: dict[str, list[Any]] = defaultdict(list)
     for binding in op.bindings:
+        if binding.position == EVERY_NODE:
+            roles[binding.role].extend(node.all_input_nodes)
+            continue
         if binding.position >= len(node.args):
             continue
         value = node.args[binding.position]
@@ -145,6 +155,8 @@ class Matcher:
             if node.op == "call_function":
                 self.by_target[node.target].append(node)
                 self.calls.append(node)
+            elif node.op in ("placeholder", "output"):
+                self.by_target[target_key(node)].append(node)
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
@@ -204,19 +216,26 @@ class Matcher:
         self.misses.append(Miss(kind, detail, depth, node.name if node is not None else None,
                                 **extra))
 
-    def _step(self, step: CompiledStep, node: Node, state: State, amend: bool = False,
+    def _step(self, step: CompiledStep, node: Node, state: State, rule: CompiledRule,
               depth: int = 0):
         """(op, roles) when `node` has the shape of this step; its predicates are left
         to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
-        blocked = node not in state.planned if amend else state.taken(node)
-        if node.op != "call_function" or blocked or not self._is_float(node):
+        blocked = node not in state.planned if rule.amend else state.taken(node)
+        # Graph inputs and outputs match whatever their dtype (a `graph_input` rule
+        # annotates an integer input too, without a spec: plan.py drops it); ops only
+        # when their output is floating point, unless the rule says `any_dtype`.
+        if node.op == "call_function":
+            shaped = rule.any_dtype or self._is_float(node)
+        else:
+            shaped = node.op in ("placeholder", "output")
+        if blocked or not shaped:
             if self.misses is not None:
-                self._miss_shape(step, node, state, amend, blocked, depth)
+                self._miss_shape(step, node, state, rule.amend, blocked, depth)
             return None
-        op = step.op_for(node.target)
-        if op is None and step.any_op:
+        op = step.op_for(target_key(node))
+        if op is None and step.any_op and node.op == "call_function":
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
             if self.misses is not None:
@@ -231,7 +250,7 @@ class Matcher:
         return op, roles
 
     def _miss_shape(self, step, node, state, amend, blocked, depth) -> None:
-        if node.op != "call_function":
+        if node.op not in ("call_function", "placeholder", "output"):
             self._miss("step", f"step {depth + 1} expects an op call, found "
                        f"{node.op} {node.name}", depth, node)
         elif blocked and amend:
@@ -271,7 +290,7 @@ class Matcher:
         # they only read the graph and earlier annotations, so the order does not
         # change the answer, and most candidates fail on shape (a conv not followed
         # by a relu) before any predicate has to run.
-        found = self._step(steps[0], head, state, rule.amend, 0)
+        found = self._step(steps[0], head, state, rule, 0)
         if found is None:
             return None
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
@@ -307,7 +326,7 @@ class Matcher:
             self._miss("link", f"the chain ends at {previous.name}: its output has no "
                        f"user for step {index + 1}", index, previous)
         for user in list(previous.users):
-            found = self._step(step, user, state, rule.amend, index)
+            found = self._step(step, user, state, rule, index)
             # `a -> b`: b takes a's output as one of its `input` roles; feeding b's
             # weight or bias (or a keyword) is not a chain.
             if found is None or previous not in found[1].get("input", ()):
@@ -339,13 +358,36 @@ class Matcher:
                        span=expr.span, values=values)
 
     def _region(self, rule, step: CompiledStep, head: Node, state: State) -> Optional[Match]:
-        parts = self.region_of(step.region, head)
-        if parts is None:
-            if self.misses is not None:
-                self._miss("region", f"{head.name} is in no {step.region.selector_kind} "
-                           f"{step.region.selector!r} region", 0, head)
-            return None
-        members, inputs, outputs = parts
+        neighbour = None
+        if step.region.selector_kind == "connected":
+            if state.taken(head) or head.target not in self.compiled.op_targets.get(
+                    step.region.selector, ()):
+                if self.misses is not None:
+                    self._miss("region", f"{head.name} is taken or not a "
+                               f"{step.region.selector} op", 0, head)
+                return None
+            parts = connected_region(head, self.compiled.op_targets[step.region.selector],
+                                     state, self.order)
+            if parts is None:
+                if self.misses is not None:
+                    self._miss("region", f"{head.name} heads no connected "
+                               f"{step.region.selector!r} region", 0, head)
+                return None
+            members, inputs, outputs, neighbour = parts
+            # A config copying the neighbour's spec has nothing to copy without one.
+            if neighbour is None and rule.copies_neighbour:
+                if self.misses is not None:
+                    self._miss("region", f"the region at {head.name} has no annotated "
+                               "neighbour to copy a spec from", 0, head)
+                return None
+        else:
+            parts = self.region_of(step.region, head)
+            if parts is None:
+                if self.misses is not None:
+                    self._miss("region", f"{head.name} is in no {step.region.selector_kind} "
+                               f"{step.region.selector!r} region", 0, head)
+                return None
+            members, inputs, outputs = parts
         if members[0] is not head or any(state.taken(n) for n in members):
             if self.misses is not None:
                 self._miss("region", f"{head.name} does not start a free region (its "
@@ -359,4 +401,5 @@ class Matcher:
                 self._miss_predicate(step, head, region_roles(inputs, outputs), state, 1)
             return None
         return Match(rule, members, [None] * len(members), [{}] * len(members),
-                     [None] * len(members), inputs, outputs)
+                     [None] * len(members), inputs, outputs, neighbour=neighbour,
+                     connected=step.region.selector_kind == "connected")

@@ -7,6 +7,7 @@ decided it; ``qrules.passes.validate`` checks the plan and the adapter writes it
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -75,6 +76,11 @@ class _MatchEdges:
         self.match = match
         self.state = state   # what `input[first quantized]` reads
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
+        self.neighbour: Optional[Placed] = None
+        if match.neighbour is not None:
+            note = state.planned[match.neighbour[1]]
+            self.neighbour = (note.output if match.neighbour[0] == "output"
+                              else note.inputs[match.neighbour[2]])
         if match.is_region:
             self.edges[(None, "input")] = list(match.region_inputs)
             return
@@ -114,6 +120,8 @@ class _MatchEdges:
         return [(source, user) for source, user in edges if not self._fused(source, user)]
 
     def _fused(self, source, user) -> bool:
+        if self.match.is_region:
+            return False  # a region is one step; its members are not a chain
         nodes = self.match.nodes
         for index in range(1, len(nodes)):
             if user is nodes[index] and (source is nodes[index - 1]
@@ -132,6 +140,10 @@ class _MatchEdges:
 
 
 def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
+    if spec.copies_neighbour:
+        # `neighbour()`: the very spec (and its shared or derived edges) on the edge
+        # next to the region, as executorch's SharedQspecQuantizer copies it.
+        return dataclasses.replace(edges.neighbour, key=key_text), None
     refs: list[Edge] = []
     missing = None
     for ref in spec.refs:
@@ -152,9 +164,15 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
     for key, spec in sorted(rule.config or (), key=lambda kv: _specificity(kv[0])):
         text = _key_text(key)
         if key.role == "output" and key.step is None:
-            targets = match.region_outputs or [output_node]
+            # A connected region's outputs are its float members with users, possibly
+            # none (a comparison's bool output).
+            targets = match.region_outputs or ([] if match.connected else [output_node])
             for node in targets:
-                placed = None if spec is None else _place(spec, text, edges)
+                # A graph input, or the op of an `any_dtype` rule, whose value is not a
+                # float tensor has no output to observe.
+                floating = (node.op != "placeholder" and not rule.any_dtype
+                            or is_float_value(node))
+                placed = None if spec is None or not floating else _place(spec, text, edges)
                 notes.setdefault(node, NodeAnnotation(node, rule))
                 notes[node].output = None if placed is None else placed[0]
                 notes[node].output_key = text

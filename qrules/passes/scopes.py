@@ -27,6 +27,8 @@ def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
         return any(type_matches(selector, qualname) for _, qualname in module_stack(node))
     if kind == "operator":
         return op_targets is not None and node.target in op_targets
+    if kind == "node_name":
+        return fnmatch.fnmatchcase(node.name, selector)
     if kind == "operator_target":  # set from Python with an OpOverload(Packet)
         target = node.target
         return selector in (str(target), str(getattr(target, "overloadpacket", target)))
@@ -39,7 +41,8 @@ def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict) -> bo
         # An operator scope (also one set from Python with set_operator_type) holds
         # for a match whose head is that op: `linear -> relu` under the linear
         # operator type (operator_target used to require every node to be a linear).
-        check = nodes[:1] if scope.kind in ("operator", "operator_target") else nodes
+        check = nodes[:1] if scope.kind in ("operator", "operator_target",
+                                            "node_name") else nodes
         if not all(any(in_scope(n, scope.kind, selector, op_targets.get(selector))
                        for selector in scope.selectors) for n in check):
             return False

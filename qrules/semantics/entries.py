@@ -16,7 +16,8 @@ MAIN_PHASE = "main"
 
 #: Scope kinds ranked from most to least specific; rules of a more specific scope
 #: run first, as XNNPACKQuantizer applies module-name, then module-type, then global.
-SCOPE_RANK = {"module_name": 0, "module_type": 1, "operator": 2}
+#: Node names (Arm's set_node_name) are the most specific of all.
+SCOPE_RANK = {"node_name": -1, "module_name": 0, "module_type": 1, "operator": 2}
 GLOBAL_RANK = 3
 
 

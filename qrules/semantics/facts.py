@@ -247,6 +247,10 @@ PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
                       _argument, node_only=True),
     PredicateFunction("num_users", (), "int", "number of users of the node's output",
                       lambda ctx: len(ctx.node.users), node_only=True),
+    PredicateFunction("next_is_user", (), "bool", "the node right after this one in graph "
+                      "order uses its output (executorch's Arm pattern matcher chains only "
+                      "such neighbours: `conv[next_is_user()] -> relu`)",
+                      lambda ctx: ctx.node.next in ctx.node.users, node_only=True),
     PredicateFunction("any_user", ("op",), "bool", "some user of the node's output is an "
                       "instance of `OP` (an op name or `any`)",
                       lambda ctx, op: any(_user_hits(ctx, op)), node_only=True),

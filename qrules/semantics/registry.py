@@ -69,14 +69,18 @@ _OBS = "torchao.quantization.pt2e.observer"
 _FQ = "torchao.quantization.pt2e.fake_quantize"
 _OBS_KW = frozenset({"eps", "reduce_range", "averaging_constant", "bins", "factory_kwargs",
                      "is_dynamic"})
-_FQ_KW = frozenset({"observer", "eps", "averaging_constant", "reduce_range", "bins"})
+# A fake-quantizer's own copy of its spec's fields, as executorch's Arm QAT weights
+# write them; `dtype` and `qscheme` are names ("qint8", "per_channel_symmetric").
+_FQ_KW = frozenset({"observer", "eps", "averaging_constant", "reduce_range", "bins",
+                    "ch_axis", "quant_min", "quant_max", "dtype", "qscheme"})
 
 OBSERVERS: dict[str, Entry] = {e.name: e for e in (
     Entry("minmax", "observer", f"{_OBS}:MinMaxObserver", _OBS_KW,
           "running min/max of every value seen"),
     Entry("moving_average_minmax", "observer", f"{_OBS}:MovingAverageMinMaxObserver",
           _OBS_KW, "exponential moving average of min/max"),
-    Entry("per_channel_minmax", "observer", f"{_OBS}:PerChannelMinMaxObserver", _OBS_KW,
+    Entry("per_channel_minmax", "observer", f"{_OBS}:PerChannelMinMaxObserver",
+          _OBS_KW | {"ch_axis"},
           "min/max per channel (needs a per_channel spec)"),
     Entry("moving_average_per_channel_minmax", "observer",
           f"{_OBS}:MovingAveragePerChannelMinMaxObserver", _OBS_KW,
@@ -114,6 +118,14 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           "executorch's CortexMPassManager.transform_for_annotation: scalars to "
           "constants, hardswish clamps, mean decomposed, matmul to bmm, shared "
           "constants deduplicated (needs executorch)"),
+    # Arm's TOSAQuantizer decomposes, before annotating, only the ops it quantizes:
+    # the transform reads the ruleset's own plan of the graph (`reads_plan`).
+    Entry("arm_decompositions", "transform", "qrules.adapter.executorch:arm_decompositions",
+          frozenset({"profile"}),
+          "executorch's Arm pass manager `transform_for_annotation_pipeline` (TOSAQuantizer's "
+          "`transform_for_annotation`) on the nodes the ruleset quantizes; needs executorch",
+          kwargs_doc="`profile` (a TOSA specification string, default `\"TOSA-1.0+INT\"`)",
+          extra={"reads_plan": True}),
 )}
 
 #: Annotation classes rules may write (`annotation NAME`); the default is torchao's
@@ -132,7 +144,7 @@ ANNOTATION_KINDS: dict[str, Entry] = {e.name: e for e in (
 CONFIG_ROLES = frozenset({"input", "weight", "bias", "output"})
 
 #: Scope selector kinds: where a scope or region takes its module from.
-SCOPE_KINDS = frozenset({"module_type", "module_name", "operator"})
+SCOPE_KINDS = frozenset({"module_type", "module_name", "operator", "node_name"})
 
 PARAM_TYPES = frozenset({"bool", "int", "float", "str", "enum"})
 
@@ -165,18 +177,22 @@ def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] =
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
-                       *, op_kwargs: Optional[set[str]] = None,
+                       *, op_kwargs: Optional[set[str]] = None, reads_plan: bool = False,
                        replace: bool = False) -> Entry:
     """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``.
 
     ``op_kwargs`` (a subset of ``kwargs``) take a list of op names in the ruleset
     (``ops=[add, mul]``); the function gets the frozenset of their aten overloads.
+    With ``reads_plan``, the function also gets ``quantized``: the set of nodes the
+    ruleset would quantize on the graph as it stands (a backend that decomposes only
+    what its quantizer quantizes, as Arm's does).
     """
     op_kwargs = frozenset(op_kwargs or ())
     if not op_kwargs <= frozenset(kwargs or ()):
         raise ValueError(f"op_kwargs {sorted(op_kwargs)} must be among kwargs")
+    extra = {"reads_plan": True} if reads_plan else {}
     return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ()),
-                                       op_kwargs=op_kwargs), replace, function)
+                                       op_kwargs=op_kwargs, extra=extra), replace, function)
 
 
 def register_annotation_kind(name: str, annotation_class: type,

@@ -16,7 +16,8 @@ from qrules.semantics import registry
 from qrules.semantics.expressions import NUMERIC, UNKNOWN
 from qrules.semantics.references import ReferenceEvaluator
 from qrules.semantics.values import (
-    DerivedSpec, EdgeRef, FixedSpec, ObserverRef, QuantSpec, SharedSpec, SpecValue,
+    DerivedSpec, EdgeRef, FixedSpec, NeighbourSpec, ObserverRef, QuantSpec, SharedSpec,
+    SpecValue,
 )
 from qrules.syntax import ast
 
@@ -192,7 +193,7 @@ def _symmetric(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 
 def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = SpecArguments(ev, call, {"scale", "zero_point"}, set())
+    args = SpecArguments(ev, call, {"scale", "zero_point"}, {"symmetric", "dynamic"})
     low, high = args.bounds()
     scale, scale_expr = args.number("scale")
     zero_point, zp_expr = args.number("zero_point")
@@ -210,7 +211,11 @@ def _fixed(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     if args.dtype is None or UNKNOWN in (low, scale, zero_point) or scale_float is None or \
             not (_integral(zero_point) or math.isfinite(zero_point)):
         return None  # reported above; inf, nan and huge numbers have no FixedSpec
-    return FixedSpec(args.dtype.name, low, high, scale_float, int(zero_point), span=call.span)
+    # `symmetric` / `dynamic` record what the activation spec the fixed one replaces
+    # says (Arm's lookup-table inputs: int16 activations are symmetric).
+    qscheme = "per_tensor_symmetric" if "symmetric" in args.flags else "per_tensor_affine"
+    return FixedSpec(args.dtype.name, low, high, scale_float, int(zero_point), qscheme,
+                     span=call.span, is_dynamic="dynamic" in args.flags)
 
 
 def _integral(value) -> bool:
@@ -273,6 +278,12 @@ def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     return None if edge is None else SharedSpec(edge, call.span)
 
 
+def _neighbour(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
+    if call.args or call.kwargs:
+        ev.report("QR318", "`neighbour()` takes no arguments", call.span)
+    return NeighbourSpec(call.span)
+
+
 @dataclass(frozen=True)
 class SpecKind:
     """A spec kind: ``name(...)`` in a rule file builds a ``value`` with ``construct``,
@@ -294,9 +305,10 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "affine (asymmetric) quantization: `per_tensor_affine` or `per_channel_affine`"),
     SpecKind("symmetric", _symmetric, QuantSpec, _QUANT_ARGS,
              "symmetric quantization: `per_tensor_symmetric` or `per_channel_symmetric`"),
-    SpecKind("fixed", _fixed, FixedSpec, "DTYPE, [lo..hi], scale=S, zero_point=Z",
+    SpecKind("fixed", _fixed, FixedSpec,
+             "DTYPE, [lo..hi], [symmetric], [dynamic], scale=S, zero_point=Z",
              "fixed qparams, no observer (torchao `FixedQParamsQuantizationSpec`); `scale` "
-             "and `zero_point` are required"),
+             "and `zero_point` are required; `per_tensor_affine` unless `symmetric`"),
     SpecKind("float_qparams", _float_qparams, QuantSpec,
              "DTYPE, [lo..hi], [per_channel[(axis=N)]], [observer=OBS], [range=none]",
              "per-channel affine with float qparams (`per_channel_affine_float_qparams`), "
@@ -310,6 +322,10 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "
              "definition)"),
+    SpecKind("neighbour", _neighbour, NeighbourSpec, "no arguments",
+             "the spec already on an edge next to a `region(connected ...)` match, copied "
+             "(executorch Arm's shared-qspec clusters); the region does not match without "
+             "one; only inside a config"),
 )}
 
 

@@ -78,6 +78,9 @@ class SpecValue:
     #: Whether it may only appear in a config: it names an edge of a match.
     in_config_only = False
     is_dynamic = False
+    #: Whether it stands for the spec already on the edge next to a connected region
+    #: (``neighbour()``): planning copies that spec instead of building one.
+    copies_neighbour = False
 
     @property
     def refs(self) -> tuple[EdgeRef, ...]:
@@ -156,10 +159,12 @@ class FixedSpec(RangedSpec):
     qscheme: str = "per_tensor_affine"
     name: Optional[str] = None
     span: Optional[Span] = None
+    is_dynamic: bool = False
 
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.FixedQParamsQuantizationSpec(
-            **self.torchao_range(factory), scale=self.scale, zero_point=self.zero_point)
+            **self.torchao_range(factory), scale=self.scale, zero_point=self.zero_point,
+            is_dynamic=self.is_dynamic)
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,20 @@ class SharedSpec(SpecValue):
 
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.SharedQuantizationSpec(refs[0])
+
+
+@dataclass(frozen=True)
+class NeighbourSpec(SpecValue):
+    """``neighbour()``: the spec on the edge next to a connected region (the output of
+    a producer, or a user's input), copied as it is."""
+
+    span: Optional[Span] = None
+
+    in_config_only = True
+    copies_neighbour = True
+
+    def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
+        raise TypeError("neighbour() is replaced by the neighbour's spec when planned")
 
 
 #: The value of any spec kind.

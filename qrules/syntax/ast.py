@@ -253,8 +253,13 @@ class Param(Node):
     name_span: Span
 
 
+#: ``RoleBinding.position`` of ``input: *``: every graph node the call reads.
+EVERY_NODE = -1
+
+
 class RoleBinding(Node):
-    """``weight: 1``, ``input: 0[*]`` (every list element), ``output: item(0)``."""
+    """``weight: 1``, ``input: 0[*]`` (every list element), ``output: item(0)``,
+    ``input: *`` (every node argument: position ``EVERY_NODE``)."""
 
     role: str
     position: int
@@ -262,6 +267,8 @@ class RoleBinding(Node):
     through: Optional[str] = None
 
     def __str__(self) -> str:
+        if self.position == EVERY_NODE:
+            return f"{self.role}: *"
         if self.through is not None:
             return f"{self.role}: {self.through}({self.position})"
         if self.element is not None:
@@ -318,6 +325,9 @@ class Rule(Node):
     #: Writes its annotations with `_annotated=False` (the nodes are still taken).
     unmarked: bool = False
     unmarked_span: Optional[Span] = Field(default=None, exclude=True)  # for QR323
+    #: Also matches ops whose output is not a floating-point tensor. Dumped only when
+    #: set, so rules written before the option existed serialize as they did.
+    any_dtype: bool = Field(default=False, exclude_if=lambda value: not value)
     name_span: Span
 
 

@@ -123,6 +123,9 @@ class AstBuilder(Transformer):
             element = "*" if children[1] == "*" else int(children[1])
         return ("position", position, element, None)
 
+    def arg_every(self, meta, children):
+        return ("position", ast.EVERY_NODE, "*", None)
+
     def arg_through(self, meta, children):
         return ("through", int(children[1]), None, str(children[0]))
 
@@ -205,6 +208,7 @@ class AstBuilder(Transformer):
                         condition=opts.get("when"), override=override,
                         amend="amend" in opts, unmarked="unmarked" in opts,
                         unmarked_span=opts.get("unmarked"), takes=takes,
+                        any_dtype="any_dtype" in opts,
                         name_span=self._tok(name))
 
     def takes(self, meta, children):
@@ -215,6 +219,9 @@ class AstBuilder(Transformer):
 
     def unmarked(self, meta, children):
         return ("unmarked", self._span(meta))
+
+    def any_dtype(self, meta, children):
+        return ("any_dtype", True)
 
     def op_ref(self, meta, children):
         return make_node(ast.OpRef, span=self._span(meta), name=str(children[0]))

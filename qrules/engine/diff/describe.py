@@ -22,6 +22,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter import torchao as adapter
 from qrules.adapter.quantizer import PROVENANCE_KEY
 from qrules.adapter.torchao import ANNOTATION_KEY
+from qrules.semantics import registry
 
 _STANDARD_FIELDS = {"input_qspec_map", "output_qspec", "_annotated", "allow_implicit_sharing"}
 
@@ -93,6 +94,47 @@ def _node_name(value: Any) -> str:
     return value.name if isinstance(value, Node) else f"<constant {value!r}>"
 
 
+_PROBES: Optional[list] = None
+
+
+def _probe_observers() -> list:
+    """Two observer pairs with fixed statistics (per-tensor activations with per-channel
+    and with per-tensor weights), on which derive functions are compared."""
+    global _PROBES
+    if _PROBES is None:
+        # torchao's classes through the observer registry (the adapter imports torchao).
+        MinMaxObserver = adapter.resolve_entry(registry.OBSERVERS["minmax"])  # noqa: N806
+        PerChannelMinMaxObserver = adapter.resolve_entry(  # noqa: N806
+            registry.OBSERVERS["per_channel_minmax"])
+        act = MinMaxObserver(dtype=torch.int8, qscheme=torch.per_tensor_affine)
+        act(torch.tensor([-1.5, 0.25, 3.0]))
+        per_channel = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.int8, quant_min=-127,
+                                               quant_max=127,
+                                               qscheme=torch.per_channel_symmetric)
+        per_channel(torch.tensor([[0.5, -0.25], [2.0, 1.0], [-0.125, 0.0625]]))
+        per_tensor = MinMaxObserver(dtype=torch.int8, quant_min=-127, quant_max=127,
+                                    qscheme=torch.per_tensor_symmetric)
+        per_tensor(torch.tensor([0.5, -0.75]))
+        _PROBES = [[act, per_channel], [act, per_tensor]]
+    return _PROBES
+
+
+def _describe_derive_fn(fn: Any) -> Any:
+    """A derive function by what it computes on fixed observers (its scales and zero
+    points, with their dtypes), so two functions computing the same qparams compare
+    equal whatever they are named (executorch's Arm bias function is a closure that no
+    registry can name); by name when it cannot run on those observers."""
+    try:
+        out = []
+        for observers in _probe_observers():
+            scale, zero_point = fn(observers)
+            out.append((tuple(scale.reshape(-1).tolist()), str(scale.dtype),
+                        tuple(zero_point.reshape(-1).tolist()), str(zero_point.dtype)))
+        return ("computes", tuple(out))
+    except Exception:  # noqa: BLE001 (a vendor function with its own expectations)
+        return _callable_name(fn)
+
+
 def describe_spec(spec: Any) -> Optional[tuple]:
     """A torchao spec as a hashable, comparable tuple of (field, value) pairs."""
     if spec is None:
@@ -102,7 +144,7 @@ def describe_spec(spec: Any) -> Optional[tuple]:
     if isinstance(spec, adapter.DerivedQuantizationSpec):
         return (("kind", "derived"),
                 ("from", tuple(_edge_name(e) for e in spec.derived_from)),
-                ("fn", _callable_name(spec.derive_qparams_fn)),
+                ("fn", _describe_derive_fn(spec.derive_qparams_fn)),
                 ("dtype", str(spec.dtype)), ("quant_min", spec.quant_min),
                 ("quant_max", spec.quant_max), ("qscheme", str(spec.qscheme)),
                 ("ch_axis", spec.ch_axis))
@@ -234,8 +276,11 @@ def format_spec(spec: Optional[tuple]) -> str:
     rng = f"[{d.get('quant_min')}, {d.get('quant_max')}]"
     if kind == "derived":
         sources = ", ".join(_fmt_edge(e) for e in d["from"])
+        fn = d["fn"]
+        fn_text = (f"computing {fn[1]}" if isinstance(fn, tuple)
+                   else fn.rsplit(".", 1)[-1])
         return (f"derived {dtype} {rng} {qscheme} ch_axis={d['ch_axis']} from ({sources}) "
-                f"fn={d['fn'].rsplit('.', 1)[-1]}")
+                f"fn {fn_text}")
     if kind == "fixed":
         return (f"fixed {dtype} {rng} {qscheme} scale={_fmt_number(d['scale'])} "
                 f"zero_point={d['zero_point']}")

@@ -74,10 +74,13 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                   did_you_mean(ref.name, ops)))
     for node in tree.walk(pattern):
         if isinstance(node, ast.Region):
-            if node.selector_kind not in ("module_type", "module_name"):
-                out.append(diagnostic("QR217", f"a region is selected by `module_type` or "
-                                      f"`module_name`, not `{node.selector_kind}`",
-                                      node.kind_span or node.span))
+            if node.selector_kind not in ("module_type", "module_name", "connected"):
+                out.append(diagnostic("QR217", f"a region is selected by `module_type`, "
+                                      f"`module_name` or `connected`, not "
+                                      f"`{node.selector_kind}`", node.kind_span or node.span))
+            elif node.selector_kind == "connected" and node.selector not in ops:
+                out.append(diagnostic("QR201", f"unknown op `{node.selector}`", node.span,
+                                      did_you_mean(node.selector, ops)))
             elif pattern is not node and not _guarded_region(pattern, node):
                 out.append(diagnostic("QR324", "a region is a whole pattern on its own; it "
                                       "cannot be chained, optional or labelled (predicates "
@@ -336,7 +339,15 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
     where = [] if inline else [Note(message=f"config used by rule `{entry.name}` here",
                                     span=entry.rule.name_span)]
     keys: dict[tuple, ast.RoleKey] = {}
+    connected = all(len(e.steps) == 1 and e.steps[0].region is not None
+                    and e.steps[0].region.selector_kind == "connected" for e in expansions)
     for key, specs in config.entries:
+        if not connected and any(spec is not None and spec.copies_neighbour for spec in specs):
+            out.append(diagnostic("QR330", f"`neighbour()` copies the spec next to a "
+                                  f"connected region, and rule `{entry.name}` does not match "
+                                  "one: write its pattern as `region(connected \"OP\")`",
+                                  key.span, where))
+            continue
         if key.step is not None and any(
                 sum(s.label == key.step for s in e.steps) > 1 for e in expansions):
             out.append(diagnostic("QR222", f"`{key.step}` names more than one step of rule "
