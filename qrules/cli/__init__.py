@@ -49,8 +49,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse: --help/--version (0) or a usage error (2)
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    if argv is None and args.command == "lint":  # a command-line run owns its process
-        _import_lark_without_regex()
+    program = argv is None and args.command == "lint"  # the command owns its process
+    if program:
+        lint.start_program()
+    status = _run(args)
+    if program:
+        lint.end_program(status)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except UsageError as err:
@@ -68,20 +76,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "This is a bug in qrules; please report it with the input that caused it.",
               file=sys.stderr)
         return EXIT_USAGE
-
-
-def _import_lark_without_regex() -> None:
-    """lark imports the third-party ``regex`` module whenever it is installed, a
-    twentieth of a lint run, though only grammars built with ``regex=True`` use it;
-    qrules's grammar uses ``re``. Hide ``regex`` while lark is imported, then give the
-    import system back as it was (``regex`` itself stays importable)."""
-    if "lark" in sys.modules or "regex" in sys.modules:
-        return
-    sys.modules["regex"] = None  # type: ignore[assignment]  # import regex -> ImportError
-    try:
-        import lark  # noqa: F401
-    finally:
-        del sys.modules["regex"]
 
 
 def _silence_stdout() -> None:
