@@ -26,7 +26,6 @@ from lark.tree import Meta
 from qrules.resources import grammar_path
 
 
-
 class ParseTree(Tree):
     """lark's Tree with ``meta`` a plain attribute: lark's is a property that makes the
     Meta on first use, and position propagation reads it about 13 times per node."""
@@ -34,9 +33,8 @@ class ParseTree(Tree):
     meta = None  # hides Tree.meta (a property without a setter) from instances
 
     def __init__(self, data, children, meta=None):
-        self.data = data
-        self.children = children
-        self._meta = self.meta = Meta() if meta is None else meta
+        super().__init__(data, children, Meta() if meta is None else meta)
+        self.meta = self._meta
 
 
 _OPTIONS = dict(parser="lalr", lexer="basic", propagate_positions=True,
