@@ -25,11 +25,18 @@ def make_node(cls, **fields):
     a parse spends making nodes."""
     if _VALIDATE:
         return cls(**fields)
-    order, defaults = _construct_plan(cls)
+    order, defaults, required = _construct_plan(cls)
+    values = defaults.copy()  # every field in order: a default or a placeholder
+    values.update(fields)
+    given = set(fields)
+    if len(values) != len(order) or not given >= required:
+        # An unknown name or a missing required field: do what model_construct does.
+        values = {name: fields[name] if name in fields else defaults[name]
+                  for name in order if name in fields or name not in required}
+        given &= defaults.keys()
     node = _new(cls)
-    _setattr(node, "__dict__", {name: fields[name] if name in fields else defaults[name]
-                                for name in order})
-    _setattr(node, "__pydantic_fields_set__", set(fields))
+    _setattr(node, "__dict__", values)
+    _setattr(node, "__pydantic_fields_set__", given)
     _setattr(node, "__pydantic_extra__", None)
     _setattr(node, "__pydantic_private__", None)
     return node
@@ -41,17 +48,19 @@ _IMMUTABLE = (str, int, float, bool, type(None))
 
 
 @lru_cache(maxsize=None)
-def _construct_plan(cls) -> tuple[tuple[str, ...], dict]:
-    """A node class's fields in order and its defaults. Every default is an immutable
-    constant (pydantic would copy anything else per instance): checked here."""
+def _construct_plan(cls) -> tuple[tuple[str, ...], dict, frozenset]:
+    """A node class's fields in order; each field's default (None as a placeholder for
+    a required one), in field order; the required fields. Every default is an
+    immutable constant (pydantic would copy anything else per instance): checked."""
     fields = cls.__pydantic_fields__
-    defaults = {name: field.get_default(call_default_factory=True)
-                for name, field in fields.items() if not field.is_required()}
+    defaults = {name: None if field.is_required() else field.get_default(
+        call_default_factory=True) for name, field in fields.items()}
+    required = frozenset(name for name, field in fields.items() if field.is_required())
     bad = [name for name, value in defaults.items()
            if not (isinstance(value, _IMMUTABLE) or value == ())]
     if bad or cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow":
         raise TypeError(f"make_node cannot build {cls.__name__} without validation ({bad})")
-    return tuple(fields), defaults
+    return tuple(fields), defaults, required
 
 
 def _unquote(token: str) -> str:
