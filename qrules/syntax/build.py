@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Optional
 
 from lark import Token, Transformer, v_args
 
 from qrules.span import Span
 from qrules.syntax import ast
+from qrules.syntax.construct import construct
 
 _VALIDATE = os.environ.get("QRULES_VALIDATE_AST") == "1"
 
@@ -17,50 +17,10 @@ _VALIDATE = os.environ.get("QRULES_VALIDATE_AST") == "1"
 def make_node(cls, **fields):
     """Build an AST node. The builder is the only producer of AST nodes and the test
     suite runs it with QRULES_VALIDATE_AST=1, where every node is validated against
-    its pydantic model; lint skips that validation, which would otherwise build every
-    model's schema on first use and cost more than a lint run. Without validation the
-    node is what ``model_construct`` makes (the same ``__dict__``, in field order, and
-    the same fields set), built from a per-class table: pydantic's generic
-    ``model_construct`` looks at every field's aliases per call, a third of the time
-    a parse spends making nodes."""
-    if _VALIDATE:
-        return cls(**fields)
-    order, defaults, required = _construct_plan(cls)
-    values = defaults.copy()  # every field in order: a default or a placeholder
-    values.update(fields)
-    given = set(fields)
-    if len(values) != len(order) or not given >= required:
-        # An unknown name or a missing required field: do what model_construct does.
-        values = {name: fields[name] if name in fields else defaults[name]
-                  for name in order if name in fields or name not in required}
-        given &= defaults.keys()
-    node = _new(cls)
-    _setattr(node, "__dict__", values)
-    _setattr(node, "__pydantic_fields_set__", given)
-    _setattr(node, "__pydantic_extra__", None)
-    _setattr(node, "__pydantic_private__", None)
-    return node
-
-
-_new = object.__new__
-_setattr = object.__setattr__
-_IMMUTABLE = (str, int, float, bool, type(None))
-
-
-@lru_cache(maxsize=None)
-def _construct_plan(cls) -> tuple[tuple[str, ...], dict, frozenset]:
-    """A node class's fields in order; each field's default (None as a placeholder for
-    a required one), in field order; the required fields. Every default is an
-    immutable constant (pydantic would copy anything else per instance): checked."""
-    fields = cls.__pydantic_fields__
-    defaults = {name: None if field.is_required() else field.get_default(
-        call_default_factory=True) for name, field in fields.items()}
-    required = frozenset(name for name, field in fields.items() if field.is_required())
-    bad = [name for name, value in defaults.items()
-           if not (isinstance(value, _IMMUTABLE) or value == ())]
-    if bad or cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow":
-        raise TypeError(f"make_node cannot build {cls.__name__} without validation ({bad})")
-    return tuple(fields), defaults, required
+    its pydantic model; lint skips that validation (``construct``: what
+    ``model_construct`` makes, faster), which would otherwise build every model's
+    schema on first use and cost more than a lint run."""
+    return cls(**fields) if _VALIDATE else construct(cls, fields)
 
 
 def _unquote(token: str) -> str:
