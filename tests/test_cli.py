@@ -408,7 +408,7 @@ def test_lint_start_up_stays_light(tree, tmp_path):
     # (`regex` itself is listed: lark's attempt, refused at once; its parts are not.)
     assert not imported & {"regex._regex", "importlib.metadata", "pydantic.plugin._loader",
                            "torch", "qrules.compile", "qrules.engine"}
-    assert done.stderr.rstrip().endswith("in 7 files")
+    assert re.search(r"\d+ warnings? in \d+ files$", done.stderr.rstrip())  # it ran to the end
 
 
 def test_docs_cover_every_lint_flag_and_format():
