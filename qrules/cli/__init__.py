@@ -49,6 +49,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse: --help/--version (0) or a usage error (2)
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    program = argv is None and args.command == "lint"  # the command owns its process
+    if program:
+        lint.start_program()
+    status = _run(args)
+    if program:
+        lint.end_program(status)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except UsageError as err:

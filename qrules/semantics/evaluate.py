@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from qrules.diagnostics import Note
+from qrules.diagnostics import note
 from qrules.semantics.references import ReferenceEvaluator
 from qrules.semantics.specs import construct
 from qrules.semantics.symbols import Symbols
@@ -119,7 +119,7 @@ class Evaluator(ReferenceEvaluator):
             if key in seen:
                 self.report("QR315", f"`{entry.key}` is given twice in this "
                             "config", entry.key.span,
-                            [Note(message="first given here", span=seen[key].key.span)])
+                            [note(message="first given here", span=seen[key].key.span)])
                 continue
             seen[key] = entry
             entries.append((entry.key, tuple(self.spec(entry.value, in_config=True))))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, diagnostic, note
 from qrules.resources import builtin_ruleset_names, builtin_ruleset_path, rulesets_dir
 from qrules.span import Span
 from qrules.syntax import ast
@@ -211,14 +211,14 @@ class _Loader:
         except OSError as err:  # it is there, but cannot be read (permissions, I/O)
             self.diagnostics.append(diagnostic(
                 "QR109", f"cannot read `{item.target}`: {_reason(err)}", item.span,
-                [Note(message=f"looked for {_display(target)}")]))
+                [note(message=f"looked for {_display(target)}")]))
         return None
 
     def _not_found(self, item: ast.Include, target: Path, why: str = "") -> None:
         looked = f"looked for {_display(target)}" + (f" ({why})" if why else "")
         self.diagnostics.append(diagnostic(
             "QR213", f"included file `{item.target}` not found", item.span,
-            [Note(message=looked)]))
+            [note(message=looked)]))
 
 
 def is_prelude(path: Optional[Path]) -> bool:

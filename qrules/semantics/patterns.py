@@ -13,7 +13,7 @@ from functools import cached_property
 from itertools import product
 from typing import Optional
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, diagnostic, note
 from qrules.syntax import ast
 from qrules.syntax.tree import walk
 
@@ -199,7 +199,7 @@ def repeated_alternatives(refs, resolver: OpResolver, where: str) -> list[Diagno
         same = [e for e, _ in earlier if e.name == ref.name]
         if same:
             out.append(diagnostic("QR407", f"`{ref.name}` is listed twice in {where}", ref.span,
-                                  [Note(message="first listed here", span=same[0].span)]))
+                                  [note(message="first listed here", span=same[0].span)]))
         elif targets and "*" not in targets and targets <= frozenset().union(
                 *(t for _, t in earlier)):
             covering = [e for e, t in earlier if t & targets]
@@ -207,6 +207,6 @@ def repeated_alternatives(refs, resolver: OpResolver, where: str) -> list[Diagno
             out.append(diagnostic(
                 "QR407", f"`{ref.name}` adds nothing to {where}: the aten ops it stands for "
                 f"({', '.join(sorted(targets))}) are already matched by {names}", ref.span,
-                [Note(message=f"`{e.name}` is here", span=e.span) for e in covering]))
+                [note(message=f"`{e.name}` is here", span=e.span) for e in covering]))
         earlier.append((ref, targets))
     return out

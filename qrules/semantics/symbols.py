@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, Note, diagnostic, note
 from qrules.semantics.entries import (
     MAIN_PHASE, Context, Definition, Extension, RuleEntry, ScopeRef, extended, under_conditions,
 )
@@ -71,7 +71,7 @@ class Symbols:
 def _first_note(definition: Definition, what: str) -> Note:
     node = definition.node
     span = getattr(node, "name_span", None) or node.span
-    return Note(message=f"{what} first defined here", span=span)
+    return note(message=f"{what} first defined here", span=span)
 
 
 class _Collector:
@@ -112,7 +112,7 @@ class _Collector:
         if first is not None:
             self.diagnostics.append(diagnostic(
                 "QR207", f"pattern `{item.name}` is already defined", item.name_span,
-                [Note(message="first defined here", span=first.node.name_span)]))
+                [note(message="first defined here", span=first.node.name_span)]))
             return
         self.symbols.patterns[item.name] = Definition(item, unit, ctx.conditions)
 
@@ -123,7 +123,7 @@ class _Collector:
             pattern = self.symbols.patterns.pop(name).node
             self.diagnostics.append(diagnostic(
                 "QR207", f"`{name}` names both an op and a pattern", pattern.name_span,
-                [Note(message="the op is defined here",
+                [note(message="the op is defined here",
                       span=self.symbols.ops[name][0].node.name_span)]))
 
     def _top_level_only(self, item, ctx: Context, what: str) -> bool:
@@ -176,7 +176,7 @@ class _Collector:
         for extra in headers[1:]:
             self.diagnostics.append(diagnostic(
                 "QR110", "a file has one `ruleset` header", extra.span,
-                [Note(message="the header is here", span=headers[0].span)]))
+                [note(message="the header is here", span=headers[0].span)]))
         if headers and unit.file.items[0] is not headers[0]:
             self.diagnostics.append(diagnostic(
                 "QR110", "the `ruleset` header must be the first item of its file",
@@ -270,7 +270,7 @@ class _Collector:
             self.diagnostics.append(diagnostic(
                 "QR207", f"rule `{item.name}` is already defined; write `override rule "
                 f"{item.name}` to replace it", item.name_span,
-                [Note(message="rule first defined here", span=first.rule.name_span)]))
+                [note(message="rule first defined here", span=first.rule.name_span)]))
             self.symbols.dropped.append(Definition(item, unit, entry.conditions))
             return
         self.rule_names[item.name] = entry
@@ -294,7 +294,7 @@ class _Collector:
             self.diagnostics.append(diagnostic(
                 "QR240", f"rule `{item.name}` is defined in this file: add the alternative "
                 "to its pattern", item.name_span,
-                [Note(message="the rule is here", span=first.rule.name_span)]))
+                [note(message="the rule is here", span=first.rule.name_span)]))
         self.symbols.extensions.append(Extension(item, unit, ctx.conditions))
         if ctx.conditions:
             return   # applied when bound, only where the conditions hold
@@ -333,7 +333,7 @@ class _Collector:
                 "QR224", f"phase `{item.name}` runs {how}, as its first block says; this "
                 f"block {'does not say' if first.per_node else 'says'} `per node`",
                 item.mode_span or item.name_span,
-                [Note(message="first block of the phase", span=first.name_span)]))
+                [note(message="first block of the phase", span=first.name_span)]))
         inner = Context(item.name, ctx.scopes, ctx.conditions)
         for child in item.items:
             self.item(unit, child, inner)

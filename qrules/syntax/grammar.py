@@ -18,11 +18,24 @@ from functools import lru_cache
 from pathlib import Path
 
 import lark
-from lark import Lark
+from lark import Lark, Tree
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
+from lark.tree import Meta
 
 from qrules.resources import grammar_path
+
+
+class ParseTree(Tree):
+    """lark's Tree with ``meta`` a plain attribute: lark's is a property that makes the
+    Meta on first use, and position propagation reads it about 13 times per node."""
+
+    meta = None  # hides Tree.meta (a property without a setter) from instances
+
+    def __init__(self, data, children, meta=None):
+        super().__init__(data, children, Meta() if meta is None else meta)
+        self.meta = self._meta
+
 
 _OPTIONS = dict(parser="lalr", lexer="basic", propagate_positions=True,
                 maybe_placeholders=False)
@@ -44,15 +57,15 @@ def _load_cached(path: Path) -> Lark | None:
         if path.stat().st_uid != os.getuid():
             return None
         data, memo = marshal.loads(path.read_bytes())
-        return Lark._load_from_dict(data, memo)
+        return Lark._load_from_dict(data, memo, tree_class=ParseTree)
     except Exception:  # missing, truncated or from another version: rebuild
         return None
 
 
-def _store(path: Path, parser: Lark) -> None:
+def _store(path: Path, tables: tuple) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        payload = marshal.dumps(parser.memo_serialize([TerminalDef, Rule]))
+        payload = marshal.dumps(tables)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -70,10 +83,12 @@ def parser() -> Lark:
         cached = _load_cached(cache)
         if cached is not None:
             return cached
-    built = Lark(text, **_OPTIONS)
+    # The tables are serialized without the tree class (marshal holds data only) and
+    # loaded with it, as from the cache: the same parser whichever way it was made.
+    tables = Lark(text, **_OPTIONS).memo_serialize([TerminalDef, Rule])
     if cache is not None:
-        _store(cache, built)
-    return built
+        _store(cache, tables)
+    return Lark._load_from_dict(*tables, tree_class=ParseTree)
 
 
 def _terminals_after(prefix: str) -> frozenset[str]:

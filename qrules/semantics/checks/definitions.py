@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
+from qrules.diagnostics import Diagnostic, diagnostic, did_you_mean, note
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.patterns import repeated_alternatives
@@ -110,7 +110,7 @@ def check_annotation_kinds(analysis: Analysis) -> list[Diagnostic]:
                                   f"(registered: {known})", node.name_span))
         if first is not None:
             out.append(diagnostic("QR207", "a ruleset has one `annotation` kind",
-                                  node.span, [Note(message="first set here",
+                                  node.span, [note(message="first set here",
                                                    span=first.node.span)]))
         first = first or definition
     return out

@@ -10,7 +10,7 @@ no predicates. A's match then takes B's head node first.
 
 from __future__ import annotations
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic
+from qrules.diagnostics import Diagnostic, diagnostic, note
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.expressions import contradictory
 from qrules.semantics.patterns import Expansion, StepInfo, expand, optional_steps
@@ -101,7 +101,7 @@ def check_shadowing(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic(
                 "QR401", f"rule `{b.name}` never matches: rule `{a.name}` runs first and "
                 "matches wherever it would", b.rule.name_span,
-                [Note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
+                [note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
             continue
         for step in optional_steps(b.rule.pattern):
             taking = [(e, s) for e, s in zip(expansions, shadowers) if id(step) in e.optionals]
@@ -110,7 +110,7 @@ def check_shadowing(analysis: Analysis) -> list[Diagnostic]:
                 out.append(diagnostic(
                     "QR402", f"this optional step never matches: rule `{a.name}` takes "
                     "every match that includes it", step.span,
-                    [Note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
+                    [note(message=f"`{a.name}` is here", span=a.rule.name_span)]))
     return out
 
 
@@ -212,7 +212,7 @@ def check_conditions(analysis: Analysis) -> list[Diagnostic]:
                 out.append(diagnostic(
                     "QR406", "this condition contradicts a condition it is nested in, so "
                     "what it guards never applies", condition.span,
-                    [Note(message="the enclosing condition", span=outer.span)
+                    [note(message="the enclosing condition", span=outer.span)
                      for outer in chain[:depth]]))
     return out
 
@@ -232,7 +232,7 @@ def check_extensions(analysis: Analysis) -> list[Diagnostic]:
         if off is not None:
             out.append(diagnostic(
                 "QR417", f"this alternative never runs: `disable rule {name}` turns the "
-                "rule off", node.pattern.span, [Note(message="disabled here", span=off.span)]))
+                "rule off", node.pattern.span, [note(message="disabled here", span=off.span)]))
             continue
         rule = next((r for r in symbols.rules if r.name == name), None)
         if rule is None:
@@ -246,7 +246,7 @@ def check_extensions(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic(
                 "QR417", f"this alternative never runs: rule `{name}` already takes every "
                 "match of it with an alternative it tries first", node.pattern.span,
-                [Note(message="the rule is here", span=rule.rule.name_span)]))
+                [note(message="the rule is here", span=rule.rule.name_span)]))
     return out
 
 
@@ -278,5 +278,5 @@ def _unowned_steps(rule: RuleEntry, added: list[Expansion]) -> list[Diagnostic]:
                 "QR418", f"rule `{rule.name}` takes({', '.join(map(str, takes))}) does not "
                 f"name this step: its matches leave it unmarked; label it `as NAME` with a "
                 "name the list has", step.node.span,
-                [Note(message="the takes list is here", span=takes[0].span)]))
+                [note(message="the takes list is here", span=takes[0].span)]))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from qrules.diagnostics import Diagnostic, Note, diagnostic, did_you_mean
+from qrules.diagnostics import Diagnostic, diagnostic, did_you_mean, note
 from qrules.semantics import registry
 from qrules.semantics.analysis import Analysis
 from qrules.semantics.checks.predicates import predicate_type_errors
@@ -336,7 +336,7 @@ def _check_config(entry: RuleEntry, config: ConfigValue,
     out: list[Diagnostic] = []
     labels = {s.label for e in expansions for s in e.steps if s.label}
     inline = config.name is None
-    where = [] if inline else [Note(message=f"config used by rule `{entry.name}` here",
+    where = [] if inline else [note(message=f"config used by rule `{entry.name}` here",
                                     span=entry.rule.name_span)]
     keys: dict[tuple, ast.RoleKey] = {}
     connected = all(len(e.steps) == 1 and e.steps[0].region is not None
