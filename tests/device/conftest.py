@@ -28,8 +28,8 @@ _PROGRAMS: dict = {}   # fingerprint of a converted model -> its DeviceReport
 
 
 @pytest.fixture(scope="package", autouse=True)
-def _histogram_search_once():
-    with caches.histogram_search_once():
+def _torchao_caches():
+    with caches.patterns_traced_once(), caches.histogram_search_once():
         yield
 
 

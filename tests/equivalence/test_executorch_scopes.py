@@ -150,3 +150,15 @@ def test_filter_function_is_python_only():
     assert quantizer.set_filter_function(None) is quantizer
     assert all(all(s.kind != "node_filter" for r in c.rules for s in r.scopes)
                for c in quantizer.annotation_passes())
+
+
+def test_the_api_doc_example_runs():
+    """docs/api.md's set_filter_function example, against executorch's quantizer."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text("utf-8")
+    marker = "<!-- runs in tests/equivalence/test_executorch_scopes.py -->"
+    examples = re.findall(re.escape(marker) + r"\n```python\n(.*?)\n```", text, re.S)
+    assert len(examples) == 1
+    exec(compile(examples[0], "docs/api.md", "exec"), {"__name__": "api_example"})

@@ -58,7 +58,7 @@ class CatAfterCat(nn.Module):
     """A cat whose qparams come from another cat reached through a transpose: executorch
     traces back to the first cat (annotated before the second); the ruleset cannot see
     through the transpose before propagation reaches it (see the gap in
-    test_executorch_anchor.py)."""
+    tests/equivalence/executorch_cases.py)."""
 
     def __init__(self):
         super().__init__()
