@@ -11,12 +11,17 @@ every helper module, lowered to XNNPACK and run in executorch's runtime). Takes 
 as long as those tests (~15 min on the idle 2-core machine).
 
     PYTHONPATH=. python scripts/equivalence_report.py [--output docs/equivalence.md]
+        [--results DIR] [--groups torchao,executorch,device]
+
+``--results DIR`` keeps each group's rows as JSON, so groups can run in separate
+processes (or again alone after a change) and the page is rendered from all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import time
@@ -86,29 +91,60 @@ def _timed(label: str, run):
     return result
 
 
-def run_cases(suite):
-    """(case, report, gap counts, unexplained mismatches) for every case of ``suite``."""
-    results = []
+def _torchao_row(case, report, counts, unexplained) -> dict:
+    kind, model, spec, qat, strict, _ = case
+    section = spec.partition("[")[0]
+    return {"section": "xnnpack (flavor=torchao)" if section == "xnnpack" else section,
+            "model": model, "flags": _params(spec),
+            "mode": ("QAT" if qat else "PTQ") + (", strict export" if strict else "")}
+
+
+def _executorch_row(case, report, counts, unexplained) -> dict:
+    kind, model, flags, qat, _ = case
+    return {"section": "xnnpack (flavor=executorch)", "model": model,
+            "flags": _params(f"[{flags}]"), "mode": "QAT" if qat else "PTQ"}
+
+
+def run_cases(suite, describe) -> list[dict]:
+    """One row (plain data) per case of ``suite``: what the page shows of it."""
+    rows = []
     for case in suite.CASES:
         report, (counts, unexplained) = _timed(suite.case_id(case),
                                                lambda: suite.run_case(case))
-        results.append((case, report, counts, unexplained))
-    return results
+        row = describe(case, report, counts, unexplained)
+        row.update(id=suite.case_id(case), nodes=report.nodes_compared,
+                   mismatches=len(report.mismatches), counts=dict(counts),
+                   unexplained=len(unexplained), numerics=_numerics(report),
+                   numerics_ran=report.numerics.ran, numerics_ok=report.numerics.ok)
+        rows.append(row)
+    return rows
 
 
-def run_device():
-    """(kind, model, per_channel, dynamic, ruleset's report, anchor's report) for every
-    device check of tests/device."""
+def run_device(save=lambda rows: None) -> list[dict]:
+    """One row per device check of tests/device: the ruleset's program against the
+    anchor's. ``save(rows)`` after each (lowering takes minutes: keep what is done)."""
+    from qrules.engine.device import device_mismatches
     from tests.device import conftest as device
     from tests.device import test_xnnpack_ruleset as checks
 
     cases = [("zoo", name, pc, dyn) for name in checks.ZOO for pc, dyn in checks.CONFIGS]
     cases += [("helper", name, pc, dyn) for name, pc, dyn in checks.HELPER_CASES]
-    return [(kind, name, pc, dyn,
-             _timed(f"device {name} per_channel={pc} dynamic={dyn}",
-                    lambda: device.device_report("ruleset", kind, name, pc, dyn)),
-             device.device_report("anchor", kind, name, pc, dyn))
-            for kind, name, pc, dyn in cases]
+    rows = []
+    for kind, name, pc, dyn in cases:
+        ours = _timed(f"device {name} per_channel={pc} dynamic={dyn}",
+                      lambda: device.device_report("ruleset", kind, name, pc, dyn))
+        anchor = device.device_report("anchor", kind, name, pc, dyn)
+        problems = device_mismatches(ours, anchor)
+        rows.append({
+            "model": name, "per_channel": pc, "dynamic": dyn,
+            "program": "loads and runs" if ours.loads else f"**fails**: {ours.error}",
+            "delegated": f"{ours.delegated_nodes} / {anchor.delegated_nodes}",
+            "qdq": f"{len(ours.qdq_outside)} / {len(anchor.qdq_outside)}",
+            "verdict": ("**" + "; ".join(problems) + "**") if problems else
+                       "one program" if ours is anchor else "bit-identical",
+            "worst": "—" if ours.max_abs_diff is None else f"{ours.max_abs_diff:.3g}"})
+        save(rows)
+    return rows
 
 
 def _params(spec: str) -> str:
@@ -303,29 +339,17 @@ EXECUTORCH_SCOPING = [
     "executorch leaves that op in float.", ""]
 
 
-def _sections(torchao, executorch) -> dict:
-    """Summary row / section name -> (flags column, items); items are (model, flags,
-    mode, report, gap counts, unexplained)."""
-    out = defaultdict(lambda: ("", []))
-    for case, report, counts, unexplained in torchao:
-        kind, model, spec, qat, strict, _ = case
-        name = spec.partition("[")[0]
-        if name == "xnnpack":
-            name = "xnnpack (flavor=torchao)"
-        mode = ("QAT" if qat else "PTQ") + (", strict export" if strict else "")
-        out[name] = ("torchao flags (= ruleset parameters)", out[name][1])
-        out[name][1].append((model, _params(spec), mode, report, counts, unexplained))
-    name = "xnnpack (flavor=executorch)"
-    out[name] = ("executorch flags (= ruleset parameters)", [])
-    for case, report, counts, unexplained in executorch:
-        kind, model, flags, qat, _ = case
-        out[name][1].append((model, _params(f"[{flags}]"), "QAT" if qat else "PTQ", report,
-                             counts, unexplained))
-    order = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
-             "x86_inductor"]
-    return {key: out[key] for key in sorted(out, key=lambda k: (k not in order,
-                                                                 order.index(k) if k in order
-                                                                 else 0, k))}
+ORDER = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
+         "x86_inductor"]
+
+
+def _sections(rows) -> dict:
+    """Summary row / section name -> its case rows, in ``ORDER``."""
+    out = defaultdict(list)
+    for row in rows:
+        out[row["section"]].append(row)
+    return {key: out[key] for key in sorted(out, key=lambda k: (
+        ORDER.index(k) if k in ORDER else len(ORDER), k))}
 
 
 def _heading(name: str) -> str:
@@ -338,25 +362,21 @@ def _summary(sections) -> list[str]:
            "model × parameter cases | nodes compared | mismatches | outside known gaps | "
            "numerics compared / identical |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, (_, items) in sections.items():
+    for name, rows in sections.items():
         total_q = qrule_lines(ROOT / "rulesets" / f"{name.split()[0]}.qrule")
         py = [python_lines(module_path(m)) for m in ANCHOR_SOURCES[name]]
         total_py = (sum(p[0] for p in py), sum(p[1] for p in py))
-        models = {item[0] for item in items}
-        reports = [item[3] for item in items]
-        ran = [r for r in reports if r.numerics.ran]
+        ran = [row for row in rows if row["numerics_ran"]]
         out.append(f"| {_heading(name)} | {ANCHOR_NAMES[name]} | {total_q[0]} ({total_q[1]}) "
-                   f"| {total_py[0]} ({total_py[1]}) | {len(models)} | {len(items)} | "
-                   f"{sum(r.nodes_compared for r in reports)} | "
-                   f"{sum(len(r.mismatches) for r in reports)} | "
-                   f"{sum(len(item[5]) for item in items)} | {len(ran)} / "
-                   f"{sum(r.numerics.ok for r in ran)} |")
+                   f"| {total_py[0]} ({total_py[1]}) | {len({r['model'] for r in rows})} | "
+                   f"{len(rows)} | {sum(r['nodes'] for r in rows)} | "
+                   f"{sum(r['mismatches'] for r in rows)} | "
+                   f"{sum(r['unexplained'] for r in rows)} | {len(ran)} / "
+                   f"{sum(r['numerics_ok'] for r in ran)} |")
     return out
 
 
-def _device(results) -> list[str]:
-    from qrules.engine.device import device_mismatches
-
+def _device(rows) -> list[str]:
     out = ["## Device runtime (executorch XNNPACK)", "",
            "`tests/device/` lowers the ruleset's converted model and executorch's "
            "XNNPACKQuantizer's (same config) with `XnnpackPartitioner`, writes the `.pte` "
@@ -373,21 +393,15 @@ def _device(results) -> list[str]:
            "(ruleset / anchor) | q/dq outside (ruleset / anchor) | runtime vs anchor's "
            "program | max \\|runtime − converted\\| |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for kind, name, per_channel, dynamic, ours, anchor in results:
-        problems = device_mismatches(ours, anchor)
-        verdict = ("one program" if ours is anchor else "bit-identical") if not problems \
-            else "**" + "; ".join(problems) + "**"
-        program = "loads and runs" if ours.loads else f"**fails**: {ours.error}"
-        worst = "—" if ours.max_abs_diff is None else f"{ours.max_abs_diff:.3g}"
-        out.append(f"| {name} | {per_channel} | {dynamic} | {program} | "
-                   f"{ours.delegated_nodes} / {anchor.delegated_nodes} | "
-                   f"{len(ours.qdq_outside)} / {len(anchor.qdq_outside)} | {verdict} | "
-                   f"{worst} |")
+    out += [f"| {r['model']} | {r['per_channel']} | {r['dynamic']} | {r['program']} | "
+            f"{r['delegated']} | {r['qdq']} | {r['verdict']} | {r['worst']} |" for r in rows]
     return out + [""]
 
 
-def render(torchao_suite, torchao, executorch_suite, executorch, device) -> str:
-    sections = _sections(torchao, executorch)
+def render(rows: list[dict], device: list[dict]) -> str:
+    from tests.equivalence import cases, executorch_cases
+
+    sections = _sections(rows)
     out = INTRO + _summary(sections) + [
         "",
         "Python lines are those of the modules the ruleset replaces, counted whole (" +
@@ -395,32 +409,33 @@ def render(torchao_suite, torchao, executorch_suite, executorch, device) -> str:
                   for name, mods in ANCHOR_SOURCES.items()) + "); code lines leave out "
         "blank lines, comments and docstrings. Numerics that are not identical all "
         "come from gaps marked *changes numerics* below.", ""] + MATRIX
-    for name, (flags_column, items) in sections.items():
+    for name, section in sections.items():
+        anchor = "executorch" if "executorch" in name else "torchao"
         out += [f"## {_heading(name)}", "",
-                f"| model | {flags_column} | mode | nodes | mismatches | by gap | numerics |",
+                f"| model | {anchor} flags (= ruleset parameters) | mode | nodes | mismatches "
+                "| by gap | numerics |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-        for model, flags, mode, report, counts, unexplained in items:
-            gaps = ", ".join(f"{g}: {n}" for g, n in sorted(counts.items())) or "—"
-            if unexplained:
-                gaps += f", **unexplained: {len(unexplained)}**"
-            out.append(f"| {model} | {flags} | {mode} | {report.nodes_compared} | "
-                       f"{len(report.mismatches)} | {gaps} | {_numerics(report)} |")
+        for row in section:
+            gaps = ", ".join(f"{g}: {n}" for g, n in sorted(row["counts"].items())) or "—"
+            if row["unexplained"]:
+                gaps += f", **unexplained: {row['unexplained']}**"
+            out.append(f"| {row['model']} | {row['flags']} | {row['mode']} | {row['nodes']} | "
+                       f"{row['mismatches']} | {gaps} | {row['numerics']} |")
         out.append("")
     out += _device(device)
 
     totals, cases_with = Counter(), defaultdict(list)
-    for suite, results in ((torchao_suite, torchao), (executorch_suite, executorch)):
-        for case, report, counts, _ in results:
-            for gap, count in counts.items():
-                totals[gap] += count
-                cases_with[gap].append(suite.case_id(case))
+    for row in rows:
+        for gap, count in row["counts"].items():
+            totals[gap] += count
+            cases_with[gap].append(row["id"])
     out += ["## Known language gaps", "",
             "What the anchors do that no `.qrule` file can say yet, with the syntax "
             "proposed to say it. `KNOWN_LANGUAGE_GAPS` in `tests/equivalence/cases.py` "
             "(torchao) and `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py` "
             "hold the same list.", ""]
-    gaps = {**torchao_suite.KNOWN_LANGUAGE_GAPS, **executorch_suite.EXECUTORCH_GAPS}
-    for gap_id, gap in gaps.items():
+    for gap_id, gap in {**cases.KNOWN_LANGUAGE_GAPS,
+                        **executorch_cases.EXECUTORCH_GAPS}.items():
         numeric = " *Changes numerics.*" if gap.numeric else ""
         out += [f"### `{gap_id}`", "",
                 f"- **anchor**: `{gap.anchor}`",
@@ -447,21 +462,49 @@ def render(torchao_suite, torchao, executorch_suite, executorch, device) -> str:
     return "\n".join(out)
 
 
+GROUPS = ("torchao", "executorch", "device")
+
+
+def _run(group: str, save) -> list[dict]:
+    from tests.equivalence import cases, executorch_cases
+
+    if group == "torchao":
+        return run_cases(cases, _torchao_row)
+    if group == "executorch":
+        return run_cases(executorch_cases, _executorch_row)
+    return run_device(save)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default=str(ROOT / "docs" / "equivalence.md"))
+    parser.add_argument("--results", type=Path, help="a directory keeping each group's "
+                        "rows as JSON (GROUP.json): groups not run are read from it")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help="the groups to run (default: all): " + ", ".join(GROUPS))
     args = parser.parse_args(argv)
     from tests.equivalence import caches
-    from tests.equivalence import cases as torchao_suite
-    from tests.equivalence import executorch_cases as executorch_suite
 
+    results = {}
     with caches.patterns_traced_once(), caches.histogram_search_once(), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torchao = run_cases(torchao_suite)
-        executorch = run_cases(executorch_suite)
-        device = run_device()
-    text = render(torchao_suite, torchao, executorch_suite, executorch, device)
+        for group in args.groups.split(","):
+            def save(rows, group=group):
+                if args.results is not None:
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    (args.results / f"{group}.json").write_text(
+                        json.dumps(rows, indent=1), encoding="utf-8")
+            results[group] = _run(group, save)
+            save(results[group])
+    for group in set(GROUPS) - set(results):
+        path = args.results / f"{group}.json" if args.results else None
+        if path is None or not path.exists():
+            print(f"group {group} was not run and {path} holds no rows: page not written",
+                  file=sys.stderr)
+            return 1
+        results[group] = json.loads(path.read_text(encoding="utf-8"))
+    text = render(results["torchao"] + results["executorch"], results["device"])
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
