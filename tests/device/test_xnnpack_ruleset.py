@@ -5,7 +5,8 @@ program, leave no q/dq outside a delegate where that one leaves none, and give
 bit-identical runtime outputs. The difference from the converted PyTorch model is
 printed (``-s``), not judged: XNNPACK's arithmetic is not PyTorch's.
 
-Every model of the equivalence zoo runs in every PTQ config (per_channel x dynamic);
+Every model of the equivalence zoo runs in every PTQ config where XNNPACK lowering
+applies (per channel or per tensor static, per channel dynamic: see ``CONFIGS``);
 QAT programs are not lowered (QAT configs are checked node by node and numerically in
 tests/equivalence/test_executorch_anchor.py). Where the ruleset's converted model is
 identical to the anchor's, both sides share one lowered program (see conftest.py):
@@ -40,7 +41,12 @@ def _check(kind, name, per_channel, dynamic):
     assert not problems, "\n".join(problems)
 
 
-CONFIGS = [(True, False), (False, False), (False, True), (True, True)]
+# (per_channel, dynamic). Not (False, True): dynamic quantization with per-tensor
+# weights does not lower to XNNPACK even from executorch's own quantizer (to_executorch
+# finds no out variant for the dynamic q/dq it leaves; test_harness.py pins it), so
+# XNNPACK lowering does not apply; the config is held to the anchor node by node in
+# tests/equivalence/executorch_cases.py.
+CONFIGS = [(True, False), (False, False), (True, True)]
 
 
 @pytest.mark.parametrize("per_channel,dynamic", CONFIGS)
