@@ -134,14 +134,34 @@ BY_DESIGN = {
 }
 
 
-@pytest.mark.parametrize("case", [*ANCHOR_BUGS, *BY_DESIGN])
+# What the ruleset does not reproduce yet (docs/equivalence.md says why).
+NOT_YET = {
+    # executorch propagates once, after every pass and whatever the configs: the flatten
+    # after a static linear shares its qparams although the global config is dynamic.
+    "propagation_after_all_passes": ("linear_flatten", {"dynamic": True}, [
+        ("set_operator_type", LINEAR, {})], None, {"flatten"}),
+}
+KNOWN = {**ANCHOR_BUGS, **BY_DESIGN, **NOT_YET}
+
+
+@pytest.mark.parametrize("case", KNOWN)
 def test_known_difference_is_exactly_this(case):
     """executorch differs exactly on these nodes; the ruleset does what was asked."""
-    model, global_flags, scopes, filter_fn, nodes = {**ANCHOR_BUGS, **BY_DESIGN}[case]
+    model, global_flags, scopes, filter_fn, nodes = KNOWN[case]
     report = _diff(model, global_flags, scopes, filter_fn)
     assert {m.node for m in report.mismatches} == nodes, report.format(limit=20)
     if case in BY_DESIGN:
         assert report.numerics.outputs_equal, report.format(limit=20)
+
+
+def test_a_dynamic_scope_feeding_a_view_outside_it_is_refused():
+    """Not reproduced yet: executorch leaves the flatten after a dynamically quantized
+    linear in float; the static global ruleset's propagation shares with that linear's
+    output, which has no spec (QR602), before anything is written."""
+    graph, inputs = exported("executorch", "linear_flatten")
+    ours = qrules.load("xnnpack").set_module_name("first", _configs(dynamic=True)[1])
+    with pytest.raises(qrules.ValidationError, match="QR602.*flatten"):
+        diff(anchor_quantizer("xnnpack"), ours, graph, inputs)
 
 
 def test_filter_function_is_python_only():
