@@ -111,6 +111,9 @@ class LoadedRuleset:
     def set_operator_type(self, op, ruleset):
         return self.quantizer().set_operator_type(op, ruleset)
 
+    def set_filter_function(self, filter_fn):
+        return self.quantizer().set_filter_function(filter_fn)
+
 
 def load(name_or_path: Union[str, os.PathLike], *, include_roots: Iterable = (),
          **params) -> LoadedRuleset:

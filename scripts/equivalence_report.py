@@ -1,19 +1,28 @@
 """Regenerate docs/equivalence.md from the equivalence suite's cases.
 
-Runs every case of ``tests/equivalence/cases.py`` (the same models, anchors,
-parameters and checks), classifies the mismatches by ``KNOWN_LANGUAGE_GAPS``, and writes
-per built-in ruleset: its .qrule lines against the Python lines of the torchao
-quantizer it replaces, the models and parameter combinations compared, the nodes
-compared, the mismatches (by gap) and the numerics. Takes about as long as the suite
-(~3.5 min on the 2-core machine).
+Runs every case of ``tests/equivalence/cases.py`` (the torchao anchors) and of
+``tests/equivalence/executorch_cases.py`` (executorch's XNNPACKQuantizer), with the
+same models, anchors, parameters and checks as the suite, classifies the mismatches by
+the known language gaps, and writes per built-in ruleset (and flavour): its .qrule
+lines against the Python lines of the quantizer it replaces, the models and parameter
+combinations compared, the nodes compared, the mismatches (by gap) and the numerics.
+Then the device check of ``tests/device`` (every zoo model in every PTQ config and
+every helper module, lowered to XNNPACK and run in executorch's runtime). Takes about
+as long as those tests (~15 min on the idle 2-core machine).
 
     PYTHONPATH=. python scripts/equivalence_report.py [--output docs/equivalence.md]
+        [--results DIR] [--groups torchao,executorch,device]
+
+``--results DIR`` keeps each group's rows as JSON, so groups can run in separate
+processes (or again alone after a change) and the page is rendered from all of them;
+``--groups ""`` only renders what DIR holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import time
@@ -25,14 +34,21 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# Rows of the summary: the ruleset's flavour when it has several (the anchor it holds).
 ANCHOR_SOURCES = {
-    "xnnpack": ("torchao.testing.pt2e._xnnpack_quantizer",
-                "torchao.testing.pt2e._xnnpack_quantizer_utils"),
+    "xnnpack (flavor=executorch)": (
+        "executorch.backends.xnnpack.quantizer.xnnpack_quantizer",
+        "executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils"),
+    "xnnpack (flavor=torchao)": ("torchao.testing.pt2e._xnnpack_quantizer",
+                                 "torchao.testing.pt2e._xnnpack_quantizer_utils"),
     "embedding": ("torchao.quantization.pt2e.quantizer.embedding_quantizer",),
     "x86_inductor": ("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer",),
 }
 ANCHOR_NAMES = {
-    "xnnpack": "XNNPACKQuantizer + get_symmetric_quantization_config",
+    "xnnpack (flavor=executorch)": "executorch's XNNPACKQuantizer + "
+                                   "get_symmetric_quantization_config",
+    "xnnpack (flavor=torchao)": "torchao's testing XNNPACKQuantizer + "
+                                "get_symmetric_quantization_config",
     "embedding": "EmbeddingQuantizer",
     "x86_inductor": "X86InductorQuantizer + get_default_x86_inductor_quantization_config",
 }
@@ -68,22 +84,68 @@ def module_path(name: str) -> Path:
     return Path(importlib.util.find_spec(name).origin)
 
 
-def run_cases():
-    from tests.equivalence import caches
-    from tests.equivalence import cases as suite
+def _timed(label: str, run):
+    start, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    print(f"{time.perf_counter() - start:6.1f}s ({time.process_time() - cpu:6.1f}s cpu) "
+          f"{label}", file=sys.stderr, flush=True)
+    return result
 
-    results = []
-    with caches.patterns_traced_once(), caches.histogram_search_once(), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for case in suite.CASES:
-            start = time.perf_counter()
-            report, (counts, unexplained) = suite.run_case(case)
-            elapsed = time.perf_counter() - start
-            results.append((case, report, counts, unexplained))
-            print(f"{elapsed:6.1f}s {suite.case_id(case):48s} {len(report.mismatches):4d} "
-                  f"mismatches {dict(counts)}", file=sys.stderr, flush=True)
-    return suite, results
+
+def _torchao_row(case, report, counts, unexplained) -> dict:
+    kind, model, spec, qat, strict, _ = case
+    section = spec.partition("[")[0]
+    return {"section": "xnnpack (flavor=torchao)" if section == "xnnpack" else section,
+            "model": model, "flags": _params(spec),
+            "mode": ("QAT" if qat else "PTQ") + (", strict export" if strict else "")}
+
+
+def _executorch_row(case, report, counts, unexplained) -> dict:
+    kind, model, flags, qat, _ = case
+    return {"section": "xnnpack (flavor=executorch)", "model": model,
+            "flags": _params(f"[{flags}]"), "mode": "QAT" if qat else "PTQ"}
+
+
+def run_cases(suite, describe) -> list[dict]:
+    """One row (plain data) per case of ``suite``: what the page shows of it."""
+    rows = []
+    for case in suite.CASES:
+        report, (counts, unexplained) = _timed(suite.case_id(case),
+                                               lambda: suite.run_case(case))
+        row = describe(case, report, counts, unexplained)
+        row.update(id=suite.case_id(case), nodes=report.nodes_compared,
+                   mismatches=len(report.mismatches), counts=dict(counts),
+                   unexplained=len(unexplained), numerics=_numerics(report),
+                   numerics_ran=report.numerics.ran, numerics_ok=report.numerics.ok)
+        rows.append(row)
+    return rows
+
+
+def run_device(save=lambda rows: None) -> list[dict]:
+    """One row per device check of tests/device: the ruleset's program against the
+    anchor's. ``save(rows)`` after each (lowering takes minutes: keep what is done)."""
+    from qrules.engine.device import device_mismatches
+    from tests.device import conftest as device
+    from tests.device import test_xnnpack_ruleset as checks
+
+    cases = [("zoo", name, pc, dyn) for name in checks.ZOO for pc, dyn in checks.CONFIGS]
+    cases += [("helper", name, pc, dyn) for name, pc, dyn in checks.HELPER_CASES]
+    rows = []
+    for kind, name, pc, dyn in cases:
+        ours = _timed(f"device {name} per_channel={pc} dynamic={dyn}",
+                      lambda: device.device_report("ruleset", kind, name, pc, dyn))
+        anchor = device.device_report("anchor", kind, name, pc, dyn)
+        problems = device_mismatches(ours, anchor)
+        rows.append({
+            "model": name, "per_channel": pc, "dynamic": dyn,
+            "program": "loads and runs" if ours.loads else f"**fails**: {ours.error}",
+            "delegated": f"{ours.delegated_nodes} / {anchor.delegated_nodes}",
+            "qdq": f"{len(ours.qdq_outside)} / {len(anchor.qdq_outside)}",
+            "verdict": ("**" + "; ".join(problems) + "**") if problems else
+                       "one program" if ours is anchor else "bit-identical",
+            "worst": "—" if ours.max_abs_diff is None else f"{ours.max_abs_diff:.3g}"})
+        save(rows)
+    return rows
 
 
 def _params(spec: str) -> str:
@@ -101,6 +163,51 @@ def _numerics(report) -> str:
     outputs = "bit-identical" if n.outputs_equal else f"differ ({n.max_abs_diff:.3g})"
     return f"{counts}, {outputs}"
 
+
+INTRO = [
+    "# Equivalence with the hand-written quantizers", "",
+    "<!-- Generated by scripts/equivalence_report.py; do not edit by hand. -->", "",
+    "The built-in rulesets are held to the hand-written quantizers they replace (torchao's, "
+    "and executorch's XNNPACKQuantizer, which the `xnnpack` ruleset reproduces by default) "
+    "by `tests/equivalence/`: for every case, `qrules.diff` runs torchao's "
+    "own `prepare_pt2e` (or `prepare_qat_pt2e`) once with the anchor quantizer and "
+    "once with the ruleset, on copies of one exported graph, records each side's "
+    "annotations right after `annotate` (inside prepare), and compares them node by "
+    "node: spec kind, dtype, quant range, qscheme, channel axis, dynamic flag, "
+    "observer or fake-quantizer with its keyword arguments, shared and derived edges, "
+    "`_annotated`, `allow_implicit_sharing`, and the graph structure itself. Then "
+    "both prepared models are calibrated on the same seeded inputs and converted, "
+    "and the converted models must have the same op counts and bit-identical "
+    "outputs. See [api.md](api.md#diff) for `qrules.diff` and "
+    "[cli.md](cli.md#qrules-diff) for `qrules diff`. The `xnnpack` programs are also "
+    "run on device: [Device runtime](#device-runtime-executorch-xnnpack).", "",
+    "A mismatch the `.qrule` language cannot close yet belongs to one of the "
+    "[known language gaps](#known-language-gaps); the suite expects, per case, an "
+    "exact count of mismatches per gap and nothing else, so it fails both when a gap "
+    "closes and when a new mismatch appears.", "",
+    "## Summary", ""]
+
+MATRIX = [
+    "## The executorch matrix and what it costs", "",
+    "`tests/equivalence/executorch_cases.py` runs every zoo model in every PTQ config "
+    "of `get_symmetric_quantization_config` (per_channel × dynamic), and every config, "
+    "QAT included (per_channel × dynamic × qat), on the helper modules of "
+    "`tests/models/executorch.py` and the seed's small conv/bn modules. QAT runs on one "
+    "zoo model, resnet18 (its four QAT configs): a QAT prepare of the other zoo models "
+    "costs minutes of CI and reaches no annotator that the helper modules and resnet18 "
+    "do not. Zoo cases calibrate on one batch, their example input. `tests/device/` "
+    "lowers every zoo model in every PTQ config where XNNPACK lowering applies: not "
+    "dynamic quantization with per-tensor weights, which fails `to_executorch()` "
+    "(no out variant for its dynamic q/dq) even from executorch's own quantizer "
+    "(`test_per_tensor_dynamic_does_not_lower_even_for_the_anchor` pins it).", "",
+    "Where the time goes (resnet18, one config, idle 2-core machine): export 0.2 s; "
+    "executorch's prepare 1.1 s (its annotate re-traces four QAT patterns; the suite's "
+    "pattern cache makes that one trace per session), the ruleset's 0.05-0.3 s; "
+    "calibration on one batch and convert under 0.5 s each side; lowering the converted "
+    "model with `XnnpackPartitioner` and `to_executorch()` 5-11 s (14 s for "
+    "mobilenet_v2, 17 s for mobilenet_v3_large); loading and running the program "
+    "0.01 s. Lowering is most of the device check, so the device harness lowers once "
+    "where the ruleset's converted model is identical to the anchor's.", ""]
 
 # Where an anchor has a genuine bug, the ruleset keeps the anchor's behaviour by default
 # (so the suite can hold it to the anchor) and a parameter selects the right one.
@@ -178,90 +285,170 @@ ANCHOR_BUGS = [
     "`qrules.diff(..., strict=True)`).", ""]
 
 
-def render(suite, results) -> str:
-    by_ruleset = defaultdict(list)
-    for item in results:
-        case = item[0]
-        by_ruleset[case[2].partition("[")[0]].append(item)
+EXECUTORCH_SCOPING = [
+    "## executorch's scoping: anchor bugs not reproduced", "",
+    "`RulesetQuantizer.set_module_name`, `set_module_type`, `set_operator_type` and "
+    "`set_filter_function` follow executorch's XNNPACKQuantizer "
+    "(`xnnpack_quantizer.py:391-455`: module names first, then module types, then "
+    "operator types, then the global config, which skips every module scope; the filter "
+    "function limits every pass). `tests/equivalence/test_executorch_scopes.py` holds "
+    "them to it node by node and numerically on a model with named submodules of two "
+    "types: module type, module name (also before a module type), a dynamic scope in a "
+    "static model, operator types (`linear.default`, `add.Tensor`, also after a module "
+    "scope), a filter function alone and with a scope: all exact. Three bugs of "
+    "executorch's are *not* reproduced, because reproducing them would make the scopes "
+    "useless; the same test pins each one to the exact nodes where executorch differs, "
+    "so it fails when executorch fixes it:", "",
+    "- **Module scopes leave convs in float.** The module filters read "
+    "`nn_module_stack`, which the `get_attr` node of a weight or bias does not carry, "
+    "and the conv, conv + relu, linear + relu and conv + bn annotators apply the filter "
+    "to their whole partition (op, weight, bias): no pass ever annotates a conv inside "
+    "`set_module_name`/`set_module_type` (the global pass skips it as inside the scope). "
+    "A standalone linear checks only its own node, so it is annotated.",
+    "- **`cat` ignores filters.** `_annotate_cat` takes `filter_fn` and never calls it: "
+    "the first scoped pass annotates every cat of the graph with the scope's config, "
+    "and a filter function cannot exclude a cat (`propagate_annotation` ignores filters "
+    "too).",
+    "- **`set_operator_type` with an `OpOverloadPacket`**, the type it declares, selects "
+    "no pattern for linear, conv, add, mul or cat: the patterns list overloads "
+    "(`aten.linear.default`), and `operator_target not in pattern.op_overloads` skips "
+    "them all, so the global config annotates those ops.", "",
+    "```python",
+    "import torch, qrules",
+    "from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (",
+    "    XNNPACKQuantizer, get_symmetric_quantization_config)",
+    "",
+    "model = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))).eval()",
+    "x = (torch.randn(1, 3, 8, 8),)",
+    "config = get_symmetric_quantization_config(is_per_channel=True)",
+    "anchor = XNNPACKQuantizer().set_module_name(\"0\", config)",
+    "ruleset = qrules.load(\"xnnpack\", per_channel=True)",
+    "ours = qrules.RulesetQuantizer().set_module_name(\"0\", ruleset)",
+    "print(qrules.diff(anchor, ours, model, x).format())",
+    "# node conv2d (aten.conv2d.default): annotation",
+    "#   A: no annotation",
+    "#   B: inputs {input_1: int8 [-128, 127] per_tensor_affine ..., _0_0_weight: int8 ...",
+    "#      by rule conv of xnnpack (rulesets/xnnpack.qrule:133:8)",
+    "```", "",
+    "Differences qrules makes on purpose: `None` for a scope "
+    "(`set_module_type(Gate, None)`) marks the scope's nodes annotated with no spec, "
+    "where executorch writes nothing (the converted models are the same; a quantizer "
+    "composed after it leaves them alone too). Not reproduced yet: executorch runs "
+    "`propagate_annotation` once, after every pass and ignoring configs, so a "
+    "relu/flatten/view *outside* a scope shares the qparams of a static op inside it "
+    "even when the global config is dynamic; the ruleset propagates within each pass. "
+    "And when a scope is dynamic and the global config static, a view-like op outside "
+    "the scope fed by a dynamically quantized linear makes the ruleset raise QR602 "
+    "(`quantized` holds for a dynamic pattern's output, which has no spec), where "
+    "executorch leaves that op in float. The same test module pins both.", ""]
 
-    out = ["# Equivalence with torchao's quantizers", "",
-           "<!-- Generated by scripts/equivalence_report.py; do not edit by hand. -->", "",
-           "The built-in rulesets are held to the hand-written torchao quantizers they "
-           "replace by `tests/equivalence/`: for every case, `qrules.diff` runs torchao's "
-           "own `prepare_pt2e` (or `prepare_qat_pt2e`) once with the torchao quantizer and "
-           "once with the ruleset, on copies of one exported graph, records each side's "
-           "annotations right after `annotate` (inside prepare), and compares them node by "
-           "node: spec kind, dtype, quant range, qscheme, channel axis, dynamic flag, "
-           "observer or fake-quantizer with its keyword arguments, shared and derived edges, "
-           "`_annotated`, `allow_implicit_sharing`, and the graph structure itself. Then "
-           "both prepared models are calibrated on the same seeded inputs and converted, "
-           "and the converted models must have the same op counts and bit-identical "
-           "outputs. See [api.md](api.md#diff) for `qrules.diff` and "
-           "[cli.md](cli.md#qrules-diff) for `qrules diff`.", "",
-           "A mismatch the `.qrule` language cannot close yet belongs to one of the "
-           "[known language gaps](#known-language-gaps); the suite expects, per case, an "
-           "exact count of mismatches per gap and nothing else, so it fails both when a gap "
-           "closes and when a new mismatch appears.", "",
-           "## Summary", "",
-           "| ruleset | replaces | .qrule lines (code) | Python lines (code) | models | "
+
+ORDER = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
+         "x86_inductor"]
+
+
+def _sections(rows) -> dict:
+    """Summary row / section name -> its case rows, in ``ORDER``."""
+    out = defaultdict(list)
+    for row in rows:
+        out[row["section"]].append(row)
+    return {key: out[key] for key in sorted(out, key=lambda k: (
+        ORDER.index(k) if k in ORDER else len(ORDER), k))}
+
+
+def _heading(name: str) -> str:
+    ruleset, _, flavour = name.partition(" ")
+    return f"`{ruleset}`" + (f" {flavour}" if flavour else "")
+
+
+def _summary(sections) -> list[str]:
+    out = ["| ruleset | replaces | .qrule lines (code) | Python lines (code) | models | "
            "model × parameter cases | nodes compared | mismatches | outside known gaps | "
            "numerics compared / identical |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for ruleset, items in by_ruleset.items():
-        total_q = qrule_lines(ROOT / "rulesets" / f"{ruleset}.qrule")
-        py = [python_lines(module_path(m)) for m in ANCHOR_SOURCES[ruleset]]
+    for name, rows in sections.items():
+        total_q = qrule_lines(ROOT / "rulesets" / f"{name.split()[0]}.qrule")
+        py = [python_lines(module_path(m)) for m in ANCHOR_SOURCES[name]]
         total_py = (sum(p[0] for p in py), sum(p[1] for p in py))
-        models = {case[1] for case, *_ in items}
-        nodes = sum(report.nodes_compared for _, report, _, _ in items)
-        mismatches = sum(len(report.mismatches) for _, report, _, _ in items)
-        unexplained = sum(len(u) for *_, u in items)
-        ran = [report for _, report, _, _ in items if report.numerics.ran]
-        identical = sum(r.numerics.ok for r in ran)
-        out.append(f"| `{ruleset}` | {ANCHOR_NAMES[ruleset]} | {total_q[0]} ({total_q[1]}) | "
-                   f"{total_py[0]} ({total_py[1]}) | {len(models)} | {len(items)} | {nodes} | "
-                   f"{mismatches} | {unexplained} | {len(ran)} / {identical} |")
-    out += ["",
-            "Python lines are those of the torchao modules the ruleset replaces, counted "
-            "whole (" + "; ".join(
-                f"`{ruleset}`: " + ", ".join(f"`{m}`" for m in mods)
-                for ruleset, mods in ANCHOR_SOURCES.items()) + "); code lines leave out "
-            "blank lines, comments and docstrings. Numerics that are not identical all "
-            "come from gaps marked *changes numerics* below.", ""]
+        ran = [row for row in rows if row["numerics_ran"]]
+        out.append(f"| {_heading(name)} | {ANCHOR_NAMES[name]} | {total_q[0]} ({total_q[1]}) "
+                   f"| {total_py[0]} ({total_py[1]}) | {len({r['model'] for r in rows})} | "
+                   f"{len(rows)} | {sum(r['nodes'] for r in rows)} | "
+                   f"{sum(r['mismatches'] for r in rows)} | "
+                   f"{sum(r['unexplained'] for r in rows)} | {len(ran)} / "
+                   f"{sum(r['numerics_ok'] for r in ran)} |")
+    return out
 
-    for ruleset, items in by_ruleset.items():
-        out += [f"## `{ruleset}`", "",
-                "| model | torchao flags (= ruleset parameters) | mode | nodes | mismatches "
+
+def _device(rows) -> list[str]:
+    out = ["## Device runtime (executorch XNNPACK)", "",
+           "`tests/device/` lowers the ruleset's converted model and executorch's "
+           "XNNPACKQuantizer's (same config) with `XnnpackPartitioner`, writes the `.pte` "
+           "with `to_executorch()`, loads and runs it in `executorch.runtime`: every zoo "
+           "model in every PTQ config that lowers (see above) and the helper modules of "
+           "`tests/models/device.py`. "
+           "The ruleset's program must load, delegate as many nodes as the anchor's, "
+           "leave no q/dq outside a delegate where the anchor's leaves none, and give "
+           "bit-identical runtime outputs. Lowering is a pure function of the converted "
+           "model, so where the two converted models are identical (same code, same "
+           "tensors) the two sides share one program (*one program* below). The last "
+           "column is the runtime's difference from the converted PyTorch model: "
+           "reported, not judged (XNNPACK's arithmetic is not PyTorch's).", "",
+           "| model | per_channel | dynamic | ruleset's program | delegated nodes "
+           "(ruleset / anchor) | q/dq outside (ruleset / anchor) | runtime vs anchor's "
+           "program | max \\|runtime − converted\\| |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out += [f"| {r['model']} | {r['per_channel']} | {r['dynamic']} | {r['program']} | "
+            f"{r['delegated']} | {r['qdq']} | {r['verdict']} | {r['worst']} |" for r in rows]
+    return out + [""]
+
+
+def render(rows: list[dict], device: list[dict]) -> str:
+    from tests.equivalence import cases, executorch_cases
+
+    sections = _sections(rows)
+    out = INTRO + _summary(sections) + [
+        "",
+        "Python lines are those of the modules the ruleset replaces, counted whole (" +
+        "; ".join(f"{_heading(name)}: " + ", ".join(f"`{m}`" for m in mods)
+                  for name, mods in ANCHOR_SOURCES.items()) + "); code lines leave out "
+        "blank lines, comments and docstrings. Numerics that are not identical all "
+        "come from gaps marked *changes numerics* below.", ""] + MATRIX
+    for name, section in sections.items():
+        anchor = "executorch" if "executorch" in name else "torchao"
+        out += [f"## {_heading(name)}", "",
+                f"| model | {anchor} flags (= ruleset parameters) | mode | nodes | mismatches "
                 "| by gap | numerics |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-        for case, report, counts, unexplained in items:
-            kind, model, spec, qat, strict, _ = case
-            mode = ("QAT" if qat else "PTQ") + (", strict export" if strict else "")
-            gaps = ", ".join(f"{g}: {n}" for g, n in sorted(counts.items())) or "—"
-            if unexplained:
-                gaps += f", **unexplained: {len(unexplained)}**"
-            out.append(f"| {model} | {_params(spec)} | {mode} | {report.nodes_compared} | "
-                       f"{len(report.mismatches)} | {gaps} | {_numerics(report)} |")
+        for row in section:
+            gaps = ", ".join(f"{g}: {n}" for g, n in sorted(row["counts"].items())) or "—"
+            if row["unexplained"]:
+                gaps += f", **unexplained: {row['unexplained']}**"
+            out.append(f"| {row['model']} | {row['flags']} | {row['mode']} | {row['nodes']} | "
+                       f"{row['mismatches']} | {gaps} | {row['numerics']} |")
         out.append("")
+    out += _device(device)
 
-    totals = Counter()
-    cases_with = defaultdict(list)
-    for case, report, counts, _ in results:
-        for gap, count in counts.items():
+    totals, cases_with = Counter(), defaultdict(list)
+    for row in rows:
+        for gap, count in row["counts"].items():
             totals[gap] += count
-            cases_with[gap].append(suite.case_id(case))
+            cases_with[gap].append(row["id"])
     out += ["## Known language gaps", "",
-            "What the torchao quantizers do that no `.qrule` file can say yet, with the "
-            "syntax proposed to say it. `KNOWN_LANGUAGE_GAPS` in "
-            "`tests/equivalence/cases.py` holds the same list.", ""]
-    for gap_id, gap in suite.KNOWN_LANGUAGE_GAPS.items():
+            "What the anchors do that no `.qrule` file can say yet, with the syntax "
+            "proposed to say it. `KNOWN_LANGUAGE_GAPS` in `tests/equivalence/cases.py` "
+            "(torchao) and `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py` "
+            "hold the same list.", ""]
+    for gap_id, gap in {**cases.KNOWN_LANGUAGE_GAPS,
+                        **executorch_cases.EXECUTORCH_GAPS}.items():
         numeric = " *Changes numerics.*" if gap.numeric else ""
         out += [f"### `{gap_id}`", "",
-                f"- **torchao**: `{gap.anchor}`",
+                f"- **anchor**: `{gap.anchor}`",
                 f"- **what it does**: {gap.what}.{numeric}",
                 f"- **proposed**: {gap.proposed}",
                 f"- **mismatches**: {totals.get(gap_id, 0)} in {len(cases_with[gap_id])} "
                 "cases", ""]
-    out += ANCHOR_BUGS
+    out += ANCHOR_BUGS + EXECUTORCH_SCOPING
     out += ["## Deliberate differences", "",
             "- `strict_export` (default false): torchao finds `adaptive_avg_pool2d`, GRU and "
             "`cat` partitions through `get_source_partitions`. After a non-strict "
@@ -280,12 +467,53 @@ def render(suite, results) -> str:
     return "\n".join(out)
 
 
+GROUPS = ("torchao", "executorch", "device")
+
+
+def _run(group: str, save) -> list[dict]:
+    from tests.equivalence import cases, executorch_cases
+
+    if group == "torchao":
+        return run_cases(cases, _torchao_row)
+    if group == "executorch":
+        return run_cases(executorch_cases, _executorch_row)
+    return run_device(save)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default=str(ROOT / "docs" / "equivalence.md"))
+    parser.add_argument("--results", type=Path, help="a directory keeping each group's "
+                        "rows as JSON (GROUP.json): groups not run are read from it")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help="the groups to run (default: all): " + ", ".join(GROUPS))
     args = parser.parse_args(argv)
-    suite, results = run_cases()
-    Path(args.output).write_text(render(suite, results), encoding="utf-8")
+    groups = [group for group in args.groups.split(",") if group]
+    if set(groups) - set(GROUPS):
+        parser.error(f"unknown groups {sorted(set(groups) - set(GROUPS))}; known: {GROUPS}")
+    from tests.equivalence import caches
+
+    results = {}
+    with caches.patterns_traced_once(), caches.histogram_search_once(), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for group in groups:
+            def save(rows, group=group):
+                if args.results is not None:
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    (args.results / f"{group}.json").write_text(
+                        json.dumps(rows, indent=1), encoding="utf-8")
+            results[group] = _run(group, save)
+            save(results[group])
+    for group in set(GROUPS) - set(results):
+        path = args.results / f"{group}.json" if args.results else None
+        if path is None or not path.exists():
+            print(f"group {group} was not run and {path} holds no rows: page not written",
+                  file=sys.stderr)
+            return 1
+        results[group] = json.loads(path.read_text(encoding="utf-8"))
+    text = render(results["torchao"] + results["executorch"], results["device"])
+    Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

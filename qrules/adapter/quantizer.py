@@ -4,15 +4,16 @@
 ``node.meta["quantization_annotation"]`` (plus ``node.meta["qrules"]``, the
 provenance: rule, ruleset, file:line:col). Any validation error raises before the
 graph is touched. Python-side scoping (``set_global``, ``set_module_type``,
-``set_module_name``, ``set_operator_type``) follows XNNPACKQuantizer: module-name
-entries first, then module types, then operator types, then the global ruleset;
-``None`` leaves that scope in float.
+``set_module_name``, ``set_operator_type``, ``set_filter_function``) follows
+XNNPACKQuantizer: module-name entries first, then module types, then operator types,
+then the global ruleset; ``None`` leaves that scope in float; a filter function limits
+every pass to the nodes it accepts.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from torch.fx import GraphModule, Node
 
@@ -63,6 +64,7 @@ class RulesetQuantizer(Quantizer):
         self._global = compiled
         self._scoped: list[tuple[int, ScopeRef, Optional[CompiledRuleset]]] = []
         self._sources = dict(sources or {})
+        self._filter: Optional[Callable[[Node], bool]] = None
         self.last_plan: Optional[Plan] = None
         self.last_warnings: list = []  # QR615 diagnostics of the last annotate
 
@@ -89,6 +91,14 @@ class RulesetQuantizer(Quantizer):
         name = op if isinstance(op, str) else str(op)
         return self._set(2, ScopeRef("operator_target", (name,), None), ruleset)
 
+    def set_filter_function(self, filter_fn: Optional[Callable[[Node], bool]]
+                            ) -> "RulesetQuantizer":
+        """Annotate only where ``filter_fn(node)`` is true for every node of a match
+        (XNNPACKQuantizer's filter; ``None`` removes it). It limits every pass, scoped
+        and global, and is Python only: a rule file never runs code."""
+        self._filter = filter_fn
+        return self
+
     def _set(self, rank: int, scope: ScopeRef, ruleset) -> "RulesetQuantizer":
         self._add_sources(ruleset)
         self._scoped.append((rank, scope, None if ruleset is None else _compiled_of(ruleset)))
@@ -108,8 +118,8 @@ class RulesetQuantizer(Quantizer):
         """The rulesets ``annotate`` runs, in order, each limited to its scope: module
         names first, then module types, then operator types, global last. None set for
         a scope becomes a rule leaving that scope in float; and the global ruleset
-        skips every scope set from Python (XNNPACK's filters). ``explain`` plans the
-        same passes."""
+        skips every scope set from Python (XNNPACK's filters). A filter function
+        limits each of them. ``explain`` plans the same passes."""
         out = []
         scoped = sorted(self._scoped, key=lambda item: item[0])
         for _, scope, compiled in scoped:
@@ -122,6 +132,9 @@ class RulesetQuantizer(Quantizer):
             out.extend(leave_in_float(scope) for _, scope, compiled in scoped
                        if compiled is not None)
             out.append(self._global)
+        if self._filter is not None:
+            accepted = ScopeRef("node_filter", (self._filter,), None)
+            out = [compiled.within(accepted) for compiled in out]
         return out
 
     # ------------------------------------------------------------------ Quantizer API
@@ -141,7 +154,10 @@ class RulesetQuantizer(Quantizer):
         existing = annotations_on(model)
         for compiled in self.annotation_passes():
             current = plan(model, compiled, taken, existing)
-            errors = validate(current)
+            # Judged with the earlier passes' annotations in view: a global rule may
+            # share with an output a scoped pass quantized (propagation out of a scope).
+            errors = validate(Plan({**taken, **current.annotations}, current.matches,
+                                   existing))
             if errors:
                 raise ValidationError(errors, self._sources)
             plans.append(current)

@@ -1,6 +1,16 @@
 """Device-harness fixtures: each (model, quantizer side, config) is quantized, lowered,
-loaded and run once per session; tests read the cached ``DeviceReport``."""
+loaded and run once per session; tests read the cached ``DeviceReport``.
 
+Lowering is most of a device check's cost (5-40 s per zoo model on the 2-core CI
+machine, against a few seconds to quantize), and it is a pure function of the
+converted model (``test_anchor_against_itself_is_exact``). So programs are cached by
+a fingerprint of the converted model: its generated code (which holds every literal
+qparam) and the bytes of every tensor the graph reads. Where the ruleset's converted
+model is identical to the anchor's, the two sides share one lowered program; where
+anything differs, each side is lowered on its own and compared as usual."""
+
+import hashlib
+import operator
 import os
 import warnings
 
@@ -14,11 +24,12 @@ from tests.equivalence import caches  # noqa: E402
 from tests.models import device as models  # noqa: E402
 
 _REPORTS: dict = {}
+_PROGRAMS: dict = {}   # fingerprint of a converted model -> its DeviceReport
 
 
 @pytest.fixture(scope="package", autouse=True)
-def _histogram_search_once():
-    with caches.histogram_search_once():
+def _torchao_caches():
+    with caches.patterns_traced_once(), caches.histogram_search_once():
         yield
 
 
@@ -38,15 +49,46 @@ def model_and_inputs(kind: str, name: str):
     return (zoo_models.zoo if kind == "zoo" else models.helper)(name)
 
 
+def fingerprint(converted) -> str:
+    """Equal for two converted models that lower to the same program: same code, same
+    tensors (names, dtypes, shapes, bytes) behind every ``get_attr``."""
+    import torch
+
+    digest = hashlib.sha256(converted.code.encode())
+    for node in converted.graph.nodes:
+        if node.op != "get_attr":
+            continue
+        value = operator.attrgetter(node.target)(converted)
+        digest.update(f"{node.target}:{type(value).__name__}".encode())
+        if isinstance(value, torch.Tensor):
+            digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
+            digest.update(value.detach().contiguous().reshape(-1).view(torch.uint8)
+                          .numpy().tobytes())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
 def device_report(side: str, kind: str, name: str, per_channel: bool, dynamic: bool):
     """The cached ``DeviceReport`` of one side on one model and config."""
     key = (side, kind, name, per_channel, dynamic)
     if key not in _REPORTS:
+        from qrules import quantize
         from qrules.engine.device import run_on_device
 
         module, inputs = model_and_inputs(kind, name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _REPORTS[key] = run_on_device(module, inputs,
-                                          quantizer_for(side, per_channel, dynamic))
+            converted = quantize(module, inputs, quantizer_for(side, per_channel, dynamic),
+                                 progress=False)
+            program = fingerprint(converted)
+            if program not in _PROGRAMS:
+                _PROGRAMS[program] = run_on_device(module, inputs, None, converted=converted)
+        _REPORTS[key] = _PROGRAMS[program]
     return _REPORTS[key]
+
+
+def one_program(kind: str, name: str, per_channel: bool, dynamic: bool) -> bool:
+    """Did both sides give the same converted model (so one lowered program)?"""
+    return (device_report("anchor", kind, name, per_channel, dynamic)
+            is device_report("ruleset", kind, name, per_channel, dynamic))

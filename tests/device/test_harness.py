@@ -106,6 +106,16 @@ def test_a_program_that_does_not_lower_is_reported():
         export_program(module, (torch.randn(1, 3, 6, 6),), _TransposedWeightAxis0())
 
 
+def test_per_tensor_dynamic_does_not_lower_even_for_the_anchor():
+    """Why the device matrix leaves out dynamic quantization with per-tensor weights:
+    executorch's own quantizer's program fails to_executorch. When executorch lowers
+    it, this fails: add the config to test_xnnpack_ruleset.CONFIGS."""
+    report = device_report("anchor", "helper", "linear_stack", False, True)
+    assert not report.loads and report.pte is None
+    assert report.error.startswith("to_executorch: Missing out variants")
+    assert "choose_qparams" in report.error
+
+
 def test_garbage_is_not_a_program():
     run = load_and_run(b"not a program", (torch.randn(1),))
     assert run.outputs is None and run.error

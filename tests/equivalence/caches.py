@@ -2,8 +2,9 @@
 (used by the suite's fixtures and by scripts/equivalence_report.py).
 
 1. torchao's pattern traces (``_get_aten_graph_module_for_pattern``): XNNPACK's QAT
-   conv-bn annotators, ``prepare_qat_pt2e`` and ``convert_pt2e`` re-trace the same small
-   pattern functions with torch.export on every call (~25 s per QAT prepare here).
+   conv-bn annotators (torchao's copy and executorch's), ``prepare_qat_pt2e`` and
+   ``convert_pt2e`` re-trace the same small pattern functions with torch.export on
+   every call (~25 s per QAT prepare here).
    The seed suite's cache key (``tests/seed/conftest.py``) is reused: each pattern is
    traced once and handed out as deep copies.
 2. ``HistogramObserver._non_linear_param_search``: the L2 range search each histogram
@@ -30,6 +31,9 @@ from tests.seed import conftest as seed_conftest
 def patterns_traced_once():
     modules = [importlib.import_module(name) for name in seed_conftest._PATTERN_MODULES]
     modules.append(importlib.import_module("torchao.testing.pt2e._xnnpack_quantizer_utils"))
+    # executorch's XNNPACK annotators bind torchao's tracer in their own module.
+    modules.append(importlib.import_module(
+        "executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils"))
     original = getattr(modules[0], seed_conftest._NAME)
     cache = {}
 

@@ -10,6 +10,7 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 import pytest  # noqa: E402
 
 from tests import models  # noqa: E402
+from tests.models.executorch import executorch_small  # noqa: E402
 
 from . import caches  # noqa: E402
 
@@ -27,11 +28,14 @@ def _torchao_caches():
 
 
 def exported(kind: str, name: str, qat: bool = False, strict: bool = False):
-    """(exported GraphModule, inputs) of a zoo or small model, exported once per
+    """(exported GraphModule, inputs) of a zoo, small or executorch helper model
+    (``tests/models/executorch.py``), exported once per
     session (in train mode for QAT); callers never annotate it in place (diff copies)."""
     key = (kind, name, qat, strict)
     if key not in _EXPORTED:
-        module, inputs = (models.zoo if kind == "zoo" else models.small)(name)
+        factory = {"zoo": models.zoo, "small": models.small,
+                   "executorch": executorch_small}[kind]
+        module, inputs = factory(name)
         module.train(qat)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,114 +1,25 @@
 """The built-in ``xnnpack`` ruleset (flavor=executorch, the default) against executorch's
-own XNNPACKQuantizer (``executorch:xnnpack[...]``): annotations node by node inside
-prepare, then bit-identical converted outputs.
-
-Budget: executorch's static ``annotate`` re-traces its four QAT conv-bn patterns on
-every call (~2 s; the package's pattern cache makes that one trace), and the zoo's
-calibration dominates: the zoo runs the default and dynamic configs on resnet18 and
-mobilenet_v2 (per_channel on resnet18) and the default config on the other models;
-every config, QAT included, runs on the helper modules (``tests/models/executorch.py``) and
-the seed's small conv/bn modules.
-"""
+own XNNPACKQuantizer, node by node inside prepare, then bit-identical converted outputs;
+the cases, the matrix and its budget are in ``executorch_cases.py``."""
 
 from __future__ import annotations
 
-import gc
 import re
-import importlib
-import warnings
 from collections import Counter
 
 import pytest
 
 import qrules
 from qrules.engine.diff import anchor, diff, parse_anchor
-from tests.seed import conftest as seed_conftest
 
-from tests import models
-from tests.models.executorch import EXECUTORCH_SMALL, executorch_small
-from .gaps import Gap, classify
-
-#: What executorch does that the language cannot say yet: nothing at the moment (the
-#: cat's choice of input, once a gap, is `input[first quantized else 0]` in a
-#: `per node` phase).
-EXECUTORCH_GAPS: dict[str, Gap] = {}
-
-# (kind, model, flags, qat, {gap: count})
-ZOO_STATIC = ("resnet18", "mobilenet_v2")
-ZOO_DEFAULT = ("mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny")
-CONFIGS = ("", "per_channel", "dynamic", "per_channel,dynamic")
-STATIC_GAPS: dict[str, dict[str, int]] = {}
+from .conftest import exported
+from .executorch_cases import CASES, case_id, run_case
 
 
-def _cases():
-    for model in ZOO_STATIC:
-        for flags in ("", "per_channel", "dynamic"):
-            if (model, flags) != ("mobilenet_v2", "per_channel"):   # ~50 s, adds nothing
-                yield ("zoo", model, flags, False, {})
-    for model in ZOO_DEFAULT:
-        # vit_b_16 prepends its class token (an expanded parameter, never quantized) to
-        # the patch embeddings: the cat takes its qparams from input 1, written first.
-        yield ("zoo", model, "", False, {})
-    for model in EXECUTORCH_SMALL:
-        for flags in CONFIGS:
-            static = "dynamic" not in flags
-            yield ("executorch", model, flags, False,
-                   STATIC_GAPS.get(model, {}) if static else {})
-    for model in ("add_mul_cat", "propagation", "tied_weights", "conv_variants"):
-        yield ("small", model, "", False, {})
-    for model in ("conv_transpose_bn_relu", "conv_bn_relu"):
-        for flags in ("qat", "per_channel,qat"):
-            yield ("small", model, flags, True, {})
-    yield ("executorch", "share_ops", "qat", True, {})
-    for model in ("linear_relu", "conv_bn_relu", "conv_transpose_bn_relu"):
-        yield ("small", model, "dynamic,qat", True, {})
-    yield ("executorch", "conv_forms", "dynamic,qat", True, {})
-
-
-CASES = list(_cases())
-
-
-def _case_id(case) -> str:
-    kind, model, flags, qat, _ = case
-    return f"{model}|executorch:xnnpack[{flags}]"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _executorch_patterns_traced_once():
-    """executorch binds torchao's pattern tracer in its own module: point it at the
-    cached tracer the package fixture installed in torchao's."""
-    utils = importlib.import_module("executorch.backends.xnnpack.quantizer."
-                                    "xnnpack_quantizer_utils")
-    torchao_utils = importlib.import_module(seed_conftest._PATTERN_MODULES[0])
-    original = getattr(utils, seed_conftest._NAME, None)
-    if original is not None:
-        setattr(utils, seed_conftest._NAME, getattr(torchao_utils, seed_conftest._NAME))
-    yield
-    if original is not None:
-        setattr(utils, seed_conftest._NAME, original)
-
-
-def _exported(kind: str, model: str, qat: bool):
-    factory = {"zoo": models.zoo, "small": models.small,
-               "executorch": executorch_small}[kind]
-    module, inputs = factory(model)
-    module.train(qat)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return models.export(module, inputs), inputs
-
-
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_executorch_anchor(case):
-    kind, model, flags, qat, expected_gaps = case
-    graph, inputs = _exported(kind, model, qat)
-    params = {flag: True for flag in flags.split(",") if flag}
-    try:
-        report = diff(f"executorch:xnnpack[{flags}]", qrules.load("xnnpack", **params),
-                      graph, inputs, qat=qat, model_label=model)
-    finally:
-        gc.collect()
-    gaps, unexplained = classify(report, model, EXECUTORCH_GAPS)
+    expected_gaps = case[4]
+    report, (gaps, unexplained) = run_case(case)
     assert not unexplained, report.format(limit=20)
     assert gaps == Counter(expected_gaps), report.format(limit=20)
     assert report.numerics.error is None, report.numerics.error
@@ -117,7 +28,7 @@ def test_executorch_anchor(case):
 
 
 def test_report_names_the_anchor_class():
-    graph, inputs = _exported("small", "linear", False)
+    graph, inputs = exported("small", "linear")
     quantizer = anchor("executorch:xnnpack")
     report = diff(quantizer, qrules.load("xnnpack"), graph, inputs, numerics=False)
     assert report.a_label == ("executorch.backends.xnnpack.quantizer.xnnpack_quantizer."

@@ -1,7 +1,9 @@
 """Helper modules that reach every annotator of executorch's XNNPACKQuantizer (and
 each place where it differs from torchao's testing copy): the cat's choice of input,
 the ops that share their input's qparams, every conv form, transposed convs with and
-without groups, dynamic conv. Each factory returns ``(module, inputs)`` in eval mode.
+without groups, dynamic conv; and (``SCOPES``) models for its set_module_name /
+set_module_type / set_operator_type / set_filter_function. Each factory returns
+``(module, inputs)`` in eval mode.
 """
 
 from __future__ import annotations
@@ -129,6 +131,78 @@ class LinearBinary(nn.Module):
         return e, self.pool(self.conv(image))
 
 
+class Proj(nn.Module):
+    """A standalone linear: one of the two module types the scope tests select."""
+
+    def __init__(self, features=16):
+        super().__init__()
+        self.linear = nn.Linear(features, features)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class Gate(nn.Module):
+    """add -> relu, then mul: the other module type."""
+
+    def forward(self, x, y):
+        return torch.relu(x + y) * y
+
+
+class TwoModuleTypes(nn.Module):
+    """A conv and a flatten at the root, two ``Proj`` and one ``Gate`` instance, and a
+    head linear: named submodules of two types for set_module_name / set_module_type,
+    linears and adds for set_operator_type, nodes a filter function can exclude."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.proj_a = Proj()
+        self.proj_b = Proj()
+        self.gate = Gate()
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y = self.conv(x).flatten(1)
+        return self.head(self.gate(self.proj_a(y), self.proj_b(y)) + y)
+
+
+class ScopedConv(nn.Module):
+    """A conv inside a named submodule: executorch's module filters fail on its weight
+    (see docs/equivalence.md, "Anchor bugs")."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(3, 4, 3))
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class CatPair(nn.Module):
+    """Two convs and a cat of their outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = nn.Conv2d(3, 2, 1)
+        self.right = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return torch.cat([self.left(x), self.right(x)], 1)
+
+
+class LinearFlatten(nn.Module):
+    """linear -> flatten -> linear: propagation after a linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(8, 8)
+        self.second = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.second(self.first(x).flatten(1))
+
+
 EXECUTORCH_SMALL = {
     "share_ops": lambda: (ShareOps(), (torch.randn(1, 3, 8, 8),)),
     "cat_sources": lambda: (CatSources(), (torch.randn(1, 3, 8, 8),)),
@@ -139,8 +213,16 @@ EXECUTORCH_SMALL = {
     "linear_binary": lambda: (LinearBinary(), (torch.randn(2, 8), torch.randn(1, 3, 8, 8))),
 }
 
+# Models of tests/equivalence/test_executorch_scopes.py (not in the config matrix).
+SCOPES = {
+    "two_module_types": lambda: (TwoModuleTypes(), (torch.randn(2, 1, 4, 4),)),
+    "scoped_conv": lambda: (ScopedConv(), (torch.randn(1, 3, 8, 8),)),
+    "cat_pair": lambda: (CatPair(), (torch.randn(1, 3, 8, 8),)),
+    "linear_flatten": lambda: (LinearFlatten(), (torch.randn(1, 2, 8),)),
+}
+
 
 def executorch_small(name: str):
     torch.manual_seed(0)
-    module, inputs = EXECUTORCH_SMALL[name]()
+    module, inputs = (EXECUTORCH_SMALL.get(name) or SCOPES[name])()
     return module.eval(), inputs
