@@ -19,6 +19,12 @@ Two timed regions per side, reported separately:
   it changed the graph. Keeping the two regions apart stops that recompile from hiding
   the annotate cost (the old bench timed transform + annotate together).
 
+Times are the process's CPU time (``time.process_time``), not wall time: on a loaded
+machine the scheduler preempts the process for 10-30 ms at a time, and it did so mostly
+in the region right after the deep copy and ``gc.collect()`` (qrules' annotate, since
+its transform is nearly free; the anchors' recompiling transform absorbed it), which
+made wall-time medians of milliseconds-long regions measure the scheduler.
+
 Quantizers are built outside the timed regions (qrules' ruleset is loaded and compiled
 once, as a user would; the anchor is constructed per run, which costs it nothing timed).
 Medians of ``--runs`` (default 15). `xnnpack` is timed against executorch's
@@ -101,11 +107,11 @@ def time_once(quantizer, graph) -> tuple[float, float]:
     gc.collect()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start = time.perf_counter()
+        start = time.process_time()
         work = quantizer.transform_for_annotation(work)
-        middle = time.perf_counter()
+        middle = time.process_time()
         quantizer.annotate(work)
-        end = time.perf_counter()
+        end = time.process_time()
     return middle - start, end - middle
 
 
