@@ -204,14 +204,26 @@ def _annotation_factory(kind: Optional[str]):
 
 
 def _write(current: Plan, builder: SpecBuilder) -> None:
+    # id(spec) -> (spec, torchao spec) for specs naming no edge: a compiled spec is one
+    # object wherever the ruleset places it, so the builder's value key (a walk over
+    # the spec's fields) is computed once per spec, not once per edge.
+    built: dict[int, tuple] = {}
+
+    def build(placed):
+        if placed is None:
+            return None
+        spec = placed.spec
+        if spec.refs:
+            return builder.build(spec, placed.refs)
+        known = built.get(id(spec))
+        if known is None or known[0] is not spec:
+            known = built[id(spec)] = (spec, builder.build(spec, placed.refs))
+        return known[1]
+
     for node, note in current.annotations.items():
         annotation_class, flag = _annotation_factory(note.rule.annotation_kind)
-        input_map = {}
-        for source, placed in note.inputs.items():
-            input_map[source] = None if placed is None else builder.build(placed.spec,
-                                                                          placed.refs)
-        output = None if note.output is None else builder.build(note.output.spec,
-                                                               note.output.refs)
+        input_map = {source: build(placed) for source, placed in note.inputs.items()}
+        output = build(note.output)
         rule = note.rule
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is

@@ -156,77 +156,144 @@ def _role_of(expr, ctx: StepContext):
     raise LookupError("not a role")
 
 
-def _arguments(function, expr: ast.Call, ctx: StepContext, params) -> list:
-    """The values ``function``'s implementation receives, by argument kind."""
-    values = []
-    for kind, arg in zip(function.kinds_for(len(expr.args)), expr.args):
-        if kind == "role":
-            try:
-                values.append(_role_of(arg, ctx))
-            except LookupError:
-                values.append(None)   # the node lacks that argument (a conv without bias)
-        elif kind == "op":
-            values.append(arg.id)
-        else:
-            value = _eval(arg, ctx, params)
-            values.append(value.value if kind == "any" and isinstance(value, RoleValue)
-                          else value)
-    return values
+def _call(expr: ast.Call):
+    name, args = expr.func.id, expr.args
+    compiled = [_compile(arg) for arg in args]
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        # The declaration is looked up per call: registries may change after compiling.
+        function = registry.PREDICATE_FUNCTIONS[name]
+        values = []   # what the implementation receives, by argument kind
+        for kind, arg, value_of in zip(function.kinds_for(len(args)), args, compiled):
+            if kind == "role":
+                try:
+                    values.append(_role_of(arg, ctx))
+                except LookupError:
+                    values.append(None)   # the node lacks that argument (a conv without bias)
+            elif kind == "op":
+                values.append(arg.id)
+            else:
+                value = value_of(ctx, params)
+                values.append(value.value if kind == "any" and isinstance(value, RoleValue)
+                              else value)
+        return function.implementation(ctx, *values)
+    return evaluate
 
 
-def _call(expr: ast.Call, ctx: StepContext, params) -> Any:
-    function = registry.PREDICATE_FUNCTIONS[expr.func.id]
-    return function.implementation(ctx, *_arguments(function, expr, ctx, params))
+def _literal(expr):
+    value = expr.value
+    return lambda ctx, params: value
+
+
+def _none(expr):
+    return lambda ctx, params: None
+
+
+def _name(expr):
+    name = expr.id
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if name in ctx.roles:
+            return ctx.role(name)
+        if name in params:
+            return params[name]
+        return name  # an enum choice or a dtype name, compared as a string
+    return evaluate
+
+
+def _each(expr):
+    return lambda ctx, params: _role_of(expr, ctx)
+
+
+def _attribute(expr):
+    base, attr = _compile(expr.value), expr.attr
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        value = base(ctx, params)
+        if isinstance(value, RoleValue):
+            return value.fact(attr)
+        if isinstance(value, list) and all(isinstance(b, RoleValue) for b in value):
+            return [b.fact(attr) for b in value]
+        raise LookupError(f"no fact {attr}")
+    return evaluate
+
+
+def _index(expr):
+    index = expr.index
+    role = expr.value.id if isinstance(expr.value, ast.Name) else None
+    container, at = _compile(expr.value), _compile(index)
+    first = isinstance(index, ast.FirstOf)
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if role is not None and role in ctx.roles:
+            if first:
+                return ctx.role(role, _position(index, role, ctx, params))
+            return ctx.role(role, at(ctx, params))
+        return container(ctx, params)[at(ctx, params)]
+    return evaluate
+
+
+def _unary(expr):
+    operand = _compile(expr.operand)
+    if expr.op == "not":
+        return lambda ctx, params: not operand(ctx, params)
+    return lambda ctx, params: -operand(ctx, params)
+
+
+def _binary(expr):
+    op, left, right = expr.op, _compile(expr.left), _compile(expr.right)
+    if op == "and":
+        return lambda ctx, params: bool(left(ctx, params)) and bool(right(ctx, params))
+    if op == "or":
+        return lambda ctx, params: bool(left(ctx, params)) or bool(right(ctx, params))
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        a, b = left(ctx, params), right(ctx, params)
+        if isinstance(a, RoleValue):
+            a = a.value
+        if isinstance(b, RoleValue):
+            b = b.value
+        return _BINARY[op](a, b)
+    return evaluate
+
+
+def _conditional(expr):
+    cond, then, otherwise = (_compile(expr.cond), _compile(expr.then),
+                             _compile(expr.otherwise))
+    return lambda ctx, params: (then if cond(ctx, params) else otherwise)(ctx, params)
+
+
+def _list(expr):
+    items = [_compile(item) for item in expr.items]
+    return lambda ctx, params: [item(ctx, params) for item in items]
+
+
+# Each expression class compiles to a closure over its compiled children, once per
+# step predicate: the matcher runs them at every candidate node, where walking the
+# tree with isinstance tests was most of the matching time.
+_COMPILERS = {
+    ast.IntLit: _literal, ast.FloatLit: _literal, ast.StringLit: _literal,
+    ast.BoolLit: _literal, ast.NoneLit: _none, ast.Name: _name, ast.Each: _each,
+    ast.Attribute: _attribute, ast.Index: _index, ast.Call: _call, ast.Unary: _unary,
+    ast.Binary: _binary, ast.Conditional: _conditional, ast.ListLit: _list,
+}
+
+
+def _compile(expr):
+    """``expr`` as a function of (step context, parameters)."""
+    compiler = _COMPILERS.get(type(expr))
+    if compiler is None:
+        kind = type(expr).__name__
+
+        def fail(ctx: StepContext, params: dict) -> Any:
+            raise LookupError(f"cannot evaluate {kind}")
+        return fail
+    return compiler(expr)
 
 
 def _eval(expr, ctx: StepContext, params: dict) -> Any:
-    if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StringLit, ast.BoolLit)):
-        return expr.value
-    if isinstance(expr, ast.NoneLit):
-        return None
-    if isinstance(expr, ast.Name):
-        if expr.id in ctx.roles:
-            return ctx.role(expr.id)
-        if expr.id in params:
-            return params[expr.id]
-        return expr.id  # an enum choice or a dtype name, compared as a string
-    if isinstance(expr, ast.Each):
-        return _role_of(expr, ctx)
-    if isinstance(expr, ast.Attribute):
-        base = _eval(expr.value, ctx, params)
-        if isinstance(base, RoleValue):
-            return base.fact(expr.attr)
-        if isinstance(base, list) and all(isinstance(b, RoleValue) for b in base):
-            return [b.fact(expr.attr) for b in base]
-        raise LookupError(f"no fact {expr.attr}")
-    if isinstance(expr, ast.Index):
-        base = expr.value
-        if isinstance(base, ast.Name) and base.id in ctx.roles:
-            return ctx.role(base.id, _position(expr.index, base.id, ctx, params))
-        container = _eval(base, ctx, params)
-        return container[_eval(expr.index, ctx, params)]
-    if isinstance(expr, ast.Call):
-        return _call(expr, ctx, params)
-    if isinstance(expr, ast.Unary):
-        value = _eval(expr.operand, ctx, params)
-        return (not value) if expr.op == "not" else -value
-    if isinstance(expr, ast.Binary):
-        if expr.op == "and":
-            return bool(_eval(expr.left, ctx, params)) and bool(_eval(expr.right, ctx, params))
-        if expr.op == "or":
-            return bool(_eval(expr.left, ctx, params)) or bool(_eval(expr.right, ctx, params))
-        left, right = _eval(expr.left, ctx, params), _eval(expr.right, ctx, params)
-        if isinstance(left, RoleValue):
-            left = left.value
-        if isinstance(right, RoleValue):
-            right = right.value
-        return _BINARY[expr.op](left, right)
-    if isinstance(expr, ast.Conditional):
-        chosen = expr.then if _eval(expr.cond, ctx, params) else expr.otherwise
-        return _eval(chosen, ctx, params)
-    if isinstance(expr, ast.ListLit):
-        return [_eval(item, ctx, params) for item in expr.items]
-    raise LookupError(f"cannot evaluate {type(expr).__name__}")
+    """One expression's value here (explain and positions; predicates run compiled)."""
+    return _compile(expr)(ctx, params)
 
 
 def _declarations(expr):
@@ -266,10 +333,11 @@ class StepPredicate:
     so its result for a node holds for the whole annotate call (the matcher caches
     it: every conv2d rule of a ruleset shares `conv2d[source(...)]`)."""
 
-    __slots__ = ("exprs", "params", "static", "key")
+    __slots__ = ("exprs", "params", "static", "key", "compiled")
 
     def __init__(self, exprs: tuple, params: dict):
         self.exprs = exprs
+        self.compiled = tuple(_compile(expr) for expr in exprs)
         self.params = params
         declared = [found for expr in exprs for found in _declarations(expr)]
         # Only annotations change while one graph is annotated; tensor facts, users,
@@ -278,9 +346,9 @@ class StepPredicate:
         self.key = tree.structure(exprs)   # the same text at two places: one key
 
     def __call__(self, ctx: StepContext) -> bool:
-        for expr in self.exprs:
+        for evaluate in self.compiled:
             try:
-                if not _eval(expr, ctx, self.params):
+                if not evaluate(ctx, self.params):
                     return False
             except (LookupError, TypeError, ValueError, AttributeError, IndexError,
                     ZeroDivisionError):

@@ -23,7 +23,9 @@ from qrules.compile.matchers import (
 )
 from qrules.compile.predicates import StepContext
 from qrules.passes.clusters import connected_region
-from qrules.passes.scopes import SourcePartitions, in_rule_scope, region_of, region_roles
+from qrules.passes.scopes import (
+    ModuleMembers, SourcePartitions, in_rule_scope, region_of, region_roles,
+)
 from qrules.passes.state import State
 from qrules.span import Span
 from qrules.syntax.ast import EVERY_NODE
@@ -86,22 +88,23 @@ def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
 
 
 def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
-    roles: dict[str, list[Any]] = defaultdict(list)
+    roles: dict[str, list[Any]] = {}
+    args = node.args   # a property on fx nodes: read once
     for binding in op.bindings:
         if binding.position == EVERY_NODE:
-            roles[binding.role].extend(node.all_input_nodes)
+            roles.setdefault(binding.role, []).extend(node.all_input_nodes)
             continue
-        if binding.position >= len(node.args):
+        if binding.position >= len(args):
             continue
-        value = node.args[binding.position]
+        value = args[binding.position]
         if binding.element is None:
-            roles[binding.role].append(value)
+            roles.setdefault(binding.role, []).append(value)
         elif isinstance(value, (list, tuple)):
             if binding.element == "*":
-                roles[binding.role].extend(value)
+                roles.setdefault(binding.role, []).extend(value)
             elif binding.element < len(value):
-                roles[binding.role].append(value[binding.element])
-    return dict(roles)
+                roles.setdefault(binding.role, []).append(value[binding.element])
+    return roles
 
 
 def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
@@ -157,6 +160,7 @@ class Matcher:
                 self.calls.append(node)
             elif node.op in ("placeholder", "output"):
                 self.by_target[target_key(node)].append(node)
+        self.members = ModuleMembers(self.calls)
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
@@ -172,7 +176,7 @@ class Matcher:
 
     def region_of(self, region, node: Node):
         """The instance of ``region`` that ``node`` belongs to (see scopes.region_of)."""
-        return region_of(region, node, self.calls)
+        return region_of(region, node, self.members)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
         for steps in rule.expansions:

@@ -155,14 +155,21 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
     return Placed(spec, key_text, tuple(refs)), missing
 
 
-def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict) -> None:
+def _config_order(rule: CompiledRule) -> list:
+    """(key, its text, spec) of a rule's config, least specific key first: the order
+    its specs are placed in (a more specific key overrides a general one)."""
+    ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
+    return [(key, _key_text(key), spec) for key, spec in ordered]
+
+
+def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict,
+                    config: list) -> None:
     rule = match.rule
     notes = {node: NodeAnnotation(node, rule) for node in match.nodes + match.interior}
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    for key, spec in sorted(rule.config or (), key=lambda kv: _specificity(kv[0])):
-        text = _key_text(key)
+    for key, text, spec in config:
         if key.role == "output" and key.step is None:
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
@@ -263,6 +270,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
+    configs: dict[int, list] = {}   # id(rule) -> _config_order(rule), once per plan
 
     def accept(rule: CompiledRule, head: Node) -> bool:
         if state.taken(head) != rule.amend:  # amend rules visit only taken heads
@@ -275,7 +283,10 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         if not all(edges.select(*selection) for selection in rule.selections):
             return False
         matches.append(match)
-        _annotate_match(match, edges, state, annotations)
+        config = configs.get(id(rule))
+        if config is None:
+            config = configs[id(rule)] = _config_order(rule)
+        _annotate_match(match, edges, state, annotations, config)
         return True
 
     # Rules come in rank order, so each phase's rules are consecutive.

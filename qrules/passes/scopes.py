@@ -51,10 +51,28 @@ def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict) -> bo
     return True
 
 
-def region_of(region, node: Node, calls: list[Node]) -> Optional[RegionParts]:
-    """The instance of ``region`` that ``node`` belongs to, among the graph's ``calls``:
-    its members in graph order, its input edges and its output nodes; None when there
-    is none."""
+class ModuleMembers:
+    """The call nodes that ran inside each module path, in graph order: a region's
+    members, indexed once per graph on first use (only region rules ask) instead of a
+    scan of every call node at every head a region rule tries."""
+
+    def __init__(self, calls: list[Node]):
+        self.calls = calls
+        self._by_path: Optional[dict[str, list[Node]]] = None
+
+    def __call__(self, path: str) -> list[Node]:
+        if self._by_path is None:
+            self._by_path = defaultdict(list)
+            for node in self.calls:
+                for inside in dict.fromkeys(p for p, _ in module_stack(node)):
+                    self._by_path[inside].append(node)
+        return list(self._by_path.get(path, ()))
+
+
+def region_of(region, node: Node, members_of: ModuleMembers) -> Optional[RegionParts]:
+    """The instance of ``region`` that ``node`` belongs to (``members_of``: the graph's
+    call nodes by module path): its members in graph order, its input edges and its
+    output nodes; None when there is none."""
     instance = None
     for path, qualname in module_stack(node):
         if (region.selector_kind == "module_type" and type_matches(region.selector,
@@ -65,7 +83,7 @@ def region_of(region, node: Node, calls: list[Node]) -> Optional[RegionParts]:
             break
     if instance is None:
         return None
-    members = [n for n in calls if any(p == instance for p, _ in module_stack(n))]
+    members = members_of(instance)
     inside = set(members)
     inputs, outputs = [], []
     for member in members:

@@ -150,8 +150,10 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
             if placed is None or producer is None or producer.output is None:
                 continue
             mine, theirs = _root(placed, notes), _root(producer.output, notes)
-            if mine is None or theirs is None or mine is theirs or \
-                    _merge_key(mine.spec) == _merge_key(theirs.spec):
+            # One compiled spec object on both sides (the common case) compares equal
+            # without building the two merge keys.
+            if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \
+                    or _merge_key(mine.spec) == _merge_key(theirs.spec):
                 continue
             rule, other = note.rule, producer.rule
             out.append(diagnostic(
