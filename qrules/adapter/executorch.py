@@ -24,6 +24,7 @@ from qrules.adapter.torchao import Quantizer
 __all__ = [
     "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
     "arm_quantizer", "cortex_m_quantizer", "cortex_m_transform_for_annotation",
+    "mark_arm_nodes",
     "export_for_lowering", "lower",
     "ProgramRun", "load_and_run",
 ]
@@ -112,6 +113,27 @@ def cortex_m_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.G
     from executorch.backends.cortex_m.passes.cortex_m_pass_manager import CortexMPassManager
 
     return CortexMPassManager(None).transform_for_annotation(model)
+
+
+def mark_arm_nodes(model: torch.fx.GraphModule, quantized: dict) -> None:
+    """The ``arm`` annotation kind's node marker: the metadata executorch's Arm lowering
+    reads, as TOSAQuantizer writes it (arm_quantizer_utils.py, ``_mark_node_as_quantized``;
+    arm_quantizer.py, the default for nodes no quantizer took): ``custom`` holds an
+    ``ArmAnnotationInfo`` on each annotated op, and ``_arm_disallow_tfa`` keeps Arm's own
+    decompositions off what is not quantized."""
+    from executorch.backends.arm.common.annotation_meta import ArmAnnotationInfo
+    from executorch.backends.arm.constants import DISALLOW_TFA_META_KEY
+
+    for node in model.graph.nodes:
+        if node in quantized:
+            if node.op == "call_function":
+                custom = node.meta.get("custom", {})
+                custom[ArmAnnotationInfo.CUSTOM_META_KEY] = ArmAnnotationInfo(
+                    quantized=quantized[node])
+                node.meta["custom"] = custom
+            node.meta[DISALLOW_TFA_META_KEY] = not quantized[node]
+        elif DISALLOW_TFA_META_KEY not in node.meta:
+            node.meta[DISALLOW_TFA_META_KEY] = True
 
 
 DEVICE_BACKENDS: dict[str, DeviceBackend] = {

@@ -237,6 +237,21 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         node.meta[PROVENANCE_KEY] = provenance
         if note.amended_by:
             node.meta[PROVENANCE_KEY]["amended_by"] = list(dict.fromkeys(note.amended_by))
+    _mark_nodes(current)
+
+
+def _mark_nodes(current: Plan) -> None:
+    """The annotation kinds' node markers (backend metadata beside the annotation)."""
+    by_kind: dict = {}
+    for node, note in current.annotations.items():
+        by_kind.setdefault(note.rule.annotation_kind, {})[node] = note.rule.config is not None
+    for kind, quantized in by_kind.items():
+        marker = None if kind is None else registry.ANNOTATION_KINDS[kind].extra.get(
+            "node_marker")
+        if marker is not None:
+            target = marker if callable(marker) else resolve_entry(
+                registry.Entry(kind, "annotation", marker))
+            target(next(iter(quantized)).graph.owning_module, quantized)
 
 
 def annotation_of(node: Node) -> Optional[dict]:

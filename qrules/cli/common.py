@@ -59,7 +59,7 @@ def _checkout_version() -> Optional[str]:
 
 
 @contextlib.contextmanager
-def _warnings_as_lint(command: str):
+def _warnings_as_lint(command: Optional[str]):
     """qrules' AnnotationWarning (QR615) printed as `qrules lint` prints a warning, not
     with the file and line of torchao's code that called annotate."""
     from qrules.errors import AnnotationWarning
@@ -68,7 +68,8 @@ def _warnings_as_lint(command: str):
 
     def show(message, category, *rest, **keywords):
         if issubclass(category, AnnotationWarning):
-            print(f"qrules {command}: {message}", file=sys.stderr)
+            print(f"qrules {command}: {message}" if command else f"qrules: {message}",
+                  file=sys.stderr)
         else:
             shown(message, category, *rest, **keywords)
 
@@ -88,7 +89,10 @@ def usage_errors(run):
         from qrules.engine.progress import showing
 
         try:
-            with showing(getattr(args, "progress", None)), _warnings_as_lint(args.command):
+            # `command` is set by the top-level parser; a parser built around one
+            # command's `add` alone (as tests do) has none.
+            command = getattr(args, "command", None)
+            with showing(getattr(args, "progress", None)), _warnings_as_lint(command):
                 return run(args)
         except (ModelSpecError, FileNotFoundError, QruleError) as err:
             raise UsageError(str(err)) from None

@@ -138,6 +138,13 @@ ANNOTATION_KINDS: dict[str, Entry] = {e.name: e for e in (
           "_X86InductorQuantizationAnnotation",
           doc="X86InductorQuantizer's annotation, with _is_output_of_quantized_pattern",
           extra={"pattern_output_field": "_is_output_of_quantized_pattern"}),
+    # The Arm lowering reads more than the annotation: whether the quantizer took a node
+    # and quantized it (meta["custom"]) and whether its own decompositions may touch it.
+    Entry("arm", "annotation", "torchao.quantization.pt2e.quantizer:QuantizationAnnotation",
+          doc="torchao's annotation, plus the node metadata executorch's Arm lowering "
+              "reads (`custom[\"_arm_annotation_info\"]`, `_arm_disallow_tfa`), as "
+              "TOSAQuantizer writes them; needs executorch",
+          extra={"node_marker": "qrules.adapter.executorch:mark_arm_nodes"}),
 )}
 
 #: Names a config entry key or a same_as(...) may use for the edges of a match.
@@ -197,11 +204,17 @@ def register_transform(name: str, function: Callable, kwargs: Optional[set[str]]
 
 def register_annotation_kind(name: str, annotation_class: type,
                              pattern_output_field: Optional[str] = None, *,
+                             node_marker: Optional[Callable] = None,
                              replace: bool = False) -> Entry:
     """Make ``annotation name`` usable: rules then write ``annotation_class`` (a
     QuantizationAnnotation subclass) objects; ``pattern_output_field``, if given, is
-    set True on the last node of every match that quantized its inputs."""
+    set True on the last node of every match that quantized its inputs.
+    ``node_marker(graph_module, quantized)``, if given, is called after each write with
+    ``quantized``: every node the ruleset annotated -> whether its rule quantizes (a
+    `none` rule does not), to write the metadata a backend's lowering reads."""
     extra = {"pattern_output_field": pattern_output_field} if pattern_output_field else {}
+    if node_marker is not None:
+        extra["node_marker"] = node_marker
     return _register(ANNOTATION_KINDS, Entry(name, "annotation", annotation_class,
                                              extra=extra), replace, annotation_class)
 

@@ -54,3 +54,32 @@ rule r: relu[input.producer_op == "aten.conv2d.default", name_is("relu")] : { in
     assert compiled.static
     prepared = qrules.prepare(gm, inputs, ruleset)
     assert [n.name for n in prepared.graph.nodes if "qrules" in n.meta] == ["relu"]
+
+
+def test_a_registered_annotation_kind_marks_the_nodes_it_annotates(registered, exported):
+    """The node marker sees every node the ruleset annotated, with whether its rule
+    quantizes (a `none` rule does not), once the annotations are written."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    gm, inputs = exported("conv_relu")
+    seen = []
+
+    def mark(model, quantized):
+        assert all("quantization_annotation" in node.meta for node in quantized)
+        seen.append({node.name: flag for node, flag in quantized.items()})
+        for node, flag in quantized.items():
+            node.meta["my_backend_quantized"] = flag
+
+    registry.register_annotation_kind("tagged", QuantizationAnnotation, node_marker=mark)
+    registered.append((registry.ANNOTATION_KINDS, "tagged"))
+    ruleset = qrules.load_text("""ruleset t version "1.0"
+annotation tagged
+spec act = affine(int8)
+rule conv: conv2d : { input: act, output: act }
+rule relu: relu : none
+""", "t.qrule")
+    quantizer = ruleset.quantizer()
+    quantizer.annotate(gm)
+    assert seen == [{"conv2d": True, "relu": False}]
+    assert {n.name: n.meta["my_backend_quantized"] for n in gm.graph.nodes
+            if "my_backend_quantized" in n.meta} == {"conv2d": True, "relu": False}
