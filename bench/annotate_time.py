@@ -66,45 +66,23 @@ from qrules.engine.diff import anchor  # noqa: E402
 from qrules.resources import builtin_ruleset_names  # noqa: E402
 
 
+# The anchors come from the diff's fixed table (one place builds each hand-written
+# quantizer); each call builds a fresh one, as the timed runs need.
 def anchor_xnnpack():
-    from torchao.testing.pt2e._xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config,
-    )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return XNNPACKQuantizer().set_global(
-            get_symmetric_quantization_config(is_per_channel=True))
-
-
-def anchor_executorch_xnnpack():
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config,
-    )
-
-    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-
-
-def anchor_x86_inductor():
-    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
-        X86InductorQuantizer, get_default_x86_inductor_quantization_config,
-    )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    return anchor("torchao:xnnpack[per_channel]")
 
 
 # ruleset -> (its qrules quantizer factory, anchor factory, anchor name, strict export)
 # (strict None: a non-strict export with check_guards=False, for Arm's preprocessing)
 BENCHES = {
     "xnnpack": (lambda: qrules.load("xnnpack", per_channel=True).quantizer(),
-                anchor_executorch_xnnpack, "executorch XNNPACKQuantizer", False),
+                lambda: anchor("executorch:xnnpack[per_channel]"),
+                "executorch XNNPACKQuantizer", False),
     "xnnpack_torchao": (
         lambda: qrules.load("xnnpack", per_channel=True, flavor="torchao").quantizer(),
         anchor_xnnpack, "torchao XNNPACKQuantizer", False),
-    "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(), anchor_x86_inductor,
-                     "X86InductorQuantizer", True),
+    "x86_inductor": (lambda: qrules.load("x86_inductor").quantizer(),
+                     lambda: anchor("torchao:x86_inductor"), "X86InductorQuantizer", True),
     "arm": (lambda: qrules.load("arm").quantizer(), lambda: anchor("executorch:arm"),
             "executorch TOSAQuantizer", None),
     "cortex_m": (lambda: qrules.load("cortex_m").quantizer(),

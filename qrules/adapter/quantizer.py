@@ -19,6 +19,7 @@ from torch.fx import GraphModule, Node
 
 from qrules.adapter.torchao import (
     ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
+    resolve_target,
 )
 from qrules.compile.matchers import CompiledRuleset, leave_in_float
 from qrules.errors import AnnotationWarning, QruleError
@@ -249,9 +250,7 @@ def _mark_nodes(current: Plan) -> None:
         marker = None if kind is None else registry.ANNOTATION_KINDS[kind].extra.get(
             "node_marker")
         if marker is not None:
-            target = marker if callable(marker) else resolve_entry(
-                registry.Entry(kind, "annotation", marker))
-            target(next(iter(quantized)).graph.owning_module, quantized)
+            resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
 
 
 def annotation_of(node: Node) -> Optional[dict]:

@@ -90,13 +90,18 @@ def fold_batch_norms(model):
 
 
 def resolve_entry(entry: registry.Entry) -> Any:
-    """A registry entry's implementation. Built-ins name a fixed ``module:attr`` of
-    torchao or qrules; entries registered from Python carry the object itself."""
-    if not isinstance(entry.target, str):
-        return entry.target
-    module_name, _, attr = entry.target.partition(":")
+    """A registry entry's implementation (see ``resolve_target``)."""
+    return resolve_target(entry.target)
+
+
+def resolve_target(target: Any) -> Any:
+    """What a registry names: built-ins name a fixed ``module:attr`` of torchao or
+    qrules; entries registered from Python carry the object itself."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
     if not (module_name.startswith("torchao.") or module_name.startswith("qrules.")):
-        raise ValueError(f"refusing to import {entry.target!r}: built-in registry entries "
+        raise ValueError(f"refusing to import {target!r}: built-in registry entries "
                          "point into torchao or qrules only")
     return getattr(importlib.import_module(module_name), attr)
 
