@@ -19,6 +19,8 @@ def add(subparsers) -> None:
                     "seeded inputs, convert, and compare op counts and outputs. A side is a "
                     "built-in ruleset name, a .qrule file, or a hand-written quantizer: "
                     "executorch:xnnpack[per_channel,dynamic,qat], "
+                    "executorch:arm[per_channel=…,qat,dynamic,act_bits=16,weight_bits=4], "
+                    "executorch:cortex_m, executorch:qnn[DTYPE,per_channel,qat], "
                     "torchao:xnnpack[per_channel,dynamic,qat], "
                     "torchao:x86_inductor[qat,dynamic,reduce_range], torchao:embedding. "
                     "Exit status: 0 equal, 1 different, 2 usage error.")
