@@ -76,7 +76,10 @@ class StepContext:
         self.state = state
 
     def role(self, name: str, index: int = 0) -> RoleValue:
-        values = self.roles.get(name, [])
+        values = self.roles.get(name)
+        if values is None:
+            # A step's `output` is its own value (an op binds no such argument).
+            values = [self.node] if name == "output" else []
         if index >= len(values):
             raise LookupError(f"no {name}[{index}]")
         return RoleValue(values[index], self)

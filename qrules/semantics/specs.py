@@ -243,7 +243,7 @@ def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue
 
 
 def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = SpecArguments(ev, call, {"from", "fn"}, {"per_channel"})
+    args = SpecArguments(ev, call, {"from", "fn", "qscheme"}, {"per_channel"})
     low, high = args.bounds()
     axis = args.axis()
     sources: list[EdgeRef] = []
@@ -266,8 +266,27 @@ def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     if args.dtype is None or low is UNKNOWN or not sources:
         return None
     scheme = "per_channel_symmetric" if axis is not None else "per_tensor_symmetric"
+    if _no_qscheme(ev, args):
+        scheme = None
     return DerivedSpec(args.dtype.name, low, high, tuple(sources), fn, scheme, axis,
                        span=call.span)
+
+
+def _no_qscheme(ev: ReferenceEvaluator, args: SpecArguments) -> bool:
+    """``qscheme=none``: the torchao spec records no qscheme, as executorch's per-tensor
+    int32 bias spec does (torchao's DerivedQuantizationSpec default)."""
+    keyword = args.kwargs.get("qscheme")
+    if keyword is None:
+        return False
+    if not isinstance(keyword.value, ast.NoneLit):
+        ev.report("QR335", "`qscheme=` takes only `none`; the scheme otherwise follows "
+                  "`per_channel`", keyword.value.span)
+        return False
+    if "per_channel" in args.flags:
+        ev.report("QR335", "`qscheme=none` is per tensor only: a per-channel derived spec "
+                  "records `per_channel_symmetric`", keyword.span)
+        return False
+    return True
 
 
 def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -314,10 +333,12 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "per-channel affine with float qparams (`per_channel_affine_float_qparams`), "
              "for embedding tables; always per channel"),
     SpecKind("derived", _derived, DerivedSpec,
-             "DTYPE, [lo..hi], [per_channel[(axis=N)]], from=[EDGE, …], [fn=NAME]",
+             "DTYPE, [lo..hi], [per_channel[(axis=N)]], from=[EDGE, …], [fn=NAME], "
+             "[qscheme=none]",
              "qparams computed from other edges' observers (torchao "
              "`DerivedQuantizationSpec`), such as bias = input scale × weight scale; "
-             "`per_tensor_symmetric` or `per_channel_symmetric`; `from` is required"),
+             "`per_tensor_symmetric` or `per_channel_symmetric` (per tensor with "
+             "`qscheme=none`: no qscheme recorded); `from` is required"),
     SpecKind("same_as", _same_as, SharedSpec, "EDGE",
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "

@@ -118,7 +118,7 @@ class RangedSpec(SpecValue):
 
     @property
     def per_channel_axis(self) -> Optional[int]:
-        if not self.qscheme.startswith("per_channel"):  # type: ignore[attr-defined]
+        if not (self.qscheme or "").startswith("per_channel"):  # type: ignore[attr-defined]
             return None
         return getattr(self, "ch_axis", None)
 
@@ -126,7 +126,8 @@ class RangedSpec(SpecValue):
         """The keyword arguments every torchao spec with its own qparams takes."""
         return dict(dtype=factory.torch_dtype(self.dtype),  # type: ignore[attr-defined]
                     quant_min=self.quant_min, quant_max=self.quant_max,  # type: ignore
-                    qscheme=factory.qscheme(self.qscheme))  # type: ignore[attr-defined]
+                    qscheme=None if self.qscheme is None  # type: ignore[attr-defined]
+                    else factory.qscheme(self.qscheme))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class DerivedSpec(RangedSpec):
     quant_max: Number
     sources: tuple[EdgeRef, ...]
     derive_fn: str
-    qscheme: str = "per_tensor_symmetric"
+    qscheme: Optional[str] = "per_tensor_symmetric"   # None: `qscheme=none`
     ch_axis: Optional[int] = None
     name: Optional[str] = None
     span: Optional[Span] = None

@@ -70,58 +70,6 @@ ARM_GAPS: dict[str, Gap] = {
                                               "aten.grid_sampler.default",
                                               "aten.reshape.default") and model == "layers"),
 }
-#: The ops executorch's fused-activation patterns end with.
-_ACTIVATIONS = {f"aten.{name}.default" for name in (
-    "relu", "relu_", "hardtanh", "hardtanh_", "hardsigmoid", "hardsigmoid_", "clamp",
-    "clamp_")}
-
-
-def _shared_qspec_target(target: str) -> bool:
-    """An op executorch's SharedQspecQuantizer gathers into clusters (read at test
-    time, so a new one is recognised)."""
-    from executorch.backends.arm.quantizer.arm_quantizer_utils import SharedQspecQuantizer
-
-    names = {str(op) if hasattr(op, "_schema") else op.__name__
-             for op in SharedQspecQuantizer.SHARED_QSPEC_OPS_DEFAULT}
-    return target in names
-
-
-#: What executorch's CortexMQuantizer does that rulesets/cortex_m.qrule cannot say yet.
-CORTEX_M_GAPS: dict[str, Gap] = {
-    "graph_io": Gap(
-        anchor=f"{_ET}cortex_m/quantizer/pattern_matcher.py:79-83, "
-               f"{_ET}arm/quantizer/arm_quantizer_utils.py:362-393",
-        what="the global PatternQuantizer accepts every placeholder and the output node "
-             "as a match of their own: graph inputs get the activation spec on their "
-             "output, the output node on each float input; an activation after max "
-             "pooling of a graph input shares that input's observer",
-        proposed="graph inputs and outputs as things rules match (`input_node`, "
-                 "`output_node`; the Arm helper's set_io construct)",
-        numeric=True,
-        matches=lambda m, model: m.op in ("placeholder", "output") or (
-            m.field == "output" and str(m.a_text).startswith("shared with output of")
-            and str(m.b_text).startswith("shared with edge"))),
-    "derived_bias": Gap(
-        anchor=f"{_ET}arm/quantizer/arm_quantizer_utils.py:131-166",
-        what="the int32 bias derives with Arm's own _derive_bias_qparams_fn, and the "
-             "per-tensor one records qscheme=None",
-        proposed="a registered derive function naming Arm's, and `qscheme=none` on "
-                 "`derived(...)`",
-        numeric=True,
-        matches=lambda m, model: m.field.startswith("input ")
-        and str(m.a_text).startswith("derived") and str(m.b_text).startswith("derived")),
-    "shared_qspec_clusters": Gap(
-        anchor=f"{_ET}arm/quantizer/arm_quantizer_utils.py:414-700, "
-               f"{_ET}cortex_m/quantizer/quantizer.py:96-117",
-        what="the SharedQspecQuantizer gathers connected shared-qspec ops (clone, "
-             "relu, clamp, getitem, ...) into one cluster whose spec comes from any "
-             "annotated neighbour, forward or backward, and moves the output observer "
-             "of a conv (matched alone by the conv-only PatternQuantizer) past the "
-             "activation after it",
-        proposed="a shared-qspec cluster construct: `cluster OPS : same_as(neighbour)`",
-        numeric=True,
-        matches=lambda m, model: _shared_qspec_target(m.target)
-        or m.target in _ACTIVATIONS
-        or (m.field == "output" and str(m.a_text) == "none"
-            and m.target in ("aten.conv2d.default", "aten.conv_transpose2d.input"))),
-}
+#: What executorch's CortexMQuantizer does that rulesets/cortex_m.qrule cannot say yet:
+#: nothing (graph I/O, the bias qscheme and the shared-qspec clusters are said).
+CORTEX_M_GAPS: dict[str, Gap] = {}

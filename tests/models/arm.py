@@ -386,6 +386,24 @@ def _cortex_m_ops():
                           torch.randn(2, 4, 5))
 
 
+class CortexMIo(nn.Module):
+    """Shared-qspec clusters at the model's edges: a graph input reshaped and permuted
+    straight to the output, split into returned items, flipped and concatenated with
+    itself (each cluster's only neighbours are the graph input and the output), max
+    pooling of a graph input with a fused relu, and an integer comparison (no float
+    value: marked, nothing quantized)."""
+
+    def forward(self, x, image, ids):
+        left, right = x.split(4, 1)
+        return (x.reshape(2, 4, 2).permute(0, 2, 1), left, right.clone(),
+                torch.cat([x, x.flip(0)]), F.relu(F.max_pool2d(image, 2)), ids > 2)
+
+
+def _cortex_m_io():
+    image = torch.randn(1, 4, 6, 6).to(memory_format=torch.channels_last)
+    return CortexMIo(), (torch.randn(2, 8), image, torch.randint(0, 5, (2, 3)))
+
+
 #: name -> factory, for TOSAQuantizer (executorch:arm).
 ARM_HELPERS = {
     "transformer_block": lambda: (TransformerBlock(), (torch.randn(2, 5, 16),)),
@@ -407,6 +425,7 @@ CORTEX_M_HELPERS = {
     "cortex_m_chains": _cortex_m_chains,
     "cortex_m_binary": _cortex_m_binary,
     "cortex_m_ops": _cortex_m_ops,
+    "cortex_m_io": _cortex_m_io,
     "pooling": pooling,
 }
 
