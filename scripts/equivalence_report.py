@@ -43,6 +43,9 @@ ANCHOR_SOURCES = {
                                  "torchao.testing.pt2e._xnnpack_quantizer_utils"),
     "embedding": ("torchao.quantization.pt2e.quantizer.embedding_quantizer",),
     "x86_inductor": ("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer",),
+    "cortex_m": tuple(f"executorch.backends.cortex_m.quantizer.{name}" for name in (
+        "quantizer", "quantization_configs", "quantizer_support", "pattern_checkers",
+        "pattern_matcher", "node_finders")),
 }
 ANCHOR_NAMES = {
     "xnnpack (flavor=executorch)": "executorch's XNNPACKQuantizer + "
@@ -51,6 +54,7 @@ ANCHOR_NAMES = {
                                 "get_symmetric_quantization_config",
     "embedding": "EmbeddingQuantizer",
     "x86_inductor": "X86InductorQuantizer + get_default_x86_inductor_quantization_config",
+    "cortex_m": "executorch's CortexMQuantizer()",
 }
 
 
@@ -119,6 +123,34 @@ def run_cases(suite, describe) -> list[dict]:
                    numerics_ran=report.numerics.ran, numerics_ok=report.numerics.ok)
         rows.append(row)
     return rows
+
+
+def _cortex_m_row(case, report, counts, unexplained) -> dict:
+    kind, model, qat = case
+    return {"section": "cortex_m", "model": model, "flags": "defaults",
+            "mode": "QAT" if qat else "PTQ"}
+
+
+#: What cortex_m.qrule also stands for: the Arm quantizer code CortexMQuantizer runs
+#: (PatternQuantizer, SharedQspecQuantizer, the int32 bias specs, the node marking).
+CORTEX_M_ARM_SOURCES = ("executorch.backends.arm.quantizer.arm_quantizer_utils",
+                        "executorch.backends.arm.quantizer.quantization_config")
+
+
+def _cortex_m_note() -> list[str]:
+    arm = [python_lines(module_path(m)) for m in CORTEX_M_ARM_SOURCES]
+    return [
+        "`cortex_m` is held to `CortexMQuantizer()` by "
+        "`tests/equivalence/test_cortex_m_anchor.py` (the zoo's CNNs, the transformer "
+        "block and the Cortex-M helpers of `tests/models/arm.py`; QAT on the small "
+        "modules). Its Python count is the Cortex-M quantizer package; that quantizer "
+        "also runs Arm's " + ", ".join(f"`{m}`" for m in CORTEX_M_ARM_SOURCES) +
+        f" ({sum(a for a, _ in arm)} lines, {sum(c for _, c in arm)} of code: the "
+        "pattern and shared-qspec quantizers, the int32 bias specs, the node marking), "
+        "shared with the Arm quantizer, which `cortex_m.qrule` says too (it includes "
+        "`_executorch_shared.qrule`, the shared-qspec op list). The ruleset's programs "
+        "also lower like the anchor's through executorch's Cortex-M passes "
+        "(`tests/device/test_cortex_m_lowering.py`).", ""]
 
 
 def run_device(save=lambda rows: None) -> list[dict]:
@@ -413,9 +445,10 @@ def render(rows: list[dict], device: list[dict]) -> str:
         "; ".join(f"{_heading(name)}: " + ", ".join(f"`{m}`" for m in mods)
                   for name, mods in ANCHOR_SOURCES.items()) + "); code lines leave out "
         "blank lines, comments and docstrings. Numerics that are not identical all "
-        "come from gaps marked *changes numerics* below.", ""] + MATRIX
+        "come from gaps marked *changes numerics* below.", ""] + _cortex_m_note() + MATRIX
     for name, section in sections.items():
-        anchor = "executorch" if "executorch" in name else "torchao"
+        anchor = "executorch" if ANCHOR_SOURCES[name][0].startswith("executorch") \
+        else "torchao"
         out += [f"## {_heading(name)}", "",
                 f"| model | {anchor} flags (= ruleset parameters) | mode | nodes | mismatches "
                 "| by gap | numerics |",
@@ -467,7 +500,7 @@ def render(rows: list[dict], device: list[dict]) -> str:
     return "\n".join(out)
 
 
-GROUPS = ("torchao", "executorch", "device")
+GROUPS = ("torchao", "executorch", "device", "cortex_m")
 
 
 def _run(group: str, save) -> list[dict]:
@@ -477,6 +510,10 @@ def _run(group: str, save) -> list[dict]:
         return run_cases(cases, _torchao_row)
     if group == "executorch":
         return run_cases(executorch_cases, _executorch_row)
+    if group == "cortex_m":
+        from tests.equivalence import test_cortex_m_anchor
+
+        return run_cases(test_cortex_m_anchor, _cortex_m_row)
     return run_device(save)
 
 
@@ -512,7 +549,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 1
         results[group] = json.loads(path.read_text(encoding="utf-8"))
-    text = render(results["torchao"] + results["executorch"], results["device"])
+    text = render(results["torchao"] + results["executorch"] + results["cortex_m"],
+                  results["device"])
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -10,13 +10,16 @@ explain fails the case.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import qrules
+from qrules.engine.diff import diff
 
 from tests.models.arm import CORTEX_M_HELPERS
-from .gaps import CORTEX_M_GAPS
-from .test_arm_anchor import ZOO, check_case
+from .gaps import CORTEX_M_GAPS, classify
+from .test_arm_anchor import ZOO, check_case, exported
 
 QAT_SMALL = ("cortex_m_chains", "transformer_block")
 
@@ -25,8 +28,25 @@ CASES = ([("zoo", model, False) for model in ZOO]
          + [("helper", model, True) for model in QAT_SMALL])
 
 
-@pytest.mark.parametrize("case", CASES,
-                         ids=lambda case: f"{case[1]}|{'qat' if case[2] else 'ptq'}")
+def case_id(case) -> str:
+    kind, model, qat = case
+    return f"{model}|{'qat' if qat else 'ptq'}"
+
+
+def run_case(case):
+    """(report, (gap counts, unexplained mismatches)) of one case, for
+    scripts/equivalence_report.py."""
+    kind, model, qat = case
+    graph, inputs = exported(kind, model, qat)
+    try:
+        report = diff("executorch:cortex_m", qrules.load("cortex_m"), graph, inputs,
+                      qat=qat, model_label=model)
+    finally:
+        gc.collect()
+    return report, classify(report, model, CORTEX_M_GAPS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_cortex_m_anchor(case):
     kind, model, qat = case
     check_case("executorch:cortex_m", qrules.load("cortex_m"), kind, model, qat,
