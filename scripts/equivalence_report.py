@@ -139,6 +139,7 @@ CORTEX_M_ARM_SOURCES = ("executorch.backends.arm.quantizer.arm_quantizer_utils",
 
 def _cortex_m_note() -> list[str]:
     arm = [python_lines(module_path(m)) for m in CORTEX_M_ARM_SOURCES]
+    shared = qrule_lines(ROOT / "rulesets" / "_executorch_shared.qrule")
     return [
         "`cortex_m` is held to `CortexMQuantizer()` by "
         "`tests/equivalence/test_cortex_m_anchor.py` (the zoo's CNNs, the transformer "
@@ -148,7 +149,8 @@ def _cortex_m_note() -> list[str]:
         f" ({sum(a for a, _ in arm)} lines, {sum(c for _, c in arm)} of code: the "
         "pattern and shared-qspec quantizers, the int32 bias specs, the node marking), "
         "shared with the Arm quantizer, which `cortex_m.qrule` says too (it includes "
-        "`_executorch_shared.qrule`, the shared-qspec op list). The ruleset's programs "
+        f"`_executorch_shared.qrule`, the shared-qspec op list: {shared[0]} lines, "
+        f"{shared[1]} of code, not counted above). The ruleset's programs "
         "also lower like the anchor's through executorch's Cortex-M passes "
         "(`tests/device/test_cortex_m_lowering.py`).", ""]
 
