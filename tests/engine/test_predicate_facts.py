@@ -50,3 +50,18 @@ def test_any_user_quantizable_looks_at_later_rules():
     # the second flatten feeds only a sigmoid, which no rule quantizes.
     assert rules["flatten"] == "flatten" and rules["linear"] == "linear"
     assert rules["flatten_1"] is None
+
+
+class Compare(torch.nn.Module):
+    def forward(self, x):
+        return x > 0, torch.clone(x)
+
+
+def test_a_steps_output_is_its_own_value():
+    # `output` in a step's predicates reads the node itself: the bool comparison is
+    # not float, the clone is.
+    text = ('ruleset t version "1.0"\nop moves: aten.gt.Scalar, aten.clone.default '
+            "{ input: * }\n"
+            "rule not_float any_dtype: moves[not is_float(output)] : { input: affine(int8) }\n"
+            "rule float any_dtype: moves[is_float(output)] : { input: affine(int8) }\n")
+    assert _annotate(text, Compare(), 4) == {"gt": "not_float", "clone": "float"}

@@ -66,3 +66,28 @@ def test_a_kind_declared_in_one_table_runs_end_to_end(monkeypatch):
     spec = node.meta["quantization_annotation"].output_qspec
     assert (type(spec).__name__, spec.scale, spec.zero_point) == (
         "FixedQParamsQuantizationSpec", 1 / 256, 0)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_derived_spec_without_a_qscheme():
+    # `qscheme=none`: the torchao spec records none (executorch's per-tensor bias);
+    # without it, per_tensor_symmetric.
+    from tests.models import export
+
+    for keyword, qscheme in ((", qscheme=none", None), ("", torch.per_tensor_symmetric)):
+        text = (HEADER + "spec bias = derived(int32, from=[input, weight]" + keyword + ")\n"
+                "rule linear: linear : { input: affine(int8), weight: symmetric(int8), "
+                "bias: bias, output: affine(int8) }\n")
+        graph = export(_Linear().eval(), (torch.randn(2, 4),))
+        load_text(text, "t.qrule").quantizer().annotate(graph)
+        (linear,) = [n for n in graph.graph.nodes if n.op == "call_function"]
+        bias = linear.meta["quantization_annotation"].input_qspec_map[linear.args[2]]
+        assert bias.qscheme is qscheme and bias.dtype == torch.int32
