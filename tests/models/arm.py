@@ -390,13 +390,17 @@ class CortexMIo(nn.Module):
     """Shared-qspec clusters at the model's edges: a graph input reshaped and permuted
     straight to the output, split into returned items, flipped and concatenated with
     itself (each cluster's only neighbours are the graph input and the output), max
-    pooling of a graph input with a fused relu, and an integer comparison (no float
-    value: marked, nothing quantized)."""
+    pooling of a graph input with a fused relu, an integer comparison (no float
+    value: marked, nothing quantized), and an add whose relu is not the next node (the
+    pattern matcher does not fuse them)."""
 
     def forward(self, x, image, ids):
         left, right = x.split(4, 1)
+        total = x + x
+        product = x * x
         return (x.reshape(2, 4, 2).permute(0, 2, 1), left, right.clone(),
-                torch.cat([x, x.flip(0)]), F.relu(F.max_pool2d(image, 2)), ids > 2)
+                torch.cat([x, x.flip(0)]), F.relu(F.max_pool2d(image, 2)), ids > 2,
+                F.relu(total), product)
 
 
 def _cortex_m_io():
