@@ -108,7 +108,8 @@ def resolve_target(target: Any) -> Any:
 
 _DTYPES = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16,
            "uint16": getattr(torch, "uint16", None), "int32": torch.int32,
-           "float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+           "float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2,
+           "int4": getattr(torch, "int4", None), "int2": getattr(torch, "int2", None)}
 
 
 def torch_dtype(name: str) -> torch.dtype:

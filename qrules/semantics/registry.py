@@ -29,6 +29,14 @@ class DtypeInfo:
     qmin: Union[int, float]
     qmax: Union[int, float]
     is_float: bool = False
+    #: How a rule file wrote it, when that is not ``name``: ``int4 as int8`` is
+    #: ``int8`` (the storage) with int4's range.
+    label: str = ""
+
+    def stored_as(self, storage: "DtypeInfo") -> "DtypeInfo":
+        """This dtype's values held in ``storage``: the storage's name, this range."""
+        return DtypeInfo(storage.name, self.qmin, self.qmax, self.is_float,
+                         f"{self.name} as {storage.name}")
 
 
 DTYPES: dict[str, DtypeInfo] = {d.name: d for d in (
@@ -37,6 +45,8 @@ DTYPES: dict[str, DtypeInfo] = {d.name: d for d in (
     DtypeInfo("int16", -32768, 32767),
     DtypeInfo("uint16", 0, 65535),
     DtypeInfo("int32", -(2 ** 31), 2 ** 31 - 1),
+    DtypeInfo("int4", -8, 7),
+    DtypeInfo("int2", -2, 1),
     DtypeInfo("float8_e4m3fn", -448, 448, is_float=True),
     DtypeInfo("float8_e5m2", -57344, 57344, is_float=True),
 )}

@@ -56,6 +56,17 @@ class SpecArguments:
                           f"{expected}", arg.span)
 
     def _dtype(self, expr) -> Optional[registry.DtypeInfo]:
+        if isinstance(expr, ast.StoredAs):
+            dtype, storage = self._dtype(expr.dtype), self._dtype(expr.storage)
+            if dtype is None or storage is None:
+                return None
+            if dtype.is_float or storage.is_float or not (
+                    storage.qmin <= dtype.qmin and dtype.qmax <= storage.qmax):
+                self.ev.report("QR337", f"{storage.name} cannot hold {dtype.name}'s values "
+                               f"({dtype.qmin}..{dtype.qmax}): the storage of `as` is a "
+                               "wider integer dtype", expr.span)
+                return None
+            return dtype.stored_as(storage)
         if isinstance(expr, ast.Name) and expr.id in registry.DTYPES:
             return registry.DTYPES[expr.id]
         known = ", ".join(registry.DTYPES)
@@ -100,7 +111,7 @@ class SpecArguments:
         if lo > hi:
             self.ev.report("QR302", f"empty range: {lo} > {hi}", self.range.span)
         elif dtype is not None and (lo < dtype.qmin or hi > dtype.qmax):
-            self.ev.report("QR303", f"{lo}..{hi} does not fit {dtype.name} "
+            self.ev.report("QR303", f"{lo}..{hi} does not fit {dtype.label or dtype.name} "
                            f"({dtype.qmin}..{dtype.qmax})", self.range.span)
         elif symmetric and lo != -hi and lo != -hi - 1:
             self.ev.report("QR304", f"a symmetric spec normally has a range symmetric about 0 "

@@ -424,3 +424,7 @@ class AstBuilder(Transformer):
         then, cond, otherwise = children
         return make_node(ast.Conditional, span=self._span(meta), then=then, cond=cond,
                                otherwise=otherwise)
+
+    def stored_as(self, meta, children):
+        dtype, storage = (make_node(ast.Name, span=self._tok(t), id=str(t)) for t in children)
+        return make_node(ast.StoredAs, span=self._span(meta), dtype=dtype, storage=storage)
