@@ -7,7 +7,6 @@ rulesets/qnn.qrule for each QuantDtype."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from qrules.adapter.torchao import SpecBuilder
 from qrules.api import load_text
