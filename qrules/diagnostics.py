@@ -109,6 +109,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR329", _W, "edge selection on a single edge"),
     Code("QR330", _E, "neighbour() outside a connected region"),
     Code("QR337", _E, "stored-as dtype does not fit its storage"),
+    Code("QR338", _E, "malformed per_block spec"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

@@ -77,6 +77,7 @@ class Entry:
 
 _OBS = "torchao.quantization.pt2e.observer"
 _FQ = "torchao.quantization.pt2e.fake_quantize"
+_QNN = "qrules.adapter.qualcomm"
 _OBS_KW = frozenset({"eps", "reduce_range", "averaging_constant", "bins", "factory_kwargs",
                      "is_dynamic"})
 # A fake-quantizer's own copy of its spec's fields, as executorch's Arm QAT weights
@@ -99,13 +100,37 @@ OBSERVERS: dict[str, Entry] = {e.name: e for e in (
           "histogram with an L2-optimal range search"),
     Entry("placeholder", "observer", f"{_OBS}:PlaceholderObserver", _OBS_KW,
           "records nothing; for dynamic quantization, qparams computed at run time"),
-    Entry("fixed_qparams", "observer", f"{_OBS}:FixedQParamsObserver", frozenset(),
-          "fixed scale/zero point (used by fixed(...) specs)"),
+    Entry("fixed_qparams", "observer", f"{_OBS}:FixedQParamsObserver",
+          frozenset({"scale", "zero_point"}),
+          "fixed scale/zero point as an observer of an ordinary spec, which passes it "
+          "its dtype, qscheme and range (`fixed(...)` specs need no observer)",
+          extra={"wants": ("dtype", "qscheme", "quant_min", "quant_max")}),
     Entry("fake_quant", "fake_quant", f"{_FQ}:FakeQuantize", _FQ_KW,
           "QAT fake-quantizer wrapping an observer"),
     Entry("fused_moving_avg_fake_quant", "fake_quant",
           f"{_FQ}:FusedMovingAvgObsFakeQuantize", _FQ_KW,
           "QAT fake-quantizer fused with a moving-average observer"),
+    # executorch's Qualcomm (QNN) observers, imported from executorch when built.
+    Entry("qnn_per_channel_param", "observer", f"{_QNN}:PerChannelParamObserver",
+          _OBS_KW | {"ch_axis"},
+          "per-channel min/max of a parameter, calibrated once (executorch QNN's "
+          "`PerChannelParamObserver`; needs executorch)"),
+    Entry("qnn_per_block_param", "observer", f"{_QNN}:PerBlockParamObserver",
+          frozenset({"eps"}),
+          "symmetric min/max per block of a weight (executorch QNN's "
+          "`PerBlockParamObserver`; the block size comes from the spec's `per_block`; "
+          "needs executorch)", extra={"wants": ("block_size",)}),
+    Entry("qnn_per_block_param_fake_quant", "fake_quant",
+          f"{_QNN}:PerBlockParamFakeQuantize", frozenset({"eps"}),
+          "QAT fake-quantizer of per-block weights (executorch QNN's "
+          "`PerBlockParamFakeQuantize`; gets the spec's fields and `per_block` size; "
+          "needs executorch)",
+          extra={"wants": ("dtype", "quant_min", "quant_max", "qscheme", "ch_axis",
+                           "block_size")}),
+    Entry("qnn_concat", "observer", f"{_QNN}:ConcatObserver", _OBS_KW,
+          "min/max over every input of a cat, written back to the inputs' observers "
+          "(executorch QNN's `ConcatObserver`; gets the graph and the annotated node's "
+          "name; needs executorch)", extra={"wants": ("graph", "node_name")}),
 )}
 
 #: How a derived spec computes its qparams from the edges it is derived from.
@@ -181,16 +206,31 @@ def _register(table: dict, entry, replace: bool, implementation: Any):
     return entry
 
 
+#: What an observer entry may ask the adapter to pass its constructor (``wants``), beyond
+#: the keywords a rule writes: the spec's own fields (dtype and qscheme as torch objects;
+#: ``block_size`` the tuple of ``per_block``), and the graph and name of the node whose
+#: annotation holds the spec (executorch QNN's ConcatObserver finds its cat by name).
+OBSERVER_WANTS = frozenset({"dtype", "qscheme", "quant_min", "quant_max", "ch_axis",
+                            "block_size", "graph", "node_name"})
+
+
 def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] = None,
-                      *, fake_quant: bool = False, replace: bool = False) -> Entry:
+                      *, fake_quant: bool = False, wants: tuple[str, ...] = (),
+                      replace: bool = False) -> Entry:
     """Make ``name`` usable as ``observer=name(...)`` in .qrule files.
 
     ``factory`` is the torchao observer or fake-quantize class (anything with
-    ``with_args``); ``kwargs`` lists the keyword arguments a rule may pass.
+    ``with_args``); ``kwargs`` lists the keyword arguments a rule may pass; ``wants``
+    (among ``OBSERVER_WANTS``) what the adapter passes it when it builds the spec.
     """
+    unknown = sorted(set(wants) - OBSERVER_WANTS)
+    if unknown:
+        raise ValueError(f"observer {name!r}: wants {unknown} are not among "
+                         f"{sorted(OBSERVER_WANTS)}")
     kind = "fake_quant" if fake_quant else "observer"
-    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ())), replace,
-                     factory)
+    extra = {"wants": tuple(wants)} if wants else {}
+    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ()),
+                                      extra=extra), replace, factory)
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,

@@ -166,9 +166,13 @@ def _flag_name(expr) -> Optional[str]:
 
 
 def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
-    args = SpecArguments(ev, call, {"observer", "ch_axis", "range"}, {"per_channel", "dynamic"})
+    args = SpecArguments(ev, call, {"observer", "ch_axis", "range"},
+                         {"per_channel", "dynamic", "per_block"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
+    block = _per_block(ev, args)
+    if block is not None:
+        axis = block[0]
     ch_axis = args.kwargs.get("ch_axis")
     if ch_axis is not None:
         # Recorded on a per-tensor spec too, as torchao's XNNPACK weight spec does
@@ -182,17 +186,62 @@ def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
         elif typed.value is not UNKNOWN:
             axis = typed.value
     dynamic = "dynamic" in args.flags
-    per_channel = "per_channel" in args.flags
+    per_channel = "per_channel" in args.flags or "per_block" in args.flags
     if dynamic and per_channel:
         ev.report("QR320", "a dynamic spec is per-tensor; drop `per_channel`", call.span)
     default = ("placeholder" if dynamic else
                "per_channel_minmax" if per_channel else "minmax")
     granularity = "per_channel" if per_channel else "per_tensor"
     scheme = f"{granularity}_{'symmetric' if symmetric else 'affine'}"
+    observer = args.observer(default)
+    if "per_block" in args.flags and not _takes_block(observer):
+        ev.report("QR338", "a `per_block` spec needs an observer that takes the block size "
+                  "(such as `observer=qnn_per_block_param`)", args.flags["per_block"].span)
     if args.dtype is None or low is UNKNOWN:
         return None
-    return QuantSpec(args.dtype.name, low, high, scheme, args.observer(default), axis,
-                     dynamic, span=call.span)
+    return QuantSpec(args.dtype.name, low, high, scheme, observer, axis, dynamic,
+                     span=call.span, block_size=None if block is None else block[1])
+
+
+def _takes_block(observer: ObserverRef) -> bool:
+    entry = registry.OBSERVERS.get(observer.name)
+    return entry is not None and "block_size" in entry.extra.get("wants", ()) or any(
+        _takes_block(value) for _, value in observer.kwargs if isinstance(value, ObserverRef))
+
+
+def _per_block(ev: ReferenceEvaluator, args: SpecArguments) -> Optional[tuple]:
+    """``per_block(axis=A, block=[1, 16])``: (A, the block tuple), or None when not
+    per block. A block entry may be an int parameter: unknown (None) until bound."""
+    flag = args.flags.get("per_block")
+    if flag is None:
+        return None
+    if "per_channel" in args.flags:
+        ev.report("QR338", "`per_block` is per channel already: drop `per_channel`",
+                  args.flags["per_channel"].span)
+    given = {k.name: k.value for k in getattr(flag, "kwargs", ())}
+    block = given.get("block")
+    if not isinstance(flag, ast.Call) or flag.args or set(given) - {"axis", "block"} or \
+            not isinstance(block, ast.ListLit) or not block.items:
+        ev.report("QR338", "`per_block` takes `block=[N, ...]` (the block shape, one size "
+                  "per weight dimension) and optionally `axis=A`: "
+                  "`per_block(axis=0, block=[1, 16])`", flag.span)
+        return None
+    axis = 0
+    if "axis" in given:
+        typed = ev.value(given["axis"])
+        if typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 0):
+            ev.report("QR305", "the channel axis must be a non-negative integer",
+                      given["axis"].span)
+        else:
+            axis = None if typed.value is UNKNOWN else typed.value
+    sizes = []
+    for item in block.items:
+        typed = ev.value(item)
+        if typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 1):
+            ev.report("QR338", "a block size is a positive integer", item.span)
+            return None
+        sizes.append(None if typed.value is UNKNOWN else typed.value)
+    return axis, None if None in sizes else tuple(sizes)
 
 
 def _affine(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -309,7 +358,8 @@ class SpecKind:
     doc: str
 
 
-_QUANT_ARGS = "DTYPE, [lo..hi], [per_channel[(axis=N)]], [dynamic], [observer=OBS], [range=none]"
+_QUANT_ARGS = ("DTYPE, [lo..hi], [per_channel[(axis=N)]], [per_block([axis=N, ]block=[B, …])], "
+               "[dynamic], [observer=OBS], [range=none]")
 
 SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
     SpecKind("affine", _affine, QuantSpec, _QUANT_ARGS,

@@ -65,7 +65,7 @@ class TorchaoFactory(Protocol):
 
     def torch_dtype(self, name: str) -> Any: ...
     def qscheme(self, name: str) -> Any: ...
-    def observer_ctor(self, ref: ObserverRef) -> Callable: ...
+    def observer_ctor(self, ref: ObserverRef, spec: Any = None) -> Callable: ...
     def derive_fn(self, name: str) -> Callable: ...
 
 
@@ -142,11 +142,13 @@ class QuantSpec(RangedSpec):
     is_dynamic: bool = False
     name: Optional[str] = None        # the spec's name, when it came from `spec NAME`
     span: Optional[Span] = None
+    #: `per_block(axis=A, block=[...])`: the block shape, given to observers that want it.
+    block_size: Optional[tuple[int, ...]] = None
 
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.QuantizationSpec(
             **self.torchao_range(factory), ch_axis=self.ch_axis, is_dynamic=self.is_dynamic,
-            observer_or_fake_quant_ctr=factory.observer_ctor(self.observer))
+            observer_or_fake_quant_ctr=factory.observer_ctor(self.observer, self))
 
 
 @dataclass(frozen=True)

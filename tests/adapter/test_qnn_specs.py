@@ -7,6 +7,7 @@ rulesets/qnn.qrule for each QuantDtype."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from qrules.adapter.torchao import SpecBuilder
 from qrules.api import load_text
@@ -62,3 +63,111 @@ rule linear8: linear : { input: act8_w4, weight: w4_8, output: act8_w4 }
 def test_stored_as_dtypes_build_qnn_specs(name, anchor):
     ours = built(STORED_AS, name)
     same(ours, anchor())
+
+
+# ------------------------------------------- vendor observers, per-block weights
+
+def _graph(module: torch.nn.Module, *args) -> torch.fx.GraphModule:
+    return torch.export.export(module.eval(), args).module()
+
+
+def _node(gm: torch.fx.GraphModule, target) -> torch.fx.Node:
+    return next(n for n in gm.graph.nodes if n.target == target)
+
+
+def built_for(text: str, name: str, node: torch.fx.Node, **params):
+    """As ``built``, for the node whose annotation holds the spec."""
+    loaded = load_text(HEADER + text, "qnn_specs.qrule", **params)
+    evaluator = Evaluator(loaded.checked.symbols, loaded.bound.params)
+    [value] = evaluator.spec(ast.Name(id=name, span=_SPAN))
+    return SpecBuilder().build(value, (), node)
+
+
+def _annotation(annotator, node, config):
+    annotator.annotate(node, config)
+    return node.meta["quantization_annotation"]
+
+
+class _Cat(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.cat([x.relu(), y.relu()], dim=1)
+
+
+VENDOR = """
+param block_size: int = 16
+spec cat8 = affine(uint8, observer=qnn_concat)
+spec cat16 = affine(uint16 as int32, observer=qnn_concat)
+spec w8_pc = symmetric(int8, -127..127, per_channel,
+                      observer=qnn_per_channel_param(eps=0.0001/65535))
+spec w4_pc_t = symmetric(int4 as int8, -7..7, per_channel(axis=1),
+                         observer=qnn_per_channel_param(eps=0.0001/65535))
+spec w4_block = symmetric(int4 as int8, -7..7, per_block(axis=0, block=[1, block_size]),
+                          observer=qnn_per_block_param(eps=0.0001/65535))
+spec w4_block_qat = symmetric(int4 as int8, -7..7, per_block(axis=0, block=[1, block_size]),
+                              observer=qnn_per_block_param_fake_quant)
+rule cat: cat : { input: cat8, output: cat8 }
+rule cat16: cat : { input: cat16, output: cat16 }
+rule linear: linear : { weight: w8_pc }
+rule linear4: linear : { weight: w4_block }
+rule linear4q: linear : { weight: w4_block_qat }
+rule conv_t: conv_transpose2d : { weight: w4_pc_t }
+"""
+
+
+@pytest.mark.parametrize("name, config", [
+    ("cat8", qconfig.get_8a8w_qnn_ptq_config),
+    ("cat16", qconfig.get_16a16w_qnn_ptq_config),
+])
+def test_concat_observer_gets_the_graph_and_the_cat_node(name, config):
+    from executorch.backends.qualcomm.quantizer.annotators.htp_rules import Cat
+
+    gm = _graph(_Cat(), torch.randn(1, 2), torch.randn(1, 3))
+    cat = _node(gm, torch.ops.aten.cat.default)
+    ours = built_for(VENDOR, name, cat)
+    theirs = _annotation(Cat, cat, config()).output_qspec
+    same(ours, theirs)
+    keywords = ours.observer_or_fake_quant_ctr.p.keywords
+    assert keywords["graph"] is gm.graph and keywords["node_name"] == cat.name
+    # One constructor per cat: each observer finds its own node.
+    assert built_for(VENDOR, name, cat) is not ours
+
+
+@pytest.mark.parametrize("name, anchor", [
+    ("w8_pc", lambda: qconfig.get_ptq_per_channel_quant_config().weight),
+    ("w4_pc_t", lambda: qconfig.get_ptq_per_channel_quant_config(
+        act_dtype=torch.uint16, weight_dtype=torch.int4, ch_axis=1).weight),
+])
+def test_per_channel_param_observer(name, anchor):
+    same(built(VENDOR, name), anchor())
+
+
+@pytest.mark.parametrize("name, config, block_size", [
+    ("w4_block", qconfig.get_ptq_per_block_quant_config, 16),
+    ("w4_block", qconfig.get_ptq_per_block_quant_config, 64),
+    ("w4_block_qat", qconfig.get_qat_per_block_quant_config, 32),
+])
+def test_per_block_weights_as_the_linear_annotator_writes_them(name, config, block_size):
+    from executorch.backends.qualcomm.quantizer.annotators.htp_rules import Linear
+
+    gm = _graph(torch.nn.Linear(64, 8), torch.randn(2, 64))
+    linear = _node(gm, torch.ops.aten.linear.default)
+    anchor = config(act_dtype=torch.uint16, weight_dtype=torch.int4, ch_axis=0)
+    anchor.block_size = (1, block_size)
+    theirs = _annotation(Linear, linear, anchor).input_qspec_map[linear.args[1]]
+    ours = built(VENDOR, name, block_size=block_size)
+    same(ours, theirs)
+    assert ours.observer_or_fake_quant_ctr.p.keywords["block_size"] == (1, block_size)
+
+
+def test_annotating_builds_a_concat_observer_per_cat_node():
+    class TwoCats(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([x, x * 2]) + torch.cat([x * 3, x])
+
+    gm = _graph(TwoCats(), torch.randn(2, 3))
+    text = HEADER + "rule cat: cat : { output: affine(uint8, observer=qnn_concat) }\n"
+    load_text(text).quantizer().annotate(gm)
+    cats = [n for n in gm.graph.nodes if n.target == torch.ops.aten.cat.default]
+    names = [n.meta["quantization_annotation"].output_qspec.observer_or_fake_quant_ctr
+             .p.keywords["node_name"] for n in cats]
+    assert names == [n.name for n in cats] and len(set(names)) == 2
