@@ -75,6 +75,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR222", _E, "ambiguous step label"),
     Code("QR223", _E, "unknown predicate in an edge selection"),
     Code("QR224", _E, "phase blocks disagree on per node"),
+    Code("QR229", _E, "positional derive function argument"),
     Code("QR239", _E, "extension of an undefined rule"),
     Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing

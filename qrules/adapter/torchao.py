@@ -7,6 +7,7 @@ is the file to change.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -194,8 +195,9 @@ class _Torchao:
         return getattr(torch, name)
 
     @staticmethod
-    def derive_fn(name: str) -> Callable:
-        return resolve_entry(registry.DERIVE_FUNCTIONS[name])
+    def derive_fn(name: str, kwargs: dict) -> Callable:
+        function = resolve_entry(registry.DERIVE_FUNCTIONS[name])
+        return functools.partial(function, **kwargs) if kwargs else function
 
 
 class SpecBuilder:

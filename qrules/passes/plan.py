@@ -18,10 +18,10 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
-from qrules.compile.predicates import StepContext, first_position
+from qrules.compile.predicates import StepContext, evaluate, first_position
 from qrules.passes.match import Match, Matcher
 from qrules.passes.state import State
-from qrules.semantics.values import EdgeRef, Spec
+from qrules.semantics.values import EdgeRef, MatchExpr, Spec
 from qrules.syntax import ast
 
 # An edge: (source, user) for an input edge, or a node for its output.
@@ -144,6 +144,8 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
         # `neighbour()`: the very spec (and its shared or derived edges) on the edge
         # next to the region, as executorch's SharedQspecQuantizer copies it.
         return dataclasses.replace(edges.neighbour, key=key_text), None
+    if getattr(spec, "reads_match", False):
+        spec = _with_match_args(spec, edges)
     refs: list[Edge] = []
     missing = None
     for ref in spec.refs:
@@ -153,6 +155,16 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
         else:
             refs.append(edge)
     return Placed(spec, key_text, tuple(refs)), missing
+
+
+def _with_match_args(spec, edges: _MatchEdges):
+    """A derived spec whose function arguments read the match (`arg(6)`), with their
+    values on this match's first step."""
+    match = edges.match
+    context = StepContext(match.head, match.roles[0] if match.roles else {}, edges.state)
+    return dataclasses.replace(spec, fn_args=tuple(
+        (key, evaluate(value.expr, context, edges.state.params)
+         if isinstance(value, MatchExpr) else value) for key, value in spec.fn_args))
 
 
 def _config_order(rule: CompiledRule) -> list:

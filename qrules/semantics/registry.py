@@ -137,6 +137,13 @@ OBSERVERS: dict[str, Entry] = {e.name: e for e in (
 DERIVE_FUNCTIONS: dict[str, Entry] = {e.name: e for e in (
     Entry("scale_product", "derive", "qrules.passes.derive:scale_product", frozenset(),
           "scale = product of the source scales, zero point 0 (conv/linear bias)"),
+    Entry("scale_div", "derive", "qrules.passes.derive:scale_div", frozenset({"divisor"}),
+          "scale = the source's scale / `divisor`, its zero point kept (the output of a "
+          "division by a constant: `fn=scale_div(divisor=arg(1))`)"),
+    Entry("qnn_bias", "derive", "qrules.adapter.qualcomm:qnn_bias", frozenset({"groups"}),
+          "executorch QNN's bias: input scale × weight scale per channel, repeated "
+          "`groups` times (grouped transposed convs), for per-block weights the maximum "
+          "over each channel's blocks / the observer's `num_steps`; zero point 0"),
 )}
 
 #: Graph transforms run before annotation (Quantizer.transform_for_annotation).
@@ -269,9 +276,12 @@ def register_annotation_kind(name: str, annotation_class: type,
                                              extra=extra), replace, annotation_class)
 
 
-def register_derive_function(name: str, function: Callable, *, replace: bool = False) -> Entry:
-    """Make ``derived(..., fn=name)`` usable; ``function(observers) -> (scale, zp)``."""
-    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function), replace, function)
+def register_derive_function(name: str, function: Callable, kwargs: Optional[set[str]] = None,
+                             *, replace: bool = False) -> Entry:
+    """Make ``derived(..., fn=name)`` usable; ``function(observers, **kwargs) -> (scale,
+    zp)``; ``kwargs`` lists the keyword arguments a rule may pass (``fn=name(k=...)``)."""
+    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function,
+                                             frozenset(kwargs or ())), replace, function)
 
 
 def register_fact(name: str, type: str, implementation: Callable, *, doc: str = "",

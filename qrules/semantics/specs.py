@@ -16,10 +16,10 @@ from qrules.semantics import registry
 from qrules.semantics.expressions import NUMERIC, UNKNOWN
 from qrules.semantics.references import ReferenceEvaluator
 from qrules.semantics.values import (
-    DerivedSpec, EdgeRef, FixedSpec, NeighbourSpec, ObserverRef, QuantSpec, SharedSpec,
-    SpecValue,
+    DerivedSpec, EdgeRef, FixedSpec, MatchExpr, NeighbourSpec, ObserverRef, QuantSpec,
+    SharedSpec, SpecValue,
 )
-from qrules.syntax import ast
+from qrules.syntax import ast, tree
 
 
 class SpecArguments:
@@ -303,9 +303,19 @@ def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue
 
 
 def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = SpecArguments(ev, call, {"from", "fn"}, {"per_channel"})
+    args = SpecArguments(ev, call, {"from", "fn", "ch_axis"}, {"per_channel", "affine"})
     low, high = args.bounds()
     axis = args.axis()
+    ch_axis = args.kwargs.get("ch_axis")
+    if ch_axis is not None:  # recorded on a per-tensor spec, as on `affine(...)`
+        typed = ev.value(ch_axis.value)
+        if "per_channel" in args.flags:
+            ev.report("QR310", "give the axis once: `per_channel(axis=N)`", ch_axis.span)
+        elif typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 0):
+            ev.report("QR305", "the channel axis must be a non-negative integer",
+                      ch_axis.value.span)
+        elif typed.value is not UNKNOWN:
+            axis = typed.value
     sources: list[EdgeRef] = []
     source_kw = args.kwargs.get("from")
     if source_kw is None or not isinstance(source_kw.value, ast.ListLit) or not (
@@ -315,19 +325,52 @@ def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     else:
         sources = [e for e in map(ev.edge, source_kw.value.items) if e is not None]
     fn_kw = args.kwargs.get("fn")
-    fn = "scale_product"
+    fn, fn_args = "scale_product", ()
     if fn_kw is not None:
-        if isinstance(fn_kw.value, ast.Name) and fn_kw.value.id in registry.DERIVE_FUNCTIONS:
-            fn = fn_kw.value.id
-        else:
-            known = ", ".join(sorted(registry.DERIVE_FUNCTIONS))
-            ev.report("QR205", f"unknown derive function (registered: {known})",
-                      fn_kw.value.span)
+        fn, fn_args = _derive_call(ev, fn_kw.value)
     if args.dtype is None or low is UNKNOWN or not sources:
         return None
-    scheme = "per_channel_symmetric" if axis is not None else "per_tensor_symmetric"
+    granularity = "per_channel" if "per_channel" in args.flags else "per_tensor"
+    scheme = f"{granularity}_{'affine' if 'affine' in args.flags else 'symmetric'}"
     return DerivedSpec(args.dtype.name, low, high, tuple(sources), fn, scheme, axis,
-                       span=call.span)
+                       span=call.span, fn_args=fn_args)
+
+
+def _derive_call(ev: ReferenceEvaluator, expr) -> tuple[str, tuple]:
+    """``fn=NAME`` or ``fn=NAME(key=EXPR, ...)``: the function and its arguments, each
+    a value (constants, parameters) or a MatchExpr (it reads the match)."""
+    call = expr if isinstance(expr, ast.Call) else None
+    name_expr = call.func if call is not None else expr
+    entry = registry.DERIVE_FUNCTIONS.get(name_expr.id) if isinstance(
+        name_expr, ast.Name) else None
+    if entry is None:
+        known = ", ".join(sorted(registry.DERIVE_FUNCTIONS))
+        ev.report("QR205", f"unknown derive function (registered: {known})", name_expr.span)
+        return "scale_product", ()
+    if call is None:
+        return entry.name, ()
+    if call.args:
+        ev.report("QR229", f"derive function arguments are keywords: `{entry.name}(key=...)`",
+                  call.args[0].span)
+    values = []
+    for keyword in call.kwargs:
+        if keyword.name not in entry.kwargs:
+            allowed = ", ".join(sorted(entry.kwargs)) or "none"
+            ev.report("QR218", f"`{entry.name}` takes no argument `{keyword.name}` "
+                      f"(it takes: {allowed})", keyword.span)
+        elif _reads_match(ev, keyword.value):
+            values.append((keyword.name, MatchExpr(keyword.value)))
+        else:
+            values.append((keyword.name, ev.value(keyword.value).value))
+    return entry.name, tuple(values)
+
+
+def _reads_match(ev: ReferenceEvaluator, expr) -> bool:
+    """Whether an argument reads the match: it calls a predicate function or names
+    something that is not a parameter (a role, as in `input[1].value`)."""
+    return any(isinstance(node, ast.Call) or (isinstance(node, ast.Name) and node.id not in
+                                              ev.symbols.params and node.id not in ev.choices)
+               for node in tree.walk(expr))
 
 
 def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -375,10 +418,12 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "per-channel affine with float qparams (`per_channel_affine_float_qparams`), "
              "for embedding tables; always per channel"),
     SpecKind("derived", _derived, DerivedSpec,
-             "DTYPE, [lo..hi], [per_channel[(axis=N)]], from=[EDGE, …], [fn=NAME]",
+             "DTYPE, [lo..hi], [per_channel[(axis=N)]], [affine], [ch_axis=N], from=[EDGE, …], "
+             "[fn=NAME[(key=EXPR, …)]]",
              "qparams computed from other edges' observers (torchao "
              "`DerivedQuantizationSpec`), such as bias = input scale × weight scale; "
-             "`per_tensor_symmetric` or `per_channel_symmetric`; `from` is required"),
+             "`per_tensor_symmetric` or `per_channel_symmetric` (`_affine` with `affine`); "
+             "`from` is required"),
     SpecKind("same_as", _same_as, SharedSpec, "EDGE",
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "

@@ -66,7 +66,7 @@ class TorchaoFactory(Protocol):
     def torch_dtype(self, name: str) -> Any: ...
     def qscheme(self, name: str) -> Any: ...
     def observer_ctor(self, ref: ObserverRef, spec: Any = None) -> Callable: ...
-    def derive_fn(self, name: str) -> Callable: ...
+    def derive_fn(self, name: str, kwargs: dict) -> Callable: ...
 
 
 class SpecValue:
@@ -170,6 +170,14 @@ class FixedSpec(RangedSpec):
 
 
 @dataclass(frozen=True)
+class MatchExpr:
+    """A derive function argument read from each match (``arg(6)``, ``input[1].value``):
+    the expression, evaluated when the spec is placed on a match."""
+
+    expr: Any   # a qrules.syntax.ast expression
+
+
+@dataclass(frozen=True)
 class DerivedSpec(RangedSpec):
     dtype: str
     quant_min: Number
@@ -180,15 +188,23 @@ class DerivedSpec(RangedSpec):
     ch_axis: Optional[int] = None
     name: Optional[str] = None
     span: Optional[Span] = None
+    #: `fn=NAME(key=EXPR, ...)`: the derive function's keyword arguments; a value read
+    #: from the match is a MatchExpr until the spec is placed.
+    fn_args: tuple[tuple[str, Any], ...] = ()
 
     @property
     def refs(self) -> tuple[EdgeRef, ...]:
         return self.sources
 
+    @property
+    def reads_match(self) -> bool:
+        return any(isinstance(value, MatchExpr) for _, value in self.fn_args)
+
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.DerivedQuantizationSpec(
             **self.torchao_range(factory), derived_from=list(refs),
-            derive_qparams_fn=factory.derive_fn(self.derive_fn), ch_axis=self.ch_axis)
+            derive_qparams_fn=factory.derive_fn(self.derive_fn, dict(self.fn_args)),
+            ch_axis=self.ch_axis)
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,140 @@ def test_annotating_builds_a_concat_observer_per_cat_node():
     names = [n.meta["quantization_annotation"].output_qspec.observer_or_fake_quant_ctr
              .p.keywords["node_name"] for n in cats]
     assert names == [n.name for n in cats] and len(set(names)) == 2
+
+
+# ------------------------------------------------ derive functions with arguments
+
+def _both_annotate(module, args, text, annotator, config, target, **params):
+    """(ours, theirs): the annotation of the ``target`` node that ``text``'s rules and
+    executorch's annotator write, on two exports of one module."""
+    ours_gm, theirs_gm = _graph(module, *args), _graph(module, *args)
+    load_text(HEADER + text, **params).quantizer().annotate(ours_gm)
+    theirs = _annotation(annotator, _node(theirs_gm, target), config)
+    return _node(ours_gm, target).meta["quantization_annotation"], theirs
+
+
+def _same_annotation(ours, theirs) -> None:
+    def described(annotation):
+        return ({source.name: describe_spec(spec)
+                 for source, spec in annotation.input_qspec_map.items()},
+                describe_spec(annotation.output_qspec))
+    assert described(ours) == described(theirs)
+
+
+DERIVED = """
+spec act = affine(uint8, 0..255, observer=moving_average_minmax(eps=0.0001/65535))
+spec w_t = symmetric(int8, -127..127, per_channel(axis=1),
+                     observer=qnn_per_channel_param(eps=0.0001/65535))
+spec bias = derived(int32, per_channel, from=[input, weight], fn=qnn_bias(groups=arg(6)))
+rule conv_t: conv_transpose2d : { input: act, weight: w_t, bias: bias, output: act }
+spec act8 = affine(uint8, 0..255, observer=moving_average_minmax(eps=0.0001/255))
+rule div: div[input[1].is_scalar]
+  : { input[0]: act8,
+      output: derived(uint8, 0..255, affine, ch_axis=0, from=[input[0]],
+                      fn=scale_div(divisor=input[1].value)) }
+"""
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_grouped_transposed_conv_bias_repeats_per_group(groups):
+    from executorch.backends.qualcomm.quantizer.annotators.htp_rules import TransposeConv2d
+
+    conv = torch.nn.ConvTranspose2d(4, 6, 3, groups=groups)
+    ours, theirs = _both_annotate(
+        conv, (torch.randn(1, 4, 5, 5),), DERIVED, TransposeConv2d,
+        qconfig.get_ptq_per_channel_quant_config(ch_axis=1),
+        torch.ops.aten.conv_transpose2d.input)
+    _same_annotation(ours, theirs)
+    bias = next(s for s in ours.input_qspec_map.values() if s.dtype == torch.int32)
+    assert bias.derive_qparams_fn.keywords == {"groups": groups}
+
+
+def test_division_by_a_constant_derives_the_output_scale():
+    """htp_rules.Div's constant-divisor branch (scale = input scale / divisor) is
+    unreachable in executorch 1.5.1: it first takes the binary path whenever any
+    argument is a node, and `x / 4.0` has `x`. So the anchor writes the activation spec
+    (a ruleset reproducing it says so); the derived form is checked on its own."""
+    from executorch.backends.qualcomm.quantizer.annotators.htp_rules import Div
+
+    class Quarter(torch.nn.Module):
+        def forward(self, x):
+            return x / 4.0
+
+    ours, theirs = _both_annotate(Quarter(), (torch.randn(2, 3),), DERIVED, Div,
+                                  qconfig.get_8a8w_qnn_ptq_config(),
+                                  torch.ops.aten.div.Tensor)
+    assert type(theirs.output_qspec).__name__ == "QuantizationSpec"
+    derived = ours.output_qspec
+    assert derived.derive_qparams_fn.keywords == {"divisor": 4.0}
+    assert (derived.qscheme, derived.ch_axis) == (torch.per_tensor_affine, 0)
+    observer = torch.ao.quantization.MinMaxObserver(dtype=torch.quint8)
+    observer(torch.randn(16) * 3)
+    scale, zero_point = observer.calculate_qparams()
+    got_scale, got_zero_point = derived.derive_qparams_fn([observer])
+    assert torch.equal(got_scale, scale / 4.0) and torch.equal(got_zero_point, zero_point)
+
+
+def test_qnn_bias_of_per_block_weights_computes_what_executorch_does():
+    from executorch.backends.qualcomm.quantizer.observers.per_block_param_observer import (
+        PerBlockParamFakeQuantize, PerBlockParamObserver,
+    )
+
+    from qrules.adapter.qualcomm import qnn_bias
+
+    node = _node(_graph(torch.nn.Linear(32, 4), torch.randn(2, 32)),
+                 torch.ops.aten.linear.default)
+    theirs_fn = qconfig._derived_bias_quant_spec(node).derive_qparams_fn
+    act = torch.ao.quantization.MinMaxObserver(dtype=torch.quint8)
+    act(torch.randn(16) * 3)
+    weight = torch.randn(4, 32)
+    for wrapper in (PerBlockParamObserver, PerBlockParamFakeQuantize):
+        observer = wrapper(dtype=torch.int8, block_size=(1, 8), quant_min=-7, quant_max=7)
+        observer(weight)
+        for ours, theirs in zip(qnn_bias([act, observer]), theirs_fn([act, observer])):
+            assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)
+
+
+# --------------------------------------------- fixed qparams inside an ordinary spec
+
+FIXED = """
+param act16: bool = false
+spec act = affine(uint8, 0..255, observer=moving_average_minmax(eps=0.0001/255))
+spec sig = affine(uint8, 0..255, observer=fixed_qparams(scale=1/256, zero_point=0))
+when act16 {
+  override spec act = affine(uint16 as int32, observer=moving_average_minmax(eps=0.0001/65535))
+  override spec sig = affine(uint16 as int32, observer=fixed_qparams(scale=1/65536, zero_point=0))
+}
+spec tanh16 = affine(uint16 as int32, observer=fixed_qparams(scale=1/32768, zero_point=32768))
+rule sigmoid: sigmoid : { input: act, output: sig }
+rule hardsigmoid: hardsigmoid : { input: act, output: sig }
+rule tanh: tanh : { input: act, output: tanh16 if act16 else act }
+"""
+
+
+@pytest.mark.parametrize("act16, config", [
+    (False, qconfig.get_8a8w_qnn_ptq_config), (True, qconfig.get_16a16w_qnn_ptq_config),
+    (False, qconfig.get_8a8w_qnn_qat_config), (True, qconfig.get_16a4w_qnn_qat_config),
+])
+@pytest.mark.parametrize("op, annotator", [
+    (torch.sigmoid, "Sigmoid"), (torch.nn.functional.hardsigmoid, "HardSigmoid"),
+    (torch.tanh, "Tanh"),
+])
+def test_sigmoid_and_tanh_outputs_as_executorch_fixes_them(act16, config, op, annotator):
+    from executorch.backends.qualcomm.quantizer.annotators import htp_rules
+
+    class Op(torch.nn.Module):
+        def forward(self, x):
+            return op(x)
+
+    anchor = config()
+    if "qat" in config.__name__:  # our act spec is the PTQ one; compare the outputs only
+        anchor.input_activation = qconfig.get_16a4w_qnn_ptq_config().input_activation if \
+            act16 else qconfig.get_8a8w_qnn_ptq_config().input_activation
+        if op is torch.tanh:
+            return  # tanh's non-16-bit output is the config's own (QAT) spec
+    gm = _graph(Op(), torch.randn(2, 3))
+    target = next(n.target for n in gm.graph.nodes if n.op == "call_function")
+    ours, theirs = _both_annotate(Op(), (torch.randn(2, 3),), FIXED,
+                                  getattr(htp_rules, annotator), anchor, target, act16=act16)
+    assert describe_spec(ours.output_qspec) == describe_spec(theirs.output_qspec)
