@@ -93,7 +93,7 @@ class AstBuilder(Transformer):
                            target=_unquote(target) if is_path else str(target))
 
     def name_list(self, meta, children):
-        return tuple(str(c) for c in children)
+        return tuple(_unquote(c) if c.type == "STRING" else str(c) for c in children)
 
     def type_ref(self, meta, children):
         choices = children[1] if len(children) > 1 else ()
