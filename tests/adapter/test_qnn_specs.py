@@ -6,6 +6,9 @@ rulesets/qnn.qrule for each QuantDtype."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -308,3 +311,63 @@ def test_sigmoid_and_tanh_outputs_as_executorch_fixes_them(act16, config, op, an
     ours, theirs = _both_annotate(Op(), (torch.randn(2, 3),), FIXED,
                                   getattr(htp_rules, annotator), anchor, target, act16=act16)
     assert describe_spec(ours.output_qspec) == describe_spec(theirs.output_qspec)
+
+
+# --------------------------------------------- every QuantDtype's specs, by parameter
+
+DTYPE_SPECS = (Path(__file__).parent / "qnn_dtype_specs.qrule").read_text()
+
+
+def _dtype_cases():
+    from executorch.backends.qualcomm.quantizer.quantizer import QUANT_CONFIG_DICT
+
+    return sorted((dtype.name.removeprefix("use_"), qat)
+                  for dtype, qat in QUANT_CONFIG_DICT if dtype.name != "use_fp16a8w")
+
+
+def _dtype_spec(name: str, refs=(), **params):
+    loaded = load_text(DTYPE_SPECS, "qnn_dtype_specs.qrule", **params)
+    evaluator = Evaluator(loaded.checked.symbols, loaded.bound.params)
+    [value] = evaluator.spec(ast.Name(id=name, span=_SPAN))
+    return SpecBuilder().build(value, refs)
+
+
+@pytest.mark.parametrize("dtype, qat", _dtype_cases())
+def test_each_quant_dtype_spec_is_executorchs(dtype, qat):
+    from executorch.backends.qualcomm.quantizer.quantizer import ModuleQConfig, QuantDtype
+
+    config = ModuleQConfig(QuantDtype[f"use_{dtype}"], is_qat=qat)
+    params = dict(dtype=dtype, qat=qat, block_size=32)
+    default, per_channel = config.quant_config, config.per_channel_quant_config_list
+    expected = {
+        "act": default.input_activation, "w": default.weight, "bias": default.bias,
+        "act_pc": per_channel[0].input_activation, "w_pc": per_channel[0].weight,
+        "w_pc_t": per_channel[1].weight,
+    }
+    assert default.output_activation is default.input_activation
+    if dtype == "16a4w_block":
+        blocks = config.per_block_quant_config_list
+        for axis, name in ((0, "w_block"), (1, "w_block_t")):
+            # what Linear / annotate_conv do with a node in the block size map
+            blocks[axis].weight.observer_or_fake_quant_ctr.p.keywords.update(
+                block_size=(1, 32))
+            expected[name] = blocks[axis].weight
+        expected["act_block"] = blocks[0].input_activation
+    for name, theirs in expected.items():
+        same(_dtype_spec(name, **params), theirs)
+
+    # The per-channel bias: derived from the input and weight edges of the node.
+    for module, args, name, target in (
+            (torch.nn.Linear(8, 4), (torch.randn(2, 8),), "bias_pc",
+             torch.ops.aten.linear.default),
+            (torch.nn.ConvTranspose2d(4, 6, 3, groups=2), (torch.randn(1, 4, 5, 5),),
+             "bias_pc_t", torch.ops.aten.conv_transpose2d.input)):
+        node = _node(_graph(module, *args), target)
+        edges = ((node.args[0], node), (node.args[1], node))
+        loaded = load_text(DTYPE_SPECS, "qnn_dtype_specs.qrule", **params)
+        evaluator = Evaluator(loaded.checked.symbols, loaded.bound.params)
+        [value] = evaluator.spec(ast.Name(id=name, span=_SPAN))
+        if value.reads_match:  # what planning does on a match at this node
+            value = dataclasses.replace(value, fn_args=(("groups", node.args[6]),))
+        same_derived = describe_spec(SpecBuilder().build(value, edges))
+        assert same_derived == describe_spec(per_channel[0].bias(node))
