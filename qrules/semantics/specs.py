@@ -15,11 +15,12 @@ from typing import Callable, Optional
 from qrules.semantics import registry
 from qrules.semantics.expressions import NUMERIC, UNKNOWN
 from qrules.semantics.references import ReferenceEvaluator
+from qrules.semantics.spec_calls import derive_call, per_block, takes_block
 from qrules.semantics.values import (
-    DerivedSpec, EdgeRef, FixedSpec, MatchExpr, NeighbourSpec, ObserverRef, QuantSpec,
-    SharedSpec, SpecValue,
+    DerivedSpec, EdgeRef, FixedSpec, NeighbourSpec, ObserverRef, QuantSpec, SharedSpec,
+    SpecValue,
 )
-from qrules.syntax import ast, tree
+from qrules.syntax import ast
 
 
 class SpecArguments:
@@ -170,7 +171,7 @@ def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
                          {"per_channel", "dynamic", "per_block"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
-    block = _per_block(ev, args)
+    block = per_block(ev, args.flags)
     if block is not None:
         axis = block[0]
     ch_axis = args.kwargs.get("ch_axis")
@@ -194,54 +195,16 @@ def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
     granularity = "per_channel" if per_channel else "per_tensor"
     scheme = f"{granularity}_{'symmetric' if symmetric else 'affine'}"
     observer = args.observer(default)
-    if "per_block" in args.flags and not _takes_block(observer):
+    if "per_block" in args.flags and not takes_block(observer):
         ev.report("QR338", "a `per_block` spec needs an observer that takes the block size "
                   "(such as `observer=qnn_per_block_param`)", args.flags["per_block"].span)
+    elif "per_block" not in args.flags and takes_block(observer):
+        ev.report("QR338", f"observer `{observer.name}` takes a block size: give the spec "
+                  "`per_block(axis=A, block=[...])`", observer.span or call.span)
     if args.dtype is None or low is UNKNOWN:
         return None
     return QuantSpec(args.dtype.name, low, high, scheme, observer, axis, dynamic,
                      span=call.span, block_size=None if block is None else block[1])
-
-
-def _takes_block(observer: ObserverRef) -> bool:
-    entry = registry.OBSERVERS.get(observer.name)
-    return entry is not None and "block_size" in entry.extra.get("wants", ()) or any(
-        _takes_block(value) for _, value in observer.kwargs if isinstance(value, ObserverRef))
-
-
-def _per_block(ev: ReferenceEvaluator, args: SpecArguments) -> Optional[tuple]:
-    """``per_block(axis=A, block=[1, 16])``: (A, the block tuple), or None when not
-    per block. A block entry may be an int parameter: unknown (None) until bound."""
-    flag = args.flags.get("per_block")
-    if flag is None:
-        return None
-    if "per_channel" in args.flags:
-        ev.report("QR338", "`per_block` is per channel already: drop `per_channel`",
-                  args.flags["per_channel"].span)
-    given = {k.name: k.value for k in getattr(flag, "kwargs", ())}
-    block = given.get("block")
-    if not isinstance(flag, ast.Call) or flag.args or set(given) - {"axis", "block"} or \
-            not isinstance(block, ast.ListLit) or not block.items:
-        ev.report("QR338", "`per_block` takes `block=[N, ...]` (the block shape, one size "
-                  "per weight dimension) and optionally `axis=A`: "
-                  "`per_block(axis=0, block=[1, 16])`", flag.span)
-        return None
-    axis = 0
-    if "axis" in given:
-        typed = ev.value(given["axis"])
-        if typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 0):
-            ev.report("QR305", "the channel axis must be a non-negative integer",
-                      given["axis"].span)
-        else:
-            axis = None if typed.value is UNKNOWN else typed.value
-    sizes = []
-    for item in block.items:
-        typed = ev.value(item)
-        if typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 1):
-            ev.report("QR338", "a block size is a positive integer", item.span)
-            return None
-        sizes.append(None if typed.value is UNKNOWN else typed.value)
-    return axis, None if None in sizes else tuple(sizes)
 
 
 def _affine(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -327,50 +290,13 @@ def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     fn_kw = args.kwargs.get("fn")
     fn, fn_args = "scale_product", ()
     if fn_kw is not None:
-        fn, fn_args = _derive_call(ev, fn_kw.value)
+        fn, fn_args = derive_call(ev, fn_kw.value)
     if args.dtype is None or low is UNKNOWN or not sources:
         return None
     granularity = "per_channel" if "per_channel" in args.flags else "per_tensor"
     scheme = f"{granularity}_{'affine' if 'affine' in args.flags else 'symmetric'}"
     return DerivedSpec(args.dtype.name, low, high, tuple(sources), fn, scheme, axis,
                        span=call.span, fn_args=fn_args)
-
-
-def _derive_call(ev: ReferenceEvaluator, expr) -> tuple[str, tuple]:
-    """``fn=NAME`` or ``fn=NAME(key=EXPR, ...)``: the function and its arguments, each
-    a value (constants, parameters) or a MatchExpr (it reads the match)."""
-    call = expr if isinstance(expr, ast.Call) else None
-    name_expr = call.func if call is not None else expr
-    entry = registry.DERIVE_FUNCTIONS.get(name_expr.id) if isinstance(
-        name_expr, ast.Name) else None
-    if entry is None:
-        known = ", ".join(sorted(registry.DERIVE_FUNCTIONS))
-        ev.report("QR205", f"unknown derive function (registered: {known})", name_expr.span)
-        return "scale_product", ()
-    if call is None:
-        return entry.name, ()
-    if call.args:
-        ev.report("QR229", f"derive function arguments are keywords: `{entry.name}(key=...)`",
-                  call.args[0].span)
-    values = []
-    for keyword in call.kwargs:
-        if keyword.name not in entry.kwargs:
-            allowed = ", ".join(sorted(entry.kwargs)) or "none"
-            ev.report("QR218", f"`{entry.name}` takes no argument `{keyword.name}` "
-                      f"(it takes: {allowed})", keyword.span)
-        elif _reads_match(ev, keyword.value):
-            values.append((keyword.name, MatchExpr(keyword.value)))
-        else:
-            values.append((keyword.name, ev.value(keyword.value).value))
-    return entry.name, tuple(values)
-
-
-def _reads_match(ev: ReferenceEvaluator, expr) -> bool:
-    """Whether an argument reads the match: it calls a predicate function or names
-    something that is not a parameter (a role, as in `input[1].value`)."""
-    return any(isinstance(node, ast.Call) or (isinstance(node, ast.Name) and node.id not in
-                                              ev.symbols.params and node.id not in ev.choices)
-               for node in tree.walk(expr))
 
 
 def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:

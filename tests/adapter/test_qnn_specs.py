@@ -371,3 +371,20 @@ def test_each_quant_dtype_spec_is_executorchs(dtype, qat):
             value = dataclasses.replace(value, fn_args=(("groups", node.args[6]),))
         same_derived = describe_spec(SpecBuilder().build(value, edges))
         assert same_derived == describe_spec(per_channel[0].bias(node))
+
+
+def test_a_derive_argument_the_match_lacks_is_qr602():
+    from qrules.adapter.quantizer import ValidationError
+
+    class Mul(torch.nn.Module):
+        def forward(self, x):
+            return x * 3.0
+
+    text = HEADER + (
+        "spec act = affine(uint8, observer=minmax)\n"
+        "rule mul: mul : { input[0]: act, output: derived(uint8, from=[input[0]],\n"
+        "                  fn=scale_div(divisor=weight.value)) }\n")
+    gm = _graph(Mul(), torch.randn(2, 3))
+    with pytest.raises(ValidationError, match="QR602.*divisor"):
+        load_text(text).quantizer().annotate(gm)
+    assert all("quantization_annotation" not in n.meta for n in gm.graph.nodes)
