@@ -388,3 +388,53 @@ def test_a_derive_argument_the_match_lacks_is_qr602():
     with pytest.raises(ValidationError, match="QR602.*divisor"):
         load_text(text).quantizer().annotate(gm)
     assert all("quantization_annotation" not in n.meta for n in gm.graph.nodes)
+
+
+# ------------------------------ end to end: QnnQuantizer's annotations and outputs
+
+END_TO_END = DTYPE_SPECS.split("# Each spec in use once")[0] + """
+spec tanh16 = affine(uint16 as int32, observer=fixed_qparams(scale=1/32768, zero_point=32768))
+rule linear: linear : { input: act_block, weight: w_block, bias: bias_pc, output: act_block }
+rule conv_t: conv_transpose2d : { input: act_pc, weight: w_pc_t, bias: bias_pc_t, output: act_pc }
+rule tanh: tanh : { input: act, output: tanh16 }
+rule cat: cat : { input: act, output: affine(uint16 as int32, observer=qnn_concat) }
+"""
+
+
+class _Blocks(torch.nn.Module):
+    """A block-quantized linear, a grouped transposed conv into tanh, and a cat."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(32, 8)
+        self.conv_t = torch.nn.ConvTranspose2d(4, 6, 3, groups=2)
+
+    def forward(self, x, image):
+        y = self.linear(x)
+        return torch.cat([y, y.tanh()], dim=1), self.conv_t(image).tanh()
+
+
+@pytest.mark.parametrize("dtype, flags, qat", [
+    ("16a4w_block", "16a4w_block", False),
+    ("16a8w", "16a8w,per_channel", False),
+    ("16a8w", "16a8w,per_channel,qat", True),
+])
+def test_the_specs_reproduce_qnn_quantizer(dtype, flags, qat):
+    """0 mismatching nodes and bit-identical converted outputs against executorch's
+    QnnQuantizer (the linear is per-block only with 16a4w_block: the anchor's block map
+    names every linear)."""
+    import qrules
+
+    text = END_TO_END
+    if dtype != "16a4w_block":  # per channel: the linear takes the per-channel specs
+        text = text.replace("act_block, weight: w_block", "act_pc, weight: w_pc")
+        text = text.replace("bias: bias_pc, output: act_block", "bias: bias_pc, output: act_pc")
+    else:  # not per channel: the transposed conv takes the default config's
+        text = text.replace("{ input: act_pc, weight: w_pc_t, bias: bias_pc_t, output: act_pc }",
+                            "{ input: act, weight: w, bias: bias, output: act }")
+    inputs = (torch.randn(2, 32), torch.randn(1, 4, 5, 5))
+    report = qrules.diff(f"executorch:qnn[{flags}]",
+                         load_text(text, dtype=dtype, qat=qat),
+                         _Blocks(), inputs, qat=qat)
+    assert report.mismatches == []
+    assert report.numerics.outputs_equal and report.numerics.max_abs_diff == 0.0
