@@ -75,6 +75,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR222", _E, "ambiguous step label"),
     Code("QR223", _E, "unknown predicate in an edge selection"),
     Code("QR224", _E, "phase blocks disagree on per node"),
+    Code("QR229", _E, "positional derive function argument"),
     Code("QR239", _E, "extension of an undefined rule"),
     Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing
@@ -109,6 +110,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR329", _W, "edge selection on a single edge"),
     Code("QR330", _E, "neighbour() outside a connected region"),
     Code("QR335", _E, "misused `qscheme=`"),
+    Code("QR337", _E, "stored-as dtype does not fit its storage"),
+    Code("QR338", _E, "malformed per_block spec"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),
