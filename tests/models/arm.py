@@ -222,12 +222,15 @@ def comparisons():
 
 
 class Casts(nn.Module):
-    """to.dtype int -> float (accepted), int32 -> int8 (accepted), float -> int
-    (refused by the cast check), float -> float of another width."""
+    """to.dtype int32/int16/int8 -> float32 (accepted: fixed qparams of scale 1 in the
+    input's dtype), int32 -> int8 -> int32 (accepted, marked), float -> int (refused by
+    the cast check), float -> float of another width (refused)."""
 
     def forward(self, x, i):
+        small = i.to(torch.int16)
         return (i.to(torch.float32) * x, i.to(torch.int8).to(torch.int32) + i,
-                (x * 4).to(torch.int32), x.to(torch.float16).to(torch.float32) + x)
+                (x * 4).to(torch.int32), x.to(torch.float16).to(torch.float32) + x,
+                small.to(torch.float32) + x, small.to(torch.int8).to(torch.float32) - x)
 
 
 def casts():
