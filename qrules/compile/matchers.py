@@ -101,6 +101,12 @@ class CompiledRule:
         return str(self.span)
 
     @property
+    def neighbour_at_io(self) -> Optional[Spec]:
+        """The spec its ``neighbour(at_io=SPEC)`` takes at graph inputs and outputs."""
+        return next((spec.at_io for _, spec in self.config or ()
+                     if spec is not None and getattr(spec, "at_io", None) is not None), None)
+
+    @property
     def copies_neighbour(self) -> bool:
         """Its config copies a connected region's neighbour spec (``neighbour()``)."""
         return any(spec is not None and spec.copies_neighbour for _, spec in self.config or ())

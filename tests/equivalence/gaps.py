@@ -47,18 +47,8 @@ _ET = "executorch/backends/"
 
 #: What executorch's TOSAQuantizer does that rulesets/arm.qrule does not say yet; each
 #: gap names the anchor's source lines (docs/backends.md lists them with the rest).
-ARM_GAPS: dict[str, Gap] = {
-    "io_cluster_fallback": Gap(
-        anchor=f"{_ET}arm/quantizer/arm_quantizer_utils.py:729-745",
-        what="a shared-qspec cluster with no annotated neighbour that touches an "
-             "annotated model input or output (an integer index input) takes the "
-             "global config's input spec",
-        proposed="`neighbour(at_io=SPEC)`: the spec a region takes when no neighbour "
-                 "has one but a member touches a taken graph input or output",
-        numeric=True,
-        matches=lambda m, model: m.target == "aten.index_select.default"
-        and model == "io_clusters"),
-}
+#: Empty: the casts, index_select / grid_sampler and I/O cluster gaps are closed.
+ARM_GAPS: dict[str, Gap] = {}
 #: The ops executorch's fused-activation patterns end with.
 _ACTIVATIONS = {f"aten.{name}.default" for name in (
     "relu", "relu_", "hardtanh", "hardtanh_", "hardsigmoid", "hardsigmoid_", "clamp",

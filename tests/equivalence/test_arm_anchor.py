@@ -55,9 +55,7 @@ HELPER_CONFIGS = {"conv_fusions": ONE_EACH, "linear_fusions": ONE_EACH,
 QAT_SMALL = {"conv_fusions": [{}], "linear_fusions": WIDTHS, "transformer_block": WIDTHS}
 
 #: (model, config) -> {gap: count}; the cases not listed expect no mismatch at all.
-EXPECTED_GAPS: dict = {
-    ("io_clusters", "executorch:arm"): {"io_cluster_fallback": 1},
-}
+EXPECTED_GAPS: dict = {}
 
 
 def spec(params: dict) -> str:

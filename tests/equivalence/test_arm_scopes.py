@@ -123,3 +123,15 @@ def test_precedence_orders_the_scopes():
     assert phases == sorted(phases)
     with pytest.raises(ValueError, match="precedence is one of ranked, last_set_first"):
         qrules.load("arm").quantizer(precedence="xnnpack")
+
+
+def test_the_api_doc_example_runs():
+    """docs/api.md's last_set_first example, against executorch's TOSAQuantizer."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text("utf-8")
+    marker = "<!-- runs in tests/equivalence/test_arm_scopes.py -->"
+    examples = re.findall(re.escape(marker) + r"\n```python\n(.*?)\n```", text, re.S)
+    assert len(examples) == 1
+    exec(compile(examples[0], "docs/api.md", "exec"), {"__name__": "api_example"})
