@@ -135,3 +135,29 @@ def test_the_api_doc_example_runs():
     examples = re.findall(re.escape(marker) + r"\n```python\n(.*?)\n```", text, re.S)
     assert len(examples) == 1
     exec(compile(examples[0], "docs/api.md", "exec"), {"__name__": "api_example"})
+
+
+def test_node_filter_is_a_node_finder():
+    """``set_node_filter(fn, ruleset)`` == ``set_node_finder(config, finder)`` with a
+    finder yielding the nodes ``fn`` accepts (the block's nodes, by name)."""
+    from executorch.backends.arm.quantizer.arm_quantizer_utils import NodeFinder
+
+    def in_block(node) -> bool:
+        return node.name in ("linear", "relu_1", "linear_1", "sigmoid")
+
+    class Finder(NodeFinder):
+        def find_nodes(self, model):
+            return (node for node in model.graph.nodes if in_block(node))
+
+    config, ruleset = _config(act_bits=16)
+    anchor = arm_quantizer().set_node_finder(config, Finder())
+    ours = qrules.load("arm").quantizer(precedence="last_set_first")
+    ours.set_node_filter(in_block, ruleset)
+    module, inputs = arm_helper("scoped")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = models.export(module, inputs, check_guards=False)
+    report = diff(anchor, ours, graph, inputs, model_label="scoped")
+    gc.collect()
+    assert report.equal, report.format(limit=20)
+    assert report.numerics.outputs_equal, report.format(limit=20)
