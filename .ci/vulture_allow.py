@@ -100,6 +100,10 @@ _.register_annotation_kind  # semantics/registry.py, the extension API
 _.register_derive_function  # semantics/registry.py, the extension API
 _.register_fact  # semantics/registry.py, the extension API (docs/api.md)
 _.register_predicate_function  # semantics/registry.py, the extension API (docs/api.md)
+_.set_node_name  # adapter/quantizer.py, RulesetQuantizer scoping API (docs/api.md)
+_.set_node_target  # adapter/quantizer.py, RulesetQuantizer scoping API (docs/api.md)
+_.set_io  # adapter/quantizer.py, RulesetQuantizer scoping API (docs/api.md)
+_.set_node_filter  # adapter/quantizer.py, RulesetQuantizer scoping API (docs/api.md)
 _.kwargs_doc  # semantics/registry.py Entry field, read by scripts/registry_tables.py
 # pygls calls these: each is registered for an LSP message with @server.feature.
 _.did_open  # lsp/server.py, textDocument/didOpen

@@ -93,11 +93,13 @@ class LoadedRuleset:
             self._compiled = compile_ruleset(self.bound)
         return self._compiled
 
-    def quantizer(self):
-        """A new ``RulesetQuantizer`` with this ruleset as its global one."""
+    def quantizer(self, precedence: str = "ranked"):
+        """A new ``RulesetQuantizer`` with this ruleset as its global one; how scopes
+        set from Python take precedence: ``RulesetQuantizer.set_precedence``."""
         from qrules.adapter.quantizer import RulesetQuantizer
 
-        return RulesetQuantizer(self.compiled(), sources=self.checked.sources)
+        return RulesetQuantizer(self.compiled(), sources=self.checked.sources,
+                                precedence=precedence)
 
     def set_global(self, ruleset):
         return self.quantizer().set_global(ruleset)

@@ -4,14 +4,17 @@
 ``node.meta["quantization_annotation"]`` (plus ``node.meta["qrules"]``, the
 provenance: rule, ruleset, file:line:col). Any validation error raises before the
 graph is touched. Python-side scoping (``set_global``, ``set_module_type``,
-``set_module_name``, ``set_operator_type``, ``set_filter_function``) follows
-XNNPACKQuantizer: module-name entries first, then module types, then operator types,
-then the global ruleset; ``None`` leaves that scope in float; a filter function limits
-every pass to the nodes it accepts.
+``set_module_name``, ``set_operator_type``, ``set_node_name``, ``set_node_target``,
+``set_io``, ``set_node_filter``, ``set_filter_function``) follows XNNPACKQuantizer by
+default: node names first, then module names, module types, operator types, then the
+global ruleset; ``None`` leaves that scope in float; a filter function limits every
+pass to the nodes it accepts. ``precedence="last_set_first"`` follows executorch's Arm
+quantizer instead (``annotation_passes``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any, Callable, Optional, Union
 
@@ -21,9 +24,10 @@ from qrules.adapter.torchao import (
     ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
     resolve_target,
 )
-from qrules.compile.matchers import CompiledRuleset, leave_in_float
+from qrules.compile.matchers import CompiledRuleset, interleave, leave_in_float
 from qrules.errors import AnnotationWarning, QruleError
 from qrules.passes.plan import Plan, plan
+from qrules.passes.scopes import in_scope
 from qrules.passes.validate import requantized, validate
 from qrules.semantics import registry
 from qrules.semantics.entries import ScopeRef
@@ -60,8 +64,13 @@ def annotations_on(model: GraphModule) -> dict[Node, Any]:
 class RulesetQuantizer(Quantizer):
     """A torchao Quantizer whose annotations come from qrules rulesets."""
 
-    def __init__(self, compiled: Optional[CompiledRuleset] = None, *, sources=None):
+    #: How scopes set from Python take precedence (``set_precedence``).
+    PRECEDENCES = ("ranked", "last_set_first")
+
+    def __init__(self, compiled: Optional[CompiledRuleset] = None, *, sources=None,
+                 precedence: str = "ranked"):
         super().__init__()
+        self.set_precedence(precedence)
         self._global = compiled
         self._scoped: list[tuple[int, ScopeRef, Optional[CompiledRuleset]]] = []
         self._sources = dict(sources or {})
@@ -92,6 +101,36 @@ class RulesetQuantizer(Quantizer):
         name = op if isinstance(op, str) else str(op)
         return self._set(2, ScopeRef("operator_target", (name,), None), ruleset)
 
+    def set_node_name(self, name: str, ruleset) -> "RulesetQuantizer":
+        """The node called ``name`` (a glob), as ``scope node_name`` says it."""
+        return self._set(-1, ScopeRef("node_name", (name,), None), ruleset)
+
+    def set_node_target(self, target, ruleset) -> "RulesetQuantizer":
+        """Nodes calling ``target`` (an OpOverload or its name), executorch Arm's
+        ``set_node_target``; ranked as an operator type."""
+        return self.set_operator_type(target, ruleset)
+
+    def set_io(self, ruleset) -> "RulesetQuantizer":
+        """The graph's inputs (placeholders) and its output node, which the ruleset's
+        ``graph_input`` / ``graph_output`` rules annotate (Arm's ``set_io``)."""
+        return self._set(-1, ScopeRef("graph_io", ("placeholder", "output"), None), ruleset)
+
+    def set_node_filter(self, filter_fn: Callable[[Node], bool], ruleset
+                        ) -> "RulesetQuantizer":
+        """The nodes ``filter_fn(node)`` accepts, every node of a match (Arm's
+        ``set_node_finder`` with a finder yielding those nodes); ranked with node
+        names. Python only, like ``set_filter_function``."""
+        return self._set(-1, ScopeRef("node_filter", (filter_fn,), None), ruleset)
+
+    def set_precedence(self, precedence: str) -> "RulesetQuantizer":
+        """``"ranked"`` (the default, XNNPACKQuantizer's) or ``"last_set_first"``
+        (executorch's Arm quantizer); see ``annotation_passes``."""
+        if precedence not in self.PRECEDENCES:
+            raise ValueError(f"precedence is one of {', '.join(self.PRECEDENCES)}, "
+                             f"not {precedence!r}")
+        self._precedence = precedence
+        return self
+
     def set_filter_function(self, filter_fn: Optional[Callable[[Node], bool]]
                             ) -> "RulesetQuantizer":
         """Annotate only where ``filter_fn(node)`` is true for every node of a match
@@ -120,7 +159,16 @@ class RulesetQuantizer(Quantizer):
         names first, then module types, then operator types, global last. None set for
         a scope becomes a rule leaving that scope in float; and the global ruleset
         skips every scope set from Python (XNNPACK's filters). A filter function
-        limits each of them. ``explain`` plans the same passes."""
+        limits each of them. ``explain`` plans the same passes.
+
+        With ``precedence="last_set_first"`` (executorch's Arm ``TOSAQuantizer``) there
+        is one pass: the scope set last first, then the others back to the first, then
+        the global ruleset, phase by phase (every scope's and the global's first phase
+        before any second phase); a scope holds a match only when it holds every node
+        of it (Arm's node finders yield nodes; its chains are built from them), and
+        the global ruleset annotates whatever the scopes left."""
+        if self._precedence == "last_set_first":
+            return self._filtered([self._last_set_first()])
         out = []
         scoped = sorted(self._scoped, key=lambda item: item[0])
         for _, scope, compiled in scoped:
@@ -133,10 +181,26 @@ class RulesetQuantizer(Quantizer):
             out.extend(leave_in_float(scope) for _, scope, compiled in scoped
                        if compiled is not None)
             out.append(self._global)
-        if self._filter is not None:
-            accepted = ScopeRef("node_filter", (self._filter,), None)
-            out = [compiled.within(accepted) for compiled in out]
-        return out
+        return self._filtered(out)
+
+    def _filtered(self, passes: list[CompiledRuleset]) -> list[CompiledRuleset]:
+        if self._filter is None:
+            return passes
+        accepted = ScopeRef("node_filter", (self._filter,), None)
+        return [compiled.within(accepted) for compiled in passes]
+
+    def _last_set_first(self) -> CompiledRuleset:
+        rulesets = []
+        for _, scope, compiled in reversed(self._scoped):
+            every_node = ScopeRef("node_filter", (_Holds(scope),), None)
+            rulesets.append(compiled.within(every_node) if compiled is not None
+                            else leave_in_float(every_node))
+        if self._global is not None:
+            rulesets.append(self._global)
+        # The global ruleset's transforms first: the anchor has one pass manager.
+        order = rulesets[-1:] + rulesets[:-1] if self._global is not None else rulesets
+        merged = interleave(order)
+        return dataclasses.replace(merged, rules=interleave(rulesets).rules)
 
     # ------------------------------------------------------------------ Quantizer API
     def transform_for_annotation(self, model: GraphModule) -> GraphModule:
@@ -186,6 +250,18 @@ class RulesetQuantizer(Quantizer):
 
     def validate(self, model: GraphModule) -> None:
         """Validation happens in ``annotate``, before anything is written."""
+
+
+class _Holds:
+    """A scope set from Python as a node test (``in_scope`` of one node), so that a
+    ``node_filter`` scope asks it of every node of a match."""
+
+    def __init__(self, scope: ScopeRef):
+        self.scope = scope
+
+    def __call__(self, node: Node) -> bool:
+        return any(in_scope(node, self.scope.kind, selector)
+                   for selector in self.scope.selectors)
 
 
 def _compiled_of(ruleset) -> CompiledRuleset:

@@ -101,6 +101,12 @@ class CompiledRule:
         return str(self.span)
 
     @property
+    def neighbour_at_io(self) -> Optional[Spec]:
+        """The spec its ``neighbour(at_io=SPEC)`` takes at graph inputs and outputs."""
+        return next((spec.at_io for _, spec in self.config or ()
+                     if spec is not None and getattr(spec, "at_io", None) is not None), None)
+
+    @property
     def copies_neighbour(self) -> bool:
         """Its config copies a connected region's neighbour spec (``neighbour()``)."""
         return any(spec is not None and spec.copies_neighbour for _, spec in self.config or ())
@@ -136,6 +142,26 @@ class CompiledRuleset:
         rules = tuple(dataclasses.replace(rule, scopes=rule.scopes + (scope,))
                       for rule in self.rules)
         return dataclasses.replace(self, rules=rules)
+
+
+def interleave(rulesets: list[CompiledRuleset]) -> CompiledRuleset:
+    """One ruleset running the given ones phase by phase: each phase's rules of the
+    first ruleset, then of the second, and so on, before the next phase (executorch's
+    Arm quantizer runs every pattern quantizer before its shared-qspec one). Phases are
+    paired by index; the first ruleset's transforms and parameters are kept (one pass
+    manager, as the anchor has), the others' transforms only when they are new."""
+    rules = sorted((rule for ruleset in rulesets for rule in ruleset.rules),
+                   key=operator.attrgetter("phase"))   # stable: ruleset order within a phase
+    transforms: list = []
+    for ruleset in rulesets:
+        names = {transform.name for transform in transforms}
+        transforms.extend(t for t in ruleset.transforms if t.name not in names)
+    op_targets: dict[str, frozenset] = {}
+    for ruleset in reversed(rulesets):
+        op_targets.update(ruleset.op_targets)
+    first = rulesets[0]
+    return dataclasses.replace(first, rules=tuple(rules), transforms=tuple(transforms),
+                               op_targets=op_targets, off=())
 
 
 _OVERLOADS: dict[str, Any] = {}

@@ -78,7 +78,7 @@ class StepContext:
     def role(self, name: str, index: int = 0) -> RoleValue:
         values = self.roles.get(name)
         if values is None:
-            # A step's `output` is its own value (an op binds no such argument).
+            # `output` is the node's own value unless the op binds it (`item(N)`).
             values = [self.node] if name == "output" else []
         if index >= len(values):
             raise LookupError(f"no {name}[{index}]")
@@ -196,7 +196,7 @@ def _name(expr):
     name = expr.id
 
     def evaluate(ctx: StepContext, params: dict) -> Any:
-        if name in ctx.roles:
+        if name in ctx.roles or name == "output":
             return ctx.role(name)
         if name in params:
             return params[name]

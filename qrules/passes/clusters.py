@@ -40,6 +40,14 @@ def _has_spec(state: State, edge: NeighbourEdge) -> bool:
     return note.inputs.get(edge[2]) is not None
 
 
+def touches_graph_io(members: list[Node], state: State) -> bool:
+    """A member takes a taken graph input, or the taken output node uses a member
+    (executorch's ``_is_quantized_io_boundary``)."""
+    return any((source.op == "placeholder" and state.taken(source))
+               for member in members for source in member.all_input_nodes) or any(
+        user.op == "output" and state.taken(user) for member in members for user in member.users)
+
+
 def connected_region(head: Node, targets: frozenset, state: State, order: dict):
     """(members in graph order, input edges, output nodes, neighbour edge or None) of
     the connected region whose head is ``head``; None when ``head`` is not its first

@@ -22,7 +22,7 @@ from qrules.compile.matchers import (
     CompiledRule, CompiledRuleset, CompiledStep, OpMatch, target_key,
 )
 from qrules.compile.predicates import StepContext
-from qrules.passes.clusters import connected_region
+from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
     ModuleMembers, SourcePartitions, in_rule_scope, region_of, region_roles,
 )
@@ -379,7 +379,8 @@ class Matcher:
                 return None
             members, inputs, outputs, neighbour = parts
             # A config copying the neighbour's spec has nothing to copy without one.
-            if neighbour is None and rule.copies_neighbour:
+            if neighbour is None and rule.copies_neighbour and not (
+                    rule.neighbour_at_io is not None and touches_graph_io(members, state)):
                 if self.misses is not None:
                     self._miss("region", f"the region at {head.name} has no annotated "
                                "neighbour to copy a spec from", 0, head)

@@ -142,7 +142,10 @@ class _MatchEdges:
 def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
     if spec.copies_neighbour:
         # `neighbour()`: the very spec (and its shared or derived edges) on the edge
-        # next to the region, as executorch's SharedQspecQuantizer copies it.
+        # next to the region, as executorch's SharedQspecQuantizer copies it; with
+        # none, the region matched at a graph input or output: `at_io`.
+        if edges.neighbour is None:
+            return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
     missing = None
     if getattr(spec, "reads_match", False):

@@ -29,6 +29,8 @@ def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
         return op_targets is not None and node.target in op_targets
     if kind == "node_name":
         return fnmatch.fnmatchcase(node.name, selector)
+    if kind == "graph_io":  # set from Python (set_io): placeholders, the output node
+        return node.op == selector
     if kind == "node_filter":  # set from Python: a callable (set_filter_function)
         return bool(selector(node))
     if kind == "operator_target":  # set from Python with an OpOverload(Packet)

@@ -81,9 +81,13 @@ def _constant_value(role) -> Any:
     return None
 
 
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
 def _dtype(role) -> str:
     tensor = role.tensor
-    return str(tensor.dtype).replace("torch.", "") if hasattr(tensor, "dtype") \
+    return _dtype_name(tensor.dtype) if hasattr(tensor, "dtype") \
         else type(role.value).__name__
 
 
@@ -191,8 +195,14 @@ def _fact_function(name: str, *, false_when_absent: bool) -> PredicateFunction:
 
 def _argument(ctx, index: int) -> Any:
     """Argument ``index`` in schema order: positional, else keyword, else the schema's
-    default (exported graphs leave defaults out: `conv2d(x, w, b)` has groups == 1)."""
-    node = ctx.node
+    default (exported graphs leave defaults out: `conv2d(x, w, b)` has groups == 1).
+    A dtype argument reads as its name, so `arg(1) == int32` compares it with a dtype
+    name as `input.dtype == int32` does."""
+    value = _raw_argument(ctx.node, index)
+    return _dtype_name(value) if type(value).__name__ == "dtype" else value
+
+
+def _raw_argument(node, index: int) -> Any:
     if index < len(node.args):
         return node.args[index]
     schema = getattr(node.target, "_schema", None)
@@ -243,7 +253,8 @@ PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
                       "absolute value: `abs(input[1].value) <= 65504`",
                       lambda ctx, value: abs(value)),
     PredicateFunction("arg", ("int",), "any", "argument `N` of the node (its schema "
-                      "default when the call leaves it out); `N` is an integer literal",
+                      "default when the call leaves it out); `N` is an integer literal. A "
+                      "dtype argument reads as its name: `arg(1) == int32` on `to.dtype`",
                       _argument, node_only=True),
     PredicateFunction("num_users", (), "int", "number of users of the node's output",
                       lambda ctx: len(ctx.node.users), node_only=True),

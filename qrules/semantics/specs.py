@@ -328,9 +328,16 @@ def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
 
 
 def _neighbour(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    if call.args or call.kwargs:
-        ev.report("QR318", "`neighbour()` takes no arguments", call.span)
-    return NeighbourSpec(call.span)
+    if call.args or any(keyword.name != "at_io" for keyword in call.kwargs):
+        ev.report("QR318", "`neighbour()` takes only the keyword `at_io=SPEC`", call.span)
+    at_io = None
+    for keyword in call.kwargs:
+        if keyword.name == "at_io":
+            # Evaluator.spec: the values it may denote (one once parameters are bound).
+            found = [spec for spec in ev.spec(keyword.value) if spec is not None]
+            # (A spec naming an edge is QR321 there: at_io names none.)
+            at_io = found[0] if found else None
+    return NeighbourSpec(call.span, at_io)
 
 
 @dataclass(frozen=True)
@@ -374,10 +381,11 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "
              "definition)"),
-    SpecKind("neighbour", _neighbour, NeighbourSpec, "no arguments",
+    SpecKind("neighbour", _neighbour, NeighbourSpec, "`at_io=SPEC` (optional)",
              "the spec already on an edge next to a `region(connected ...)` match, copied "
              "(executorch Arm's shared-qspec clusters); the region does not match without "
-             "one; only inside a config"),
+             "one, unless `at_io=SPEC` is given and a member takes a taken graph input or "
+             "feeds the taken graph output: then SPEC; only inside a config"),
 )}
 
 

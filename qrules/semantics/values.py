@@ -229,9 +229,11 @@ class SharedSpec(SpecValue):
 @dataclass(frozen=True)
 class NeighbourSpec(SpecValue):
     """``neighbour()``: the spec on the edge next to a connected region (the output of
-    a producer, or a user's input), copied as it is."""
+    a producer, or a user's input), copied as it is; ``neighbour(at_io=SPEC)``: SPEC
+    when no neighbour has one but the region touches a taken graph input or output."""
 
     span: Optional[Span] = None
+    at_io: Optional[SpecValue] = None
 
     in_config_only = True
     copies_neighbour = True

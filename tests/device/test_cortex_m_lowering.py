@@ -19,7 +19,7 @@ import torch
 import qrules
 from qrules.engine.pipeline import quantize
 
-from tests.equivalence.test_arm_anchor import exported
+from tests.equivalence.arm_cases import exported
 
 #: Convs, linears and their fused activations; pooling; shared-qspec clusters at the
 #: graph's inputs and outputs and max pooling of a graph input with a fused relu.

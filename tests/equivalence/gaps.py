@@ -47,29 +47,8 @@ _ET = "executorch/backends/"
 
 #: What executorch's TOSAQuantizer does that rulesets/arm.qrule does not say yet; each
 #: gap names the anchor's source lines (docs/backends.md lists them with the rest).
-ARM_GAPS: dict[str, Gap] = {
-    "casts": Gap(
-        anchor=f"{_ET}arm/quantizer/quantizer_support.py (CastCheck), "
-               f"{_ET}arm/quantizer/arm_quantizer_utils.py:362-393",
-        what="integer <-> float casts (aten.to.dtype) are matched on their own: a cast "
-             "to int32 gets a fixed int32 output spec, the others are marked annotated",
-        proposed="a cast rule with `any_dtype` and a fixed int32 spec chosen by the "
-                 "cast's dtype argument (`arg(1) == int32`)",
-        numeric=True,   # the anchor's program has one more quantize/dequantize pair
-        matches=lambda m, model: m.target == "aten.to.dtype"),
-    "index_and_grid_sampler": Gap(
-        anchor=f"{_ET}arm/quantizer/quantizer_support.py (index_select on a constant, "
-               "grid_sampler)",
-        what="index_select of a parameter constant quantizes the table and shares it "
-             "through the reshape after it; grid_sampler takes fixed qparams on its "
-             "image input and output",
-        proposed="rules for `index_select` (a constant's edge as `input`) and "
-                 "`grid_sampler` (fixed specs) in arm.qrule",
-        numeric=True,
-        matches=lambda m, model: m.target in ("aten.index_select.default",
-                                              "aten.grid_sampler.default",
-                                              "aten.reshape.default") and model == "layers"),
-}
+#: Empty: the casts, index_select / grid_sampler and I/O cluster gaps are closed.
+ARM_GAPS: dict[str, Gap] = {}
 #: What executorch's CortexMQuantizer does that rulesets/cortex_m.qrule cannot say yet:
 #: nothing (graph I/O, the bias qscheme and the shared-qspec clusters are said).
 CORTEX_M_GAPS: dict[str, Gap] = {}

@@ -19,7 +19,7 @@ from qrules.engine.diff import diff
 
 from tests.models.arm import CORTEX_M_HELPERS
 from .gaps import CORTEX_M_GAPS, classify
-from .test_arm_anchor import ZOO, check_case, exported
+from .arm_cases import ZOO, check_case, exported
 
 QAT_SMALL = ("cortex_m_chains", "transformer_block")
 

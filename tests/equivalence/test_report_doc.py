@@ -11,8 +11,9 @@ from pathlib import Path
 
 from tests.device.test_xnnpack_ruleset import CONFIGS, HELPER_CASES, ZOO
 
-from . import executorch_cases
+from . import arm_cases, executorch_cases, test_cortex_m_anchor
 from .cases import CASES, EXPECTED, KNOWN_LANGUAGE_GAPS, case_id
+from .gaps import ARM_GAPS, CORTEX_M_GAPS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "equivalence.md").read_text("utf-8")
 
@@ -35,9 +36,9 @@ def _ruleset_heading(line):
     return heading.groups() if heading else None
 
 
-def _documented_cases() -> tuple[dict, dict]:
-    """(torchao case id -> gap counts, executorch case id -> gap counts)."""
-    torchao, executorch = {}, {}
+def _documented_cases() -> tuple[dict, dict, dict, dict]:
+    """(torchao, executorch xnnpack, arm, cortex_m) case id -> gap counts."""
+    torchao, executorch, arm, cortex_m = {}, {}, {}, {}
     for (ruleset, flavour), cells in _rows(_ruleset_heading):
         if len(cells) != 7:
             continue
@@ -45,16 +46,23 @@ def _documented_cases() -> tuple[dict, dict]:
         counts = {g: int(n) for g, n in (p.split(": ") for p in gaps.split(", ")
                                          if ": " in p)}
         flags = "" if flags == "defaults" else flags.replace(", ", ",")
+        if ruleset == "arm":
+            flags = ",".join(f for f in (flags, "qat=true" if mode == "QAT" else "") if f)
+            arm[f"{model}|executorch:arm" + (f"[{flags}]" if flags else "")] = counts
+            continue
+        if ruleset == "cortex_m":
+            cortex_m[f"{model}|{'qat' if mode == 'QAT' else 'ptq'}"] = counts
+            continue
         if flavour == "executorch":
             executorch[f"{model}|executorch:xnnpack[{flags}]"] = counts
             continue
         spec = f"{ruleset}[{flags}]" if flags else ruleset
         torchao[f"{model}|{spec}" + ("|strict" if "strict export" in mode else "")] = counts
-    return torchao, executorch
+    return torchao, executorch, arm, cortex_m
 
 
 def test_every_case_is_documented_with_its_gap_counts():
-    torchao, executorch = _documented_cases()
+    torchao, executorch, arm, cortex_m = _documented_cases()
     assert set(torchao) == {case_id(c) for c in CASES}
     for case in CASES:
         key = case_id(case)
@@ -62,10 +70,19 @@ def test_every_case_is_documented_with_its_gap_counts():
     assert set(executorch) == {executorch_cases.case_id(c) for c in executorch_cases.CASES}
     for case in executorch_cases.CASES:
         assert executorch[executorch_cases.case_id(case)] == case[4], case
+    assert set(arm) == {arm_cases.case_id(c) for c in arm_cases.CASES}
+    for case in arm_cases.CASES:
+        model, config = case[1], case[2]
+        assert arm[arm_cases.case_id(case)] == arm_cases.EXPECTED_GAPS.get(
+            (model, arm_cases.spec(config)), {}), case
+    # CORTEX_M_GAPS is empty: every Cortex-M case is documented with no gap.
+    assert cortex_m == {test_cortex_m_anchor.case_id(c): {}
+                        for c in test_cortex_m_anchor.CASES}
 
 
 def test_every_gap_is_documented():
-    gaps = {**KNOWN_LANGUAGE_GAPS, **executorch_cases.EXECUTORCH_GAPS}
+    gaps = {**KNOWN_LANGUAGE_GAPS, **executorch_cases.EXECUTORCH_GAPS, **ARM_GAPS,
+            **CORTEX_M_GAPS}
     headings = set(re.findall(r"^### `(\w+)`$", DOC, re.M))
     assert headings == set(gaps)
     for gap in gaps.values():

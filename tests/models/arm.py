@@ -222,12 +222,15 @@ def comparisons():
 
 
 class Casts(nn.Module):
-    """to.dtype int -> float (accepted), int32 -> int8 (accepted), float -> int
-    (refused by the cast check), float -> float of another width."""
+    """to.dtype int32/int16/int8 -> float32 (accepted: fixed qparams of scale 1 in the
+    input's dtype), int32 -> int8 -> int32 (accepted, marked), float -> int (refused by
+    the cast check), float -> float of another width (refused)."""
 
     def forward(self, x, i):
+        small = i.to(torch.int16)
         return (i.to(torch.float32) * x, i.to(torch.int8).to(torch.int32) + i,
-                (x * 4).to(torch.int32), x.to(torch.float16).to(torch.float32) + x)
+                (x * 4).to(torch.int32), x.to(torch.float16).to(torch.float32) + x,
+                small.to(torch.float32) + x, small.to(torch.int8).to(torch.float32) - x)
 
 
 def casts():
@@ -406,6 +409,55 @@ class CortexMIo(nn.Module):
 def _cortex_m_io():
     image = torch.randn(1, 4, 6, 6).to(memory_format=torch.channels_last)
     return CortexMIo(), (torch.randn(2, 8), image, torch.randint(0, 5, (2, 3)))
+class ScopedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, y):
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(y))))
+
+
+class Scoped(nn.Module):
+    """conv -> relu -> mean, a block of two linears (relu between, sigmoid after), a
+    head linear and an add: the modules, module types, op targets and node names the
+    scoping cases of tests/equivalence/test_arm_scopes.py select."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.block = ScopedBlock()
+        self.head = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = F.relu(self.conv(x)).mean((2, 3))
+        y = self.block(y)
+        return self.head(y) + y
+
+
+def scoped():
+    return Scoped(), (torch.randn(1, 3, 6, 6),)
+
+
+class IoClusters(nn.Module):
+    """Shared-qspec clusters at the model's inputs and outputs: clone -> relu between
+    a graph input and the output, split's getitems returned, and an index_select of a
+    stored table by an integer model input whose only user is a cast to int32 (no
+    neighbour has a spec: the cluster takes the global config's input spec because it
+    touches an annotated model input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.randn(10, 4))
+
+    def forward(self, x, index):
+        first, second = x.split(2, -1)
+        picked = self.table.index_select(0, index).to(torch.int32)
+        return F.relu(x.clone()), first, second, picked
+
+
+def io_clusters():
+    return IoClusters(), (torch.randn(2, 4), torch.tensor([1, 3, 5], dtype=torch.int32))
 
 
 #: name -> factory, for TOSAQuantizer (executorch:arm).
@@ -421,6 +473,7 @@ ARM_HELPERS = {
     "shapes": shapes,
     "constants": constants,
     "layers": layers,
+    "io_clusters": io_clusters,
 }
 
 #: name -> factory, for CortexMQuantizer (executorch:cortex_m).
@@ -434,9 +487,13 @@ CORTEX_M_HELPERS = {
 }
 
 
+#: name -> factory, for the Python scoping cases (tests/equivalence/test_arm_scopes.py).
+ARM_SCOPE_HELPERS = {"scoped": scoped}
+
+
 def arm_helper(name: str):
-    """``(module in eval mode, inputs)`` of a helper of either table."""
+    """``(module in eval mode, inputs)`` of a helper of any table."""
     torch.manual_seed(0)
-    module, inputs = {**ARM_HELPERS, **CORTEX_M_HELPERS}[name]()
+    module, inputs = {**ARM_HELPERS, **CORTEX_M_HELPERS, **ARM_SCOPE_HELPERS}[name]()
     return module.eval(), inputs
 
