@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, getitem
 from typing import Any, Mapping, Optional
 
 from torch.fx import GraphModule, Node
@@ -174,6 +174,8 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
             targets = match.region_outputs or ([] if match.connected else [output_node])
+            if key.index is not None:
+                targets = tuple_items(output_node, key.index)
             for node in targets:
                 # A graph input, or the op of an `any_dtype` rule, whose value is not a
                 # float tensor has no output to observe.
@@ -216,6 +218,14 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def tuple_items(node: Node, index) -> list[Node]:
+    """`output[*]` / `output[N]`: the `operator.getitem` users of a tuple result (all of
+    them, or those taking item N) whose values are float tensors, in graph order."""
+    return [user for user in node.users
+            if user.op == "call_function" and user.target is getitem
+            and (index == "*" or user.args[1] == index) and is_float_value(user)]
 
 
 def _owners_first(note: NodeAnnotation) -> None:

@@ -374,6 +374,10 @@ class Disable(Node):
 class Transform(Node):
     kind: Literal["transform"] = "transform"
     name: str
+    #: The stage named after `after` (`after annotate transform NAME`: a rewrite run
+    #: once annotations are written; checked to be `annotate`: QR117); None: before.
+    after: Optional[str] = None
+    after_span: Optional[Span] = Field(default=None, exclude=True)
     args: tuple[Expr, ...] = ()
     kwargs: tuple[Keyword, ...] = ()
     name_span: Span

@@ -44,6 +44,13 @@ class _Takes(tuple):
     """The items of a `takes(...)` clause, told apart from a rule's other children."""
 
 
+class _Stage:
+    """`after WORD` before `transform`, until transform_decl reads it."""
+
+    def __init__(self, word: Token):
+        self.word = word
+
+
 class _Label(str):
     """A step label, told apart from the step's other children by its type."""
 
@@ -304,10 +311,17 @@ class AstBuilder(Transformer):
                            name_span=self._tok(name))
 
     def transform_decl(self, meta, children):
-        name = children[0]
-        args, kwargs = children[1] if len(children) > 1 else ((), ())
+        stage = children[0] if isinstance(children[0], _Stage) else None
+        name = children[1 if stage is not None else 0]
+        rest = children[2 if stage is not None else 1:]
+        args, kwargs = rest[0] if rest else ((), ())
         return make_node(ast.Transform, span=self._span(meta), name=str(name), args=args,
-                             kwargs=kwargs, name_span=self._tok(name))
+                         kwargs=kwargs, name_span=self._tok(name),
+                         after=None if stage is None else str(stage.word),
+                         after_span=None if stage is None else self._tok(stage.word))
+
+    def transform_stage(self, meta, children):
+        return _Stage(children[0])
 
     def pattern_def(self, meta, children):
         name, pattern = children

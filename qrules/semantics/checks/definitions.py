@@ -127,6 +127,17 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic("QR211", f"unknown transform `{node.name}` (registered: "
                                   f"{known})", node.name_span))
             continue
+        if node.after is not None and node.after != "annotate":
+            out.append(diagnostic("QR117", "`after` names the stage a transform follows: "
+                                  f"write `after annotate`, not `after {node.after}`",
+                                  node.after_span))
+        elif (node.after is not None) != bool(entry.extra.get("after_annotate")):
+            out.append(diagnostic(
+                "QR233", f"transform `{node.name}` rewrites the graph "
+                + ("once it is annotated: write `after annotate transform "
+                   f"{node.name}`" if entry.extra.get("after_annotate") else
+                   f"before annotation: write `transform {node.name}` without `after "
+                   "annotate`"), node.name_span))
         if node.args:
             out.append(diagnostic("QR318", "transform arguments are keywords: "
                                   f"`{node.name}(name=value)`", node.args[0].span))
