@@ -24,7 +24,7 @@ from qrules.adapter.torchao import Quantizer
 __all__ = [
     "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
     "arm_quantizer", "cortex_m_quantizer", "cortex_m_transform_for_annotation",
-    "qnn_transform_for_annotation", "qnn_replace_inf",
+    "qnn_transform_for_annotation", "qnn_conv_bn_bias", "qnn_replace_inf",
     "mark_arm_nodes",
     "export_for_lowering", "lower",
     "ProgramRun", "load_and_run",
@@ -122,6 +122,25 @@ def qnn_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.GraphM
     from executorch.backends.qualcomm._passes.qnn_pass_manager import get_qnn_pass_manager_cls
 
     return get_qnn_pass_manager_cls()().transform_for_annotation_pipeline(model)
+
+
+def qnn_conv_bn_bias(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The graph change of QnnQuantizer's QAT conv -> batch norm partitions (the
+    ``qnn_conv_bn_bias`` transform): a conv whose only user is a batch norm gets a zero
+    bias parameter when it has none, so the QAT fold writes a quantized bias into it.
+    executorch's own helpers pick the convs and add the bias (conv_bn.py)."""
+    from executorch.backends.qualcomm.quantizer import conv_bn
+
+    added = False
+    for conv in list(model.graph.nodes):
+        if conv.op != "call_function" or conv.target not in conv_bn.CONV_TARGETS:
+            continue
+        norm = conv_bn._sole_user(conv)
+        if norm is not None and norm.target in conv_bn.BN_TARGETS and conv_bn._bn_output(norm):
+            added |= conv_bn._materialize_conv_bias(model, conv) is not None
+    if added:
+        model.recompile()
+    return model
 
 
 def qnn_replace_inf(model: torch.fx.GraphModule) -> torch.fx.GraphModule:

@@ -122,6 +122,11 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           "qrules.adapter.executorch:qnn_transform_for_annotation", frozenset(),
           "executorch's QnnPassManager `transform_for_annotation_pipeline` for HTP "
           "(QnnQuantizer's `transform_for_annotation`); needs executorch"),
+    Entry("qnn_conv_bn_bias", "transform", "qrules.adapter.executorch:qnn_conv_bn_bias",
+          frozenset(),
+          "executorch's QnnQuantizer under QAT: a zero bias for every conv whose only user "
+          "is a batch norm and that has none (conv_bn.py `_materialize_conv_bias`), so the "
+          "QAT fold quantizes the folded bias; needs executorch"),
     # QnnQuantizer.annotate ends by clamping infinite constants to each consumer's
     # quantized range, read from the annotations just written.
     Entry("qnn_replace_inf", "transform", "qrules.adapter.executorch:qnn_replace_inf",
