@@ -126,7 +126,7 @@ class Ruleset:
             if ev.conditions_hold(definition.conditions) is True and not self._disabled(
                     node.name, "transform", ev):
                 transforms.append(BoundTransform(node.name, _transform_kwargs(node, ev),
-                                                 node.span, node.after is not None))
+                                                 node.span, node.after_annotate))
         if has_errors(ev.diagnostics):  # only parameter-dependent values can get here
             raise QruleError(ev.diagnostics, self.sources)
         return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),

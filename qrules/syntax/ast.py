@@ -374,10 +374,14 @@ class Disable(Node):
 class Transform(Node):
     kind: Literal["transform"] = "transform"
     name: str
-    #: The stage named after `after` (`after annotate transform NAME`: a rewrite run
-    #: once annotations are written; checked to be `annotate`: QR117); None: before.
-    after: Optional[str] = None
-    after_span: Optional[Span] = Field(default=None, exclude=True)
+    #: The words before `transform`, as written: `after annotate` runs the transform
+    #: once annotations are written (anything else is QR117); None runs it before.
+    stage: Optional[str] = None
+    stage_span: Optional[Span] = Field(default=None, exclude=True)
+
+    @property
+    def after_annotate(self) -> bool:
+        return self.stage is not None
     args: tuple[Expr, ...] = ()
     kwargs: tuple[Keyword, ...] = ()
     name_span: Span

@@ -45,10 +45,10 @@ class _Takes(tuple):
 
 
 class _Stage:
-    """`after WORD` before `transform`, until transform_decl reads it."""
+    """The words before `transform` (`after annotate`), until transform_decl reads them."""
 
-    def __init__(self, word: Token):
-        self.word = word
+    def __init__(self, text: str, span: Span):
+        self.text, self.span = text, span
 
 
 class _Label(str):
@@ -317,11 +317,11 @@ class AstBuilder(Transformer):
         args, kwargs = rest[0] if rest else ((), ())
         return make_node(ast.Transform, span=self._span(meta), name=str(name), args=args,
                          kwargs=kwargs, name_span=self._tok(name),
-                         after=None if stage is None else str(stage.word),
-                         after_span=None if stage is None else self._tok(stage.word))
+                         stage=None if stage is None else stage.text,
+                         stage_span=None if stage is None else stage.span)
 
     def transform_stage(self, meta, children):
-        return _Stage(children[0])
+        return _Stage(" ".join(str(word) for word in children), self._span(meta))
 
     def pattern_def(self, meta, children):
         name, pattern = children

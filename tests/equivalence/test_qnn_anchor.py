@@ -2,13 +2,8 @@
 11): annotations node by node inside prepare, then calibrate, convert, op counts and
 bit-identical outputs, for every QuantDtype.
 
-NOT COLLECTED YET. ``rulesets/qnn.qrule`` does not exist, so every case here fails
-(``qrules.load("qnn")`` raises); ``tests/equivalence/conftest.py`` lists this module in
-``collect_ignore`` so that ``pytest tests`` leaves it out, while naming it runs it:
-``python -m pytest -q -p no:cacheprovider tests/equivalence/test_qnn_anchor.py``.
-Remove it from ``collect_ignore`` once the ruleset is written; the lead decides.
-The harness itself (the anchor against itself on every model and dtype, annotator
-coverage) is checked by the collected ``test_qnn_harness.py``.
+The harness itself (annotator coverage, the anchor's flags, one run of the anchor
+against itself) is checked by ``test_qnn_harness.py``.
 
 The ruleset's interface (issue 11): ``qrules.load("qnn", dtype="8a8w", qat=False,
 per_channel=True)`` equals ``QnnQuantizer()`` with ``set_default_quant_config(
@@ -16,9 +11,7 @@ QuantDtype.use_<dtype>, is_qat=qat, is_conv_per_channel=per_channel,
 is_linear_per_channel=per_channel)``; ``dtype="16a4w_block"`` takes ``block_size=16``,
 the (1, 16) block the anchor gives every linear (``QNN_LINEAR_BLOCK_SIZE``).
 
-Budget: the torchvision zoo runs 8a8w and 16a4w (per channel) on resnet18 and
-mobilenet_v2; every dtype, with and without per_channel, runs on the QNN models
-(``tests/models/qnn.py``); QAT runs every QAT dtype on the small modules only.
+Budget: see ``CASES``; every case expects an exact count per gap of ``QNN_GAPS``.
 """
 
 from __future__ import annotations
@@ -47,105 +40,90 @@ def _shows(*needles: str):
                                        for needle in needles)
 
 
-def _on(*fields: str):
-    return lambda mismatch, model: mismatch.field in fields
-
-
 #: What QnnQuantizer does that the language cannot say yet, each with the anchor's
 #: source lines and the general construct proposed (docs/backends.md, "Qualcomm QNN:
 #: what the language needs", has the syntax and examples). Constructs the Arm work is
 #: adding (derived bias, fixed qparams with arguments) are listed until they land.
 QNN_GAPS: dict[str, Gap] = {
-    "uint16_as_int32": Gap(
-        f"{HTP}qconfig.py:406-447 (16a* act specs), 605-645",
-        "uint16 activations stored as torch.int32 with range 0..65535 (torch has no "
-        "uint16 quantized dtype)",
-        "affine(uint16 as int32, 0..65535, observer=moving_average_minmax)",
-        _shows("int32 [0, 65535]")),
+    "per_channel_param_observer": Gap(
+        f"{HTP}qconfig.py:603-680 (get_ptq_per_channel_quant_config), 961-1040 (QAT), "
+        "observers/per_channel_param_observer.py",
+        "per-channel weights observed by QNN's PerChannelParamObserver (a line search "
+        "over clipping ranges), wrapped in a FakeQuantize under QAT",
+        "symmetric(int8, -127..127, per_channel, observer=qnn_per_channel)  # a vendor "
+        "observer registered from Python",
+        _shows("PerChannelParamObserver"), numeric=True),
     "per_block_weights": Gap(
         f"{HTP}quantizer.py:588-625 (_get_quant_config), 698-705, annotators/htp_rules.py:975-979",
         "per-block weights, the block size chosen per node name (set_block_size_map) "
         "and written into the observer's keywords",
         "spec w_block = symmetric(int4 as int8, -7..7, per_block(axis=0, "
         "block=(1, block_size)), observer=qnn_per_block)",
-        _shows("PerBlockParamObserver")),
+        _shows("PerBlockParamObserver"), numeric=True),
     "vendor_observer_graph_node": Gap(
         f"{HTP}annotators/htp_rules.py:253-266 (Cat), observers/concat_observer.py",
         "an observer constructed with the graph and the node's name (ConcatObserver "
         "widens every concatenated input's range)",
         "output: affine(uint8, 0..255, observer=qnn_concat(node))  # a registry "
         "observer taking the node",
-        _shows("ConcatObserver")),
-    "derived_bias_per_block": Gap(
-        f"{HTP}qconfig.py:48-110 (_derived_bias_quant_spec)",
-        "bias scale = input scale x weight scale, repeated per group for grouped "
-        "transposed convs, max over blocks / num_steps for per-block weights",
-        "bias: derived(qnn_bias(groups=weight.groups), from=[input, weight], int32)",
-        _shows("_derive_bias_qparams_fn")),
-    "derive_with_argument": Gap(
-        f"{HTP}annotators/htp_rules.py:486-555 (Div by a constant)",
-        "output scale = input scale / the constant divisor (a derive function "
-        "taking an argument)",
-        "output: derived(scale_div(divisor=args[1]), from=[input])",
-        _shows("_derive_div_qparams_fn")),
+        _shows("ConcatObserver"), numeric=True),
+    "cat_shared_inputs": Gap(
+        f"{HTP}annotators/htp_rules.py:244-252 (Cat)",
+        "each cat input decides on its own: it shares its producer's output when that "
+        "output is itself a SharedQuantizationSpec (a split's items), else it gets the "
+        "activation spec; `first` picks one edge for all of them",
+        "input[each shares_producer]: same_as(producer(input[each shares_producer]))",
+        lambda mismatch, model: (mismatch.target == "aten.cat.default"
+                                 and mismatch.a_text.startswith("shared with output of")),
+        numeric=True),
     "fixed_qparams_from_spec": Gap(
         f"{HTP}annotators/htp_rules.py:735-805 (HardSigmoid), 1517-1586 (Sigmoid), "
         "1699-1755 (Tanh)",
-        "fixed qparams computed from the activation spec's range (scale 1/(qmax-qmin+1)"
-        "; tanh at 1/32768, zero point 32768 when 16-bit), a fake quantizer under QAT",
-        "output: fixed(scale=1/(act.range+1), zero_point=0, like=act)",
+        "fixed qparams written as a plain QuantizationSpec whose observer is a "
+        "FixedQParamsObserver carrying the spec's fields (qrules' fixed(...) makes a "
+        "FixedQParamsQuantizationSpec: the same scale and zero point)",
+        "output: affine(uint8, 0..255, observer=fixed_qparams(scale=1/256, zero_point=0))",
         _shows("FixedQParams")),
-    "getitem_users": Gap(
-        f"{HTP}annotators/htp_rules.py:309-337 (Chunk), 646-666 (GetItem), "
-        "1836-1866 (Ubind)",
-        "ops with several outputs: their getitem users are annotated (outputs shared "
-        "with the op's input edge; topk/sort's getitem shares with the op)",
-        "rule split: split_ops : { input: act, each getitem.output: same_as(input) }",
-        lambda mismatch, model: mismatch.target == "getitem"),
-    "annotated_parameters": Gap(
-        f"{HTP}annotators/htp_rules.py:191-225 (BatchNorm), 696-733 (GroupNorm), "
-        "866-915 (LayerNorm); rules.py:30-34",
-        "weight and bias nodes of a norm are marked annotated themselves",
-        "rule norm: layer_norm : { ..., mark: [weight, bias] }",
-        lambda mismatch, model: mismatch.op == "get_attr"),
-    "qat_conv_bn_partition": Gap(
-        f"{HTP}conv_bn.py:99-222 (annotate_conv_bn_partitions)",
-        "under QAT, conv -> batch_norm claimed as one partition, a zero conv bias "
-        "materialised into the graph when absent, output spec on the bn",
-        "rule conv_bn: conv -> bn : static when qat, with transform materialize_bias",
-        _on("annotation", "input bias", "input conv_bias")),
-    "replace_inf": Gap(
-        f"{HTP}quantizer.py:441-506 (_replace_inf)",
-        "after annotating, constants and scalar args beyond float16's range are "
-        "rewritten to +-(the consumer's quant range)",
-        "after annotate transform clamp_infinite_constants  # a registry transform",
-        lambda mismatch, model: False, numeric=True),
 }
 
-# (kind, model, dtype, per_channel, qat, {gap: count})
-ZOO_MODELS = ("resnet18", "mobilenet_v2")
-
-
-def _cases():
-    for model in ZOO_MODELS:
-        for dtype in ("8a8w", "16a4w"):
-            yield ("zoo", model, dtype, True, False, {})
-    for model in QNN_MODELS:
-        for dtype in QNN_DTYPES:
-            if (model, dtype) in ANCHOR_FAILS:   # the anchor raises: nothing to hold to
-                continue
-            for per_channel in (False, True):
-                yield ("qnn", model, dtype, per_channel, False, {})
-    for model in ("embedding_lookup", "elementwise"):
-        for dtype in QAT_DTYPES:
-            if (model, dtype) not in ANCHOR_FAILS:
-                yield ("qnn", model, dtype, True, True, {})
-    for model in ("conv_bn_relu", "conv_bn", "conv_transpose_bn"):
-        for dtype in ("8a8w", "16a4w"):
-            yield ("small", model, dtype, True, True, {})
-
-
-CASES = list(_cases())
+# (kind, model, dtype, per_channel, qat, {gap: count}). Every QNN model on 8a8w and
+# 16a4w, the decoder block on every dtype the anchor runs it with, fp16a8w where the
+# anchor runs at all, QAT on small modules, one zoo model: about 4 minutes of CPU.
+_PC, _CAT = "per_channel_param_observer", "vendor_observer_graph_node"
+_FIXED, _SHARED, _BLOCK = "fixed_qparams_from_spec", "cat_shared_inputs", "per_block_weights"
+CASES = [
+    ("zoo", "mobilenet_v2", "8a8w", True, False, {_PC: 53}),
+    ("qnn", "decoder_block", "8a8w", False, False, {_CAT: 2, _SHARED: 2, _FIXED: 1}),
+    *[("qnn", "decoder_block", dtype, True, False, counts) for dtype, counts in (
+        ("8a8w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("16a16w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("16a8w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("16a4w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("16a4w_block", {_BLOCK: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("8a4w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
+        ("16a2w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}))],
+    *[("qnn", model, dtype, True, False, counts) for model, dtype, counts in (
+        ("conv_family", "8a8w", {_PC: 6}),
+        ("conv_family", "16a4w", {_PC: 6, _FIXED: 1}),
+        ("elementwise", "8a8w", {_FIXED: 2}),
+        ("elementwise", "16a4w", {_FIXED: 3}),
+        ("reductions", "8a8w", {}),
+        ("reductions", "16a4w", {}),
+        ("indexing", "8a8w", {_CAT: 1}),
+        ("indexing", "16a4w", {_CAT: 1}),
+        ("constants", "8a8w", {}),
+        ("constants", "16a4w", {}),
+        ("embedding_lookup", "8a8w", {_PC: 1}),
+        ("embedding_lookup", "16a4w", {_PC: 1}),
+        ("elementwise", "fp16a8w", {}),
+        ("constants", "fp16a8w", {}))],
+    ("qnn", "elementwise", "8a8w", True, True, {_FIXED: 2}),
+    ("qnn", "elementwise", "16a4w", True, True, {_FIXED: 3}),
+    ("qnn", "elementwise", "fp16a8w", True, True, {}),
+    ("qnn", "embedding_lookup", "16a4w_block", True, True, {_BLOCK: 1}),
+    ("small", "conv_bn_relu", "8a8w", True, True, {_PC: 1}),
+    ("small", "conv_transpose_bn", "16a4w", True, True, {_PC: 1}),
+]
 
 
 def _spec(dtype: str, per_channel: bool, qat: bool) -> str:
@@ -158,6 +136,16 @@ def _params(dtype: str, per_channel: bool, qat: bool) -> dict:
     if dtype == "16a4w_block":
         params["block_size"] = QNN_LINEAR_BLOCK_SIZE[1]
     return params
+
+
+def test_cases_reach_every_model_and_dtype():
+    """The cut-down matrix still runs every QNN model, every dtype the anchor has (PTQ
+    and QAT), with and without per-channel weights."""
+    assert {c[1] for c in CASES if c[0] == "qnn"} == set(QNN_MODELS)
+    assert {c[2] for c in CASES if not c[4]} == set(QNN_DTYPES)
+    assert {c[2] for c in CASES if c[4]} <= set(QAT_DTYPES)
+    assert {c[3] for c in CASES} == {False, True}
+    assert not [c for c in CASES if (c[1], c[2]) in ANCHOR_FAILS]
 
 
 def test_qnn_ruleset_exists():

@@ -127,11 +127,10 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic("QR211", f"unknown transform `{node.name}` (registered: "
                                   f"{known})", node.name_span))
             continue
-        if node.after is not None and node.after != "annotate":
-            out.append(diagnostic("QR117", "`after` names the stage a transform follows: "
-                                  f"write `after annotate`, not `after {node.after}`",
-                                  node.after_span))
-        elif (node.after is not None) != bool(entry.extra.get("after_annotate")):
+        if node.stage is not None and node.stage != "after annotate":
+            out.append(diagnostic("QR117", "only `after annotate` may come before "
+                                  f"`transform`, not `{node.stage}`", node.stage_span))
+        elif node.after_annotate != bool(entry.extra.get("after_annotate")):
             out.append(diagnostic(
                 "QR233", f"transform `{node.name}` rewrites the graph "
                 + ("once it is annotated: write `after annotate transform "
