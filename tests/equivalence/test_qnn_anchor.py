@@ -56,10 +56,11 @@ QNN_GAPS: dict[str, Gap] = {
     "per_block_weights": Gap(
         f"{HTP}quantizer.py:588-625 (_get_quant_config), 698-705, annotators/htp_rules.py:975-979",
         "per-block weights, the block size chosen per node name (set_block_size_map) "
-        "and written into the observer's keywords",
+        "and written into the observer's keywords (PerBlockParamObserver, a "
+        "PerBlockParamFakeQuantize under QAT)",
         "spec w_block = symmetric(int4 as int8, -7..7, per_block(axis=0, "
         "block=(1, block_size)), observer=qnn_per_block)",
-        _shows("PerBlockParamObserver"), numeric=True),
+        _shows("PerBlockParam"), numeric=True),
     "vendor_observer_graph_node": Gap(
         f"{HTP}annotators/htp_rules.py:253-266 (Cat), observers/concat_observer.py",
         "an observer constructed with the graph and the node's name (ConcatObserver "
@@ -92,8 +93,9 @@ QNN_GAPS: dict[str, Gap] = {
 _PC, _CAT = "per_channel_param_observer", "vendor_observer_graph_node"
 _FIXED, _SHARED, _BLOCK = "fixed_qparams_from_spec", "cat_shared_inputs", "per_block_weights"
 CASES = [
-    ("zoo", "mobilenet_v2", "8a8w", True, False, {_PC: 53}),
+    ("zoo", "mobilenet_v2", "8a8w", False, False, {}),
     ("qnn", "decoder_block", "8a8w", False, False, {_CAT: 2, _SHARED: 2, _FIXED: 1}),
+    ("qnn", "conv_family", "8a8w", False, False, {}),
     *[("qnn", "decoder_block", dtype, True, False, counts) for dtype, counts in (
         ("8a8w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
         ("16a16w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
@@ -103,7 +105,6 @@ CASES = [
         ("8a4w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}),
         ("16a2w", {_PC: 5, _CAT: 2, _SHARED: 2, _FIXED: 1}))],
     *[("qnn", model, dtype, True, False, counts) for model, dtype, counts in (
-        ("conv_family", "8a8w", {_PC: 6}),
         ("conv_family", "16a4w", {_PC: 6, _FIXED: 1}),
         ("elementwise", "8a8w", {_FIXED: 2}),
         ("elementwise", "16a4w", {_FIXED: 3}),
