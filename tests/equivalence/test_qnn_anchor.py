@@ -173,3 +173,33 @@ def test_qnn_anchor(case):
     numeric_gap = any(QNN_GAPS[gap].numeric for gap in expected_gaps)
     assert numeric_gap or (report.numerics.outputs_equal
                            and not report.numerics.op_count_diff), report.format(limit=20)
+
+
+def test_user_ruleset_reproduces_custom_annotate_matmul_16a8w():
+    """docs/backends.md's user ruleset (``include qnn`` plus one rule) against executorch's
+    LLM helper ``custom_annotate_matmul_16a8w`` run by the anchor after its own pass:
+    the same gaps as the built-in ruleset on the decoder block, nothing else (the
+    built-in ruleset alone differs from the helper on both matmuls)."""
+    import re
+
+    from executorch.backends.qualcomm.quantizer.custom_annotation import (
+        custom_annotate_matmul_16a8w,
+    )
+
+    from qrules.engine.diff import anchor
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "backends.md").read_text()
+    text = re.search(r"```qrule\n(ruleset qnn_matmul_16a8w .*?)```", doc, re.S).group(1)
+    graph, inputs = qnn_exported("decoder_block")
+    helper = anchor("executorch:qnn[8a8w]")
+    helper.add_custom_quant_annotations((custom_annotate_matmul_16a8w,))
+    ruleset = qrules.load_text(text, dtype="8a8w", per_channel=False)
+    plain = diff(helper, qrules.load("qnn", dtype="8a8w", per_channel=False), graph,
+                 numerics=False)
+    assert {m.node for m in plain.mismatches if m.target == "aten.matmul.default"} == {
+        "matmul", "matmul_1"}
+    report = diff(helper, ruleset, graph, inputs, model_label="decoder_block")
+    gaps, unexplained = classify(report, "decoder_block", QNN_GAPS)
+    assert not unexplained, report.format(limit=20)
+    assert gaps == Counter({"vendor_observer_graph_node": 2, "cat_shared_inputs": 2,
+                            "fixed_qparams_from_spec": 1}), report.format(limit=20)

@@ -185,7 +185,7 @@ def test_survey_example_is_the_ordered_choice():
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "backends.md").read_text()
     section = doc[doc.index("## Qualcomm QNN: what the language needs"):]
-    example = re.search(r"```qrule\n(.*?)```", section, re.S).group(1)
+    example = re.search(r"```qrule\n(ruleset qnn_share_demo .*?)```", section, re.S).group(1)
     assert qrules.check(example) == []
 
     class ViewPermute(torch.nn.Module):
