@@ -1,7 +1,8 @@
 """Regenerate docs/equivalence.md from the equivalence suite's cases.
 
 Runs every case of ``tests/equivalence/cases.py`` (the torchao anchors) and of
-``tests/equivalence/executorch_cases.py`` (executorch's XNNPACKQuantizer), with the
+``tests/equivalence/executorch_cases.py`` (executorch's XNNPACKQuantizer) and of
+``tests/equivalence/test_qnn_anchor.py`` (executorch's QnnQuantizer), with the
 same models, anchors, parameters and checks as the suite, classifies the mismatches by
 the known language gaps, and writes per built-in ruleset (and flavour): its .qrule
 lines against the Python lines of the quantizer it replaces, the models and parameter
@@ -11,7 +12,7 @@ every helper module, lowered to XNNPACK and run in executorch's runtime). Takes 
 as long as those tests (~15 min on the idle 2-core machine).
 
     PYTHONPATH=. python scripts/equivalence_report.py [--output docs/equivalence.md]
-        [--results DIR] [--groups torchao,executorch,device]
+        [--results DIR] [--groups torchao,executorch,qnn,device]
 
 ``--results DIR`` keeps each group's rows as JSON, so groups can run in separate
 processes (or again alone after a change) and the page is rendered from all of them;
@@ -43,6 +44,8 @@ ANCHOR_SOURCES = {
                                  "torchao.testing.pt2e._xnnpack_quantizer_utils"),
     "embedding": ("torchao.quantization.pt2e.quantizer.embedding_quantizer",),
     "x86_inductor": ("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer",),
+    "qnn": tuple(f"executorch.backends.qualcomm.quantizer.{m}" for m in (
+        "quantizer", "qconfig", "rules", "conv_bn", "annotators.htp_rules")),
 }
 ANCHOR_NAMES = {
     "xnnpack (flavor=executorch)": "executorch's XNNPACKQuantizer + "
@@ -51,6 +54,7 @@ ANCHOR_NAMES = {
                                 "get_symmetric_quantization_config",
     "embedding": "EmbeddingQuantizer",
     "x86_inductor": "X86InductorQuantizer + get_default_x86_inductor_quantization_config",
+    "qnn": "executorch's QnnQuantizer (HTP) + set_default_quant_config",
 }
 
 
@@ -104,6 +108,12 @@ def _executorch_row(case, report, counts, unexplained) -> dict:
     kind, model, flags, qat, _ = case
     return {"section": "xnnpack (flavor=executorch)", "model": model,
             "flags": _params(f"[{flags}]"), "mode": "QAT" if qat else "PTQ"}
+
+
+def _qnn_row(case, report, counts, unexplained) -> dict:
+    kind, model, dtype, per_channel, qat, _ = case
+    flags = ", ".join([dtype] + ["per_channel"] * per_channel)
+    return {"section": "qnn", "model": model, "flags": flags, "mode": "QAT" if qat else "PTQ"}
 
 
 def run_cases(suite, describe) -> list[dict]:
@@ -344,7 +354,7 @@ EXECUTORCH_SCOPING = [
 
 
 ORDER = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
-         "x86_inductor"]
+         "x86_inductor", "qnn"]
 
 
 def _sections(rows) -> dict:
@@ -404,7 +414,7 @@ def _device(rows) -> list[str]:
 
 
 def render(rows: list[dict], device: list[dict]) -> str:
-    from tests.equivalence import cases, executorch_cases
+    from tests.equivalence import cases, executorch_cases, test_qnn_anchor
 
     sections = _sections(rows)
     out = INTRO + _summary(sections) + [
@@ -415,7 +425,7 @@ def render(rows: list[dict], device: list[dict]) -> str:
         "blank lines, comments and docstrings. Numerics that are not identical all "
         "come from gaps marked *changes numerics* below.", ""] + MATRIX
     for name, section in sections.items():
-        anchor = "executorch" if "executorch" in name else "torchao"
+        anchor = "executorch" if "executorch" in name or name == "qnn" else "torchao"
         out += [f"## {_heading(name)}", "",
                 f"| model | {anchor} flags (= ruleset parameters) | mode | nodes | mismatches "
                 "| by gap | numerics |",
@@ -437,10 +447,11 @@ def render(rows: list[dict], device: list[dict]) -> str:
     out += ["## Known language gaps", "",
             "What the anchors do that no `.qrule` file can say yet, with the syntax "
             "proposed to say it. `KNOWN_LANGUAGE_GAPS` in `tests/equivalence/cases.py` "
-            "(torchao) and `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py` "
-            "hold the same list.", ""]
-    for gap_id, gap in {**cases.KNOWN_LANGUAGE_GAPS,
-                        **executorch_cases.EXECUTORCH_GAPS}.items():
+            "(torchao), `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py` "
+            "and `QNN_GAPS` in `tests/equivalence/test_qnn_anchor.py` hold the same "
+            "list.", ""]
+    for gap_id, gap in {**cases.KNOWN_LANGUAGE_GAPS, **executorch_cases.EXECUTORCH_GAPS,
+                        **test_qnn_anchor.QNN_GAPS}.items():
         numeric = " *Changes numerics.*" if gap.numeric else ""
         out += [f"### `{gap_id}`", "",
                 f"- **anchor**: `{gap.anchor}`",
@@ -467,16 +478,18 @@ def render(rows: list[dict], device: list[dict]) -> str:
     return "\n".join(out)
 
 
-GROUPS = ("torchao", "executorch", "device")
+GROUPS = ("torchao", "executorch", "qnn", "device")
 
 
 def _run(group: str, save) -> list[dict]:
-    from tests.equivalence import cases, executorch_cases
+    from tests.equivalence import cases, executorch_cases, test_qnn_anchor
 
     if group == "torchao":
         return run_cases(cases, _torchao_row)
     if group == "executorch":
         return run_cases(executorch_cases, _executorch_row)
+    if group == "qnn":
+        return run_cases(test_qnn_anchor, _qnn_row)
     return run_device(save)
 
 
@@ -512,7 +525,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 1
         results[group] = json.loads(path.read_text(encoding="utf-8"))
-    text = render(results["torchao"] + results["executorch"], results["device"])
+    text = render(results["torchao"] + results["executorch"] + results["qnn"],
+                  results["device"])
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
