@@ -78,6 +78,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR224", _E, "phase blocks disagree on per node"),
     Code("QR239", _E, "extension of an undefined rule"),
     Code("QR233", _E, "transform declared for the other stage"),
+    Code("QR234", _E, "`each` selection with `else`"),
+    Code("QR235", _E, "`each` selection in a predicate"),
     Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),

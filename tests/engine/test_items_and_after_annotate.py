@@ -104,3 +104,21 @@ def test_after_annotate_transform_sees_annotations_and_runs_once():
             qrules.load_text(text.replace("after annotate transform", "transform"))
     finally:
         registry.TRANSFORMS.pop("record_annotated", None)
+
+
+class SplitCat(torch.nn.Module):
+    def forward(self, x):
+        first, second = x.split(4, dim=-1)
+        return torch.cat([second, -first, first], -1)
+
+
+def test_each_input_shares_its_own_producer():
+    """`input[each shared]`: the cat inputs whose producer's output is shared (the
+    split's items) share that output, each its own; the neg gets the plain `input`."""
+    graph, nodes = _annotated(_example("each_demo"), SplitCat(), (torch.randn(2, 8),))
+    cat = nodes["cat"]
+    inputs = cat.meta[ANNOTATION_KEY].input_qspec_map
+    second, negated, first = cat.args[0]
+    assert inputs[second].edge_or_node is second       # each shares its own producer
+    assert inputs[first].edge_or_node is first
+    assert type(inputs[negated]).__name__ == "QuantizationSpec"
