@@ -82,6 +82,8 @@ _._v_Conditional  # semantics/evaluate.py
 # Built-in registry entries name their implementation as a "module:attribute" string
 # (semantics/registry.py), imported when first used.
 _.scale_product  # derive function, passes/derive.py
+_.scale_div  # derive function, passes/derive.py
+_.qnn_bias  # derive function, adapter/qualcomm.py (executorch QNN's bias)
 _.scalars_to_attrs  # transform, passes/transforms.py
 _.arm_decompositions  # transform, adapter/executorch.py (named by rulesets/arm.qrule)
 

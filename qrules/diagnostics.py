@@ -76,6 +76,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR222", _E, "ambiguous step label"),
     Code("QR223", _E, "unknown predicate in an edge selection"),
     Code("QR224", _E, "phase blocks disagree on per node"),
+    Code("QR229", _E, "positional derive function argument"),
     Code("QR239", _E, "extension of an undefined rule"),
     Code("QR233", _E, "transform declared for the other stage"),
     Code("QR234", _E, "`each` selection with `else`"),
@@ -112,6 +113,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR328", _E, "edge selection fallback out of range"),
     Code("QR329", _W, "edge selection on a single edge"),
     Code("QR330", _E, "neighbour() outside a connected region"),
+    Code("QR337", _E, "stored-as dtype does not fit its storage"),
+    Code("QR338", _E, "malformed per_block spec"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

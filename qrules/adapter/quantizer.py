@@ -218,7 +218,7 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
     # the spec's fields) is computed once per spec, not once per edge.
     built: dict[int, tuple] = {}
 
-    def build(placed):
+    def build(placed, node):
         if placed is None:
             return None
         spec = placed.spec
@@ -226,13 +226,15 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
             return builder.build(spec, placed.refs)
         known = built.get(id(spec))
         if known is None or known[0] is not spec:
-            known = built[id(spec)] = (spec, builder.build(spec, placed.refs))
-        return known[1]
+            # None: built for each node (its observer wants the node).
+            known = built[id(spec)] = (spec, None if builder.per_node(spec) else
+                                       builder.build(spec))
+        return builder.build(spec, (), node) if known[1] is None else known[1]
 
     for node, note in current.annotations.items():
         annotation_class, flag = _annotation_factory(note.rule.annotation_kind)
-        input_map = {source: build(placed) for source, placed in note.inputs.items()}
-        output = build(note.output)
+        input_map = {source: build(placed, node) for source, placed in note.inputs.items()}
+        output = build(note.output, node)
         rule = note.rule
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is

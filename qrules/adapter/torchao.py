@@ -7,6 +7,7 @@ is the file to change.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -108,7 +109,8 @@ def resolve_target(target: Any) -> Any:
 
 _DTYPES = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16,
            "uint16": getattr(torch, "uint16", None), "int32": torch.int32,
-           "float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+           "float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2,
+           "int4": getattr(torch, "int4", None), "int2": getattr(torch, "int2", None)}
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -127,19 +129,50 @@ _TORCH_NAMED_KWARGS = {
 }
 
 
-def observer_ctor(ref: ObserverRef) -> Callable:
-    cls = resolve_entry(registry.OBSERVERS[ref.name])
+def observer_ctor(ref: ObserverRef, spec: Any = None, node: Any = None) -> Callable:
+    """The constructor ``ref`` names, with the keywords the rule wrote, plus what its
+    registry entry ``wants`` from ``spec`` (its fields) and ``node`` (the annotated node)."""
+    entry = registry.OBSERVERS[ref.name]
+    cls = resolve_entry(entry)
     kwargs = {}
     for key, value in ref.kwargs:
         if isinstance(value, ObserverRef):
-            value = observer_ctor(value)
+            value = observer_ctor(value, spec, node)
         elif key in _TORCH_NAMED_KWARGS and isinstance(value, str):
             if value not in _TORCH_NAMED_KWARGS[key]:
                 raise ValueError(f"observer {ref.name}: {key}={value!r} is not one of "
                                  f"{', '.join(_TORCH_NAMED_KWARGS[key])}")
             value = getattr(torch, value)
         kwargs[key] = value
+    kwargs.update(_wanted(ref.name, entry.extra.get("wants", ()), spec, node))
     return cls.with_args(**kwargs) if kwargs else cls
+
+
+def _wanted(name: str, wants: tuple, spec: Any, node: Any) -> dict:
+    if not wants:
+        return {}
+    known: dict = {}
+    if spec is not None:
+        known.update(spec.torchao_range(_Torchao), ch_axis=getattr(spec, "ch_axis", None))
+        if getattr(spec, "block_size", None) is not None:
+            known["block_size"] = spec.block_size
+    if node is not None:
+        known.update(graph=node.graph, node_name=node.name)
+    missing = [w for w in wants if w not in known]
+    if missing:
+        raise ValueError(f"observer {name} needs {', '.join(missing)}: "
+                         + ("a `per_block` spec" if "block_size" in missing else
+                            "the node it is built for"))
+    return {w: known[w] for w in wants}
+
+
+def _wants_node(ref: Any) -> bool:
+    """Whether an observer (or one it wraps) is built per node: it wants the node."""
+    if not isinstance(ref, ObserverRef):
+        return False
+    wants = registry.OBSERVERS[ref.name].extra.get("wants", ())
+    return bool({"graph", "node_name"} & set(wants)) or any(
+        _wants_node(value) for _, value in ref.kwargs)
 
 
 class _Torchao:
@@ -150,15 +183,21 @@ class _Torchao:
     DerivedQuantizationSpec = DerivedQuantizationSpec
     SharedQuantizationSpec = SharedQuantizationSpec
     torch_dtype = staticmethod(torch_dtype)
-    observer_ctor = staticmethod(observer_ctor)
+
+    def __init__(self, node: Any = None):
+        self.node = node
+
+    def observer_ctor(self, ref: ObserverRef, spec: Any = None) -> Callable:
+        return observer_ctor(ref, spec, self.node)
 
     @staticmethod
     def qscheme(name: str):
         return getattr(torch, name)
 
     @staticmethod
-    def derive_fn(name: str) -> Callable:
-        return resolve_entry(registry.DERIVE_FUNCTIONS[name])
+    def derive_fn(name: str, kwargs: dict) -> Callable:
+        function = resolve_entry(registry.DERIVE_FUNCTIONS[name])
+        return functools.partial(function, **kwargs) if kwargs else function
 
 
 class SpecBuilder:
@@ -168,12 +207,18 @@ class SpecBuilder:
     def __init__(self):
         self._cache: dict[Any, Any] = {}
 
-    def build(self, spec: SpecValue, refs: tuple = ()):
-        if spec.refs:  # names graph edges: one object per placement
-            return spec.to_torchao(_Torchao, refs)
+    @staticmethod
+    def per_node(spec: SpecValue) -> bool:
+        """Whether the spec is built for each node: it names graph edges, or its
+        observer wants the node (a vendor observer given the graph and node name)."""
+        return bool(spec.refs) or _wants_node(getattr(spec, "observer", None))
+
+    def build(self, spec: SpecValue, refs: tuple = (), node: Any = None):
+        if self.per_node(spec):  # one object per placement
+            return spec.to_torchao(_Torchao(node), refs)
         key = spec.value_key()
         if key not in self._cache:
-            self._cache[key] = spec.to_torchao(_Torchao)
+            self._cache[key] = spec.to_torchao(_Torchao())
         return self._cache[key]
 
 

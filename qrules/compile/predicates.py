@@ -146,7 +146,7 @@ def _position(index, name: str, ctx: StepContext, params) -> int:
         if found is None:
             raise LookupError(f"no {name}[{index}]")
         return found
-    return _eval(index, ctx, params)
+    return evaluate(index, ctx, params)
 
 
 def _role_of(expr, ctx: StepContext):
@@ -294,8 +294,9 @@ def _compile(expr):
     return compiler(expr)
 
 
-def _eval(expr, ctx: StepContext, params: dict) -> Any:
-    """One expression's value here (explain and positions; predicates run compiled)."""
+def evaluate(expr, ctx: StepContext, params: dict) -> Any:
+    """One expression's value here (explain, positions and derive arguments; predicates
+    run compiled)."""
     return _compile(expr)(ctx, params)
 
 
@@ -364,7 +365,7 @@ class StepPredicate:
         the matcher only asks ``__call__``."""
         for expr in self.exprs:
             try:
-                if not _eval(expr, ctx, self.params):
+                if not evaluate(expr, ctx, self.params):
                     return expr, _read_values(expr, ctx, self.params)
             except (LookupError, TypeError, ValueError, AttributeError, IndexError,
                     ZeroDivisionError) as err:
@@ -393,7 +394,7 @@ def _read_values(expr, ctx: StepContext, params: dict) -> str:
     shown = []
     for name, part in parts:
         try:
-            shown.append(f"{name}: {_shown(_eval(part, ctx, params))}")
+            shown.append(f"{name}: {_shown(evaluate(part, ctx, params))}")
         except (LookupError, TypeError, ValueError, AttributeError, IndexError,
                 ZeroDivisionError) as err:
             shown.append(f"{name}: error: {err}")

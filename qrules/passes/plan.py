@@ -18,10 +18,10 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
-from qrules.compile.predicates import StepContext, first_position
+from qrules.compile.predicates import StepContext, evaluate, first_position
 from qrules.passes.match import Match, Matcher
 from qrules.passes.state import State
-from qrules.semantics.values import EdgeRef, Spec
+from qrules.semantics.values import EdgeRef, MatchExpr, Spec
 from qrules.syntax import ast
 
 # An edge: (source, user) for an input edge, or a node for its output.
@@ -151,8 +151,10 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
         # `neighbour()`: the very spec (and its shared or derived edges) on the edge
         # next to the region, as executorch's SharedQspecQuantizer copies it.
         return dataclasses.replace(edges.neighbour, key=key_text), None
-    refs: list[Edge] = []
     missing = None
+    if getattr(spec, "reads_match", False):
+        spec, missing = _with_match_args(spec, edges)
+    refs: list[Edge] = []
     for ref in spec.refs:
         edge = edges.resolve(ref, current)
         if edge is None:
@@ -160,6 +162,23 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
         else:
             refs.append(edge)
     return Placed(spec, key_text, tuple(refs)), missing
+
+
+def _with_match_args(spec, edges: _MatchEdges) -> tuple[Any, Optional[str]]:
+    """A derived spec whose function arguments read the match (`arg(6)`), with their
+    values on this match's first step; and the argument the match cannot give, if any
+    (a role it does not have: QR602)."""
+    match = edges.match
+    context = StepContext(match.head, match.roles[0] if match.roles else {}, edges.state)
+    values, missing = [], None
+    for key, value in spec.fn_args:
+        if isinstance(value, MatchExpr):
+            try:
+                value = evaluate(value.expr, context, edges.state.params)
+            except (LookupError, TypeError, ValueError, AttributeError):
+                missing = f"the value of its `{key}` argument"
+        values.append((key, value))
+    return dataclasses.replace(spec, fn_args=tuple(values)), missing
 
 
 def _config_order(rule: CompiledRule) -> list:

@@ -26,6 +26,8 @@ class State:
         self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
         # The ruleset in force: op name -> overloads, for `any_user(relu)`.
         self.op_targets: dict[str, frozenset] = compiled.op_targets if compiled else {}
+        # The bound parameters, for expressions read per match (derive arguments).
+        self.params: dict = compiled.params if compiled else {}
         # Ops some rule in force could quantize (heads of rules whose config is not
         # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
         self.quantizable: set = set()

@@ -29,6 +29,14 @@ class DtypeInfo:
     qmin: Union[int, float]
     qmax: Union[int, float]
     is_float: bool = False
+    #: How a rule file wrote it, when that is not ``name``: ``int4 as int8`` is
+    #: ``int8`` (the storage) with int4's range.
+    label: str = ""
+
+    def stored_as(self, storage: "DtypeInfo") -> "DtypeInfo":
+        """This dtype's values held in ``storage``: the storage's name, this range."""
+        return DtypeInfo(storage.name, self.qmin, self.qmax, self.is_float,
+                         f"{self.name} as {storage.name}")
 
 
 DTYPES: dict[str, DtypeInfo] = {d.name: d for d in (
@@ -37,6 +45,8 @@ DTYPES: dict[str, DtypeInfo] = {d.name: d for d in (
     DtypeInfo("int16", -32768, 32767),
     DtypeInfo("uint16", 0, 65535),
     DtypeInfo("int32", -(2 ** 31), 2 ** 31 - 1),
+    DtypeInfo("int4", -8, 7),
+    DtypeInfo("int2", -2, 1),
     DtypeInfo("float8_e4m3fn", -448, 448, is_float=True),
     DtypeInfo("float8_e5m2", -57344, 57344, is_float=True),
 )}
@@ -67,6 +77,7 @@ class Entry:
 
 _OBS = "torchao.quantization.pt2e.observer"
 _FQ = "torchao.quantization.pt2e.fake_quantize"
+_QNN = "qrules.adapter.qualcomm"
 _OBS_KW = frozenset({"eps", "reduce_range", "averaging_constant", "bins", "factory_kwargs",
                      "is_dynamic"})
 # A fake-quantizer's own copy of its spec's fields, as executorch's Arm QAT weights
@@ -89,19 +100,50 @@ OBSERVERS: dict[str, Entry] = {e.name: e for e in (
           "histogram with an L2-optimal range search"),
     Entry("placeholder", "observer", f"{_OBS}:PlaceholderObserver", _OBS_KW,
           "records nothing; for dynamic quantization, qparams computed at run time"),
-    Entry("fixed_qparams", "observer", f"{_OBS}:FixedQParamsObserver", frozenset(),
-          "fixed scale/zero point (used by fixed(...) specs)"),
+    Entry("fixed_qparams", "observer", f"{_OBS}:FixedQParamsObserver",
+          frozenset({"scale", "zero_point"}),
+          "fixed scale/zero point as an observer of an ordinary spec, which passes it "
+          "its dtype, qscheme and range (`fixed(...)` specs need no observer)",
+          extra={"wants": ("dtype", "qscheme", "quant_min", "quant_max")}),
     Entry("fake_quant", "fake_quant", f"{_FQ}:FakeQuantize", _FQ_KW,
           "QAT fake-quantizer wrapping an observer"),
     Entry("fused_moving_avg_fake_quant", "fake_quant",
           f"{_FQ}:FusedMovingAvgObsFakeQuantize", _FQ_KW,
           "QAT fake-quantizer fused with a moving-average observer"),
+    # executorch's Qualcomm (QNN) observers, imported from executorch when built.
+    Entry("qnn_per_channel_param", "observer", f"{_QNN}:PerChannelParamObserver",
+          _OBS_KW | {"ch_axis"},
+          "per-channel min/max of a parameter, calibrated once (executorch QNN's "
+          "`PerChannelParamObserver`; needs executorch)"),
+    Entry("qnn_per_block_param", "observer", f"{_QNN}:PerBlockParamObserver",
+          frozenset({"eps"}),
+          "symmetric min/max per block of a weight (executorch QNN's "
+          "`PerBlockParamObserver`; the block size comes from the spec's `per_block`; "
+          "needs executorch)", extra={"wants": ("block_size",)}),
+    Entry("qnn_per_block_param_fake_quant", "fake_quant",
+          f"{_QNN}:PerBlockParamFakeQuantize", frozenset({"eps"}),
+          "QAT fake-quantizer of per-block weights (executorch QNN's "
+          "`PerBlockParamFakeQuantize`; gets the spec's fields and `per_block` size; "
+          "needs executorch)",
+          extra={"wants": ("dtype", "quant_min", "quant_max", "qscheme", "ch_axis",
+                           "block_size")}),
+    Entry("qnn_concat", "observer", f"{_QNN}:ConcatObserver", _OBS_KW,
+          "min/max over every input of a cat, written back to the inputs' observers "
+          "(executorch QNN's `ConcatObserver`; gets the graph and the annotated node's "
+          "name; needs executorch)", extra={"wants": ("graph", "node_name")}),
 )}
 
 #: How a derived spec computes its qparams from the edges it is derived from.
 DERIVE_FUNCTIONS: dict[str, Entry] = {e.name: e for e in (
     Entry("scale_product", "derive", "qrules.passes.derive:scale_product", frozenset(),
           "scale = product of the source scales, zero point 0 (conv/linear bias)"),
+    Entry("scale_div", "derive", "qrules.passes.derive:scale_div", frozenset({"divisor"}),
+          "scale = the source's scale / `divisor`, its zero point kept (the output of a "
+          "division by a constant: `fn=scale_div(divisor=arg(1))`)"),
+    Entry("qnn_bias", "derive", "qrules.adapter.qualcomm:qnn_bias", frozenset({"groups"}),
+          "executorch QNN's bias: input scale × weight scale per channel, repeated "
+          "`groups` times (grouped transposed convs), for per-block weights the maximum "
+          "over each channel's blocks / the observer's `num_steps`; zero point 0"),
 )}
 
 #: Graph transforms run before annotation (Quantizer.transform_for_annotation).
@@ -187,16 +229,31 @@ def _register(table: dict, entry, replace: bool, implementation: Any):
     return entry
 
 
+#: What an observer entry may ask the adapter to pass its constructor (``wants``), beyond
+#: the keywords a rule writes: the spec's own fields (dtype and qscheme as torch objects;
+#: ``block_size`` the tuple of ``per_block``), and the graph and name of the node whose
+#: annotation holds the spec (executorch QNN's ConcatObserver finds its cat by name).
+OBSERVER_WANTS = frozenset({"dtype", "qscheme", "quant_min", "quant_max", "ch_axis",
+                            "block_size", "graph", "node_name"})
+
+
 def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] = None,
-                      *, fake_quant: bool = False, replace: bool = False) -> Entry:
+                      *, fake_quant: bool = False, wants: tuple[str, ...] = (),
+                      replace: bool = False) -> Entry:
     """Make ``name`` usable as ``observer=name(...)`` in .qrule files.
 
     ``factory`` is the torchao observer or fake-quantize class (anything with
-    ``with_args``); ``kwargs`` lists the keyword arguments a rule may pass.
+    ``with_args``); ``kwargs`` lists the keyword arguments a rule may pass; ``wants``
+    (among ``OBSERVER_WANTS``) what the adapter passes it when it builds the spec.
     """
+    unknown = sorted(set(wants) - OBSERVER_WANTS)
+    if unknown:
+        raise ValueError(f"observer {name!r}: wants {unknown} are not among "
+                         f"{sorted(OBSERVER_WANTS)}")
     kind = "fake_quant" if fake_quant else "observer"
-    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ())), replace,
-                     factory)
+    extra = {"wants": tuple(wants)} if wants else {}
+    return _register(OBSERVERS, Entry(name, kind, factory, frozenset(kwargs or ()),
+                                      extra=extra), replace, factory)
 
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
@@ -239,9 +296,12 @@ def register_annotation_kind(name: str, annotation_class: type,
                                              extra=extra), replace, annotation_class)
 
 
-def register_derive_function(name: str, function: Callable, *, replace: bool = False) -> Entry:
-    """Make ``derived(..., fn=name)`` usable; ``function(observers) -> (scale, zp)``."""
-    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function), replace, function)
+def register_derive_function(name: str, function: Callable, kwargs: Optional[set[str]] = None,
+                             *, replace: bool = False) -> Entry:
+    """Make ``derived(..., fn=name)`` usable; ``function(observers, **kwargs) -> (scale,
+    zp)``; ``kwargs`` lists the keyword arguments a rule may pass (``fn=name(k=...)``)."""
+    return _register(DERIVE_FUNCTIONS, Entry(name, "derive", function,
+                                             frozenset(kwargs or ())), replace, function)
 
 
 def register_fact(name: str, type: str, implementation: Callable, *, doc: str = "",

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from qrules.semantics import registry
 from qrules.semantics.expressions import NUMERIC, UNKNOWN
 from qrules.semantics.references import ReferenceEvaluator
+from qrules.semantics.spec_calls import derive_call, per_block, takes_block
 from qrules.semantics.values import (
     DerivedSpec, EdgeRef, FixedSpec, NeighbourSpec, ObserverRef, QuantSpec, SharedSpec,
     SpecValue,
@@ -56,6 +57,17 @@ class SpecArguments:
                           f"{expected}", arg.span)
 
     def _dtype(self, expr) -> Optional[registry.DtypeInfo]:
+        if isinstance(expr, ast.StoredAs):
+            dtype, storage = self._dtype(expr.dtype), self._dtype(expr.storage)
+            if dtype is None or storage is None:
+                return None
+            if dtype.is_float or storage.is_float or not (
+                    storage.qmin <= dtype.qmin and dtype.qmax <= storage.qmax):
+                self.ev.report("QR337", f"{storage.name} cannot hold {dtype.name}'s values "
+                               f"({dtype.qmin}..{dtype.qmax}): the storage of `as` is a "
+                               "wider integer dtype", expr.span)
+                return None
+            return dtype.stored_as(storage)
         if isinstance(expr, ast.Name) and expr.id in registry.DTYPES:
             return registry.DTYPES[expr.id]
         known = ", ".join(registry.DTYPES)
@@ -100,7 +112,7 @@ class SpecArguments:
         if lo > hi:
             self.ev.report("QR302", f"empty range: {lo} > {hi}", self.range.span)
         elif dtype is not None and (lo < dtype.qmin or hi > dtype.qmax):
-            self.ev.report("QR303", f"{lo}..{hi} does not fit {dtype.name} "
+            self.ev.report("QR303", f"{lo}..{hi} does not fit {dtype.label or dtype.name} "
                            f"({dtype.qmin}..{dtype.qmax})", self.range.span)
         elif symmetric and lo != -hi and lo != -hi - 1:
             self.ev.report("QR304", f"a symmetric spec normally has a range symmetric about 0 "
@@ -155,9 +167,13 @@ def _flag_name(expr) -> Optional[str]:
 
 
 def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
-    args = SpecArguments(ev, call, {"observer", "ch_axis", "range"}, {"per_channel", "dynamic"})
+    args = SpecArguments(ev, call, {"observer", "ch_axis", "range"},
+                         {"per_channel", "dynamic", "per_block"})
     low, high = args.bounds(symmetric)
     axis = args.axis()
+    block = per_block(ev, args.flags)
+    if block is not None:
+        axis = block[0]
     ch_axis = args.kwargs.get("ch_axis")
     if ch_axis is not None:
         # Recorded on a per-tensor spec too, as torchao's XNNPACK weight spec does
@@ -171,17 +187,24 @@ def _quant(ev: ReferenceEvaluator, call: ast.Call, symmetric: bool):
         elif typed.value is not UNKNOWN:
             axis = typed.value
     dynamic = "dynamic" in args.flags
-    per_channel = "per_channel" in args.flags
+    per_channel = "per_channel" in args.flags or "per_block" in args.flags
     if dynamic and per_channel:
         ev.report("QR320", "a dynamic spec is per-tensor; drop `per_channel`", call.span)
     default = ("placeholder" if dynamic else
                "per_channel_minmax" if per_channel else "minmax")
     granularity = "per_channel" if per_channel else "per_tensor"
     scheme = f"{granularity}_{'symmetric' if symmetric else 'affine'}"
+    observer = args.observer(default)
+    if "per_block" in args.flags and not takes_block(observer):
+        ev.report("QR338", "a `per_block` spec needs an observer that takes the block size "
+                  "(such as `observer=qnn_per_block_param`)", args.flags["per_block"].span)
+    elif "per_block" not in args.flags and takes_block(observer):
+        ev.report("QR338", f"observer `{observer.name}` takes a block size: give the spec "
+                  "`per_block(axis=A, block=[...])`", observer.span or call.span)
     if args.dtype is None or low is UNKNOWN:
         return None
-    return QuantSpec(args.dtype.name, low, high, scheme, args.observer(default), axis,
-                     dynamic, span=call.span)
+    return QuantSpec(args.dtype.name, low, high, scheme, observer, axis, dynamic,
+                     span=call.span, block_size=None if block is None else block[1])
 
 
 def _affine(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -243,9 +266,19 @@ def _float_qparams(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue
 
 
 def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
-    args = SpecArguments(ev, call, {"from", "fn"}, {"per_channel"})
+    args = SpecArguments(ev, call, {"from", "fn", "ch_axis"}, {"per_channel", "affine"})
     low, high = args.bounds()
     axis = args.axis()
+    ch_axis = args.kwargs.get("ch_axis")
+    if ch_axis is not None:  # recorded on a per-tensor spec, as on `affine(...)`
+        typed = ev.value(ch_axis.value)
+        if "per_channel" in args.flags:
+            ev.report("QR310", "give the axis once: `per_channel(axis=N)`", ch_axis.span)
+        elif typed.type != "int" or (typed.value is not UNKNOWN and typed.value < 0):
+            ev.report("QR305", "the channel axis must be a non-negative integer",
+                      ch_axis.value.span)
+        elif typed.value is not UNKNOWN:
+            axis = typed.value
     sources: list[EdgeRef] = []
     source_kw = args.kwargs.get("from")
     if source_kw is None or not isinstance(source_kw.value, ast.ListLit) or not (
@@ -255,19 +288,15 @@ def _derived(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
     else:
         sources = [e for e in map(ev.edge, source_kw.value.items) if e is not None]
     fn_kw = args.kwargs.get("fn")
-    fn = "scale_product"
+    fn, fn_args = "scale_product", ()
     if fn_kw is not None:
-        if isinstance(fn_kw.value, ast.Name) and fn_kw.value.id in registry.DERIVE_FUNCTIONS:
-            fn = fn_kw.value.id
-        else:
-            known = ", ".join(sorted(registry.DERIVE_FUNCTIONS))
-            ev.report("QR205", f"unknown derive function (registered: {known})",
-                      fn_kw.value.span)
+        fn, fn_args = derive_call(ev, fn_kw.value)
     if args.dtype is None or low is UNKNOWN or not sources:
         return None
-    scheme = "per_channel_symmetric" if axis is not None else "per_tensor_symmetric"
+    granularity = "per_channel" if "per_channel" in args.flags else "per_tensor"
+    scheme = f"{granularity}_{'affine' if 'affine' in args.flags else 'symmetric'}"
     return DerivedSpec(args.dtype.name, low, high, tuple(sources), fn, scheme, axis,
-                       span=call.span)
+                       span=call.span, fn_args=fn_args)
 
 
 def _same_as(ev: ReferenceEvaluator, call: ast.Call) -> Optional[SpecValue]:
@@ -298,7 +327,8 @@ class SpecKind:
     doc: str
 
 
-_QUANT_ARGS = "DTYPE, [lo..hi], [per_channel[(axis=N)]], [dynamic], [observer=OBS], [range=none]"
+_QUANT_ARGS = ("DTYPE, [lo..hi], [per_channel[(axis=N)]], [per_block([axis=N, ]block=[B, …])], "
+               "[dynamic], [observer=OBS], [range=none]")
 
 SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
     SpecKind("affine", _affine, QuantSpec, _QUANT_ARGS,
@@ -314,10 +344,12 @@ SPEC_KINDS: dict[str, SpecKind] = {kind.name: kind for kind in (
              "per-channel affine with float qparams (`per_channel_affine_float_qparams`), "
              "for embedding tables; always per channel"),
     SpecKind("derived", _derived, DerivedSpec,
-             "DTYPE, [lo..hi], [per_channel[(axis=N)]], from=[EDGE, …], [fn=NAME]",
+             "DTYPE, [lo..hi], [per_channel[(axis=N)]], [affine], [ch_axis=N], from=[EDGE, …], "
+             "[fn=NAME[(key=EXPR, …)]]",
              "qparams computed from other edges' observers (torchao "
              "`DerivedQuantizationSpec`), such as bias = input scale × weight scale; "
-             "`per_tensor_symmetric` or `per_channel_symmetric`; `from` is required"),
+             "`per_tensor_symmetric` or `per_channel_symmetric` (`_affine` with `affine`); "
+             "`from` is required"),
     SpecKind("same_as", _same_as, SharedSpec, "EDGE",
              "share the observer of another edge of the same match (torchao "
              "`SharedQuantizationSpec`); only inside a [config](#configs) (QR321 in a `spec` "

@@ -65,8 +65,8 @@ class TorchaoFactory(Protocol):
 
     def torch_dtype(self, name: str) -> Any: ...
     def qscheme(self, name: str) -> Any: ...
-    def observer_ctor(self, ref: ObserverRef) -> Callable: ...
-    def derive_fn(self, name: str) -> Callable: ...
+    def observer_ctor(self, ref: ObserverRef, spec: Any = None) -> Callable: ...
+    def derive_fn(self, name: str, kwargs: dict) -> Callable: ...
 
 
 class SpecValue:
@@ -142,11 +142,13 @@ class QuantSpec(RangedSpec):
     is_dynamic: bool = False
     name: Optional[str] = None        # the spec's name, when it came from `spec NAME`
     span: Optional[Span] = None
+    #: `per_block(axis=A, block=[...])`: the block shape, given to observers that want it.
+    block_size: Optional[tuple[int, ...]] = None
 
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.QuantizationSpec(
             **self.torchao_range(factory), ch_axis=self.ch_axis, is_dynamic=self.is_dynamic,
-            observer_or_fake_quant_ctr=factory.observer_ctor(self.observer))
+            observer_or_fake_quant_ctr=factory.observer_ctor(self.observer, self))
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,14 @@ class FixedSpec(RangedSpec):
 
 
 @dataclass(frozen=True)
+class MatchExpr:
+    """A derive function argument read from each match (``arg(6)``, ``input[1].value``):
+    the expression, evaluated when the spec is placed on a match."""
+
+    expr: Any   # a qrules.syntax.ast expression
+
+
+@dataclass(frozen=True)
 class DerivedSpec(RangedSpec):
     dtype: str
     quant_min: Number
@@ -178,15 +188,23 @@ class DerivedSpec(RangedSpec):
     ch_axis: Optional[int] = None
     name: Optional[str] = None
     span: Optional[Span] = None
+    #: `fn=NAME(key=EXPR, ...)`: the derive function's keyword arguments; a value read
+    #: from the match is a MatchExpr until the spec is placed.
+    fn_args: tuple[tuple[str, Any], ...] = ()
 
     @property
     def refs(self) -> tuple[EdgeRef, ...]:
         return self.sources
 
+    @property
+    def reads_match(self) -> bool:
+        return any(isinstance(value, MatchExpr) for _, value in self.fn_args)
+
     def to_torchao(self, factory: TorchaoFactory, refs: tuple = ()) -> Any:
         return factory.DerivedQuantizationSpec(
             **self.torchao_range(factory), derived_from=list(refs),
-            derive_qparams_fn=factory.derive_fn(self.derive_fn), ch_axis=self.ch_axis)
+            derive_qparams_fn=factory.derive_fn(self.derive_fn, dict(self.fn_args)),
+            ch_axis=self.ch_axis)
 
 
 @dataclass(frozen=True)

@@ -150,9 +150,17 @@ class Conditional(Node):
     otherwise: "Expr"
 
 
+class StoredAs(Node):
+    """``uint16 as int32``: values of one dtype (its range) stored in a wider one."""
+
+    kind: Literal["stored_as"] = "stored_as"
+    dtype: Name
+    storage: Name
+
+
 Expr = Union[
     IntLit, FloatLit, StringLit, BoolLit, NoneLit, Name, ListLit, Attribute, Index,
-    Each, Call, Unary, Binary, Range, Conditional, FirstOf,
+    Each, Call, Unary, Binary, Range, Conditional, FirstOf, StoredAs,
 ]
 
 # ------------------------------------------------------------------------ patterns

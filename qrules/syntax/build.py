@@ -100,7 +100,7 @@ class AstBuilder(Transformer):
                            target=_unquote(target) if is_path else str(target))
 
     def name_list(self, meta, children):
-        return tuple(str(c) for c in children)
+        return tuple(_unquote(c) if c.type == "STRING" else str(c) for c in children)
 
     def type_ref(self, meta, children):
         choices = children[1] if len(children) > 1 else ()
@@ -438,3 +438,7 @@ class AstBuilder(Transformer):
         then, cond, otherwise = children
         return make_node(ast.Conditional, span=self._span(meta), then=then, cond=cond,
                                otherwise=otherwise)
+
+    def stored_as(self, meta, children):
+        dtype, storage = (make_node(ast.Name, span=self._tok(t), id=str(t)) for t in children)
+        return make_node(ast.StoredAs, span=self._span(meta), dtype=dtype, storage=storage)

@@ -35,7 +35,9 @@ def check_params(analysis: Analysis) -> list[Diagnostic]:
             continue
         if kind == "enum":
             default = param.default
-            if not isinstance(default, ast.Name) or default.id not in param.type.choices:
+            value = default.id if isinstance(default, ast.Name) else getattr(default, "value", None)
+            if not isinstance(default, (ast.Name, ast.StringLit)) or \
+                    value not in param.type.choices:
                 out.append(diagnostic("QR311", f"the default of `{param.name}` must be one "
                                       f"of {', '.join(param.type.choices)}", default.span))
             continue
