@@ -43,6 +43,7 @@ _.extend_rule  # rule extend_rule
 _.disable_transform  # alias disable_transform
 _.disable  # rule disable
 _.transform_decl  # rule transform_decl
+_.transform_stage  # rule transform_stage
 _.pattern_def  # rule pattern_def
 _.annotation_decl  # rule annotation_decl
 _.phase_mode  # rule phase_mode

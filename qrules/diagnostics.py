@@ -50,6 +50,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR111", _E, "include inside a block"),
     Code("QR112", _E, "unknown word in a phase mode or edge selection"),
     Code("QR119", _E, "extend rule inside a scope or phase"),
+    Code("QR117", _E, "unknown stage after a transform's name"),
     # QR2xx: names
     Code("QR201", _E, "unknown op"),
     Code("QR202", _E, "unknown spec"),
@@ -77,6 +78,9 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR224", _E, "phase blocks disagree on per node"),
     Code("QR229", _E, "positional derive function argument"),
     Code("QR239", _E, "extension of an undefined rule"),
+    Code("QR233", _E, "transform declared for the other stage"),
+    Code("QR234", _E, "`each` selection with `else`"),
+    Code("QR235", _E, "`each` selection in a predicate"),
     Code("QR240", _W, "extension of a rule of the same file"),
     # QR3xx: types, ranges, sharing
     Code("QR301", _E, "type mismatch"),

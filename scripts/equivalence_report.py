@@ -1,7 +1,8 @@
 """Regenerate docs/equivalence.md from the equivalence suite's cases.
 
 Runs every case of ``tests/equivalence/cases.py`` (the torchao anchors) and of
-``tests/equivalence/executorch_cases.py`` (executorch's XNNPACKQuantizer), with the
+``tests/equivalence/executorch_cases.py`` (executorch's XNNPACKQuantizer) and of
+``tests/equivalence/test_qnn_anchor.py`` (executorch's QnnQuantizer), with the
 same models, anchors, parameters and checks as the suite, classifies the mismatches by
 the known language gaps, and writes per built-in ruleset (and flavour): its .qrule
 lines against the Python lines of the quantizer it replaces, the models and parameter
@@ -11,7 +12,7 @@ every helper module, lowered to XNNPACK and run in executorch's runtime). Takes 
 as long as those tests (~15 min on the idle 2-core machine).
 
     PYTHONPATH=. python scripts/equivalence_report.py [--output docs/equivalence.md]
-        [--results DIR] [--groups torchao,executorch,device]
+        [--results DIR] [--groups torchao,executorch,qnn,device]
 
 ``--results DIR`` keeps each group's rows as JSON, so groups can run in separate
 processes (or again alone after a change) and the page is rendered from all of them;
@@ -51,6 +52,8 @@ ANCHOR_SOURCES = {
     "arm": tuple(f"executorch.backends.arm.quantizer.{name}" for name in (
         "arm_quantizer", "arm_quantizer_utils", "quantization_annotator",
         "quantization_config", "quantizer_support")),
+    "qnn": tuple(f"executorch.backends.qualcomm.quantizer.{m}" for m in (
+        "quantizer", "qconfig", "rules", "conv_bn", "annotators.htp_rules")),
 }
 ANCHOR_NAMES = {
     "xnnpack (flavor=executorch)": "executorch's XNNPACKQuantizer + "
@@ -62,6 +65,7 @@ ANCHOR_NAMES = {
     "cortex_m": "executorch's CortexMQuantizer()",
     "arm": "executorch's TOSAQuantizer + get_symmetric_quantization_config "
            "(a16w8, a8w4)",
+    "qnn": "executorch's QnnQuantizer (HTP) + set_default_quant_config",
 }
 
 
@@ -123,6 +127,10 @@ def _arm_row(case, report, counts, unexplained) -> dict:
                       if key != "qat")
     return {"section": "arm", "model": model, "flags": flags or "defaults",
             "mode": "QAT" if config.get("qat") else "PTQ"}
+def _qnn_row(case, report, counts, unexplained) -> dict:
+    kind, model, dtype, per_channel, qat, _ = case
+    flags = ", ".join([dtype] + ["per_channel"] * per_channel)
+    return {"section": "qnn", "model": model, "flags": flags, "mode": "QAT" if qat else "PTQ"}
 
 
 def run_cases(suite, describe) -> list[dict]:
@@ -403,7 +411,7 @@ EXECUTORCH_SCOPING = [
 
 
 ORDER = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
-         "x86_inductor", "arm", "cortex_m"]
+         "x86_inductor", "arm", "cortex_m", "qnn"]
 
 
 def _sections(rows) -> dict:
@@ -478,7 +486,7 @@ ARM_RATIO = [
 
 
 def render(rows: list[dict], device: list[dict]) -> str:
-    from tests.equivalence import cases, executorch_cases
+    from tests.equivalence import cases, executorch_cases, test_qnn_anchor
     from tests.equivalence.gaps import ARM_GAPS
 
     sections = _sections(rows)
@@ -515,10 +523,12 @@ def render(rows: list[dict], device: list[dict]) -> str:
     out += ["## Known language gaps", "",
             "What the anchors do that no `.qrule` file can say yet, with the syntax "
             "proposed to say it. `KNOWN_LANGUAGE_GAPS` in `tests/equivalence/cases.py` "
-            "(torchao) and `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py` "
-            "hold the same list.", ""]
+            "(torchao), `EXECUTORCH_GAPS` in `tests/equivalence/executorch_cases.py`, "
+            "`ARM_GAPS` and `CORTEX_M_GAPS` in `tests/equivalence/gaps.py` and "
+            "`QNN_GAPS` in `tests/equivalence/test_qnn_anchor.py` hold the same list.",
+            ""]
     for gap_id, gap in {**cases.KNOWN_LANGUAGE_GAPS, **executorch_cases.EXECUTORCH_GAPS,
-                        **ARM_GAPS}.items():
+                        **ARM_GAPS, **test_qnn_anchor.QNN_GAPS}.items():
         numeric = " *Changes numerics.*" if gap.numeric else ""
         out += [f"### `{gap_id}`", "",
                 f"- **anchor**: `{gap.anchor}`",
@@ -545,11 +555,11 @@ def render(rows: list[dict], device: list[dict]) -> str:
     return "\n".join(out)
 
 
-GROUPS = ("torchao", "executorch", "device", "arm", "cortex_m")
+GROUPS = ("torchao", "executorch", "device", "arm", "cortex_m", "qnn")
 
 
 def _run(group: str, save) -> list[dict]:
-    from tests.equivalence import arm_cases, cases, executorch_cases
+    from tests.equivalence import arm_cases, cases, executorch_cases, test_qnn_anchor
 
     if group == "arm":
         return run_cases(arm_cases, _arm_row)
@@ -561,6 +571,8 @@ def _run(group: str, save) -> list[dict]:
         from tests.equivalence import test_cortex_m_anchor
 
         return run_cases(test_cortex_m_anchor, _cortex_m_row)
+    if group == "qnn":
+        return run_cases(test_qnn_anchor, _qnn_row)
     return run_device(save)
 
 
@@ -597,7 +609,7 @@ def main(argv=None) -> int:
             return 1
         results[group] = json.loads(path.read_text(encoding="utf-8"))
     text = render(results["torchao"] + results["executorch"] + results["arm"]
-                  + results["cortex_m"], results["device"])
+                  + results["cortex_m"] + results["qnn"], results["device"])
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

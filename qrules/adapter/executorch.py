@@ -24,6 +24,7 @@ from qrules.adapter.torchao import Quantizer
 __all__ = [
     "DeviceBackend", "DEVICE_BACKENDS", "device_backend", "LoweredProgram",
     "arm_quantizer", "cortex_m_quantizer", "cortex_m_transform_for_annotation",
+    "qnn_transform_for_annotation", "qnn_conv_bn_bias", "qnn_replace_inf",
     "mark_arm_nodes",
     "export_for_lowering", "lower",
     "ProgramRun", "load_and_run",
@@ -113,6 +114,51 @@ def cortex_m_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.G
     from executorch.backends.cortex_m.passes.cortex_m_pass_manager import CortexMPassManager
 
     return CortexMPassManager(None).transform_for_annotation(model)
+
+
+def qnn_transform_for_annotation(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The graph QnnQuantizer (HTP) annotates: its pass manager's annotation pipeline
+    (decompositions and recompositions; the ``qnn_passes`` transform a ruleset names)."""
+    from executorch.backends.qualcomm._passes.qnn_pass_manager import get_qnn_pass_manager_cls
+
+    return get_qnn_pass_manager_cls()().transform_for_annotation_pipeline(model)
+
+
+def qnn_conv_bn_bias(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The graph change of QnnQuantizer's QAT conv -> batch norm partitions (the
+    ``qnn_conv_bn_bias`` transform): a conv whose only user is a batch norm gets a zero
+    bias parameter when it has none, so the QAT fold writes a quantized bias into it.
+    executorch's own helpers pick the convs and add the bias (conv_bn.py)."""
+    from executorch.backends.qualcomm.quantizer import conv_bn
+
+    added = False
+    for conv in list(model.graph.nodes):
+        if conv.op != "call_function" or conv.target not in conv_bn.CONV_TARGETS:
+            continue
+        norm = conv_bn._sole_user(conv)
+        if norm is not None and norm.target in conv_bn.BN_TARGETS and conv_bn._bn_output(norm):
+            added |= conv_bn._materialize_conv_bias(model, conv) is not None
+    if added:
+        model.recompile()
+    return model
+
+
+def qnn_replace_inf(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """QnnQuantizer's last annotation step (the ``qnn_replace_inf`` transform, run
+    ``after annotate``): infinite constants and scalar arguments become +- the quantized
+    range of their consumers, read from the annotations. executorch's own method, on a
+    stand-in for the quantizer: it reads nothing of the quantizer but its two helpers,
+    and building a QnnQuantizer loads every HTP rule."""
+    from types import SimpleNamespace
+
+    from executorch.backends.qualcomm.quantizer.quantizer import QnnQuantizer
+
+    stand_in = SimpleNamespace()
+    stand_in._get_quant_range = QnnQuantizer._get_quant_range.__get__(stand_in)
+    stand_in._get_candidates_with_infinity_args = (
+        QnnQuantizer._get_candidates_with_infinity_args.__get__(stand_in))
+    QnnQuantizer._replace_inf(stand_in, model)
+    return model
 
 
 def mark_arm_nodes(model: torch.fx.GraphModule, quantized: dict) -> None:

@@ -206,6 +206,8 @@ class RulesetQuantizer(Quantizer):
     def transform_for_annotation(self, model: GraphModule) -> GraphModule:
         for compiled in self.annotation_passes():
             for transform in compiled.transforms:
+                if transform.after_annotate:
+                    continue
                 entry = registry.TRANSFORMS[transform.name]
                 kwargs = dict(transform.kwargs)
                 if entry.extra.get("reads_plan"):
@@ -246,6 +248,12 @@ class RulesetQuantizer(Quantizer):
                                           for node, note in current.annotations.items()})
         if self.last_warnings:
             warnings.warn(AnnotationWarning(self.last_warnings, self._sources), stacklevel=2)
+        # `transform NAME after annotate`: rewrites that read the annotations just written.
+        for compiled in self.annotation_passes():
+            for transform in compiled.transforms:
+                if transform.after_annotate:
+                    entry = registry.TRANSFORMS[transform.name]
+                    model = resolve_entry(entry)(model, **dict(transform.kwargs)) or model
         return model
 
     def validate(self, model: GraphModule) -> None:

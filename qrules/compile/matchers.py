@@ -87,7 +87,7 @@ class CompiledRule:
     # Its phase is `per node`: the plan tries the phase's rules at each node in turn.
     per_node: bool = False
     # (step, role, FirstOf) of every `ROLE[first PRED]` its config names: a match
-    # where one of them selects no edge is not accepted.
+    # where one of them selects no edge is not accepted (`each` may select none).
     selections: tuple = ()
     # `any_dtype`: also matches ops whose output is not a floating-point tensor.
     any_dtype: bool = False
@@ -245,7 +245,8 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset,
     edges = [(key.step, key.role, key.index) for key, _ in config or ()]
     edges += [(ref.step, ref.role, ref.index) for _, spec in config or () if spec is not None
               for ref in spec.refs]
-    selections = tuple(dict.fromkeys(e for e in edges if isinstance(e[2], ast.FirstOf)))
+    selections = tuple(dict.fromkeys(e for e in edges if isinstance(e[2], ast.FirstOf)
+                                     and not e[2].each))
     entry = rule.entry
     return CompiledRule(rule.name, entry.ruleset, entry.rule.name_span, entry.phase_index,
                         entry.rank, entry.context.scopes, tuple(expansions), config,

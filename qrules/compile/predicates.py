@@ -90,6 +90,9 @@ class StepContext:
     def output_quantized(self, node) -> bool:
         return self.state.output_quantized(node)
 
+    def output_shared(self, node) -> bool:
+        return self.state.output_shared(node)
+
     def every(self, name: str) -> list[RoleValue]:
         """``input[*]``: every value bound to the role."""
         return [RoleValue(value, self) for value in self.roles.get(name, [])]

@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, getitem
 from typing import Any, Mapping, Optional
 
 from torch.fx import GraphModule, Node
@@ -110,8 +110,12 @@ class _MatchEdges:
             # The annotations as they stand when the match is accepted: earlier rules',
             # and in a `per node` phase those of earlier nodes.
             context = StepContext(edges[0][1] if edges else self.match.head, {}, self.state)
-            index = first_position(index, [source for source, _ in edges], context)
-            edges = [] if index is None else edges[index:index + 1]
+            if index.each:
+                edges = [edge for edge in edges if first_position(
+                    index, [edge[0]], context) is not None]
+            else:
+                index = first_position(index, [source for source, _ in edges], context)
+                edges = [] if index is None else edges[index:index + 1]
         elif index is not None and index != "*":
             edges = edges[index:index + 1]
         # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
@@ -129,17 +133,20 @@ class _MatchEdges:
                 return True
         return False
 
-    def resolve(self, ref: EdgeRef) -> Optional[Edge]:
+    def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
         if ref.role == "output":
             return self.match.output_node()
         picked = self.select(ref.step, ref.role, 0 if ref.index is None else ref.index)
         if not picked:
             return None
-        source, user = picked[0]
+        # `ROLE[each PRED]` in a reference names the edge its entry is being placed on.
+        each = isinstance(ref.index, ast.FirstOf) and ref.index.each
+        source, user = current if each and current in picked else picked[0]
         return source if ref.producer else (source, user)
 
 
-def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optional[str]]:
+def _place(spec: Spec, key_text: str, edges: _MatchEdges,
+           current: Optional[tuple] = None) -> tuple[Placed, Optional[str]]:
     if spec.copies_neighbour:
         # `neighbour()`: the very spec (and its shared or derived edges) on the edge
         # next to the region, as executorch's SharedQspecQuantizer copies it; with
@@ -152,7 +159,7 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges) -> tuple[Placed, Optio
         spec, missing = _with_match_args(spec, edges)
     refs: list[Edge] = []
     for ref in spec.refs:
-        edge = edges.resolve(ref)
+        edge = edges.resolve(ref, current)
         if edge is None:
             missing = str(ref)
         else:
@@ -196,6 +203,8 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
             targets = match.region_outputs or ([] if match.connected else [output_node])
+            if key.index is not None:
+                targets = tuple_items(output_node, key.index)
             for node in targets:
                 # A graph input, or the op of an `any_dtype` rule, whose value is not a
                 # float tensor has no output to observe.
@@ -218,7 +227,7 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 # used to be written as input_qspec_map keys, which torchao's prepare
                 # rejects ("Expected input_edge to have type Tuple[Node, Node]").
                 continue
-            placed = None if spec is None else _place(spec, text, edges)
+            placed = None if spec is None else _place(spec, text, edges, (source, user))
             notes[user].inputs[source] = None if placed is None else placed[0]
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
@@ -238,6 +247,14 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def tuple_items(node: Node, index) -> list[Node]:
+    """`output[*]` / `output[N]`: the `operator.getitem` users of a tuple result (all of
+    them, or those taking item N) whose values are float tensors, in graph order."""
+    return [user for user in node.users
+            if user.op == "call_function" and user.target is getitem
+            and (index == "*" or user.args[1] == index) and is_float_value(user)]
 
 
 def _owners_first(note: NodeAnnotation) -> None:

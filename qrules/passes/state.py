@@ -69,6 +69,16 @@ class State:
         existing = self.existing.get(node)
         return existing is not None and bool(getattr(existing, "_annotated", False))
 
+    def output_shared(self, node: Node) -> bool:
+        """`shared`: the node's output shares another edge's observer (a `same_as`
+        spec here, torchao's SharedQuantizationSpec from another quantizer)."""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None and planned.output.spec.shares
+        existing = self.existing.get(node)
+        return existing is not None and type(
+            getattr(existing, "output_qspec", None)).__name__ == "SharedQuantizationSpec"
+
     def output_quantized(self, node: Node) -> bool:
         # As docs/language.md defines `quantized`: the output has a spec, or the node
         # ends a match that quantized its inputs (a fused int8 pattern whose output the

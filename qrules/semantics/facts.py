@@ -168,6 +168,10 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          "quantized that match's `input` edges (a fused int8 pattern, X86's "
          "`_is_output_of_quantized_pattern`)", _of_producer("output_quantized"),
          reads_annotations=True),
+    Fact("shared", "bool", "an earlier match gave the producer's output a spec that shares "
+         "another edge's observer (`same_as`; another quantizer's "
+         "SharedQuantizationSpec), as a split's items do", _of_producer("output_shared"),
+         reads_annotations=True),
 )}
 
 
@@ -248,7 +252,8 @@ def _source(ctx, *names: str) -> bool:
 
 PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
     *(_fact_function(name, false_when_absent=name != "rank")
-      for name in ("is_float", "is_node", "is_constant", "rank", "quantized", "annotated")),
+      for name in ("is_float", "is_node", "is_constant", "rank", "quantized", "annotated",
+                   "shared")),
     PredicateFunction("abs", ("any",), "number",
                       "absolute value: `abs(input[1].value) <= 65504`",
                       lambda ctx, value: abs(value)),

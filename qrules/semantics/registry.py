@@ -160,6 +160,22 @@ TRANSFORMS: dict[str, Entry] = {e.name: e for e in (
           "executorch's CortexMPassManager.transform_for_annotation: scalars to "
           "constants, hardswish clamps, mean decomposed, matmul to bmm, shared "
           "constants deduplicated (needs executorch)"),
+    Entry("qnn_passes", "transform",
+          "qrules.adapter.executorch:qnn_transform_for_annotation", frozenset(),
+          "executorch's QnnPassManager `transform_for_annotation_pipeline` for HTP "
+          "(QnnQuantizer's `transform_for_annotation`); needs executorch"),
+    Entry("qnn_conv_bn_bias", "transform", "qrules.adapter.executorch:qnn_conv_bn_bias",
+          frozenset(),
+          "executorch's QnnQuantizer under QAT: a zero bias for every conv whose only user "
+          "is a batch norm and that has none (conv_bn.py `_materialize_conv_bias`), so the "
+          "QAT fold quantizes the folded bias; needs executorch"),
+    # QnnQuantizer.annotate ends by clamping infinite constants to each consumer's
+    # quantized range, read from the annotations just written.
+    Entry("qnn_replace_inf", "transform", "qrules.adapter.executorch:qnn_replace_inf",
+          frozenset(),
+          "executorch's `QnnQuantizer._replace_inf`: scalar arguments and stored constants "
+          "beyond float16's range become +- their consumer's quantized range; runs "
+          "`after annotate`; needs executorch", extra={"after_annotate": True}),
     # Arm's TOSAQuantizer decomposes, before annotating, only the ops it quantizes:
     # the transform reads the ruleset's own plan of the graph (`reads_plan`).
     Entry("arm_decompositions", "transform", "qrules.adapter.executorch:arm_decompositions",
@@ -242,19 +258,23 @@ def register_observer(name: str, factory: Callable, kwargs: Optional[set[str]] =
 
 def register_transform(name: str, function: Callable, kwargs: Optional[set[str]] = None,
                        *, op_kwargs: Optional[set[str]] = None, reads_plan: bool = False,
-                       replace: bool = False) -> Entry:
+                       after_annotate: bool = False, replace: bool = False) -> Entry:
     """Make ``transform name(...)`` usable; ``function(graph_module, **kwargs)``.
 
     ``op_kwargs`` (a subset of ``kwargs``) take a list of op names in the ruleset
     (``ops=[add, mul]``); the function gets the frozenset of their aten overloads.
     With ``reads_plan``, the function also gets ``quantized``: the set of nodes the
     ruleset would quantize on the graph as it stands (a backend that decomposes only
-    what its quantizer quantizes, as Arm's does).
+    what its quantizer quantizes, as Arm's does). With ``after_annotate``, it rewrites
+    the annotated graph instead (``transform name after annotate``), reading the
+    annotations ``annotate`` wrote.
     """
     op_kwargs = frozenset(op_kwargs or ())
     if not op_kwargs <= frozenset(kwargs or ()):
         raise ValueError(f"op_kwargs {sorted(op_kwargs)} must be among kwargs")
     extra = {"reads_plan": True} if reads_plan else {}
+    if after_annotate:
+        extra["after_annotate"] = True
     return _register(TRANSFORMS, Entry(name, "transform", function, frozenset(kwargs or ()),
                                        op_kwargs=op_kwargs, extra=extra), replace, function)
 

@@ -59,6 +59,7 @@ class BoundTransform:
     name: str
     kwargs: tuple[tuple[str, Any], ...]
     span: Span
+    after_annotate: bool = False   # runs once the annotations are written
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Ruleset:
             if ev.conditions_hold(definition.conditions) is True and not self._disabled(
                     node.name, "transform", ev):
                 transforms.append(BoundTransform(node.name, _transform_kwargs(node, ev),
-                                                 node.span))
+                                                 node.span, node.after_annotate))
         if has_errors(ev.diagnostics):  # only parameter-dependent values can get here
             raise QruleError(ev.diagnostics, self.sources)
         return BoundRuleset(self.name, self.version, bound, tuple(rules), tuple(transforms),

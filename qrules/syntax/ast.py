@@ -80,10 +80,11 @@ class Each(Node):
 
 class FirstOf(Node):
     """``first quantized else 0`` inside ``input[...]``: the first edge of the role for
-    which the predicate function holds, else the edge at ``fallback`` (if given)."""
+    which the predicate function holds, else the edge at ``fallback`` (if given).
+    ``each shared``: every edge it holds for, each entry placed edge by edge."""
 
     kind: Literal["first_of"] = "first_of"
-    #: The word written before the predicate (checked to be ``first``: QR112).
+    #: The word written before the predicate (checked to be ``first`` or ``each``: QR112).
     word: str = "first"
     predicate: str
     fallback: Optional[int] = None
@@ -96,11 +97,15 @@ class FirstOf(Node):
     # Two spellings of one selection are one edge: config keys and `same_as(...)`
     # references are looked up by (step, role, index), whatever their spans.
     def __eq__(self, other) -> bool:
-        return isinstance(other, FirstOf) and (self.predicate, self.fallback) == (
-            other.predicate, other.fallback)
+        return isinstance(other, FirstOf) and (self.word, self.predicate, self.fallback) == (
+            other.word, other.predicate, other.fallback)
 
     def __hash__(self) -> int:
-        return hash((self.predicate, self.fallback))
+        return hash((self.word, self.predicate, self.fallback))
+
+    @property
+    def each(self) -> bool:
+        return self.word == "each"
 
 
 class Keyword(Node):
@@ -382,6 +387,14 @@ class Disable(Node):
 class Transform(Node):
     kind: Literal["transform"] = "transform"
     name: str
+    #: The words after the name, as written: `after annotate` runs the transform
+    #: once annotations are written (anything else is QR117); None runs it before.
+    stage: Optional[str] = None
+    stage_span: Optional[Span] = Field(default=None, exclude=True)
+
+    @property
+    def after_annotate(self) -> bool:
+        return self.stage is not None
     args: tuple[Expr, ...] = ()
     kwargs: tuple[Keyword, ...] = ()
     name_span: Span

@@ -44,6 +44,14 @@ class _Takes(tuple):
     """The items of a `takes(...)` clause, told apart from a rule's other children."""
 
 
+class _Stage:
+    """The words after a transform's name (`after annotate`), until transform_decl reads
+    them."""
+
+    def __init__(self, text: str, span: Span):
+        self.text, self.span = text, span
+
+
 class _Label(str):
     """A step label, told apart from the step's other children by its type."""
 
@@ -304,10 +312,16 @@ class AstBuilder(Transformer):
                            name_span=self._tok(name))
 
     def transform_decl(self, meta, children):
-        name = children[0]
-        args, kwargs = children[1] if len(children) > 1 else ((), ())
+        stage = children[-1] if isinstance(children[-1], _Stage) else None
+        name, *rest = children[:-1] if stage is not None else children
+        args, kwargs = rest[0] if rest else ((), ())
         return make_node(ast.Transform, span=self._span(meta), name=str(name), args=args,
-                             kwargs=kwargs, name_span=self._tok(name))
+                         kwargs=kwargs, name_span=self._tok(name),
+                         stage=None if stage is None else stage.text,
+                         stage_span=None if stage is None else stage.span)
+
+    def transform_stage(self, meta, children):
+        return _Stage(" ".join(str(word) for word in children), self._span(meta))
 
     def pattern_def(self, meta, children):
         name, pattern = children

@@ -1,8 +1,8 @@
 """The spec constructs executorch's Qualcomm quantizer needs, each checked against the
 torchao spec executorch 1.5.1's ``qconfig.py`` builds: field by field, observer or
 fake-quantizer class and keyword arguments included (``describe_spec``, what
-``qrules diff`` compares). The spec text here is what QNNSPEC_STATUS.md gives
-rulesets/qnn.qrule for each QuantDtype."""
+``qrules diff`` compares). The spec text here (qnn_dtype_specs.qrule) is what
+rulesets/qnn.qrule says for each QuantDtype."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.device.test_xnnpack_ruleset import CONFIGS, HELPER_CASES, ZOO
 
-from . import arm_cases, executorch_cases, test_cortex_m_anchor
+from . import arm_cases, executorch_cases, test_cortex_m_anchor, test_qnn_anchor
 from .cases import CASES, EXPECTED, KNOWN_LANGUAGE_GAPS, case_id
 from .gaps import ARM_GAPS, CORTEX_M_GAPS
 
@@ -36,9 +36,9 @@ def _ruleset_heading(line):
     return heading.groups() if heading else None
 
 
-def _documented_cases() -> tuple[dict, dict, dict, dict]:
-    """(torchao, executorch xnnpack, arm, cortex_m) case id -> gap counts."""
-    torchao, executorch, arm, cortex_m = {}, {}, {}, {}
+def _documented_cases() -> tuple[dict, dict, dict, dict, dict]:
+    """(torchao, executorch xnnpack, arm, cortex_m, qnn) case id -> gap counts."""
+    torchao, executorch, arm, cortex_m, qnn = {}, {}, {}, {}, {}
     for (ruleset, flavour), cells in _rows(_ruleset_heading):
         if len(cells) != 7:
             continue
@@ -53,16 +53,20 @@ def _documented_cases() -> tuple[dict, dict, dict, dict]:
         if ruleset == "cortex_m":
             cortex_m[f"{model}|{'qat' if mode == 'QAT' else 'ptq'}"] = counts
             continue
+        if ruleset == "qnn":
+            flags = ",".join(f for f in (flags, "qat" if mode == "QAT" else "") if f)
+            qnn[f"{model}|executorch:qnn[{flags}]"] = counts
+            continue
         if flavour == "executorch":
             executorch[f"{model}|executorch:xnnpack[{flags}]"] = counts
             continue
         spec = f"{ruleset}[{flags}]" if flags else ruleset
         torchao[f"{model}|{spec}" + ("|strict" if "strict export" in mode else "")] = counts
-    return torchao, executorch, arm, cortex_m
+    return torchao, executorch, arm, cortex_m, qnn
 
 
 def test_every_case_is_documented_with_its_gap_counts():
-    torchao, executorch, arm, cortex_m = _documented_cases()
+    torchao, executorch, arm, cortex_m, qnn = _documented_cases()
     assert set(torchao) == {case_id(c) for c in CASES}
     for case in CASES:
         key = case_id(case)
@@ -78,11 +82,12 @@ def test_every_case_is_documented_with_its_gap_counts():
     # CORTEX_M_GAPS is empty: every Cortex-M case is documented with no gap.
     assert cortex_m == {test_cortex_m_anchor.case_id(c): {}
                         for c in test_cortex_m_anchor.CASES}
+    assert qnn == {test_qnn_anchor.case_id(c): dict(c[-1]) for c in test_qnn_anchor.CASES}
 
 
 def test_every_gap_is_documented():
     gaps = {**KNOWN_LANGUAGE_GAPS, **executorch_cases.EXECUTORCH_GAPS, **ARM_GAPS,
-            **CORTEX_M_GAPS}
+            **CORTEX_M_GAPS, **test_qnn_anchor.QNN_GAPS}
     headings = set(re.findall(r"^### `(\w+)`$", DOC, re.M))
     assert headings == set(gaps)
     for gap in gaps.values():

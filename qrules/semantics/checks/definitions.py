@@ -129,6 +129,16 @@ def check_transforms(analysis: Analysis) -> list[Diagnostic]:
             out.append(diagnostic("QR211", f"unknown transform `{node.name}` (registered: "
                                   f"{known})", node.name_span))
             continue
+        if node.stage is not None and node.stage != "after annotate":
+            out.append(diagnostic("QR117", "only `after annotate` may follow a transform's "
+                                  f"name, not `{node.stage}`", node.stage_span))
+        elif node.after_annotate != bool(entry.extra.get("after_annotate")):
+            out.append(diagnostic(
+                "QR233", f"transform `{node.name}` rewrites the graph "
+                + (f"once it is annotated: write `transform {node.name} after annotate`"
+                   if entry.extra.get("after_annotate") else
+                   f"before annotation: write `transform {node.name}` without `after "
+                   "annotate`"), node.name_span))
         if node.args:
             out.append(diagnostic("QR318", "transform arguments are keywords: "
                                   f"`{node.name}(name=value)`", node.args[0].span))

@@ -178,7 +178,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
         elif isinstance(node, ast.Index):
             visit(node.value)
             if isinstance(node.index, ast.FirstOf):
-                out.extend(first_of_problems(node.index))
+                out.extend(first_of_problems(node.index, in_predicate=True))
             else:
                 visit(node.index)
         elif isinstance(node, ast.Each):
@@ -230,7 +230,7 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
         for kind, arg in zip(kinds, node.args):
             if kind == "role" and isinstance(arg, ast.Index) and isinstance(
                     arg.index, ast.FirstOf):
-                out.extend(first_of_problems(arg.index))
+                out.extend(first_of_problems(arg.index, in_predicate=True))
             if kind == "role" and not role_ref(arg):
                 out.append(diagnostic("QR210", f"`{name}` takes a role of this {owner} "
                                       f"({', '.join(sorted(roles))})", arg.span))

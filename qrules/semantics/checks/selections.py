@@ -12,12 +12,21 @@ from qrules.semantics.patterns import Expansion
 from qrules.syntax import ast
 
 
-def first_of_problems(first: ast.FirstOf) -> list[Diagnostic]:
-    """`ROLE[first PRED else N]`: the word is `first` and PRED a predicate function of
-    one edge answering true or false (`quantized`, `annotated`, `is_node`, ...)."""
-    if first.word != "first":
-        return [diagnostic("QR112", f"expected `first` before `{first.predicate}`, as in "
-                           "`input[first quantized]`", first.span)]
+def first_of_problems(first: ast.FirstOf, in_predicate: bool = False) -> list[Diagnostic]:
+    """`ROLE[first PRED else N]` / `ROLE[each PRED]`: the word is `first` or `each` and
+    PRED a predicate function of one edge answering true or false (`quantized`,
+    `annotated`, `is_node`, ...); `each` has no `else` and names no single edge, so it
+    is for config keys and the references in them, not predicates."""
+    if first.word not in ("first", "each"):
+        return [diagnostic("QR112", f"expected `first` or `each` before `{first.predicate}`, "
+                           "as in `input[first quantized]`", first.span)]
+    if first.each and first.fallback is not None:
+        return [diagnostic("QR234", f"`each {first.predicate}` takes every edge it holds "
+                           f"for, so there is no `else {first.fallback}`", first.span)]
+    if first.each and in_predicate:
+        return [diagnostic("QR235", f"`each {first.predicate}` names several edges, one at a "
+                           "time, in a config; a predicate needs one edge (`first`) or all "
+                           "of them (`ROLE[*]`)", first.span)]
     function = registry.PREDICATE_FUNCTIONS.get(first.predicate)
     span = first.predicate_span or first.span
     if function is None:
@@ -37,6 +46,8 @@ def selection_problems(step: Optional[str], role: str, first: ast.FirstOf,
     """`first` on a role with a fixed number of edges: `else N` within it, and more
     than one edge to choose from."""
     out = first_of_problems(first)
+    if first.each:
+        return out   # any number of edges may qualify, none included
     counts: set = set()
     for expansion in expansions:
         steps = [s for s in expansion.steps if s.label == step] if step else expansion.steps[:1]
