@@ -6,11 +6,13 @@ back into a conv with the bn folded in. They find those subgraphs with pattern g
 made by ``torch.export`` of small Python functions: 12 exports per prepare and 96 per
 convert, for all four conv kinds whether the graph has them or not, every call
 (~95% of a QAT convert). Here the same rewrites run with the same torchao building
-blocks (patterns, filters, metadata copying, bn folding) in the same order, so the
-graph comes out the same, but:
+blocks (filters, metadata copying, bn folding) in the same order, so the graph comes
+out the same, but:
 
-- a pattern graph is exported once per process and kept, keyed by what it depends on
-  (conv kind, bias, per-channel, bias quantized, bn training, device);
+- the pattern graphs are ``qat_patterns``' hand-built copies of those exports (no
+  ``torch.export`` at run time), each built on first use and kept for the process,
+  keyed by what it depends on (conv kind, bias, per-channel, bias quantized, bn
+  training, device);
 - a conv kind the graph does not call is skipped: its patterns cannot match, and
   torchao's per-kind pass then only removes dead code and recompiles, done once here.
 
@@ -21,56 +23,21 @@ example inputs for every export).
 from __future__ import annotations
 
 import itertools
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.export.unflatten import _assign_attr, _AttrKind
 from torch.fx.subgraph_rewriter import replace_pattern_with_filters
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from qrules.adapter import qat_patterns as patterns
 from qrules.adapter import torchao  # noqa: F401  (quiets torchao's import first)
 from torchao.quantization.pt2e import qat_utils as qat  # noqa: E402
 from torchao.quantization.pt2e import utils as pt2e_utils  # noqa: E402
-from torchao.quantization.pt2e.utils import _get_aten_graph_module_for_pattern  # noqa: E402
-
-_PATTERN_CACHE: dict[tuple, torch.fx.GraphModule] = {}
-
-# conv kind -> (the aten target its pattern graph anchors on, example-input rank)
-_CONV_KINDS: dict[Callable, tuple] = {
-    F.conv1d: (torch.ops.aten.conv1d.default, 1),
-    F.conv2d: (torch.ops.aten.conv2d.default, 2),
-    F.conv_transpose1d: (torch.ops.aten.conv_transpose1d.default, 1),
-    F.conv_transpose2d: (torch.ops.aten.conv_transpose2d.input, 2),
-}
-
-
-def _example_inputs(rank: int, with_conv_bias: bool) -> tuple:
-    """The shapes torchao traces its patterns with; values never reach the graph
-    (a private generator keeps the global RNG untouched)."""
-    generator = torch.Generator().manual_seed(0)
-    shapes = [(1, 1) + (3,) * rank, (1, 1) + (1,) * rank]
-    shapes += [(1,)] * (5 if with_conv_bias else 4)  # [conv bias,] bn weight, bias, mean, var
-    return tuple(torch.randn(shape, generator=generator) for shape in shapes)
-
-
-def _pattern(key: tuple, build: Callable, rank: int, with_conv_bias: bool, is_cuda: bool,
-             kwargs: Callable = dict) -> torch.fx.GraphModule:
-    """The exported pattern graph for ``key``, made on first use (``kwargs()``: the
-    pattern's keyword inputs). Callers only read it (the subgraph rewriter copies the
-    replacement's attributes)."""
-    graph = _PATTERN_CACHE.get(key)
-    if graph is None:
-        with torch.random.fork_rng(devices=[]):  # torchao's kwargs draw random tensors
-            graph = _get_aten_graph_module_for_pattern(
-                build(), _example_inputs(rank, with_conv_bias), is_cuda, **kwargs())
-        _PATTERN_CACHE[key] = graph
-    return graph
 
 
 def _present_kinds(m: torch.fx.GraphModule) -> list:
     targets = {n.target for n in m.graph.nodes if n.op == "call_function"}
-    return [kind for kind, (target, _) in _CONV_KINDS.items() if target in targets]
+    return [kind for kind, (target, *_) in patterns.CONV_KINDS.items() if target in targets]
 
 
 def _prune(m) -> None:
@@ -81,20 +48,17 @@ def _prune(m) -> None:
     m.recompile()
 
 
-def _devices() -> list[bool]:
-    return [True, False] if torch.cuda.is_available() else [False]
+def _devices() -> list[str]:
+    """torchao's ``is_cuda`` options, as the device its pattern graphs are made on."""
+    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
 
 
-def _fuse_kind(m, conv_fn, is_cuda: bool) -> None:
-    rank = _CONV_KINDS[conv_fn][1]
-    match = _pattern(("conv_bn", conv_fn, is_cuda), lambda: qat._get_conv_bn_pattern(conv_fn),
-                     rank, True, is_cuda)
+def _fuse_kind(m, conv_fn, device: str) -> None:
+    match = patterns.conv_bn(conv_fn, device)
     replaced = []
-    for with_bias, build, keep in (
-            (True, qat._get_qat_conv_bn_pattern, qat._has_conv_bias_filter),
-            (False, qat._get_qat_conv_bn_pattern_no_conv_bias, qat._no_conv_bias_filter)):
-        replacement = _pattern(("qat_conv_bn", conv_fn, with_bias, is_cuda),
-                               lambda build=build: build(conv_fn), rank, True, is_cuda)
+    for with_bias, keep in ((True, qat._has_conv_bias_filter),
+                            (False, qat._no_conv_bias_filter)):
+        replacement = patterns.qat_conv_bn(conv_fn, with_bias, device)
         replaced += replace_pattern_with_filters(m, match, replacement, match_filters=[keep],
                                                  ignore_literals=True)
         m.recompile()
@@ -131,9 +95,9 @@ def fuse_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
     if not any(qat._is_bn_node(n) for n in m.graph.nodes):
         return m
     _prune(m)
-    for is_cuda in _devices():
+    for device in _devices():
         for conv_fn in _present_kinds(m):
-            _fuse_kind(m, conv_fn, is_cuda)
+            _fuse_kind(m, conv_fn, device)
     return m
 
 
@@ -143,8 +107,7 @@ _WEIGHT_QUANTIZE = {True: torch.ops.quantized_decomposed.quantize_per_channel.de
                     False: torch.ops.quantized_decomposed.quantize_per_tensor.default}
 
 
-def _fold_kind(m, conv_fn, is_cuda: bool) -> None:
-    rank = _CONV_KINDS[conv_fn][1]
+def _fold_kind(m, conv_fn, device: str) -> None:
     targets = {n.target for n in m.graph.nodes if n.op == "call_function"}
     m.graph.eliminate_dead_code()
     m.recompile()
@@ -157,17 +120,8 @@ def _fold_kind(m, conv_fn, is_cuda: bool) -> None:
         if _WEIGHT_QUANTIZE[per_channel] not in targets:
             continue
         flags = (per_channel, has_bias, bias_quantized, training)
-        def kwargs(flags=flags):
-            return qat._get_quantized_conv_bn_example_inputs_kwargs(*flags[:3], is_cuda)
-
-        match = _pattern(("quantized", conv_fn, flags, is_cuda),
-                         lambda: qat._get_quantized_qat_conv_bn_pattern(*flags[:3], conv_fn,
-                                                                   training),
-                         rank, False, is_cuda, kwargs)
-        replacement = _pattern(("folded", conv_fn, flags, is_cuda),
-                               lambda: qat._get_folded_quantized_qat_conv_bn_pattern(
-                                   *flags[:3], conv_fn, training),
-                               rank, False, is_cuda, kwargs)
+        match = patterns.quantized_qat_conv_bn(conv_fn, *flags, device)
+        replacement = patterns.folded_qat_conv_bn(conv_fn, *flags, device)
         replaced += replace_pattern_with_filters(m, match, replacement, ignore_literals=True)
     m.recompile()
     qat._remove_extra_dequantize(m)
@@ -247,9 +201,9 @@ def fold_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
         return m
     _prune(m)
     kinds = _present_kinds(m)
-    for is_cuda in _devices():
+    for device in _devices():
         for conv_fn in kinds:
-            _fold_kind(m, conv_fn, is_cuda)
+            _fold_kind(m, conv_fn, device)
     for node in list(m.graph.nodes):
         if _is_bn_step_counter_update(node):
             m.graph.erase_node(node)
