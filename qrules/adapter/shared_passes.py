@@ -9,9 +9,13 @@ against torchao's functions. What is qrules' own, and why:
 - ``passes.observe.insert_observers`` for torchao's observer insertion (its naming is
   quadratic in the number of observers);
 - ``qat_fusion.fuse_conv_bn_qat`` / ``fold_conv_bn_qat`` for ``_fuse_conv_bn_qat`` /
-  ``_fold_conv_bn_qat`` (pattern graphs exported on every call);
+  ``_fold_conv_bn_qat`` (which export their pattern graphs on every call; qrules'
+  are built by hand, once per process);
 - ``passes.histogram.search_bins``, through ``_fast_histogram_search``, for
-  HistogramObserver's range search at convert (a tensor index per step).
+  HistogramObserver's range search at convert (a tensor index per step);
+- ``_DequantizeSkippingFolder``, through ``_dequantize_not_evaluated``, for torchao's
+  constant folder, which dequantizes every quantized weight only to drop the value
+  (about half of a resnet18 convert).
 
 The rest is torchao's own code, called as is: batch-norm folding for PTQ, the
 quantizer's transform/annotate/validate, the edge-to-observer map, Q/DQ conversion, the
@@ -37,7 +41,7 @@ from torch.ao.quantization.fx.prepare import _save_state  # noqa: E402
 from torch.fx.passes.infra.pass_manager import PassManager  # noqa: E402
 from torchao.quantization.pt2e import prepare as _prepare  # noqa: E402
 from torchao.quantization.pt2e import quantize_pt2e as _torchao  # noqa: E402
-from torchao.quantization.pt2e.constant_fold import constant_fold  # noqa: E402
+from torchao.quantization.pt2e import constant_fold as _constant_folding  # noqa: E402
 from torchao.quantization.pt2e.convert import _convert_to_reference_decomposed_fx  # noqa: E402
 from torchao.quantization.pt2e.observer import (  # noqa: E402
     HistogramObserver, _is_activation_post_process,
@@ -171,9 +175,42 @@ def _port_qdq_meta(model, fold_quantize):
     return PassManager([PortNodeMetaForQDQ()])(model).graph_module
 
 
+_DEQUANTIZE_OPS = (torch.ops.quantized_decomposed.dequantize_per_channel.default,
+                   torch.ops.quantized_decomposed.dequantize_per_tensor.default,
+                   torch.ops.quantized_decomposed.dequantize_per_tensor.tensor)
+
+
+class _DequantizeSkippingFolder(_constant_folding.ConstantFolder):
+    """torchao's constant folder, without evaluating a DQ op on a constant: its
+    ``run_node`` computes the value, then, as DQ ops are impure to it, answers
+    "unknown" and drops it. Here the answer comes first: the same "unknown" wherever
+    torchao's would give it (an impure node whose value is a tensor off the meta
+    device; DQ ops keep their input's device)."""
+
+    def _deduce_value(self, node):
+        if node.target in _DEQUANTIZE_OPS and self.is_impure(node):
+            value = self.env.get(node.args[0])
+            if isinstance(value, torch.Tensor) and value.device.type != "meta":
+                return self.unknown_value
+        return super()._deduce_value(node)
+
+
+@contextlib.contextmanager
+def _dequantize_not_evaluated():
+    """For the length of a ``constant_fold`` call, torchao's function builds
+    ``_DequantizeSkippingFolder`` (it looks its folder class up in its module)."""
+    original = _constant_folding.ConstantFolder
+    _constant_folding.ConstantFolder = _DequantizeSkippingFolder
+    try:
+        yield
+    finally:
+        _constant_folding.ConstantFolder = original
+
+
 def _fold_quantized_weights(model, fold_quantize):
     if fold_quantize:
-        constant_fold(model, _torchao._quant_node_constraint)
+        with _dequantize_not_evaluated():
+            _constant_folding.constant_fold(model, _torchao._quant_node_constraint)
     return model
 
 
