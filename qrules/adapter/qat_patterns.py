@@ -11,8 +11,9 @@ arguments, and the metadata later passes read: ``val`` (fake tensors of torchao'
 example shapes, which prepare's observer insertion and convert's Q/DQ dtype read),
 ``tensor_meta``, ``eager_input_vals`` of the Q/DQ ops, and the trace's
 ``nn_module_stack`` / ``source_fn_stack`` / ``torch_fn`` / ``original_aten`` /
-``seq_nr`` (what a later re-export carries on to partitioners). Left out: the
-export's ``stack_trace`` and ``from_node`` (where torch.export ran, which it did not).
+``seq_nr`` (what a later re-export carries on to partitioners; ``seq_nr`` as a fresh
+process's export gives it). Left out: the export's ``stack_trace`` and ``from_node``
+(where torch.export ran, which it did not).
 tests/engine/test_qat_patterns.py compares every graph with torchao's export.
 
 Each graph is built on first use and kept for the process (``functools.cache``, keyed

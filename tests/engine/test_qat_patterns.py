@@ -1,8 +1,10 @@
 """The hand-built QAT pattern graphs (qrules/adapter/qat_patterns.py) are the graphs
 torchao's ``torch.export`` of its pattern functions makes, for every key the fuse and
 the fold use: the same nodes in the same order (op, name, target, arguments) and the
-same metadata values, ``stack_trace`` and ``from_node`` aside (they say where the
-export ran). The export happens only here, in the test.
+same metadata values, aside from what says where and when the export ran:
+``stack_trace``, ``from_node`` and ``seq_nr`` (-1 in a fresh process, as built here;
+an autograd sequence number once earlier work in the process has advanced it). The
+export happens only here, in the test.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from torchao.quantization.pt2e.utils import _get_aten_graph_module_for_pattern
 KINDS = list(qat_patterns.CONV_KINDS)
 FOLD_FLAGS = [flags for flags in itertools.product((True, False), repeat=4)
               if flags[1] or not flags[2]]  # (per_channel, has_bias, bias_quantized, training)
+
+
+_WHERE_EXPORTED = ("stack_trace", "from_node", "seq_nr")
 
 
 def _examples(conv_fn, with_conv_bias: bool) -> tuple:
@@ -44,7 +49,7 @@ def _value(value):
 def _rows(gm: torch.fx.GraphModule) -> list:
     return [(node.op, node.name, str(node.target), str(node.args), str(node.kwargs),
              {key: _value(value) for key, value in sorted(node.meta.items())
-              if key not in ("stack_trace", "from_node")})
+              if key not in _WHERE_EXPORTED})
             for node in gm.graph.nodes]
 
 
