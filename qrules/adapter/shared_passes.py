@@ -13,6 +13,9 @@ against torchao's functions. What is qrules' own, and why:
   are built by hand, once per process);
 - ``passes.histogram.search_bins``, through ``_fast_histogram_search``, for
   HistogramObserver's range search at convert (a tensor index per step);
+- ``_resumed_naming`` for the names of the scale / zero-point buffers the Q/DQ
+  conversion adds (torchao scans ``_scale_0``, ``_scale_1``, … from 0 for each:
+  quadratic, 11 s of a 10k-node convert);
 - ``_DequantizeSkippingFolder``, through ``_dequantize_not_evaluated``, for torchao's
   constant folder, which dequantizes every quantized weight only to drop the value
   (about half of a resnet18 convert).
@@ -42,6 +45,7 @@ from torch.fx.passes.infra.pass_manager import PassManager  # noqa: E402
 from torchao.quantization.pt2e import prepare as _prepare  # noqa: E402
 from torchao.quantization.pt2e import quantize_pt2e as _torchao  # noqa: E402
 from torchao.quantization.pt2e import constant_fold as _constant_folding  # noqa: E402
+from torchao.quantization.pt2e import utils as _pt2e_utils  # noqa: E402
 from torchao.quantization.pt2e.convert import _convert_to_reference_decomposed_fx  # noqa: E402
 from torchao.quantization.pt2e.observer import (  # noqa: E402
     HistogramObserver, _is_activation_post_process,
@@ -158,8 +162,38 @@ def _fast_histogram_search(model):
             observer.__dict__.pop("_non_linear_param_search", None)
 
 
+@contextlib.contextmanager
+def _resumed_naming():
+    """For the length of the Q/DQ conversion, torchao's ``get_new_attr_name_with_prefix``
+    (the smallest free ``prefix + str(i)``, by ``hasattr`` from 0) resumes each
+    (module, prefix) scan at the name it last gave. Every smaller index was taken then
+    and nothing in the conversion deletes such attributes, so the names are the same;
+    a name given but not set is given again, as torchao's would."""
+    original = _pt2e_utils.get_new_attr_name_with_prefix
+    resume_at: dict[tuple, tuple] = {}  # (id, prefix) -> (module, index): the module
+    # is held so that its id is not reused by another within the conversion
+
+    def resumed(prefix: str):
+        prefix = prefix.replace(".", "_")
+
+        def new_name(module) -> str:
+            index = resume_at.get((id(module), prefix), (module, 0))[1]
+            while hasattr(module, prefix + str(index)):
+                index += 1
+            resume_at[id(module), prefix] = (module, index)
+            return prefix + str(index)
+
+        return new_name
+
+    _pt2e_utils.get_new_attr_name_with_prefix = resumed
+    try:
+        yield
+    finally:
+        _pt2e_utils.get_new_attr_name_with_prefix = original
+
+
 def _reference_qdq(model, fold_quantize):
-    with _fast_histogram_search(model):
+    with _fast_histogram_search(model), _resumed_naming():
         return _convert_to_reference_decomposed_fx(model)
 
 
