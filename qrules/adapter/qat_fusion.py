@@ -6,11 +6,13 @@ back into a conv with the bn folded in. They find those subgraphs with pattern g
 made by ``torch.export`` of small Python functions: 12 exports per prepare and 96 per
 convert, for all four conv kinds whether the graph has them or not, every call
 (~95% of a QAT convert). Here the same rewrites run with the same torchao building
-blocks (patterns, filters, metadata copying, bn folding) in the same order, so the
-graph comes out the same, but:
+blocks (filters, metadata copying, bn folding) in the same order, so the graph comes
+out the same, but:
 
-- a pattern graph is exported once per process and kept, keyed by what it depends on
-  (conv kind, bias, per-channel, bias quantized, bn training, device);
+- the pattern graphs are ``qat_patterns``' hand-built copies of those exports (no
+  ``torch.export`` at run time), each built on first use and kept for the process,
+  keyed by what it depends on (conv kind, bias, per-channel, bias quantized, bn
+  training, device);
 - a conv kind the graph does not call is skipped: its patterns cannot match, and
   torchao's per-kind pass then only removes dead code and recompiles, done once here.
 
@@ -20,57 +22,23 @@ example inputs for every export).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.export.unflatten import _assign_attr, _AttrKind
 from torch.fx.subgraph_rewriter import replace_pattern_with_filters
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from qrules.adapter import qat_patterns as patterns
 from qrules.adapter import torchao  # noqa: F401  (quiets torchao's import first)
 from torchao.quantization.pt2e import qat_utils as qat  # noqa: E402
 from torchao.quantization.pt2e import utils as pt2e_utils  # noqa: E402
-from torchao.quantization.pt2e.utils import _get_aten_graph_module_for_pattern  # noqa: E402
-
-_PATTERN_CACHE: dict[tuple, torch.fx.GraphModule] = {}
-
-# conv kind -> (the aten target its pattern graph anchors on, example-input rank)
-_CONV_KINDS: dict[Callable, tuple] = {
-    F.conv1d: (torch.ops.aten.conv1d.default, 1),
-    F.conv2d: (torch.ops.aten.conv2d.default, 2),
-    F.conv_transpose1d: (torch.ops.aten.conv_transpose1d.default, 1),
-    F.conv_transpose2d: (torch.ops.aten.conv_transpose2d.input, 2),
-}
-
-
-def _example_inputs(rank: int, with_conv_bias: bool) -> tuple:
-    """The shapes torchao traces its patterns with; values never reach the graph
-    (a private generator keeps the global RNG untouched)."""
-    generator = torch.Generator().manual_seed(0)
-    shapes = [(1, 1) + (3,) * rank, (1, 1) + (1,) * rank]
-    shapes += [(1,)] * (5 if with_conv_bias else 4)  # [conv bias,] bn weight, bias, mean, var
-    return tuple(torch.randn(shape, generator=generator) for shape in shapes)
-
-
-def _pattern(key: tuple, build: Callable, rank: int, with_conv_bias: bool, is_cuda: bool,
-             kwargs: Callable = dict) -> torch.fx.GraphModule:
-    """The exported pattern graph for ``key``, made on first use (``kwargs()``: the
-    pattern's keyword inputs). Callers only read it (the subgraph rewriter copies the
-    replacement's attributes)."""
-    graph = _PATTERN_CACHE.get(key)
-    if graph is None:
-        with torch.random.fork_rng(devices=[]):  # torchao's kwargs draw random tensors
-            graph = _get_aten_graph_module_for_pattern(
-                build(), _example_inputs(rank, with_conv_bias), is_cuda, **kwargs())
-        _PATTERN_CACHE[key] = graph
-    return graph
 
 
 def _present_kinds(m: torch.fx.GraphModule) -> list:
     targets = {n.target for n in m.graph.nodes if n.op == "call_function"}
-    return [kind for kind, (target, _) in _CONV_KINDS.items() if target in targets]
+    return [kind for kind, (target, *_) in patterns.CONV_KINDS.items() if target in targets]
 
 
 def _prune(m) -> None:
@@ -78,26 +46,35 @@ def _prune(m) -> None:
     nodes, then (the subgraph rewriter, on every call) unused submodules."""
     m.graph.eliminate_dead_code()
     m.delete_all_unused_submodules()
-    m.recompile()
 
 
-def _devices() -> list[bool]:
-    return [True, False] if torch.cuda.is_available() else [False]
+@contextlib.contextmanager
+def _one_recompile(m: torch.fx.GraphModule):
+    """Regenerate ``m``'s code once, on the way out. The subgraph rewriter and torchao's
+    helpers recompile after every step (~35 ms a time on resnet18, 48 times in a
+    convert); nothing runs the module in between, and the code depends only on the
+    final graph."""
+    m.recompile = lambda: None  # an instance attribute shadows the method
+    try:
+        yield m
+    finally:
+        del m.recompile
+        m.recompile()
 
 
-def _fuse_kind(m, conv_fn, is_cuda: bool) -> None:
-    rank = _CONV_KINDS[conv_fn][1]
-    match = _pattern(("conv_bn", conv_fn, is_cuda), lambda: qat._get_conv_bn_pattern(conv_fn),
-                     rank, True, is_cuda)
+def _devices() -> list[str]:
+    """torchao's ``is_cuda`` options, as the device its pattern graphs are made on."""
+    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _fuse_kind(m, conv_fn, device: str) -> None:
+    match = patterns.conv_bn(conv_fn, device)
     replaced = []
-    for with_bias, build, keep in (
-            (True, qat._get_qat_conv_bn_pattern, qat._has_conv_bias_filter),
-            (False, qat._get_qat_conv_bn_pattern_no_conv_bias, qat._no_conv_bias_filter)):
-        replacement = _pattern(("qat_conv_bn", conv_fn, with_bias, is_cuda),
-                               lambda build=build: build(conv_fn), rank, True, is_cuda)
+    for with_bias, keep in ((True, qat._has_conv_bias_filter),
+                            (False, qat._no_conv_bias_filter)):
+        replacement = patterns.qat_conv_bn(conv_fn, with_bias, device)
         replaced += replace_pattern_with_filters(m, match, replacement, match_filters=[keep],
                                                  ignore_literals=True)
-        m.recompile()
     _carry_over_metadata(m, replaced)
 
 
@@ -130,50 +107,49 @@ def fuse_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
     annotations moved onto the new nodes."""
     if not any(qat._is_bn_node(n) for n in m.graph.nodes):
         return m
-    _prune(m)
-    for is_cuda in _devices():
-        for conv_fn in _present_kinds(m):
-            _fuse_kind(m, conv_fn, is_cuda)
+    with _one_recompile(m):
+        _prune(m)
+        for device in _devices():
+            for conv_fn in _present_kinds(m):
+                _fuse_kind(m, conv_fn, device)
     return m
 
 
-# a quantized pattern's weight Q op, by its per-channel flag: without that op in the
-# graph the pattern cannot match, so it is neither exported nor tried
-_WEIGHT_QUANTIZE = {True: torch.ops.quantized_decomposed.quantize_per_channel.default,
-                    False: torch.ops.quantized_decomposed.quantize_per_tensor.default}
+# a quantized pattern's Q op, by its per-channel flag
+_QUANTIZE = {True: torch.ops.quantized_decomposed.quantize_per_channel.default,
+             False: torch.ops.quantized_decomposed.quantize_per_tensor.default}
 
 
-def _fold_kind(m, conv_fn, is_cuda: bool) -> None:
-    rank = _CONV_KINDS[conv_fn][1]
-    targets = {n.target for n in m.graph.nodes if n.op == "call_function"}
+def _can_match(m, per_channel: bool, has_bias: bool, bias_quantized: bool) -> bool:
+    """Whether the graph has the edges a quantized QAT pattern needs: its weight Q op
+    fed by the scaling ``mul`` and, with a bias, a ``zeros_like`` (with a quantized
+    bias, feeding that Q op). Without them the pattern cannot match, so it is neither
+    built nor tried (activations' per-tensor Q ops alone do not count)."""
+    edges = {(n.target, n.args[0].target) for n in m.graph.nodes
+             if n.op == "call_function" and n.args and isinstance(n.args[0], torch.fx.Node)}
+    zeros_like = torch.ops.aten.zeros_like.default
+    return (_QUANTIZE[per_channel], torch.ops.aten.mul.Tensor) in edges and (
+        not has_bias or zeros_like in {n.target for n in m.graph.nodes}) and (
+        not bias_quantized or (_QUANTIZE[per_channel], zeros_like) in edges)
+
+
+def _fold_kind(m, conv_fn, device: str) -> None:
     m.graph.eliminate_dead_code()
-    m.recompile()
     qat._duplicate_dequantize_node(m)
     replaced = []
     for per_channel, has_bias, bias_quantized, training in itertools.product(
             (True, False), repeat=4):
         if not has_bias and bias_quantized:
             continue  # the same pattern as bias_quantized=False
-        if _WEIGHT_QUANTIZE[per_channel] not in targets:
+        if not _can_match(m, per_channel, has_bias, bias_quantized):
             continue
         flags = (per_channel, has_bias, bias_quantized, training)
-        def kwargs(flags=flags):
-            return qat._get_quantized_conv_bn_example_inputs_kwargs(*flags[:3], is_cuda)
-
-        match = _pattern(("quantized", conv_fn, flags, is_cuda),
-                         lambda: qat._get_quantized_qat_conv_bn_pattern(*flags[:3], conv_fn,
-                                                                   training),
-                         rank, False, is_cuda, kwargs)
-        replacement = _pattern(("folded", conv_fn, flags, is_cuda),
-                               lambda: qat._get_folded_quantized_qat_conv_bn_pattern(
-                                   *flags[:3], conv_fn, training),
-                               rank, False, is_cuda, kwargs)
+        match = patterns.quantized_qat_conv_bn(conv_fn, *flags, device)
+        replacement = patterns.folded_qat_conv_bn(conv_fn, *flags, device)
         replaced += replace_pattern_with_filters(m, match, replacement, ignore_literals=True)
-    m.recompile()
     qat._remove_extra_dequantize(m)
     _fold_replaced(m, replaced)
     m.graph.eliminate_dead_code()
-    m.recompile()
 
 
 def _parameter(m, node):
@@ -245,14 +221,14 @@ def fold_conv_bn_qat(m: torch.fx.GraphModule) -> torch.fx.GraphModule:
     conv kind back to a conv with bn folded into its weight and bias."""
     if not any(qat._is_bn_node(n) for n in m.graph.nodes):
         return m
-    _prune(m)
-    kinds = _present_kinds(m)
-    for is_cuda in _devices():
-        for conv_fn in kinds:
-            _fold_kind(m, conv_fn, is_cuda)
-    for node in list(m.graph.nodes):
-        if _is_bn_step_counter_update(node):
-            m.graph.erase_node(node)
-    m.graph.eliminate_dead_code()
-    m.recompile()
+    with _one_recompile(m):
+        _prune(m)
+        kinds = _present_kinds(m)
+        for device in _devices():
+            for conv_fn in kinds:
+                _fold_kind(m, conv_fn, device)
+        for node in list(m.graph.nodes):
+            if _is_bn_step_counter_update(node):
+                m.graph.erase_node(node)
+        m.graph.eliminate_dead_code()
     return m

@@ -9,9 +9,16 @@ against torchao's functions. What is qrules' own, and why:
 - ``passes.observe.insert_observers`` for torchao's observer insertion (its naming is
   quadratic in the number of observers);
 - ``qat_fusion.fuse_conv_bn_qat`` / ``fold_conv_bn_qat`` for ``_fuse_conv_bn_qat`` /
-  ``_fold_conv_bn_qat`` (pattern graphs exported on every call);
+  ``_fold_conv_bn_qat`` (which export their pattern graphs on every call; qrules'
+  are built by hand, once per process);
 - ``passes.histogram.search_bins``, through ``_fast_histogram_search``, for
-  HistogramObserver's range search at convert (a tensor index per step).
+  HistogramObserver's range search at convert (a tensor index per step);
+- ``_resumed_naming`` for the names of the scale / zero-point buffers the Q/DQ
+  conversion adds (torchao scans ``_scale_0``, ``_scale_1``, … from 0 for each:
+  quadratic, 11 s of a 10k-node convert);
+- ``_DequantizeSkippingFolder``, through ``_dequantize_not_evaluated``, for torchao's
+  constant folder, which dequantizes every quantized weight only to drop the value
+  (about half of a resnet18 convert).
 
 The rest is torchao's own code, called as is: batch-norm folding for PTQ, the
 quantizer's transform/annotate/validate, the edge-to-observer map, Q/DQ conversion, the
@@ -37,7 +44,8 @@ from torch.ao.quantization.fx.prepare import _save_state  # noqa: E402
 from torch.fx.passes.infra.pass_manager import PassManager  # noqa: E402
 from torchao.quantization.pt2e import prepare as _prepare  # noqa: E402
 from torchao.quantization.pt2e import quantize_pt2e as _torchao  # noqa: E402
-from torchao.quantization.pt2e.constant_fold import constant_fold  # noqa: E402
+from torchao.quantization.pt2e import constant_fold as _constant_folding  # noqa: E402
+from torchao.quantization.pt2e import utils as _pt2e_utils  # noqa: E402
 from torchao.quantization.pt2e.convert import _convert_to_reference_decomposed_fx  # noqa: E402
 from torchao.quantization.pt2e.observer import (  # noqa: E402
     HistogramObserver, _is_activation_post_process,
@@ -154,8 +162,38 @@ def _fast_histogram_search(model):
             observer.__dict__.pop("_non_linear_param_search", None)
 
 
+@contextlib.contextmanager
+def _resumed_naming():
+    """For the length of the Q/DQ conversion, torchao's ``get_new_attr_name_with_prefix``
+    (the smallest free ``prefix + str(i)``, by ``hasattr`` from 0) resumes each
+    (module, prefix) scan at the name it last gave. Every smaller index was taken then
+    and nothing in the conversion deletes such attributes, so the names are the same;
+    a name given but not set is given again, as torchao's would."""
+    original = _pt2e_utils.get_new_attr_name_with_prefix
+    resume_at: dict[tuple, tuple] = {}  # (id, prefix) -> (module, index): the module
+    # is held so that its id is not reused by another within the conversion
+
+    def resumed(prefix: str):
+        prefix = prefix.replace(".", "_")
+
+        def new_name(module) -> str:
+            index = resume_at.get((id(module), prefix), (module, 0))[1]
+            while hasattr(module, prefix + str(index)):
+                index += 1
+            resume_at[id(module), prefix] = (module, index)
+            return prefix + str(index)
+
+        return new_name
+
+    _pt2e_utils.get_new_attr_name_with_prefix = resumed
+    try:
+        yield
+    finally:
+        _pt2e_utils.get_new_attr_name_with_prefix = original
+
+
 def _reference_qdq(model, fold_quantize):
-    with _fast_histogram_search(model):
+    with _fast_histogram_search(model), _resumed_naming():
         return _convert_to_reference_decomposed_fx(model)
 
 
@@ -171,9 +209,42 @@ def _port_qdq_meta(model, fold_quantize):
     return PassManager([PortNodeMetaForQDQ()])(model).graph_module
 
 
+_DEQUANTIZE_OPS = (torch.ops.quantized_decomposed.dequantize_per_channel.default,
+                   torch.ops.quantized_decomposed.dequantize_per_tensor.default,
+                   torch.ops.quantized_decomposed.dequantize_per_tensor.tensor)
+
+
+class _DequantizeSkippingFolder(_constant_folding.ConstantFolder):
+    """torchao's constant folder, without evaluating a DQ op on a constant: its
+    ``run_node`` computes the value, then, as DQ ops are impure to it, answers
+    "unknown" and drops it. Here the answer comes first: the same "unknown" wherever
+    torchao's would give it (an impure node whose value is a tensor off the meta
+    device; DQ ops keep their input's device)."""
+
+    def _deduce_value(self, node):
+        if node.target in _DEQUANTIZE_OPS and self.is_impure(node):
+            value = self.env.get(node.args[0])
+            if isinstance(value, torch.Tensor) and value.device.type != "meta":
+                return self.unknown_value
+        return super()._deduce_value(node)
+
+
+@contextlib.contextmanager
+def _dequantize_not_evaluated():
+    """For the length of a ``constant_fold`` call, torchao's function builds
+    ``_DequantizeSkippingFolder`` (it looks its folder class up in its module)."""
+    original = _constant_folding.ConstantFolder
+    _constant_folding.ConstantFolder = _DequantizeSkippingFolder
+    try:
+        yield
+    finally:
+        _constant_folding.ConstantFolder = original
+
+
 def _fold_quantized_weights(model, fold_quantize):
     if fold_quantize:
-        constant_fold(model, _torchao._quant_node_constraint)
+        with _dequantize_not_evaluated():
+            _constant_folding.constant_fold(model, _torchao._quant_node_constraint)
     return model
 
 

@@ -37,7 +37,8 @@ PTQ_CASES = [  # (ruleset, params, model)
 # x86_inductor's zoo graphs need a strict export (tests/equivalence/cases.py): ~40 s
 # more; its small graphs above run the same passes.
 ZOO_CASES = [("xnnpack", {"per_channel": True}, "resnet18", False)]
-QAT_CASES = [("xnnpack", {"per_channel": True, "qat": True}, "conv_kinds_bn")]
+QAT_CASES = [("xnnpack", {"per_channel": True, "qat": True}, "conv_kinds_bn"),
+             ("xnnpack", {"qat": True}, "conv_kinds_bn")]  # per-tensor weights
 
 
 def _structure(gm: torch.fx.GraphModule) -> list:
@@ -95,6 +96,11 @@ def _convert_both(prepared, inputs):
         outputs = [_leaves(converted[engine](*inputs)) for engine in ("torchao", "qrules")]
     _assert_same_values(*outputs)
     assert outputs[0]
+    return converted["qrules"]
+
+
+def _targets(gm: torch.fx.GraphModule) -> list:
+    return [node.target for node in gm.graph.nodes if node.op == "call_function"]
 
 
 def _check_ptq(graph, inputs, ruleset):
@@ -121,12 +127,17 @@ def test_ptq_zoo(name, params, model, strict):
 
 
 @pytest.mark.parametrize("name,params,model", QAT_CASES,
-                         ids=[f"{n}-{m}" for n, _, m in QAT_CASES])
+                         ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m in QAT_CASES])
 def test_qat_training_step_and_fold(name, params, model):
     torch.manual_seed(0)
     module, inputs = SMALL[model]()
     graph = export(module.train(), inputs)
     prepared = _prepare_both(graph, inputs, qrules.load(name, **params), qat=True)
+    fused = _targets(prepared["qrules"])  # each bn fused: its conv's weight scaled by 1/std
+    batch_norms = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                      for m in module.modules())
+    assert fused.count(torch.ops.aten.sqrt.default) == fused.count(
+        torch.ops.aten.batch_norm.default) == batch_norms > 0
     steps = {}
     for engine, model_ in prepared.items():
         optimizer = torch.optim.SGD(model_.parameters(), lr=0.1)
@@ -140,7 +151,9 @@ def test_qat_training_step_and_fold(name, params, model):
     _assert_same_values(steps["torchao"][2], steps["qrules"][2])
     for model_ in prepared.values():
         qrules.move_exported_model_to_eval(model_)
-    _convert_both(prepared, inputs)
+    folded = _targets(_convert_both(prepared, inputs))
+    assert torch.ops.aten.batch_norm.default not in folded
+    assert torch.ops.aten.sqrt.default not in folded
 
 
 def test_engine_switch_is_checked():

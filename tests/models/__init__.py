@@ -346,8 +346,9 @@ class ConvTWithBNRelu(torch.nn.Module):
 
 class ConvKindsBn(torch.nn.Module):
     """Every conv kind QAT fuses with batch norm, in one graph: conv2d (with and
-    without bias), conv_transpose2d, conv1d, each followed by bn (tests/engine/
-    test_shared_passes.py: one torchao QAT convert covers all kinds)."""
+    without bias), conv_transpose2d, conv1d, conv_transpose1d (without bias), each
+    followed by bn (tests/engine/test_shared_passes.py: one torchao QAT convert covers
+    all kinds)."""
 
     def __init__(self):
         super().__init__()
@@ -355,10 +356,11 @@ class ConvKindsBn(torch.nn.Module):
         self.conv_nobias = ConvWithBNRelu(relu=False, bias=False)
         self.convt = ConvTWithBNRelu(relu=True)
         self.conv1d = ConvWithBNRelu(relu=True, dim=1)
+        self.convt1d = ConvTWithBNRelu(relu=False, dim=1, bias=False)
 
     def forward(self, x):
         y = self.convt(self.conv_nobias(self.conv(x)))
-        return self.conv1d(y.flatten(2))
+        return self.convt1d(self.conv1d(y.flatten(2)))
 
 
 class ConvBnReLU2dAndLinearReLU(torch.nn.Module):
