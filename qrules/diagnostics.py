@@ -108,6 +108,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR328", _E, "edge selection fallback out of range"),
     Code("QR329", _W, "edge selection on a single edge"),
     Code("QR330", _E, "neighbour() outside a connected region"),
+    Code("QR340", _E, "unknown scoping mode"),
+    Code("QR341", _W, "scoped clause without scoping filters"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

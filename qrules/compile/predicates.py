@@ -87,6 +87,9 @@ class StepContext:
     def output_quantized(self, node) -> bool:
         return self.state.output_quantized(node)
 
+    def has_output_spec(self, node) -> bool:
+        return self.state.has_output_spec(node)
+
     def every(self, name: str) -> list[RoleValue]:
         """``input[*]``: every value bound to the role."""
         return [RoleValue(value, self) for value in self.roles.get(name, [])]

@@ -164,6 +164,11 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          "quantized that match's `input` edges (a fused int8 pattern, X86's "
          "`_is_output_of_quantized_pattern`)", _of_producer("output_quantized"),
          reads_annotations=True),
+    Fact("has_output_spec", "bool", "an earlier match (or another quantizer) gave the "
+         "producer's output itself a spec: `quantized` without the fused-pattern case, "
+         "so false after a dynamically quantized linear (executorch's "
+         "`propagate_annotation` reads this)", _of_producer("has_output_spec"),
+         reads_annotations=True),
 )}
 
 
@@ -238,7 +243,8 @@ def _source(ctx, *names: str) -> bool:
 
 PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
     *(_fact_function(name, false_when_absent=name != "rank")
-      for name in ("is_float", "is_node", "is_constant", "rank", "quantized", "annotated")),
+      for name in ("is_float", "is_node", "is_constant", "rank", "quantized", "annotated",
+                   "has_output_spec")),
     PredicateFunction("abs", ("any",), "number",
                       "absolute value: `abs(input[1].value) <= 65504`",
                       lambda ctx, value: abs(value)),

@@ -329,6 +329,10 @@ class Rule(Node):
     #: set, so rules written before the option existed serialize as they did.
     any_dtype: bool = Field(default=False, exclude_if=lambda value: not value)
     name_span: Span
+    #: `scoped(...)`: the nodes a scope test reads (under `scoping filters`); None: the
+    #: match's steps. Dumped only when set, like `any_dtype`.
+    scoped: Optional[tuple[RoleKey, ...]] = Field(default=None,
+                                                  exclude_if=lambda value: value is None)
 
 
 class Scope(Node):
@@ -396,6 +400,14 @@ class AnnotationKind(Node):
     name_span: Span
 
 
+class Scoping(Node):
+    """``scoping filters``: how scopes apply to the ruleset's rules (docs/language.md)."""
+
+    kind: Literal["scoping"] = "scoping"
+    mode: str
+    mode_span: Span
+
+
 class ExtendRule(Node):
     """``extend rule NAME: | PATTERN``: PATTERN becomes one more alternative of the
     rule NAME (from an included file); everything else about the rule stays."""
@@ -408,7 +420,7 @@ class ExtendRule(Node):
 
 Item = Union[
     Header, Include, Param, OpDef, OpAlias, SpecDef, ConfigDef, Rule, Scope, Phase,
-    When, Disable, Transform, AnnotationKind, PatternDef, ExtendRule,
+    When, Disable, Transform, AnnotationKind, PatternDef, ExtendRule, Scoping,
 ]
 
 

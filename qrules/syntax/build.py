@@ -44,6 +44,10 @@ class _Takes(tuple):
     """The items of a `takes(...)` clause, told apart from a rule's other children."""
 
 
+class _Scoped(tuple):
+    """The items of a `scoped(...)` clause, told apart from `takes(...)` by its type."""
+
+
 class _Label(str):
     """A step label, told apart from the step's other children by its type."""
 
@@ -199,7 +203,10 @@ class AstBuilder(Transformer):
 
     def rule(self, meta, children):
         override, rest = self._split_override(children)
-        takes = None
+        takes = scoped = None
+        if rest and isinstance(rest[-1], _Scoped):
+            scoped = tuple(rest[-1])
+            rest = rest[:-1]
         if rest and isinstance(rest[-1], _Takes):
             takes = tuple(rest[-1])
             rest = rest[:-1]
@@ -210,11 +217,14 @@ class AstBuilder(Transformer):
                         condition=opts.get("when"), override=override,
                         amend="amend" in opts, unmarked="unmarked" in opts,
                         unmarked_span=opts.get("unmarked"), takes=takes,
-                        any_dtype="any_dtype" in opts,
+                        any_dtype="any_dtype" in opts, scoped=scoped,
                         name_span=self._tok(name))
 
     def takes(self, meta, children):
         return _Takes(children)
+
+    def scoped(self, meta, children):
+        return _Scoped(children)
 
     def amend(self, meta, children):
         return ("amend", True)
@@ -323,6 +333,11 @@ class AstBuilder(Transformer):
         name = children[0]
         return make_node(ast.AnnotationKind, span=self._span(meta), name=str(name),
                      name_span=self._tok(name))
+
+    def scoping_decl(self, meta, children):
+        mode = children[0]
+        return make_node(ast.Scoping, span=self._span(meta), mode=str(mode),
+                         mode_span=self._tok(mode))
 
     # ------------------------------------------------------------------ expressions
     def int_lit(self, meta, children):
