@@ -40,8 +40,8 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
-        out.extend(_check_takes(entry, expansions, "takes", entry.rule.takes))
-        out.extend(_check_takes(entry, expansions, "scoped", entry.rule.scoped))
+        for clause in ("takes", "scoped"):
+            out.extend(_check_takes(entry, expansions, clause))
         # check_values reports what evaluating the config finds; here only its values
         ev = analysis.new_evaluator()
         with ev.assuming(entry.conditions):
@@ -260,16 +260,13 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
 # ------------------------------------------------------------------------ takes
 
 
-def _check_takes(entry: RuleEntry, expansions: list[Expansion], clause: str,
-                 keys) -> list[Diagnostic]:
-    """`takes(conv, weight, bn.weight)` and `scoped(...)`: steps of the pattern, or
-    edges it has."""
+def _check_takes(entry: RuleEntry, expansions: list[Expansion], clause: str) -> list:
+    """`takes(conv, weight, bn.weight)`, `scoped(...)`: steps of the pattern, or edges."""
     out: list[Diagnostic] = []
     labels = {s.label for e in expansions for s in e.steps if s.label}
-    for key in keys or ():
+    for key in getattr(entry.rule, clause) or ():
         if isinstance(key.index, ast.FirstOf):
-            # What a match owns (or is scoped by) is fixed by its shape; a selection
-            # reads annotations.
+            # What a match owns (or is scoped by) is fixed by its shape.
             out.append(diagnostic("QR327", f"`{clause}` names fixed edges; `{key}` depends "
                                   "on annotations", key.index.span))
             continue
