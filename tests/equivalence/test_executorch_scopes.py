@@ -207,13 +207,20 @@ def test_filter_function_is_python_only():
                for c in quantizer.annotation_passes())
 
 
-def test_the_api_doc_example_runs():
-    """docs/api.md's set_filter_function example, against executorch's quantizer."""
+def _doc_examples(page: str) -> list[str]:
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / page).read_text("utf-8")
     marker = "<!-- runs in tests/equivalence/test_executorch_scopes.py -->"
-    examples = re.findall(re.escape(marker) + r"\n```python\n(.*?)\n```", text, re.S)
+    return re.findall(re.escape(marker) + r"\n```python\n(.*?)\n```", text, re.S)
+
+
+@pytest.mark.parametrize("page", ["api.md", "equivalence.md"])
+def test_the_doc_example_runs(page):
+    """docs/api.md's set_filter_function example and docs/equivalence.md's reproduction
+    of executorch's scoping bugs (with and without exact_scopes), against executorch's
+    quantizer."""
+    examples = _doc_examples(page)
     assert len(examples) == 1
-    exec(compile(examples[0], "docs/api.md", "exec"), {"__name__": "api_example"})
+    exec(compile(examples[0], f"docs/{page}", "exec"), {"__name__": "doc_example"})
