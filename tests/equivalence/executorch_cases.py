@@ -24,6 +24,7 @@ import qrules
 from qrules.engine.diff import diff
 
 from tests.models.executorch import EXECUTORCH_SMALL
+from . import caches
 from .conftest import exported
 from .gaps import Gap, classify
 
@@ -73,15 +74,31 @@ def case_id(case) -> str:
     return f"{model}|executorch:xnnpack[{flags}]"
 
 
-def run_case(case):
-    """(report, (gap counts, unexplained mismatches)) of one case."""
+def diff_case(case):
+    """The diff of one case (no caching)."""
     kind, model, flags, qat, _ = case
     graph, inputs = exported(kind, model, qat=qat)
     params = {flag: True for flag in flags.split(",") if flag}
     try:
-        report = diff(f"executorch:xnnpack[{flags}]", qrules.load("xnnpack", **params),
-                      graph, inputs, qat=qat, model_label=model,
-                      calibration=[inputs] if kind == "zoo" else None)
+        return diff(f"executorch:xnnpack[{flags}]", qrules.load("xnnpack", **params),
+                    graph, inputs, qat=qat, model_label=model,
+                    calibration=[inputs] if kind == "zoo" else None)
     finally:
         gc.collect()
+
+
+def zoo_case(model: str, flags: str):
+    """The PTQ case of a zoo model, as tests/device names its config."""
+    return ("zoo", model, flags, False, {})
+
+
+def run_case(case):
+    """(report, (gap counts, unexplained mismatches)) of one case. A zoo PTQ case's
+    diff is shared with the device check of the same model and config, which lowers
+    the two converted models it made (``caches.shared_diff``)."""
+    kind, model, flags, qat, _ = case
+    if kind == "zoo" and not qat:
+        report = caches.take_report((model, flags), lambda: diff_case(case))
+    else:
+        report = diff_case(case)
     return report, classify(report, model, EXECUTORCH_GAPS)
