@@ -192,10 +192,14 @@ MATRIX = [
     "`tests/equivalence/executorch_cases.py` runs every zoo model in every PTQ config "
     "of `get_symmetric_quantization_config` (per_channel × dynamic), and every config, "
     "QAT included (per_channel × dynamic × qat), on the helper modules of "
-    "`tests/models/executorch.py` and the seed's small conv/bn modules. QAT runs on one "
-    "zoo model, resnet18 (its four QAT configs): a QAT prepare of the other zoo models "
-    "costs minutes of CI and reaches no annotator that the helper modules and resnet18 "
-    "do not. Zoo cases calibrate on one batch, their example input. `tests/device/` "
+    "`tests/models/executorch.py` and the seed's small conv/bn modules. QAT runs on "
+    "every zoo model: resnet18 in its four QAT configs, the others in `per_channel, "
+    "qat` (`test_qat_weight_granularity_changes_no_rule` shows that per-tensor weights "
+    "change no rule on them, only the weight spec; dynamic QAT of those models is not "
+    "run: torchao's `convert_pt2e` fails on mobilenet_v2 in its PortNodeMetaForQDQ "
+    "pass). Zoo QAT cases prepare and convert both sides with qrules' passes "
+    "(`qrules.diff(..., engine=\"qrules\")`, the graphs torchao's make, about twice as "
+    "fast). Zoo cases calibrate on one batch, their example input. `tests/device/` "
     "lowers every zoo model in every PTQ config where XNNPACK lowering applies: not "
     "dynamic quantization with per-tensor weights, which fails `to_executorch()` "
     "(no out variant for its dynamic q/dq) even from executorch's own quantizer "
@@ -207,7 +211,10 @@ MATRIX = [
     "model with `XnnpackPartitioner` and `to_executorch()` 5-11 s (14 s for "
     "mobilenet_v2, 17 s for mobilenet_v3_large); loading and running the program "
     "0.01 s. Lowering is most of the device check, so the device harness lowers once "
-    "where the ruleset's converted model is identical to the anchor's.", ""]
+    "where the ruleset's converted model is identical to the anchor's, and a zoo "
+    "model's export, prepare, calibration and convert run once per (model, config) for "
+    "both checks: the device check lowers the two converted models of the equivalence "
+    "diff (`tests/equivalence/caches.py`, `shared_diff`).", ""]
 
 # Where an anchor has a genuine bug, the ruleset keeps the anchor's behaviour by default
 # (so the suite can hold it to the anchor) and a parameter selects the right one.

@@ -13,13 +13,15 @@ not investigated or pinned yet.
 
 Zoo QAT cases prepare and convert both sides with qrules' own passes
 (``diff(..., engine="qrules")``), which tests/engine/test_shared_passes.py proves make
-torchao's graphs bit for bit: on mobilenet_v2 (per_channel, qat) they took the anchor's
-prepare + convert from 24 s of CPU to 7 s, the ruleset's from 5 s to 2 s. Every other
-case runs torchao's own prepare_pt2e / prepare_qat_pt2e / convert_pt2e.
+torchao's graphs bit for bit: on mobilenet_v2 (per_channel, qat, patterns traced
+already) they take the anchor's prepare + convert from 6.0 s of CPU to 2.7 s and the
+ruleset's from 5.2 s to 2.5 s. Every other case runs torchao's own prepare_pt2e /
+prepare_qat_pt2e / convert_pt2e.
 
-Budget (measured on the 2-core machine, under load, CPU seconds): a zoo QAT case costs
-10-40 s (mobilenet_v2: 10.6 s; the session's first QAT case also traces the patterns,
-~20 s more); a zoo PTQ case a few seconds. Zoo cases calibrate on one batch (their
+Budget (measured on the 2-core machine, under load, CPU seconds, torchao's passes): a
+zoo QAT case costs about 10-18 s (mobilenet_v2: 10.6 s; the session's first QAT case
+also traces the patterns, ~20 s more), about half that with qrules' passes; a zoo PTQ
+case a few seconds. Zoo cases calibrate on one batch (their
 example input). A zoo PTQ case's diff is shared with the device check of the same
 (model, config) (tests/device): it runs once for both (``caches.shared_diff``).
 """
