@@ -23,8 +23,11 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 import pytest  # noqa: E402
 
-from tests.equivalence import caches, executorch_cases  # noqa: E402
-from tests.equivalence.conftest import exported  # noqa: E402
+# Under the names pytest gives the equivalence suite's modules (tests/ has no
+# __init__.py, so they are `equivalence.*`): the same module objects, so one session
+# cache (an export, a shared diff) serves both suites.
+from equivalence import caches, executorch_cases  # noqa: E402
+from equivalence.conftest import exported  # noqa: E402
 
 from tests.models import device as models  # noqa: E402
 
