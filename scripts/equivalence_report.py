@@ -214,7 +214,8 @@ MATRIX = [
     "where the ruleset's converted model is identical to the anchor's, and a zoo "
     "model's export, prepare, calibration and convert run once per (model, config) for "
     "both checks: the device check lowers the two converted models of the equivalence "
-    "diff (`tests/equivalence/caches.py`, `shared_diff`).", ""]
+    "diff (`tests/equivalence/caches.py`, `shared_diff`): on resnet18 (three device "
+    "checks and four PTQ cases in one session) 77 s of CPU before, 59 s after.", ""]
 
 # Where an anchor has a genuine bug, the ruleset keeps the anchor's behaviour by default
 # (so the suite can hold it to the anchor) and a parameter selects the right one.

@@ -23,7 +23,9 @@ zoo QAT case costs about 10-18 s (mobilenet_v2: 10.6 s; the session's first QAT 
 also traces the patterns, ~20 s more), about half that with qrules' passes; a zoo PTQ
 case a few seconds. Zoo cases calibrate on one batch (their
 example input). A zoo PTQ case's diff is shared with the device check of the same
-(model, config) (tests/device): it runs once for both (``caches.shared_diff``).
+(model, config) (tests/device): it runs once for both (``caches.shared_diff``). On
+resnet18 (its three device checks and four PTQ cases in one session) that took the CPU
+time from 77 s to 59 s.
 """
 
 from __future__ import annotations
