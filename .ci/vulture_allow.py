@@ -46,6 +46,7 @@ _.transform_decl  # rule transform_decl
 _.transform_stage  # rule transform_stage
 _.pattern_def  # rule pattern_def
 _.annotation_decl  # rule annotation_decl
+_.scoping_decl  # rule scoping_decl
 _.phase_mode  # rule phase_mode
 _.first_of  # rule first_of
 _.first_index  # alias first_index

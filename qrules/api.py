@@ -137,7 +137,7 @@ def load_text(text: Union[str, bytes], filename: Optional[str] = None, *,
 
 def diff(a, b, model, example_inputs=None, *, qat: bool = False, numerics: bool = True,
          calibration=None, seed: int = 0, model_label: Optional[str] = None,
-         strict: bool = False):
+         strict: bool = False, engine: str = "torchao"):
     """Compare quantizers ``a`` and ``b`` on ``model``: ``qrules.engine.diff.diff``, where
     a side may also be a built-in ruleset name or a ``.qrule`` path (loaded here with
     its default parameters, and named in the report as given). See docs/api.md.
@@ -148,7 +148,7 @@ def diff(a, b, model, example_inputs=None, *, qat: bool = False, numerics: bool 
               if _is_ruleset_name(side)}
     return engine_diff(_loaded(a), _loaded(b), model, example_inputs, qat=qat,
                        numerics=numerics, calibration=calibration, seed=seed,
-                       model_label=model_label, strict=strict, **labels)
+                       model_label=model_label, strict=strict, engine=engine, **labels)
 
 
 def _is_ruleset_name(side) -> bool:

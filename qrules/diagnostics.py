@@ -116,6 +116,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("QR335", _E, "misused `qscheme=`"),
     Code("QR337", _E, "stored-as dtype does not fit its storage"),
     Code("QR338", _E, "malformed per_block spec"),
+    Code("QR340", _E, "unknown scoping mode"),
+    Code("QR341", _W, "scoped clause without scoping filters"),
     # QR4xx: reachability and shadowing
     Code("QR401", _W, "rule is shadowed"),
     Code("QR402", _W, "optional step can never match"),

@@ -259,10 +259,14 @@ MATRIX = [
     "`tests/equivalence/executorch_cases.py` runs every zoo model in every PTQ config "
     "of `get_symmetric_quantization_config` (per_channel × dynamic), and every config, "
     "QAT included (per_channel × dynamic × qat), on the helper modules of "
-    "`tests/models/executorch.py` and the seed's small conv/bn modules. QAT runs on one "
-    "zoo model, resnet18 (its four QAT configs): a QAT prepare of the other zoo models "
-    "costs minutes of CI and reaches no annotator that the helper modules and resnet18 "
-    "do not. Zoo cases calibrate on one batch, their example input. `tests/device/` "
+    "`tests/models/executorch.py` and the seed's small conv/bn modules. QAT runs on "
+    "every zoo model: resnet18 in its four QAT configs, the others in `per_channel, "
+    "qat` (`test_qat_weight_granularity_changes_no_rule` shows that per-tensor weights "
+    "change no rule on them, only the weight spec; dynamic QAT of those models is not "
+    "run: torchao's `convert_pt2e` fails on mobilenet_v2 in its PortNodeMetaForQDQ "
+    "pass). Zoo QAT cases prepare and convert both sides with qrules' passes "
+    "(`qrules.diff(..., engine=\"qrules\")`, the graphs torchao's make, about twice as "
+    "fast). Zoo cases calibrate on one batch, their example input. `tests/device/` "
     "lowers every zoo model in every PTQ config where XNNPACK lowering applies: not "
     "dynamic quantization with per-tensor weights, which fails `to_executorch()` "
     "(no out variant for its dynamic q/dq) even from executorch's own quantizer "
@@ -274,15 +278,19 @@ MATRIX = [
     "model with `XnnpackPartitioner` and `to_executorch()` 5-11 s (14 s for "
     "mobilenet_v2, 17 s for mobilenet_v3_large); loading and running the program "
     "0.01 s. Lowering is most of the device check, so the device harness lowers once "
-    "where the ruleset's converted model is identical to the anchor's.", ""]
+    "where the ruleset's converted model is identical to the anchor's, and a zoo "
+    "model's export, prepare, calibration and convert run once per (model, config) for "
+    "both checks: the device check lowers the two converted models of the equivalence "
+    "diff (`tests/equivalence/caches.py`, `shared_diff`): on resnet18 (three device "
+    "checks and four PTQ cases in one session) 77 s of CPU before, 59 s after.", ""]
 
 # Where an anchor has a genuine bug, the ruleset keeps the anchor's behaviour by default
 # (so the suite can hold it to the anchor) and a parameter selects the right one.
 ANCHOR_BUGS = [
     "## Anchor bugs kept by default", "",
-    "Where the torchao quantizer has a genuine bug, the ruleset reproduces it by default "
+    "Where the anchor quantizer has a genuine bug, the ruleset reproduces it by default "
     "(that is what it is compared with) and a parameter turns it off. Each has a minimal "
-    "reproduction; `tests/engine/test_transform_ops.py` runs it.", "",
+    "reproduction that a test runs.", "",
     "### Integer scalars become float constants (`keep_integer_arithmetic`)", "",
     "`XNNPACKQuantizer.transform_for_annotation` (`_convert_scalars_to_attrs`, "
     "`torchao/testing/pt2e/_xnnpack_quantizer_utils.py:1106-1134`) replaces every Python "
@@ -318,7 +326,8 @@ ANCHOR_BUGS = [
     "With `keep_integer_arithmetic=True` the ruleset's transform is "
     "`scalars_to_attrs(float_only=true)`: only ops whose result is floating point get "
     "constants, so `idx + 1` stays an integer add. No model of the suite has such an op, "
-    "so the suite's cases are the same either way.", "",
+    "so the suite's cases are the same either way (`tests/engine/test_transform_ops.py` "
+    "runs the reproduction).", "",
     "## Where the anchor fails and the ruleset does not", "",
     "`X86InductorQuantizer` finds its patterns with `get_source_partitions`. After a "
     "non-strict export (torch.export's default) a partition is a module *instance*, so "
@@ -352,62 +361,119 @@ ANCHOR_BUGS = [
     "`qrules.diff(..., strict=True)`).", ""]
 
 
-EXECUTORCH_SCOPING = [
-    "## executorch's scoping: anchor bugs not reproduced", "",
+# executorch's scoping bugs, kept by default (an anchor bug section of their own).
+EXECUTORCH_SCOPING_BUGS = [
+    "### executorch's scoping bugs (`exact_scopes`)",
+    "",
     "`RulesetQuantizer.set_module_name`, `set_module_type`, `set_operator_type` and "
-    "`set_filter_function` follow executorch's XNNPACKQuantizer "
-    "(`xnnpack_quantizer.py:391-455`: module names first, then module types, then "
-    "operator types, then the global config, which skips every module scope; the filter "
-    "function limits every pass). `tests/equivalence/test_executorch_scopes.py` holds "
-    "them to it node by node and numerically on a model with named submodules of two "
-    "types: module type, module name (also before a module type), a dynamic scope in a "
-    "static model, operator types (`linear.default`, `add.Tensor`, also after a module "
-    "scope), a filter function alone and with a scope: all exact. Three bugs of "
-    "executorch's are *not* reproduced, because reproducing them would make the scopes "
-    "useless; the same test pins each one to the exact nodes where executorch differs, "
-    "so it fails when executorch fixes it:", "",
-    "- **Module scopes leave convs in float.** The module filters read "
-    "`nn_module_stack`, which the `get_attr` node of a weight or bias does not carry, "
-    "and the conv, conv + relu, linear + relu and conv + bn annotators apply the filter "
-    "to their whole partition (op, weight, bias): no pass ever annotates a conv inside "
-    "`set_module_name`/`set_module_type` (the global pass skips it as inside the scope). "
-    "A standalone linear checks only its own node, so it is annotated.",
-    "- **`cat` ignores filters.** `_annotate_cat` takes `filter_fn` and never calls it: "
-    "the first scoped pass annotates every cat of the graph with the scope's config, "
-    "and a filter function cannot exclude a cat (`propagate_annotation` ignores filters "
-    "too).",
-    "- **`set_operator_type` with an `OpOverloadPacket`**, the type it declares, selects "
-    "no pattern for linear, conv, add, mul or cat: the patterns list overloads "
-    "(`aten.linear.default`), and `operator_target not in pattern.op_overloads` skips "
-    "them all, so the global config annotates those ops.", "",
+    "`set_filter_function` on the xnnpack ruleset (flavor=executorch) scope it as "
+    "executorch's XNNPACKQuantizer scopes its configs, because the ruleset says "
+    "`scoping filters` ([language.md](language.md#scoping-modes)). That keeps three "
+    "bugs of executorch's; `qrules.load(\"xnnpack\", exact_scopes=True)` turns them off"
+    " (module scopes then take their nodes, and every rule reads its own nodes, "
+    "[semantics.md](semantics.md#scoping-from-python)). "
+    "`tests/equivalence/test_executorch_scopes.py` runs the reproduction below and "
+    "holds each bug to executorch by default and, with `exact_scopes=True`, to "
+    "exactly the nodes where the correct behaviour differs:",
+    "",
+    "- **A module scope never holds a conv.** The module filters read "
+    "`nn_module_stack`, which the `get_attr` node of a weight or bias does not carry,"
+    " and the conv, conv + relu, linear + relu and conv + bn annotators apply the "
+    "filter to their whole partition (op, weight, bias): no pass annotates a conv "
+    "inside `set_module_name`/`set_module_type` (the global pass skips it as inside "
+    "the scope). A standalone linear checks only its own node, so it is annotated. "
+    "The ruleset's rules say so with `scoped(conv, weight, bias)`.",
+    "- **`cat` ignores filters.** `_annotate_cat` takes `filter_fn` and never calls "
+    "it: the first scoped pass annotates every cat of the graph with the scope's "
+    "config, and a filter function cannot exclude a cat; `propagate_annotation` runs "
+    "once after every pass, ignoring filters and configs. Both rules are `scoped()`.",
+    "- **`set_operator_type` with an `OpOverloadPacket`**, the type it declares, "
+    "selects no pattern for linear, conv, add, mul or cat: the patterns list "
+    "overloads (`aten.linear.default`), and `operator_target not in "
+    "pattern.op_overloads` skips them all, so the global config annotates those ops.",
+    "",
+    "<!-- runs in tests/equivalence/test_executorch_scopes.py -->",
     "```python",
     "import torch, qrules",
     "from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (",
     "    XNNPACKQuantizer, get_symmetric_quantization_config)",
     "",
-    "model = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))).eval()",
-    "x = (torch.randn(1, 3, 8, 8),)",
     "config = get_symmetric_quantization_config(is_per_channel=True)",
+    "x = (torch.randn(1, 3, 8, 8),)",
+    "",
+    "# A module scope never holds a conv: it stays in float, as in executorch.",
+    "model = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))).eval()",
     "anchor = XNNPACKQuantizer().set_module_name(\"0\", config)",
-    "ruleset = qrules.load(\"xnnpack\", per_channel=True)",
-    "ours = qrules.RulesetQuantizer().set_module_name(\"0\", ruleset)",
-    "print(qrules.diff(anchor, ours, model, x).format())",
-    "# node conv2d (aten.conv2d.default): annotation",
-    "#   A: no annotation",
-    "#   B: inputs {input_1: int8 [-128, 127] per_tensor_affine ..., _0_0_weight: int8 ...",
-    "#      by rule conv of xnnpack (rulesets/xnnpack.qrule:133:8)",
-    "```", "",
+    "def in_module(**flags):",
+    "    ruleset = qrules.load(\"xnnpack\", per_channel=True, **flags)",
+    "    return qrules.RulesetQuantizer().set_module_name(\"0\", ruleset)",
+    "assert qrules.diff(anchor, in_module(), model, x).equal",
+    "report = qrules.diff(anchor, in_module(exact_scopes=True), model, x)",
+    "assert {m.node for m in report.mismatches} == {\"conv2d\", \"_0_0_weight\", \"_0_0_bias\"}",
+    "",
+    "# cat ignores the filter function.",
+    "class Cat(torch.nn.Module):",
+    "    def __init__(self):",
+    "        super().__init__()",
+    "        self.left, self.right = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 2, 1)",
+    "",
+    "    def forward(self, x):",
+    "        return torch.cat([self.left(x), self.right(x)], 1)",
+    "",
+    "def not_cat(node):",
+    "    return node.target != torch.ops.aten.cat.default",
+    "anchor = XNNPACKQuantizer().set_global(config).set_filter_function(not_cat)",
+    "def filtered(**flags):",
+    "    return qrules.load(\"xnnpack\", per_channel=True, "
+    "**flags).set_filter_function(not_cat)",
+    "assert qrules.diff(anchor, filtered(), Cat().eval(), x).equal",
+    "report = qrules.diff(anchor, filtered(exact_scopes=True), Cat().eval(), x)",
+    "assert {m.node for m in report.mismatches} == {\"cat\"}   # left in float",
+    "",
+    "# set_operator_type with a packet selects nothing: the global config annotates.",
+    "model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)).eval()",
+    "dynamic = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)",
+    "anchor = XNNPACKQuantizer().set_global(config).set_operator_type(",
+    "    torch.ops.aten.linear, dynamic)",
+    "def by_op(**flags):",
+    "    scoped = qrules.load(\"xnnpack\", per_channel=True, dynamic=True, **flags)",
+    "    return qrules.load(\"xnnpack\", per_channel=True, **flags).set_operator_type(",
+    "        torch.ops.aten.linear, scoped)",
+    "x = (torch.randn(2, 4),)",
+    "assert qrules.diff(anchor, by_op(), model, x).equal",
+    "report = qrules.diff(anchor, by_op(exact_scopes=True), model, x)",
+    "assert {m.node for m in report.mismatches} == {\"linear\", \"linear_1\"}  # dynamic",
+    "```",
+    "",
+]
+
+
+EXECUTORCH_SCOPING = [
+    "## executorch's scoping", "",
+    "`RulesetQuantizer.set_module_name`, `set_module_type`, `set_operator_type` and "
+    "`set_filter_function` follow executorch's XNNPACKQuantizer "
+    "(`xnnpack_quantizer.py:391-455`: module names first, then module types, then "
+    "operator types, then the global config, which skips every module scope; the filter "
+    "function limits every pass; `propagate_annotation` once at the end, whatever the "
+    "configs). `tests/equivalence/test_executorch_scopes.py` holds them to it node by "
+    "node and numerically on a model with named submodules of two types: module type, "
+    "module name (also before a module type), a dynamic scope in a static model, "
+    "operator types (`linear.default`, `add.Tensor`, also after a module scope), a "
+    "filter function alone and with a scope, the three bugs above, a static operator "
+    "type in a dynamic model (the flatten after its linear shares its qparams: the "
+    "ruleset propagates in dynamic passes too) and a dynamic module scope feeding a "
+    "flatten outside it (left in float: propagation reads `has_output_spec`, which a "
+    "dynamically quantized linear's output lacks): all exact.", "",
     "Differences qrules makes on purpose: `None` for a scope "
     "(`set_module_type(Gate, None)`) marks the scope's nodes annotated with no spec, "
     "where executorch writes nothing (the converted models are the same; a quantizer "
-    "composed after it leaves them alone too). Not reproduced yet: executorch runs "
-    "`propagate_annotation` once, after every pass and ignoring configs, so a "
-    "relu/flatten/view *outside* a scope shares the qparams of a static op inside it "
-    "even when the global config is dynamic; the ruleset propagates within each pass. "
-    "And when a scope is dynamic and the global config static, a view-like op outside "
-    "the scope fed by a dynamically quantized linear makes the ruleset raise QR602 "
-    "(`quantized` holds for a dynamic pattern's output, which has no spec), where "
-    "executorch leaves that op in float. The same test module pins both.", ""]
+    "composed after it leaves them alone too). Not reproduced: the ruleset propagates "
+    "within the pass that quantized the producer, executorch after every pass, so an "
+    "`nn.AdaptiveAvgPool2d` right after a module scope is annotated by propagation "
+    "rather than by the global pass's own pool rule (same observers, other specs); and "
+    "`set_operator_type` selects the matches whose head is the overload, where "
+    "executorch runs every pattern listing it (`conv2d.default` also annotates conv1d "
+    "nodes, and its transposed-conv patterns list packets too).", ""]
 
 
 ORDER = ["embedding", "xnnpack (flavor=executorch)", "xnnpack (flavor=torchao)",
@@ -536,7 +602,9 @@ def render(rows: list[dict], device: list[dict]) -> str:
                 f"- **proposed**: {gap.proposed}",
                 f"- **mismatches**: {totals.get(gap_id, 0)} in {len(cases_with[gap_id])} "
                 "cases", ""]
-    out += ANCHOR_BUGS + EXECUTORCH_SCOPING
+    split = ANCHOR_BUGS.index("## Where the anchor fails and the ruleset does not")
+    out += ANCHOR_BUGS[:split] + EXECUTORCH_SCOPING_BUGS + ANCHOR_BUGS[split:]
+    out += EXECUTORCH_SCOPING
     out += ["## Deliberate differences", "",
             "- `strict_export` (default false): torchao finds `adaptive_avg_pool2d`, GRU and "
             "`cat` partitions through `get_source_partitions`. After a non-strict "

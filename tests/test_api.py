@@ -65,9 +65,10 @@ def test_load_builtin_binds_parameters():
 
 def test_load_dynamic_switches_rules():
     # executorch's XNNPACKQuantizer (the default flavour) also quantizes convolutions
-    # dynamically; torchao's testing copy only linears.
+    # dynamically, and propagates whatever the config; torchao's testing copy only
+    # quantizes linears.
     names = [r.name for r in qrules.load("xnnpack", dynamic=True).rules]
-    assert names == ["dynamic_linear", "conv", "conv_transpose"]
+    assert names == ["dynamic_linear", "conv", "conv_transpose", "propagate"]
     names = [r.name for r in qrules.load("xnnpack", dynamic=True, flavor="torchao").rules]
     assert names == ["dynamic_linear"]
 

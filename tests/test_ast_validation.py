@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import qrules.syntax.build as build
+import qrules.syntax.build_expressions as build
 from qrules.syntax import ast
 from qrules.syntax.parser import parse
 
@@ -29,4 +29,4 @@ def test_unvalidated_ast_equals_validated(path: Path, monkeypatch):
 
 
 def test_validation_is_on_in_tests():
-    assert importlib.import_module("qrules.syntax.build")._VALIDATE is True
+    assert importlib.import_module("qrules.syntax.build_expressions")._VALIDATE is True

@@ -53,7 +53,8 @@ def test_fact_and_function_have_an_implementation(declared):
 def test_reads_annotations_is_declared_not_listed():
     reading = {d.name for d in [*registry.FACTS.values(), *registry.PREDICATE_FUNCTIONS.values()]
                if d.reads_annotations}
-    assert reading == {"annotated", "quantized", "shared", "any_user_quantizable"}
+    assert reading == {"annotated", "quantized", "shared", "has_output_spec",
+                       "any_user_quantizable"}
 
 
 def test_registration_validates():

@@ -161,6 +161,11 @@ class RulesetQuantizer(Quantizer):
         skips every scope set from Python (XNNPACK's filters). A filter function
         limits each of them. ``explain`` plans the same passes.
 
+        A ruleset that says ``scoping filters`` is scoped as XNNPACKQuantizer scopes
+        its configs instead (docs/semantics.md, "Scoping from Python"): the module
+        scopes are filters that later passes apply without taking the scope's nodes,
+        and an operator type selects the nodes whose target is that very overload.
+
         With ``precedence="last_set_first"`` (executorch's Arm ``TOSAQuantizer``) there
         is one pass: the scope set last first, then the others back to the first, then
         the global ruleset, phase by phase (every scope's and the global's first phase
@@ -171,16 +176,25 @@ class RulesetQuantizer(Quantizer):
             return self._filtered([self._last_set_first()])
         out = []
         scoped = sorted(self._scoped, key=lambda item: item[0])
+        modules = [scope for _, scope, compiled in scoped if compiled is not None
+                   and scope.kind in ("module_name", "module_type")]
         for _, scope, compiled in scoped:
-            out.append(compiled.within(scope) if compiled is not None
-                       else leave_in_float(scope))
+            if compiled is None:
+                out.append(leave_in_float(scope))
+            elif compiled.scoping == "filters":
+                out.append(_as_filters(compiled, scope, modules))
+            else:
+                out.append(compiled.within(scope))
         if self._global is not None:
-            # What the docstring promises and XNNPACK's filters do: the global ruleset
-            # never annotates inside a scope set from Python, even a node the scope's
-            # own ruleset left alone (it used to fill those in).
-            out.extend(leave_in_float(scope) for _, scope, compiled in scoped
-                       if compiled is not None)
-            out.append(self._global)
+            if self._global.scoping == "filters":
+                out.append(_as_filters(self._global, None, modules))
+            else:
+                # What the docstring promises: the global ruleset never annotates
+                # inside a scope set from Python, even a node the scope's own ruleset
+                # left alone (it used to fill those in).
+                out.extend(leave_in_float(scope) for _, scope, compiled in scoped
+                           if compiled is not None)
+                out.append(self._global)
         return self._filtered(out)
 
     def _filtered(self, passes: list[CompiledRuleset]) -> list[CompiledRuleset]:
@@ -270,6 +284,21 @@ class _Holds:
     def __call__(self, node: Node) -> bool:
         return any(in_scope(node, self.scope.kind, selector)
                    for selector in self.scope.selectors)
+
+
+def _as_filters(compiled: CompiledRuleset, scope: Optional[ScopeRef],
+                modules: list[ScopeRef]) -> CompiledRuleset:
+    """One pass of a `scoping filters` ruleset, as XNNPACKQuantizer's
+    ``_annotate_for_quantization_config`` runs a config: a module scope limits its own
+    pass; an operator type selects the exact overload (an OpOverloadPacket selects
+    nothing) and, like the global pass, skips the nodes of every module scope set."""
+    if scope is not None and scope.kind in ("module_name", "module_type"):
+        return compiled.within(scope)
+    if scope is not None and scope.kind == "operator_target":
+        compiled = compiled.within(ScopeRef("operator_overload", scope.selectors, None))
+    for module in modules:
+        compiled = compiled.within(ScopeRef("outside", (module,), None))
+    return compiled
 
 
 def _compiled_of(ruleset) -> CompiledRuleset:

@@ -94,6 +94,8 @@ class CompiledRule:
     # The ruleset's `annotation` kind (None: torchao's QuantizationAnnotation): what
     # the adapter writes for the nodes this rule annotates.
     annotation_kind: Optional[str] = None
+    # `scoped(...)`: what its scope test reads under `scoping filters`; None: its steps.
+    scoped: Optional[tuple[ast.RoleKey, ...]] = None
 
     @property
     def location(self) -> str:
@@ -136,6 +138,8 @@ class CompiledRuleset:
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     # Rules these parameters turn off (reason, span), compiled for explain only.
     off: tuple[tuple[CompiledRule, str, Span], ...] = field(default=(), compare=False)
+    # `scoping MODE`: how the quantizer applies the scopes set from Python to it.
+    scoping: str = "nodes"
 
     def within(self, scope: ScopeRef) -> "CompiledRuleset":
         """The same rules, each limited to ``scope`` as well (a scope set from Python)."""
@@ -254,7 +258,8 @@ def _compile_rule(rule: BoundRule, bound: BoundRuleset,
                         unmarked=entry.rule.unmarked, per_node=entry.per_node,
                         selections=selections,
                         annotation_kind=bound.annotation_kind,
-                        any_dtype=entry.rule.any_dtype)
+                        any_dtype=entry.rule.any_dtype,
+                        scoped=entry.rule.scoped if bound.scoping == "filters" else None)
 
 
 def _compile_transform(transform: BoundTransform, bound: BoundRuleset) -> BoundTransform:
@@ -295,7 +300,8 @@ def compile_ruleset(bound: BoundRuleset) -> CompiledRuleset:
     rules = tuple(_compile_rule(rule, bound, shared) for rule in bound.rules)
     transforms = tuple(_compile_transform(t, bound) for t in bound.transforms)
     return CompiledRuleset(bound.name, rules, transforms, _op_targets(bound),
-                           dict(bound.params), tuple(_compile_off(bound, shared)))
+                           dict(bound.params), tuple(_compile_off(bound, shared)),
+                           bound.scoping)
 
 
 def _compile_off(bound: BoundRuleset, shared: dict):

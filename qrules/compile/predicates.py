@@ -92,6 +92,8 @@ class StepContext:
 
     def output_shared(self, node) -> bool:
         return self.state.output_shared(node)
+    def has_output_spec(self, node) -> bool:
+        return self.state.has_output_spec(node)
 
     def every(self, name: str) -> list[RoleValue]:
         """``input[*]``: every value bound to the role."""

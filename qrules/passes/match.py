@@ -171,8 +171,9 @@ class Matcher:
         heads.sort(key=self.order.__getitem__)
         return heads
 
-    def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
-        return in_rule_scope(rule, nodes, self.compiled.op_targets)
+    def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],
+                      scoped: Optional[list[Node]] = None) -> bool:
+        return in_rule_scope(rule, nodes, self.compiled.op_targets, scoped)
 
     def region_of(self, region, node: Node):
         """The instance of ``region`` that ``node`` belongs to (see scopes.region_of)."""
@@ -184,7 +185,13 @@ class Matcher:
                 match = self._region(rule, steps[0], head, state)
             else:
                 match = self._chain(rule, steps, head, state)
-            if match is not None and not self.in_rule_scope(rule, match.nodes):
+            scoped = None
+            if match is not None and rule.scoped is not None and rule.scopes:
+                # `scoped(conv, weight, bias)`: the anchor's filter reads the weight's
+                # get_attr too (which no module scope holds); `scoped()`: nothing.
+                scoped = owned_nodes(match, rule.scoped, self.partitions.of) \
+                    if rule.scoped else []
+            if match is not None and not self.in_rule_scope(rule, match.nodes, scoped):
                 if self.misses is not None:
                     self._miss("scope", "its match " + " -> ".join(
                         n.name for n in match.nodes) + " is outside the rule's scope: "

@@ -20,7 +20,7 @@ from qrules.semantics.facts import type_matches
 RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]
 
 
-def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
+def in_scope(node: Node, kind: str, selector, op_targets=None) -> bool:
     if kind == "module_name":
         return any(fnmatch.fnmatchcase(path, selector) for path, _ in module_stack(node))
     if kind == "module_type":
@@ -36,17 +36,30 @@ def in_scope(node: Node, kind: str, selector: str, op_targets=None) -> bool:
     if kind == "operator_target":  # set from Python with an OpOverload(Packet)
         target = node.target
         return selector in (str(target), str(getattr(target, "overloadpacket", target)))
+    if kind == "operator_overload":  # the same under `scoping filters`: overloads only
+        return selector == str(node.target)
+    if kind == "outside":  # under `scoping filters`: not in that scope (a ScopeRef)
+        return not any(in_scope(node, selector.kind, s) for s in selector.selectors)
     return False
 
 
-def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict) -> bool:
-    """Do the nodes of a match lie in every scope of the rule?"""
+#: Scope kinds tested on a match's head only, whatever `scoped(...)` says.
+HEAD_SCOPES = ("operator", "operator_target", "operator_overload", "node_name")
+
+
+def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict,
+                  scoped: Optional[list[Node]] = None) -> bool:
+    """Do the nodes of a match lie in every scope of the rule? ``scoped``: the nodes
+    the rule's `scoped(...)` clause names in this match, tested instead of ``nodes``
+    for module and filter scopes (none: the rule ignores them)."""
     for scope in rule.scopes:
         # An operator scope (also one set from Python with set_operator_type) holds
         # for a match whose head is that op: `linear -> relu` under the linear
         # operator type (operator_target used to require every node to be a linear).
-        check = nodes[:1] if scope.kind in ("operator", "operator_target",
-                                            "node_name") else nodes
+        if scope.kind in HEAD_SCOPES:
+            check = nodes[:1]
+        else:
+            check = nodes if scoped is None else scoped
         if not all(any(in_scope(n, scope.kind, selector, op_targets.get(selector))
                        for selector in scope.selectors) for n in check):
             return False

@@ -92,3 +92,13 @@ class State:
         return existing is not None and (
             getattr(existing, "output_qspec", None) is not None
             or bool(getattr(existing, "_is_output_of_quantized_pattern", False)))
+
+    def has_output_spec(self, node: Node) -> bool:
+        """`has_output_spec(...)`: the node's output itself has a spec, what executorch's
+        propagate_annotation and cat read (`quantized` also holds after a dynamic
+        linear, whose quantized pattern leaves its output without one)."""
+        planned = self.planned.get(node)
+        if planned is not None:
+            return planned.output is not None
+        existing = self.existing.get(node)
+        return existing is not None and getattr(existing, "output_qspec", None) is not None

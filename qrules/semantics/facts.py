@@ -172,6 +172,11 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          "another edge's observer (`same_as`; another quantizer's "
          "SharedQuantizationSpec), as a split's items do", _of_producer("output_shared"),
          reads_annotations=True),
+    Fact("has_output_spec", "bool", "an earlier match (or another quantizer) gave the "
+         "producer's output itself a spec: `quantized` without the fused-pattern case, "
+         "so false after a dynamically quantized linear (executorch's "
+         "`propagate_annotation` reads this)", _of_producer("has_output_spec"),
+         reads_annotations=True),
 )}
 
 
@@ -253,7 +258,7 @@ def _source(ctx, *names: str) -> bool:
 PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
     *(_fact_function(name, false_when_absent=name != "rank")
       for name in ("is_float", "is_node", "is_constant", "rank", "quantized", "annotated",
-                   "shared")),
+                   "shared", "has_output_spec")),
     PredicateFunction("abs", ("any",), "number",
                       "absolute value: `abs(input[1].value) <= 65504`",
                       lambda ctx, value: abs(value)),

@@ -75,6 +75,7 @@ class BoundRuleset:
     # Rules these parameters turn off, with why (the false `when`, or the `disable`),
     # so explain can say "rule R is off here" rather than "no rule for this op".
     off: tuple[tuple[BoundRule, str, Span], ...] = ()
+    scoping: str = "nodes"   # `scoping MODE` in force (docs/language.md)
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,18 @@ class Ruleset:
                             tuple(self.symbols.phases),
                             OpResolver(self.symbols.ops, pick=lambda defs: (
                                 ev.in_force(defs) or defs[:1])[0]),
-                            self._annotation_kind(), tuple(off))
+                            self._annotation_kind(), tuple(off), self._scoping(ev))
 
     def _off_by_condition(self, entry: RuleEntry, ev: Evaluator) -> tuple:
         failed = next(c for c in entry.conditions if ev.conditions_hold((c,)) is not True)
         text = self.sources.get(failed.span.file, "")[failed.span.start:failed.span.end]
         return BoundRule(entry, None), f"`when {text}` is false", failed.span
+
+    def _scoping(self, ev: Evaluator) -> str:
+        """The last `scoping` item whose `when` conditions hold; `nodes` without one."""
+        modes = [d.node.mode for d in self.symbols.scopings
+                 if ev.conditions_hold(d.conditions) is True]
+        return modes[-1] if modes else "nodes"
 
     def _annotation_kind(self) -> Optional[str]:
         kinds = self.symbols.annotation_kinds

@@ -39,6 +39,8 @@ class Symbols:
     patterns: dict[str, Definition] = field(default_factory=dict)
     #: `annotation NAME` items (a ruleset has at most one; checks report the rest).
     annotation_kinds: list[Definition] = field(default_factory=list)
+    #: `scoping MODE` items with the conditions they hold under (the last in force wins).
+    scopings: list[Definition] = field(default_factory=list)
     #: `extend rule` items, in file order; those inside `when` blocks are applied
     #: when the ruleset is bound, the others already are in ``rules``.
     extensions: list[Extension] = field(default_factory=list)
@@ -355,6 +357,16 @@ class _Collector:
                                 "`annotation` sets what the whole ruleset writes"):
             self.symbols.annotation_kinds.append(Definition(item, unit, ctx.conditions))
 
+    def _scoping(self, unit, item: ast.Scoping, ctx):
+        # Inside a `when` block it holds under the block's conditions (xnnpack's
+        # `exact_scopes`); a scope or phase block would suggest it were theirs alone.
+        if ctx.scopes or ctx.phase != MAIN_PHASE:
+            self.diagnostics.append(diagnostic(
+                "QR110", "`scoping` sets how the whole ruleset is scoped; it cannot be "
+                "inside a scope or phase block", item.span))
+            return
+        self.symbols.scopings.append(Definition(item, unit, ctx.conditions))
+
     def _include(self, unit, item, ctx):
         # Top-level includes were spliced by the loader; one inside a block would
         # make a file's definitions conditional, which the language does not have.
@@ -368,7 +380,7 @@ class _Collector:
         ast.Rule: _rule, ast.Scope: _scope, ast.Phase: _phase, ast.When: _when,
         ast.Disable: _disable, ast.Transform: _transform,
         ast.AnnotationKind: _annotationkind, ast.PatternDef: _patterndef,
-        ast.ExtendRule: _extendrule,
+        ast.ExtendRule: _extendrule, ast.Scoping: _scoping,
     }
 
 

@@ -1,43 +1,16 @@
-"""Parse tree -> AST: one Lark Transformer method per grammar rule (or alias)."""
+"""Parse tree -> AST: one Lark Transformer method per grammar rule (or alias); the
+expressions' methods are in ``build_expressions``."""
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
 
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.construct import construct
+from qrules.syntax.build_expressions import ExpressionBuilder, make_node, unquote
 
-_VALIDATE = os.environ.get("QRULES_VALIDATE_AST") == "1"
-
-
-def make_node(cls, **fields):
-    """Build an AST node. The builder is the only producer of AST nodes and the test
-    suite runs it with QRULES_VALIDATE_AST=1, where every node is validated against
-    its pydantic model; lint skips that validation (``construct``: what
-    ``model_construct`` makes, faster), which would otherwise build every model's
-    schema on first use and cost more than a lint run."""
-    return cls(**fields) if _VALIDATE else construct(cls, fields)
-
-
-def _unquote(token: str) -> str:
-    body = token[1:-1]
-    if "\\" not in body:
-        return body
-    out, i = [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(nxt, "\\" + nxt))
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
 
 
 class _Takes(tuple):
@@ -50,6 +23,8 @@ class _Stage:
 
     def __init__(self, text: str, span: Span):
         self.text, self.span = text, span
+class _Scoped(tuple):
+    """The items of a `scoped(...)` clause, told apart from `takes(...)` by its type."""
 
 
 class _Label(str):
@@ -57,7 +32,7 @@ class _Label(str):
 
 
 @v_args(meta=True)
-class AstBuilder(Transformer):
+class AstBuilder(ExpressionBuilder):
     """Builds frozen AST nodes; ``line_offset`` / ``pos_offset`` place a chunk in its file."""
 
     def __init__(self, file: Optional[str], line_offset: int = 0, pos_offset: int = 0):
@@ -89,7 +64,7 @@ class AstBuilder(Transformer):
 
     def header(self, meta, children):
         name = children[0]
-        version = _unquote(children[1]) if len(children) > 1 else None
+        version = unquote(children[1]) if len(children) > 1 else None
         version_span = self._tok(children[1]) if len(children) > 1 else None
         return make_node(ast.Header, span=self._span(meta), name=str(name), version=version,
                           name_span=self._tok(name), version_span=version_span)
@@ -98,10 +73,10 @@ class AstBuilder(Transformer):
         (target,) = children
         is_path = target.type == "STRING"
         return make_node(ast.Include, span=self._span(meta), is_path=is_path,
-                           target=_unquote(target) if is_path else str(target))
+                           target=unquote(target) if is_path else str(target))
 
     def name_list(self, meta, children):
-        return tuple(_unquote(c) if c.type == "STRING" else str(c) for c in children)
+        return tuple(unquote(c) if c.type == "STRING" else str(c) for c in children)
 
     def type_ref(self, meta, children):
         choices = children[1] if len(children) > 1 else ()
@@ -207,7 +182,10 @@ class AstBuilder(Transformer):
 
     def rule(self, meta, children):
         override, rest = self._split_override(children)
-        takes = None
+        takes = scoped = None
+        if rest and isinstance(rest[-1], _Scoped):
+            scoped = tuple(rest[-1])
+            rest = rest[:-1]
         if rest and isinstance(rest[-1], _Takes):
             takes = tuple(rest[-1])
             rest = rest[:-1]
@@ -218,11 +196,14 @@ class AstBuilder(Transformer):
                         condition=opts.get("when"), override=override,
                         amend="amend" in opts, unmarked="unmarked" in opts,
                         unmarked_span=opts.get("unmarked"), takes=takes,
-                        any_dtype="any_dtype" in opts,
+                        any_dtype="any_dtype" in opts, scoped=scoped,
                         name_span=self._tok(name))
 
     def takes(self, meta, children):
         return _Takes(children)
+
+    def scoped(self, meta, children):
+        return _Scoped(children)
 
     def amend(self, meta, children):
         return ("amend", True)
@@ -239,7 +220,7 @@ class AstBuilder(Transformer):
     def region(self, meta, children):
         kind, selector = children
         return make_node(ast.Region, span=self._span(meta), selector_kind=str(kind),
-                          selector=_unquote(selector), kind_span=self._tok(kind))
+                          selector=unquote(selector), kind_span=self._tok(kind))
 
     def predicate_block(self, meta, children):
         return tuple(children)
@@ -279,7 +260,7 @@ class AstBuilder(Transformer):
         selectors = selectors if isinstance(selectors, list) else [selectors]
         condition = rest[0] if len(rest) == 2 else None
         return make_node(ast.Scope, span=self._span(meta), selector_kind=str(kind),
-                         selectors=tuple(_unquote(s) for s in selectors),
+                         selectors=tuple(unquote(s) for s in selectors),
                          condition=condition, items=rest[-1],
                          selector_spans=tuple(self._tok(s) for s in selectors),
                          kind_span=self._tok(kind))
@@ -338,107 +319,7 @@ class AstBuilder(Transformer):
         return make_node(ast.AnnotationKind, span=self._span(meta), name=str(name),
                      name_span=self._tok(name))
 
-    # ------------------------------------------------------------------ expressions
-    def int_lit(self, meta, children):
-        return make_node(ast.IntLit, span=self._span(meta), value=int(children[0]))
-
-    def float_lit(self, meta, children):
-        return make_node(ast.FloatLit, span=self._span(meta), value=float(children[0]))
-
-    def string_lit(self, meta, children):
-        return make_node(ast.StringLit, span=self._span(meta), value=_unquote(children[0]))
-
-    def true_lit(self, meta, children):
-        return make_node(ast.BoolLit, span=self._span(meta), value=True)
-
-    def false_lit(self, meta, children):
-        return make_node(ast.BoolLit, span=self._span(meta), value=False)
-
-    def none_lit(self, meta, children):
-        return make_node(ast.NoneLit, span=self._span(meta))
-
-    def name(self, meta, children):
-        return make_node(ast.Name, span=self._span(meta), id=str(children[0]))
-
-    def list_lit(self, meta, children):
-        return make_node(ast.ListLit, span=self._span(meta), items=tuple(children))
-
-    def attribute(self, meta, children):
-        value, attr = children
-        return make_node(ast.Attribute, span=self._span(meta), value=value, attr=str(attr))
-
-    def index(self, meta, children):
-        value, index = children
-        return make_node(ast.Index, span=self._span(meta), value=value, index=index)
-
-    def first_of(self, meta, children):
-        word, predicate, *fallback = children
-        return make_node(ast.FirstOf, span=self._span(meta), word=str(word),
-                         predicate=str(predicate),
-                         fallback=int(fallback[0]) if fallback else None,
-                         predicate_span=self._tok(predicate))
-
-    def first_index(self, meta, children):
-        value, index = children
-        return make_node(ast.Index, span=self._span(meta), value=value, index=index)
-
-    def each(self, meta, children):
-        return make_node(ast.Each, span=self._span(meta), value=children[0])
-
-    def positional(self, meta, children):
-        return children[0]
-
-    def keyword(self, meta, children):
-        name, value = children
-        return make_node(ast.Keyword, span=self._span(meta), name=str(name), value=value)
-
-    def arguments(self, meta, children):
-        args = tuple(c for c in children if not isinstance(c, ast.Keyword))
-        kwargs = tuple(c for c in children if isinstance(c, ast.Keyword))
-        return (args, kwargs)
-
-    def call(self, meta, children):
-        func = children[0]
-        args, kwargs = children[1] if len(children) > 1 else ((), ())
-        return make_node(ast.Call, span=self._span(meta), func=func, args=args, kwargs=kwargs)
-
-    def negate(self, meta, children):
-        operand = children[-1]
-        if isinstance(operand, (ast.IntLit, ast.FloatLit)):  # fold literal signs
-            return make_node(type(operand), span=self._span(meta), value=-operand.value)
-        return make_node(ast.Unary, span=self._span(meta), op="-", operand=operand)
-
-    def not_(self, meta, children):
-        return make_node(ast.Unary, span=self._span(meta), op="not", operand=children[-1])
-
-    # `a + b` and `a < b` keep their operator token; `**`, `and` and `or` are anonymous
-    # in the grammar, so the rule names them.
-    def binary(self, meta, children):
-        left, op, right = children
-        return make_node(ast.Binary, span=self._span(meta), op=str(op), left=left, right=right)
-
-    compare = binary
-
-    def _keyword_binary(op: str):
-        def build(self, meta, children):
-            left, right = children
-            return make_node(ast.Binary, span=self._span(meta), op=op, left=left, right=right)
-        return build
-
-    power = _keyword_binary("**")
-    and_ = _keyword_binary("and")
-    or_ = _keyword_binary("or")
-    del _keyword_binary
-
-    def range(self, meta, children):
-        low, high = children
-        return make_node(ast.Range, span=self._span(meta), low=low, high=high)
-
-    def conditional(self, meta, children):
-        then, cond, otherwise = children
-        return make_node(ast.Conditional, span=self._span(meta), then=then, cond=cond,
-                               otherwise=otherwise)
-
-    def stored_as(self, meta, children):
-        dtype, storage = (make_node(ast.Name, span=self._tok(t), id=str(t)) for t in children)
-        return make_node(ast.StoredAs, span=self._span(meta), dtype=dtype, storage=storage)
+    def scoping_decl(self, meta, children):
+        mode = children[0]
+        return make_node(ast.Scoping, span=self._span(meta), mode=str(mode),
+                         mode_span=self._tok(mode))

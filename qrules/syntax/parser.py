@@ -196,9 +196,11 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
 
 @lru_cache(maxsize=1)
 def _callbacks() -> dict:
-    """Each grammar rule's AstBuilder function: the class is ``v_args(meta=True)``, so
+    """Each grammar rule's AstBuilder function (its expression methods come from
+    ``ExpressionBuilder``): both classes are ``v_args(meta=True)``, so
     every method lark calls takes ``(self, meta, children)``."""
-    return {name: method.base_func for name, method in vars(AstBuilder).items()
+    return {name: method.base_func for cls in reversed(AstBuilder.__mro__)
+            for name, method in vars(cls).items()
             if getattr(method, "visit_wrapper", None) is not None}
 
 

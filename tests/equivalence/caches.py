@@ -76,3 +76,52 @@ def histogram_search_once():
         yield
     finally:
         HistogramObserver._non_linear_param_search = original
+
+
+#: (model, flags) -> [EquivalenceReport, (anchor's, ruleset's converted model) or None]:
+#: a zoo model's PTQ diff against executorch's XNNPACKQuantizer, run once per session for
+#: both checks of that (model, config): the device check (tests/device, which runs
+#: first) lowers the two converted models the diff made, and the equivalence test
+#: reads its report. Each check takes its part; the entry goes once both have.
+_SHARED_DIFFS: dict = {}
+
+
+def shared_diff(key, run, keep_converted: bool):
+    """``run()``'s report (a diff) for ``key``, run once per session; with
+    ``keep_converted`` the two converted models it made are kept for ``take_converted``.
+    The diff converts with torchao's ``convert_pt2e`` (``qrules.quantize`` with qrules'
+    passes makes the same graphs: tests/engine/test_shared_passes.py)."""
+    if key not in _SHARED_DIFFS:
+        from qrules.adapter import torchao as adapter
+
+        converted = []
+        original = adapter.convert_pt2e
+
+        def recording(model, *args, **kwargs):
+            result = original(model, *args, **kwargs)
+            converted.append(result)
+            return result
+
+        adapter.convert_pt2e = recording if keep_converted else original
+        try:
+            report = run()
+        finally:
+            adapter.convert_pt2e = original
+        _SHARED_DIFFS[key] = [report, tuple(converted) if len(converted) == 2 else None]
+    return _SHARED_DIFFS[key][0]
+
+
+def take_converted(key):
+    """The converted models ``shared_diff(key, ..., keep_converted=True)`` kept (None if
+    it kept none); they are not kept any longer."""
+    entry = _SHARED_DIFFS.get(key)
+    pair, entry[1] = entry[1], None
+    return pair
+
+
+def take_report(key, run):
+    """The report of ``key``'s diff, run now unless the device check ran it; the
+    session keeps it no longer."""
+    report = shared_diff(key, run, keep_converted=False)
+    _SHARED_DIFFS.pop(key, None)
+    return report

@@ -12,8 +12,11 @@ import pytest
 import qrules
 from qrules.engine.diff import anchor, diff, parse_anchor
 
+from qrules.adapter.quantizer import annotation_of
+from qrules.engine.diff.run import copy_graph
+
 from .conftest import exported
-from .executorch_cases import CASES, case_id, run_case
+from .executorch_cases import CASES, QAT_ZOO, ZOO, case_id, run_case
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -25,6 +28,40 @@ def test_executorch_anchor(case):
     assert report.numerics.error is None, report.numerics.error
     assert report.numerics.outputs_equal and not report.numerics.op_count_diff, \
         report.format(limit=20)
+
+
+@pytest.mark.parametrize("model", [m for m in ZOO if m not in QAT_ZOO])
+def test_qat_weight_granularity_changes_no_rule(model):
+    """Why the matrix runs these zoo models in the per-channel QAT configs only (see
+    executorch_cases.py): on each, per_channel=False annotates every node with the
+    same rule as per_channel=True, so only the weight spec differs, which resnet18 and
+    the helper modules compare in all four QAT configs."""
+    graph, _ = exported("zoo", model, qat=True)
+
+    def rules(**flags):
+        quantizer = qrules.load("xnnpack", qat=True, **flags).quantizer()
+        annotated = quantizer.transform_for_annotation(copy_graph(graph))
+        quantizer.annotate(annotated)
+        return {n.name: (annotation_of(n) or {}).get("rule") for n in annotated.graph.nodes}
+
+    for dynamic in (False, True):
+        per_channel = rules(per_channel=True, dynamic=dynamic)
+        assert any(per_channel.values())
+        assert rules(dynamic=dynamic) == per_channel
+
+
+def test_diff_with_qrules_passes_is_torchaos_diff():
+    """The zoo QAT cases diff with qrules' passes (engine="qrules"): on a QAT conv-bn
+    model both engines give the same annotations and bit-identical converted outputs."""
+    graph, inputs = exported("small", "conv_bn_relu", qat=True)
+    reports = [diff("executorch:xnnpack[per_channel,qat]",
+                    qrules.load("xnnpack", per_channel=True, qat=True), graph, inputs,
+                    qat=True, engine=engine) for engine in ("torchao", "qrules")]
+    assert all(r.equal and r.numerics.outputs_equal for r in reports)
+    assert reports[0].b_records == reports[1].b_records
+    assert reports[0].numerics.op_counts_b == reports[1].numerics.op_counts_b
+    with pytest.raises(ValueError, match="engine must be one of qrules, torchao"):
+        diff("executorch:xnnpack", qrules.load("xnnpack"), graph, inputs, engine="fast")
 
 
 def test_report_names_the_anchor_class():

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from torch.fx import GraphModule
 
+from qrules.adapter import shared_passes
 from qrules.adapter import torchao as adapter
 from qrules.engine.compose import as_quantizer
 from qrules.errors import QruleError
@@ -110,13 +111,17 @@ class SideFailed(RuntimeError):
     module twice), not a difference between the two sides."""
 
 
-def _prepare(graph: GraphModule, quantizer, qat: bool, label: str, side: str):
+def _prepare(graph: GraphModule, quantizer, qat: bool, label: str, side: str,
+             engine: str = "torchao"):
     recorder = _Recorder(quantizer)
     work = copy_graph(graph)
     try:
         with adapter.quiet_torchao(), stage(f"annotating and preparing {side}"):
-            prepared = (adapter.prepare_qat_pt2e if qat else adapter.prepare_pt2e)(
-                work, recorder)
+            if engine == "qrules":
+                prepared = shared_passes.prepare(work, recorder, qat=qat)
+            else:
+                prepared = (adapter.prepare_qat_pt2e if qat else adapter.prepare_pt2e)(
+                    work, recorder)
     except QruleError:
         raise
     except Exception as err:  # noqa: BLE001 (any failure of a third-party quantizer)
@@ -157,16 +162,18 @@ def _leaves(value: Any) -> list:
     return [v for v in torch.utils._pytree.tree_leaves(value) if isinstance(v, torch.Tensor)]
 
 
-def _numerics(prepared_a, prepared_b, example_inputs, batches, seed: int) -> Numerics:
+def _numerics(prepared_a, prepared_b, example_inputs, batches, seed: int,
+              engine: str = "torchao") -> Numerics:
     try:
         with torch.no_grad():
             for prepared in (prepared_a, prepared_b):
                 torch.manual_seed(seed)
                 for batch in batches:
                     prepared(*batch)
+        convert = shared_passes.convert if engine == "qrules" else adapter.convert_pt2e
         with adapter.quiet_torchao():
-            converted_a = adapter.convert_pt2e(prepared_a)
-            converted_b = adapter.convert_pt2e(prepared_b)
+            converted_a = convert(prepared_a)
+            converted_b = convert(prepared_b)
         outputs = []
         with torch.no_grad():
             for converted in (converted_a, converted_b):
@@ -188,7 +195,8 @@ def _numerics(prepared_a, prepared_b, example_inputs, batches, seed: int) -> Num
 def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, *,
          qat: bool = False, numerics: bool = True, calibration: Optional[Iterable] = None,
          seed: int = 0, model_label: Optional[str] = None, strict: bool = False,
-         a_label: Optional[str] = None, b_label: Optional[str] = None) -> EquivalenceReport:
+         a_label: Optional[str] = None, b_label: Optional[str] = None,
+         engine: str = "torchao") -> EquivalenceReport:
     """Compare quantizers ``a`` and ``b`` on ``model``.
 
     ``a``/``b``: loaded rulesets, qrules, torchao or executorch quantizers, or anchor specs
@@ -199,9 +207,13 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
     needed to export and for numerics; ``strict=True`` exports with
     ``torch.export.export(..., strict=True)`` (torchao's X86InductorQuantizer needs it
     for models that call one module twice). ``calibration``: input batches (default: four
-    seeded batches shaped like the examples). Neither ``model`` nor the quantizers'
-    state is changed.
+    seeded batches shaped like the examples). ``engine="qrules"`` prepares and converts
+    both sides with qrules' passes instead of torchao's (the same graphs, faster; see
+    ``qrules.prepare``). Neither ``model`` nor the quantizers' state is changed.
     """
+    if engine not in shared_passes.ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(shared_passes.ENGINES)}, "
+                         f"not {engine!r}")
     inputs = tuple(example_inputs) if example_inputs is not None else None
     if inputs is None and not (isinstance(model, GraphModule) and not numerics):
         raise ValueError("diff needs example_inputs (to export the model and to compare "
@@ -210,14 +222,14 @@ def diff(a: Any, b: Any, model: Any, example_inputs: Optional[Iterable] = None, 
     quantizer_a, quantizer_b = _as_quantizer(a), _as_quantizer(b)
     a_label = a_label or (a if isinstance(a, str) else _label(a))
     b_label = b_label or (b if isinstance(b, str) else _label(b))
-    prepared_a, records_a = _prepare(graph, quantizer_a, qat, a_label, "A")
-    prepared_b, records_b = _prepare(graph, quantizer_b, qat, b_label, "B")
+    prepared_a, records_a = _prepare(graph, quantizer_a, qat, a_label, "A", engine)
+    prepared_b, records_b = _prepare(graph, quantizer_b, qat, b_label, "B", engine)
     mismatches = compare_records(records_a, records_b)
     if numerics:
         batches = ([tuple(x) if isinstance(x, (list, tuple)) else (x,) for x in calibration]
                    if calibration is not None else calibration_batches(inputs, seed=seed))
         with stage("calibrating and converting both sides"):
-            result = _numerics(prepared_a, prepared_b, inputs, batches, seed)
+            result = _numerics(prepared_a, prepared_b, inputs, batches, seed, engine)
     else:
         result = Numerics(False)
     del prepared_a, prepared_b

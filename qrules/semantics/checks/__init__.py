@@ -2,7 +2,8 @@
 diagnostics; none raises, none mutates the symbols."""
 
 from qrules.semantics.checks.definitions import (
-    check_annotation_kinds, check_disables, check_ops, check_params, check_scopes, check_transforms,
+    check_annotation_kinds, check_disables, check_ops, check_params, check_scopes,
+    check_scoping, check_transforms,
 )
 from qrules.semantics.checks.reachability import (
     check_conditions, check_extensions, check_shadowing, check_unused,
@@ -13,7 +14,7 @@ from qrules.semantics.checks.values import check_values
 
 CHECKS = (
     check_params, check_ops, check_scopes, check_transforms, check_annotation_kinds,
-    check_disables,
+    check_disables, check_scoping,
     check_values, check_rules, check_shadowing, check_unused, check_conditions,
     check_style, check_extensions,
 )

@@ -118,6 +118,29 @@ def check_annotation_kinds(analysis: Analysis) -> list[Diagnostic]:
     return out
 
 
+#: `scoping MODE`: what a scope test reads (docs/language.md, "Scoping modes").
+SCOPING_MODES = ("nodes", "filters")
+
+
+def check_scoping(analysis: Analysis) -> list[Diagnostic]:
+    """`scoping MODE`: a known mode (QR340); `scoped(...)` clauses are read only under
+    `scoping filters`, so one in a ruleset that never says so is a mistake (QR341)."""
+    out: list[Diagnostic] = []
+    for definition in analysis.symbols.scopings:
+        node: ast.Scoping = definition.node
+        if node.mode not in SCOPING_MODES:
+            out.append(diagnostic("QR340", f"unknown scoping mode `{node.mode}` (known: "
+                                  f"{', '.join(SCOPING_MODES)})", node.mode_span))
+    if any(d.node.mode == "filters" for d in analysis.symbols.scopings):
+        return out
+    for entry in analysis.symbols.all_rules():
+        if entry.rule.scoped is not None:
+            out.append(diagnostic(
+                "QR341", f"rule `{entry.name}`'s `scoped(...)` has no effect: only a "
+                "ruleset that says `scoping filters` reads it", entry.rule.name_span))
+    return out
+
+
 def check_transforms(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     ev = analysis.new_evaluator()

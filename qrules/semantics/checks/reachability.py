@@ -159,6 +159,8 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
             roots.extend(definition.conditions)
     for _, context in symbols.disabled:  # `when legacy { disable rule x }` uses `legacy`
         roots.extend(context.conditions)
+    for definition in symbols.scopings:  # `when exact { scoping nodes }` uses `exact`
+        roots.extend(definition.conditions)
     for definition in symbols.dropped:  # duplicates (QR207): their uses still count
         roots.append(definition.node)
         roots.extend(definition.conditions)

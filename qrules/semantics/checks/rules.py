@@ -40,7 +40,8 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
         expansions = analysis.expansions(entry)
         if not expansions:
             continue
-        out.extend(_check_takes(entry, expansions))
+        for clause in ("takes", "scoped"):
+            out.extend(_check_takes(entry, expansions, clause))
         # check_values reports what evaluating the config finds; here only its values
         ev = analysis.new_evaluator()
         with ev.assuming(entry.conditions):
@@ -259,15 +260,15 @@ def _check_predicate(expr, roles: set[str], analysis: Analysis,
 # ------------------------------------------------------------------------ takes
 
 
-def _check_takes(entry: RuleEntry, expansions: list[Expansion]) -> list[Diagnostic]:
-    """`takes(conv, weight, bn.weight)`: steps of the pattern, or edges it has."""
+def _check_takes(entry: RuleEntry, expansions: list[Expansion], clause: str) -> list:
+    """`takes(conv, weight, bn.weight)`, `scoped(...)`: steps of the pattern, or edges."""
     out: list[Diagnostic] = []
     labels = {s.label for e in expansions for s in e.steps if s.label}
-    for key in entry.rule.takes or ():
+    for key in getattr(entry.rule, clause) or ():
         if isinstance(key.index, ast.FirstOf):
-            # What a match owns is fixed by its shape; a selection reads annotations.
-            out.append(diagnostic("QR327", f"`takes` names fixed edges; `{key}` depends on "
-                                  "annotations", key.index.span))
+            # What a match owns (or is scoped by) is fixed by its shape.
+            out.append(diagnostic("QR327", f"`{clause}` names fixed edges; `{key}` depends "
+                                  "on annotations", key.index.span))
             continue
         if key.step is None and key.index is None and key.role in labels:
             continue  # a step
@@ -280,8 +281,8 @@ def _check_takes(entry: RuleEntry, expansions: list[Expansion]) -> list[Diagnost
                                   key.span))
         elif key.role in ("output", "extra") or not _edge_exists(
                 key.step, key.role, key.index, expansions):
-            out.append(diagnostic("QR210", f"`takes` names steps of the pattern and "
-                                  f"input edges whose producers the match owns; rule "
+            out.append(diagnostic("QR210", f"`{clause}` names steps of the pattern and "
+                                  f"input edges whose producers it means; rule "
                                   f"`{entry.name}` has no step or edge `{key.role}`",
                                   key.span))
     return out
