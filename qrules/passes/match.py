@@ -153,22 +153,32 @@ class Matcher:
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
+        # node -> what steps match it by (target_key), read once per node
+        self.key_of: dict[Node, Any] = {}
         for index, node in enumerate(gm.graph.nodes):
             self.order[node] = index
+            key = self.key_of[node] = target_key(node)
             if node.op == "call_function":
-                self.by_target[node.target].append(node)
+                self.by_target[key].append(node)
                 self.calls.append(node)
             elif node.op in ("placeholder", "output"):
-                self.by_target[target_key(node)].append(node)
+                self.by_target[key].append(node)
         self.members = ModuleMembers(self.calls)
+        # head targets -> candidate heads in graph order: rules with the same head ops
+        # (conv2d's several rules) share one list.
+        self._heads: dict[frozenset, list[Node]] = {}
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
             return self.calls
-        heads: list[Node] = []
-        for target in rule.head_targets():
-            heads.extend(self.by_target.get(target, ()))
-        heads.sort(key=self.order.__getitem__)
+        targets = rule.head_targets()
+        heads = self._heads.get(targets)
+        if heads is None:
+            heads = []
+            for target in targets:
+                heads.extend(self.by_target.get(target, ()))
+            heads.sort(key=self.order.__getitem__)
+            self._heads[targets] = heads
         return heads
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
@@ -238,7 +248,7 @@ class Matcher:
             if self.misses is not None:
                 self._miss_shape(step, node, state, rule.amend, blocked, depth)
             return None
-        op = step.op_for(target_key(node))
+        op = step.op_for(self.key_of[node])
         if op is None and step.any_op and node.op == "call_function":
             op = next(o for o in step.ops if o.name == "any")
         if op is None:

@@ -28,14 +28,8 @@ class State:
         self.op_targets: dict[str, frozenset] = compiled.op_targets if compiled else {}
         # Ops some rule in force could quantize (heads of rules whose config is not
         # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
-        self.quantizable: set = set()
-        self.quantizable_any = False
-        for rule in (compiled.rules if compiled is not None else ()):
-            if rule.config is None:
-                continue
-            if rule.head_is_open():
-                self.quantizable_any = True
-            self.quantizable |= rule.head_targets()
+        self.quantizable, self.quantizable_any = (
+            compiled.quantizable_heads if compiled is not None else (frozenset(), False))
 
     def could_quantize(self, node: Node) -> bool:
         """Is `node` quantized already, or the head op of a rule that quantizes?"""
@@ -49,6 +43,8 @@ class State:
     def taken(self, node: Node) -> bool:
         if node in self.planned:
             return True
+        if not self.existing:
+            return False
         existing = self.existing.get(node)
         # Some torchao quantizers (EmbeddingQuantizer) write specs without setting
         # `_annotated`; such a node is taken too, or a later ruleset overwrote it.
