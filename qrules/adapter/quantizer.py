@@ -233,8 +233,13 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
             known = built[id(spec)] = (spec, builder.build(spec, placed.refs))
         return known[1]
 
+    factories: dict = {}   # annotation kind -> _annotation_factory(kind), once per write
     for node, note in current.annotations.items():
-        annotation_class, flag = _annotation_factory(note.rule.annotation_kind)
+        kind = note.rule.annotation_kind
+        factory = factories.get(kind)
+        if factory is None:
+            factory = factories[kind] = _annotation_factory(kind)
+        annotation_class, flag = factory
         input_map = {source: build(placed) for source, placed in note.inputs.items()}
         output = build(note.output)
         rule = note.rule

@@ -24,7 +24,8 @@ from qrules.compile.matchers import (
 from qrules.compile.predicates import StepContext
 from qrules.passes.clusters import connected_region
 from qrules.passes.scopes import (
-    ModuleMembers, SourcePartitions, in_rule_scope, region_of, region_roles,
+    ModuleMembers, SourcePartitions, in_rule_scope, region_instance, region_of,
+    region_roles,
 )
 from qrules.passes.state import State
 from qrules.span import Span
@@ -164,13 +165,13 @@ class Matcher:
             elif node.op in ("placeholder", "output"):
                 self.by_target[key].append(node)
         self.members = ModuleMembers(self.calls)
-        # head targets -> candidate heads in graph order: rules with the same head ops
-        # (conv2d's several rules) share one list.
-        self._heads: dict[frozenset, list[Node]] = {}
+        # head targets (or module regions) -> candidate heads in graph order: rules
+        # with the same head ops (conv2d's several rules) share one list.
+        self._heads: dict[Any, list[Node]] = {}
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
-            return self.calls
+            return self._open_candidates(rule)
         targets = rule.head_targets()
         heads = self._heads.get(targets)
         if heads is None:
@@ -180,6 +181,22 @@ class Matcher:
             heads.sort(key=self.order.__getitem__)
             self._heads[targets] = heads
         return heads
+
+    def _open_candidates(self, rule: CompiledRule) -> list[Node]:
+        """Every call node; for a rule whose heads are all module regions, only the
+        nodes inside an instance of one (elsewhere `region_of` finds none)."""
+        heads = [steps[0].region for steps in rule.expansions]
+        if not all(region is not None and region.selector_kind in ("module_type",
+                                                                   "module_name")
+                   for region in heads):
+            return self.calls
+        key = tuple((region.selector_kind, region.selector) for region in heads)
+        found = self._heads.get(key)
+        if found is None:
+            found = self._heads[key] = [
+                node for node in self.calls
+                if any(region_instance(region, node) is not None for region in heads)]
+        return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node]) -> bool:
         return in_rule_scope(rule, nodes, self.compiled.op_targets)

@@ -77,6 +77,9 @@ class _MatchEdges:
         self.state = state   # what `input[first quantized]` reads
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         self.neighbour: Optional[Placed] = None
+        # (id(source), user) of the edges between two steps: fused, never given a spec
+        # (by id: an edge's source may be an unhashable constant, a list)
+        self.fused: set = set()
         if match.neighbour is not None:
             note = state.planned[match.neighbour[1]]
             self.neighbour = (note.output if match.neighbour[0] == "output"
@@ -91,6 +94,7 @@ class _MatchEdges:
         for index in range(1, len(match.nodes)):
             node, previous = match.nodes[index], match.nodes[index - 1]
             chained = {previous, match.output_of_step(index - 1)}
+            self.fused.update((id(source), node) for source in chained)
             for value in match.roles[index].get("input", []):
                 if value not in chained:
                     extras.append((value, node))
@@ -117,17 +121,11 @@ class _MatchEdges:
         # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
         # (it used to get a spec, putting an observer inside the match). Indices still
         # count argument positions: `add.input[1]` is the add's second argument.
-        return [(source, user) for source, user in edges if not self._fused(source, user)]
-
-    def _fused(self, source, user) -> bool:
-        if self.match.is_region:
-            return False  # a region is one step; its members are not a chain
-        nodes = self.match.nodes
-        for index in range(1, len(nodes)):
-            if user is nodes[index] and (source is nodes[index - 1]
-                                         or source is self.match.output_of_step(index - 1)):
-                return True
-        return False
+        # (A region is one step; its members are not a chain: nothing is fused.)
+        fused = self.fused
+        if not fused:
+            return list(edges)
+        return [(source, user) for source, user in edges if (id(source), user) not in fused]
 
     def resolve(self, ref: EdgeRef) -> Optional[Edge]:
         if ref.role == "output":
