@@ -17,7 +17,6 @@ from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import (
     CompiledRule, CompiledRuleset, CompiledStep, OpMatch, target_key,
 )
@@ -117,9 +116,11 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
         if key.step is None and key.index is None and key.role in match.labels:
             owned.extend(n for n, label in zip(match.nodes, match.labels) if label == key.role)
             continue
-        step = 0 if key.step is None else next(
-            (i for i, label in enumerate(match.labels) if label == key.step), None)
-        if step is None:
+        if key.step is None:
+            step = 0
+        elif key.step in match.labels:
+            step = match.labels.index(key.step)
+        else:
             continue
         if key.role == "partition":
             # A region is one step made of all its members.
@@ -146,11 +147,10 @@ class Matcher:
         self.misses: Optional[list[Miss]] = None
         self.order: dict[Node, int] = {}
         # Per-annotate caches: role bindings per (op, node), results of predicates that
-        # read no annotations, float-ness of outputs. The graph does not change while
-        # it is planned.
+        # read no annotations (float-ness of outputs: State.is_float). The graph does
+        # not change while it is planned.
         self._roles: dict = {}
         self._static: dict = {}
-        self._float: dict = {}
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
@@ -258,7 +258,7 @@ class Matcher:
         # annotates an integer input too, without a spec: plan.py drops it); ops only
         # when their output is floating point, unless the rule says `any_dtype`.
         if node.op == "call_function":
-            shaped = rule.any_dtype or self._is_float(node)
+            shaped = rule.any_dtype or state.is_float(node)
         else:
             shaped = node.op in ("placeholder", "output")
         if blocked or not shaped:
@@ -309,12 +309,6 @@ class Matcher:
         else:
             passed = predicate(StepContext(node, roles, state))
         return passed
-
-    def _is_float(self, node: Node) -> bool:
-        known = self._float.get(node)
-        if known is None:
-            known = self._float[node] = is_float_value(node)
-        return known
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
         # Shape first (ops, links, users), predicates once the whole shape matched:

@@ -16,7 +16,6 @@ from typing import Any, Mapping, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
 from qrules.compile.predicates import StepContext, first_position
 from qrules.passes.match import Match, Matcher
@@ -176,9 +175,10 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 # A graph input, or the op of an `any_dtype` rule, whose value is not a
                 # float tensor has no output to observe.
                 floating = (node.op != "placeholder" and not rule.any_dtype
-                            or is_float_value(node))
+                            or plan_state.is_float(node))
                 placed = None if spec is None or not floating else _place(spec, text, edges)
-                notes.setdefault(node, NodeAnnotation(node, rule))
+                if node not in notes:
+                    notes[node] = NodeAnnotation(node, rule)
                 notes[node].output = None if placed is None else placed[0]
                 notes[node].output_key = text
                 if placed is not None and placed[1]:
@@ -186,7 +186,7 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                                                "which this match does not have"))
             continue
         for source, user in edges.select(key.step, key.role, key.index):
-            if isinstance(source, Node) and not is_float_value(source):
+            if isinstance(source, Node) and not plan_state.is_float(source):
                 continue  # integer and bool tensors are never quantized
             if source is None or (spec is None and not isinstance(source, Node)):
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`
