@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Optional
 
 import torch
@@ -60,10 +61,18 @@ class CompiledStep:
     shared_input: bool = False         # `a ~> b`: a's output may have other users
 
     def op_for(self, target) -> Optional[OpMatch]:
+        return self._op_by_target.get(target)
+
+    @cached_property
+    def _op_by_target(self) -> dict:
+        # target -> the first op accepting it: one hash per candidate node instead of
+        # one per op (an OpOverload's __hash__ is Python code). Built on first use; the
+        # step is frozen, so it never goes stale.
+        index: dict = {}
         for op in self.ops:
-            if target in op.targets:
-                return op
-        return None
+            for target in op.targets:
+                index.setdefault(target, op)
+        return index
 
 
 @dataclass(frozen=True)
@@ -113,17 +122,22 @@ class CompiledRule:
         """Its config copies a connected region's neighbour spec (``neighbour()``)."""
         return any(spec is not None and spec.copies_neighbour for _, spec in self.config or ())
 
-    def head_targets(self) -> set:
+    def head_targets(self) -> frozenset:
+        return self._heads[0]
+
+    def head_is_open(self) -> bool:
+        """Matches at any node (wildcard or region head): not indexable by target."""
+        return self._heads[1]
+
+    @cached_property
+    def _heads(self) -> tuple[frozenset, bool]:
+        # Asked for every rule by every plan: computed once per compiled rule.
         heads: set = set()
         for steps in self.expansions:
             for op in steps[0].ops:
                 heads |= op.targets
-        return heads
-
-    def head_is_open(self) -> bool:
-        """Matches at any node (wildcard or region head): not indexable by target."""
-        return any(steps[0].any_op or steps[0].region is not None
-                   for steps in self.expansions)
+        return frozenset(heads), any(steps[0].any_op or steps[0].region is not None
+                                     for steps in self.expansions)
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,19 @@ class CompiledRuleset:
     off: tuple[tuple[CompiledRule, str, Span], ...] = field(default=(), compare=False)
     # `scoping MODE`: how the quantizer applies the scopes set from Python to it.
     scoping: str = "nodes"
+
+    @cached_property
+    def quantizable_heads(self) -> tuple[frozenset, bool]:
+        """(head ops of the rules that quantize, whether one of them has an open
+        head): what `any_user_quantizable()` asks, computed once per ruleset."""
+        heads: set = set()
+        open_head = False
+        for rule in self.rules:
+            if rule.config is None:
+                continue
+            open_head = open_head or rule.head_is_open()
+            heads |= rule.head_targets()
+        return frozenset(heads), open_head
 
     def within(self, scope: ScopeRef) -> "CompiledRuleset":
         """The same rules, each limited to ``scope`` as well (a scope set from Python)."""

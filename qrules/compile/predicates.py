@@ -48,14 +48,13 @@ class RoleValue:
     (the argument itself), ``node`` (its fx node, None for a Python constant),
     ``tensor`` (the node's ``meta["val"]``) and ``ctx`` (the step)."""
 
+    __slots__ = ("value", "ctx", "node")
+
     def __init__(self, value: Any, ctx: "StepContext"):
         self.value = value
         self.ctx = ctx
-
-    @property
-    def node(self):
-        return self.value if hasattr(self.value, "meta") and hasattr(self.value, "op") \
-            else None
+        # Facts ask for the node several times per value: told apart once.
+        self.node = value if hasattr(value, "meta") and hasattr(value, "op") else None
 
     @property
     def tensor(self):
@@ -154,28 +153,44 @@ def _position(index, name: str, ctx: StepContext, params) -> int:
     return evaluate(index, ctx, params)
 
 
-def _role_of(expr, ctx: StepContext):
+def _role_getter(expr):
+    """The role value(s) a role argument names (`weight`, `input[1]`, `input[*]`), as a
+    function of the context: the expression's shape is decided once, not at every node;
+    LookupError when it names no role."""
     if isinstance(expr, ast.Each) and isinstance(expr.value, ast.Name):
-        return ctx.every(expr.value.id)
+        name = expr.value.id
+        return lambda ctx: ctx.every(name)
     if isinstance(expr, ast.Name):
-        return ctx.role(expr.id)
+        name = expr.id
+        return lambda ctx: ctx.role(name)
     if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
-        return ctx.role(expr.value.id, _position(expr.index, expr.value.id, ctx, {}))
-    raise LookupError("not a role")
+        name, index = expr.value.id, expr.index
+        return lambda ctx: ctx.role(name, _position(index, name, ctx, {}))
+
+    def not_a_role(ctx):
+        raise LookupError("not a role")
+    return not_a_role
 
 
 def _call(expr: ast.Call):
     name, args = expr.func.id, expr.args
     compiled = [_compile(arg) for arg in args]
+    # (declaration, its argument kinds zipped with the arguments), for the declaration
+    # last seen: rebuilt only when the registry holds another one.
+    bound: list = [None, ()]
 
     def evaluate(ctx: StepContext, params: dict) -> Any:
         # The declaration is looked up per call: registries may change after compiling.
         function = registry.PREDICATE_FUNCTIONS[name]
+        if bound[0] is not function:
+            bound[:] = [function, tuple(
+                (kind, arg, _role_getter(arg) if kind == "role" else value_of)
+                for kind, arg, value_of in zip(function.kinds_for(len(args)), args, compiled))]
         values = []   # what the implementation receives, by argument kind
-        for kind, arg, value_of in zip(function.kinds_for(len(args)), args, compiled):
+        for kind, arg, value_of in bound[1]:
             if kind == "role":
                 try:
-                    values.append(_role_of(arg, ctx))
+                    values.append(value_of(ctx))
                 except LookupError:
                     values.append(None)   # the node lacks that argument (a conv without bias)
             elif kind == "op":
@@ -210,7 +225,8 @@ def _name(expr):
 
 
 def _each(expr):
-    return lambda ctx, params: _role_of(expr, ctx)
+    role = _role_getter(expr)
+    return lambda ctx, params: role(ctx)
 
 
 def _attribute(expr):

@@ -17,14 +17,14 @@ from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import (
     CompiledRule, CompiledRuleset, CompiledStep, OpMatch, target_key,
 )
 from qrules.compile.predicates import StepContext
 from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
-    ModuleMembers, SourcePartitions, in_rule_scope, region_of, region_roles,
+    ModuleMembers, SourcePartitions, in_rule_scope, region_instance, region_of,
+    region_roles,
 )
 from qrules.passes.state import State
 from qrules.span import Span
@@ -116,9 +116,11 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
         if key.step is None and key.index is None and key.role in match.labels:
             owned.extend(n for n, label in zip(match.nodes, match.labels) if label == key.role)
             continue
-        step = 0 if key.step is None else next(
-            (i for i, label in enumerate(match.labels) if label == key.step), None)
-        if step is None:
+        if key.step is None:
+            step = 0
+        elif key.step in match.labels:
+            step = match.labels.index(key.step)
+        else:
             continue
         if key.role == "partition":
             # A region is one step made of all its members.
@@ -145,31 +147,56 @@ class Matcher:
         self.misses: Optional[list[Miss]] = None
         self.order: dict[Node, int] = {}
         # Per-annotate caches: role bindings per (op, node), results of predicates that
-        # read no annotations, float-ness of outputs. The graph does not change while
-        # it is planned.
+        # read no annotations (float-ness of outputs: State.is_float). The graph does
+        # not change while it is planned.
         self._roles: dict = {}
         self._static: dict = {}
-        self._float: dict = {}
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
+        # node -> what steps match it by (target_key), read once per node
+        self.key_of: dict[Node, Any] = {}
         for index, node in enumerate(gm.graph.nodes):
             self.order[node] = index
+            key = self.key_of[node] = target_key(node)
             if node.op == "call_function":
-                self.by_target[node.target].append(node)
+                self.by_target[key].append(node)
                 self.calls.append(node)
             elif node.op in ("placeholder", "output"):
-                self.by_target[target_key(node)].append(node)
+                self.by_target[key].append(node)
         self.members = ModuleMembers(self.calls)
+        # head targets (or module regions) -> candidate heads in graph order: rules
+        # with the same head ops (conv2d's several rules) share one list.
+        self._heads: dict[Any, list[Node]] = {}
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
-            return self.calls
-        heads: list[Node] = []
-        for target in rule.head_targets():
-            heads.extend(self.by_target.get(target, ()))
-        heads.sort(key=self.order.__getitem__)
+            return self._open_candidates(rule)
+        targets = rule.head_targets()
+        heads = self._heads.get(targets)
+        if heads is None:
+            heads = []
+            for target in targets:
+                heads.extend(self.by_target.get(target, ()))
+            heads.sort(key=self.order.__getitem__)
+            self._heads[targets] = heads
         return heads
+
+    def _open_candidates(self, rule: CompiledRule) -> list[Node]:
+        """Every call node; for a rule whose heads are all module regions, only the
+        nodes inside an instance of one (elsewhere `region_of` finds none)."""
+        heads = [steps[0].region for steps in rule.expansions]
+        if not all(region is not None and region.selector_kind in ("module_type",
+                                                                   "module_name")
+                   for region in heads):
+            return self.calls
+        key = tuple((region.selector_kind, region.selector) for region in heads)
+        found = self._heads.get(key)
+        if found is None:
+            found = self._heads[key] = [
+                node for node in self.calls
+                if any(region_instance(region, node) is not None for region in heads)]
+        return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],
                       scoped: Optional[list[Node]] = None) -> bool:
@@ -238,14 +265,14 @@ class Matcher:
         # annotates an integer input too, without a spec: plan.py drops it); ops only
         # when their output is floating point, unless the rule says `any_dtype`.
         if node.op == "call_function":
-            shaped = rule.any_dtype or self._is_float(node)
+            shaped = rule.any_dtype or state.is_float(node)
         else:
             shaped = node.op in ("placeholder", "output")
         if blocked or not shaped:
             if self.misses is not None:
                 self._miss_shape(step, node, state, rule.amend, blocked, depth)
             return None
-        op = step.op_for(target_key(node))
+        op = step.op_for(self.key_of[node])
         if op is None and step.any_op and node.op == "call_function":
             op = next(o for o in step.ops if o.name == "any")
         if op is None:
@@ -289,12 +316,6 @@ class Matcher:
         else:
             passed = predicate(StepContext(node, roles, state))
         return passed
-
-    def _is_float(self, node: Node) -> bool:
-        known = self._float.get(node)
-        if known is None:
-            known = self._float[node] = is_float_value(node)
-        return known
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
         # Shape first (ops, links, users), predicates once the whole shape matched:

@@ -77,6 +77,9 @@ class _MatchEdges:
         self.state = state   # what `input[first quantized]` reads
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         self.neighbour: Optional[Placed] = None
+        # (id(source), user) of the edges between two steps: fused, never given a spec
+        # (by id: an edge's source may be an unhashable constant, a list)
+        self.fused: set = set()
         if match.neighbour is not None:
             note = state.planned[match.neighbour[1]]
             self.neighbour = (note.output if match.neighbour[0] == "output"
@@ -91,6 +94,7 @@ class _MatchEdges:
         for index in range(1, len(match.nodes)):
             node, previous = match.nodes[index], match.nodes[index - 1]
             chained = {previous, match.output_of_step(index - 1)}
+            self.fused.update((id(source), node) for source in chained)
             for value in match.roles[index].get("input", []):
                 if value not in chained:
                     extras.append((value, node))
@@ -121,17 +125,11 @@ class _MatchEdges:
         # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
         # (it used to get a spec, putting an observer inside the match). Indices still
         # count argument positions: `add.input[1]` is the add's second argument.
-        return [(source, user) for source, user in edges if not self._fused(source, user)]
-
-    def _fused(self, source, user) -> bool:
-        if self.match.is_region:
-            return False  # a region is one step; its members are not a chain
-        nodes = self.match.nodes
-        for index in range(1, len(nodes)):
-            if user is nodes[index] and (source is nodes[index - 1]
-                                         or source is self.match.output_of_step(index - 1)):
-                return True
-        return False
+        # (A region is one step; its members are not a chain: nothing is fused.)
+        fused = self.fused
+        if not fused:
+            return list(edges)
+        return [(source, user) for source, user in edges if (id(source), user) not in fused]
 
     def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
         if ref.role == "output":
@@ -209,9 +207,10 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 # A graph input, or the op of an `any_dtype` rule, whose value is not a
                 # float tensor has no output to observe.
                 floating = (node.op != "placeholder" and not rule.any_dtype
-                            or is_float_value(node))
+                            or plan_state.is_float(node))
                 placed = None if spec is None or not floating else _place(spec, text, edges)
-                notes.setdefault(node, NodeAnnotation(node, rule))
+                if node not in notes:
+                    notes[node] = NodeAnnotation(node, rule)
                 notes[node].output = None if placed is None else placed[0]
                 notes[node].output_key = text
                 if placed is not None and placed[1]:
@@ -219,7 +218,7 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                                                "which this match does not have"))
             continue
         for source, user in edges.select(key.step, key.role, key.index):
-            if isinstance(source, Node) and not is_float_value(source):
+            if isinstance(source, Node) and not plan_state.is_float(source):
                 continue  # integer and bool tensors are never quantized
             if source is None or (spec is None and not isinstance(source, Node)):
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`

@@ -84,18 +84,22 @@ class ModuleMembers:
         return list(self._by_path.get(path, ()))
 
 
-def region_of(region, node: Node, members_of: ModuleMembers) -> Optional[RegionParts]:
-    """The instance of ``region`` that ``node`` belongs to (``members_of``: the graph's
-    call nodes by module path): its members in graph order, its input edges and its
-    output nodes; None when there is none."""
-    instance = None
+def region_instance(region, node: Node) -> Optional[str]:
+    """The module path of the (outermost) instance of ``region`` that ``node`` ran in."""
     for path, qualname in module_stack(node):
         if (region.selector_kind == "module_type" and type_matches(region.selector,
                                                                    qualname)) or (
                 region.selector_kind == "module_name" and fnmatch.fnmatchcase(
                     path, region.selector)):
-            instance = path
-            break
+            return path
+    return None
+
+
+def region_of(region, node: Node, members_of: ModuleMembers) -> Optional[RegionParts]:
+    """The instance of ``region`` that ``node`` belongs to (``members_of``: the graph's
+    call nodes by module path): its members in graph order, its input edges and its
+    output nodes; None when there is none."""
+    instance = region_instance(region, node)
     if instance is None:
         return None
     members = members_of(instance)

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 
 from torch.fx import Node
 
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRuleset
 
 
@@ -24,20 +25,23 @@ class State:
         # node -> the torchao annotation another quantizer wrote on it
         self.existing: Mapping[Node, Any] = existing if existing is not None else {}
         self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
+        self.floats: dict[Node, bool] = {}    # is_float_value per node, read once
         # The ruleset in force: op name -> overloads, for `any_user(relu)`.
         self.op_targets: dict[str, frozenset] = compiled.op_targets if compiled else {}
         # The bound parameters, for expressions read per match (derive arguments).
         self.params: dict = compiled.params if compiled else {}
         # Ops some rule in force could quantize (heads of rules whose config is not
         # `none`), for `any_user_quantizable()`; `any` when a rule's head is open.
-        self.quantizable: set = set()
-        self.quantizable_any = False
-        for rule in (compiled.rules if compiled is not None else ()):
-            if rule.config is None:
-                continue
-            if rule.head_is_open():
-                self.quantizable_any = True
-            self.quantizable |= rule.head_targets()
+        self.quantizable, self.quantizable_any = (
+            compiled.quantizable_heads if compiled is not None else (frozenset(), False))
+
+    def is_float(self, node: Node) -> bool:
+        """Is the node's value a floating-point tensor (``is_float_value``)? The graph
+        does not change while it is planned: read once per node."""
+        known = self.floats.get(node)
+        if known is None:
+            known = self.floats[node] = is_float_value(node)
+        return known
 
     def could_quantize(self, node: Node) -> bool:
         """Is `node` quantized already, or the head op of a rule that quantizes?"""
@@ -51,6 +55,8 @@ class State:
     def taken(self, node: Node) -> bool:
         if node in self.planned:
             return True
+        if not self.existing:
+            return False
         existing = self.existing.get(node)
         # Some torchao quantizers (EmbeddingQuantizer) write specs without setting
         # `_annotated`; such a node is taken too, or a later ruleset overwrote it.

@@ -144,6 +144,14 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
     1/256 sigmoid output re-quantized by a `mul` that takes `act`). ``notes``: the
     annotations of every pass of one quantizer, by node."""
     out: list[Diagnostic] = []
+    keys: dict[int, tuple] = {}   # id(spec) -> its merge key: a few specs, many edges
+
+    def merge_key(spec) -> tuple:
+        key = keys.get(id(spec))
+        if key is None:
+            key = keys[id(spec)] = _merge_key(spec)
+        return key
+
     for user, note in notes.items():
         for source, placed in note.inputs.items():
             producer = notes.get(source) if isinstance(source, Node) else None
@@ -153,7 +161,7 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
             # One compiled spec object on both sides (the common case) compares equal
             # without building the two merge keys.
             if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \
-                    or _merge_key(mine.spec) == _merge_key(theirs.spec):
+                    or merge_key(mine.spec) == merge_key(theirs.spec):
                 continue
             rule, other = note.rule, producer.rule
             out.append(diagnostic(
