@@ -31,7 +31,7 @@ def test_ruleset_against_torchao_is_equal(model, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert ("A = torchao:xnnpack[per_channel], "
-            "B = ruleset xnnpack (dynamic=False, flavor=torchao, "
+            "B = ruleset xnnpack (dynamic=False, exact_scopes=False, flavor=torchao, "
             "keep_integer_arithmetic=False, per_channel=True") in out
     assert "0 mismatches" in out and "outputs bit-identical" in out
     assert out.rstrip().endswith("EQUAL")
