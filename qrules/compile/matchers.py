@@ -9,6 +9,7 @@ whether its tensor output is reached through ``getitem``, and its predicates.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import operator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -225,20 +226,30 @@ def resolve_target(target: str):
     """``aten.conv2d.default`` -> ``torch.ops.aten.conv2d.default`` (cached);
     ``graph.input.default`` / ``graph.output.default`` -> a ``GraphNodeKind``.
 
-    Only namespaces already registered with torch are looked up, attribute by
-    attribute on ``torch.ops``; nothing is imported by name.
+    Namespaces are looked up attribute by attribute on ``torch.ops``; one a backend
+    library defines is imported first from the fixed table ``registry.OP_LIBRARIES``
+    (nothing a rule file names is imported).
     """
     if target in GRAPH_IO_TARGETS:
         return GRAPH_IO_TARGETS[target]
     if target not in _OVERLOADS:
         namespace, op, overload = target.split(".")
         try:
-            packet = getattr(getattr(torch.ops, namespace), op)
-            _OVERLOADS[target] = getattr(packet, overload)
-        except (AttributeError, RuntimeError) as err:
+            _OVERLOADS[target] = _lookup(namespace, op, overload)
+        except (AttributeError, RuntimeError, ImportError) as err:
             raise CompileError(f"`{target}` is not an operator overload known to torch "
                                f"{torch.__version__}: {err}") from None
     return _OVERLOADS[target]
+
+
+def _lookup(namespace: str, op: str, overload: str):
+    try:
+        return getattr(getattr(getattr(torch.ops, namespace), op), overload)
+    except AttributeError:
+        if namespace not in registry.OP_LIBRARIES:
+            raise
+    importlib.import_module(registry.OP_LIBRARIES[namespace])
+    return getattr(getattr(getattr(torch.ops, namespace), op), overload)
 
 
 def _op_match(op: OpInfo) -> OpMatch:

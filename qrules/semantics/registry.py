@@ -213,6 +213,14 @@ SCOPE_KINDS = frozenset({"module_type", "module_name", "operator", "node_name"})
 
 PARAM_TYPES = frozenset({"bool", "int", "float", "str", "enum"})
 
+#: Operator namespaces a backend library defines with ``torch.library`` when it is
+#: imported, and the module that does it: an op of such a namespace (``qnn.qrule``'s
+#: ``qnn_custom.hadamard_transform``) is resolved after importing that module once. A
+#: fixed table: a rule file names ops, never the modules to import.
+OP_LIBRARIES: dict[str, str] = {
+    "qnn_custom": "executorch.backends.qualcomm.builders.custom_ops",
+}
+
 
 # ------------------------------------------------------------- Python extension
 

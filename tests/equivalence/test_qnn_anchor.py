@@ -144,3 +144,21 @@ def test_user_ruleset_reproduces_custom_annotate_matmul_16a8w():
     assert not gaps, report.format(limit=20)
     assert report.numerics.outputs_equal and not report.numerics.op_count_diff, \
         report.format(limit=20)
+
+
+def test_qnn_custom_ops_resolve_without_importing_executorch_first():
+    """qnn.qrule names `qnn_custom.hadamard_transform`, an op executorch defines when its
+    Qualcomm builders are imported: the ruleset compiles in a process that has not
+    imported them (registry.OP_LIBRARIES), as a user's script would be."""
+    import subprocess
+    import sys
+
+    code = ("import sys, qrules\n"
+            "assert 'executorch.backends.qualcomm.builders.custom_ops' not in sys.modules\n"
+            "quantizer = qrules.load('qnn').quantizer()\n"
+            "quantizer.annotation_passes()\n"
+            "print('compiled')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ,
+                               "TORCHAO_FORCE_SKIP_LOADING_SO_FILES": "1"}, timeout=300)
+    assert done.returncode == 0 and "compiled" in done.stdout, done.stderr[-2000:]
