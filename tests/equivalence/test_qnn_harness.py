@@ -153,6 +153,19 @@ def test_anchor_needs_no_qnn_sdk(monkeypatch):
     assert "QNN_SDK_ROOT" not in os.environ
 
 
+def test_anchor_keeps_mkldnn_on(monkeypatch):
+    """``QnnQuantizer()`` turns MKLDNN off for the whole process on an AMD host, which
+    slows every later float convolution of any model several times; the anchor keeps
+    the caller's setting (the host is made to look AMD so this checks it anywhere)."""
+    import torch
+    from executorch.backends.qualcomm.utils import qnn_sdk_setup
+
+    monkeypatch.setattr(qnn_sdk_setup, "_host_is_amd", lambda: True)
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
+    anchor("executorch:qnn[16a4w_block]")
+    assert torch.backends.mkldnn.enabled
+
+
 def test_block_flag_sets_every_linear_block():
     graph, _ = qnn_exported("embedding_lookup")
     quantizer = anchor("executorch:qnn[16a4w_block]")

@@ -86,8 +86,17 @@ def _qnn(qat=False, per_channel=False, **dtype_flags):
                                      for node in (linear, linear.args[1])})
             return super().annotate(model)
 
-    with _qnn_sdk_left_to_caller():
-        quantizer = (BlockwiseQnnQuantizer if dtype == "16a4w_block" else QnnQuantizer)()
+    # On an AMD host ``QnnQuantizer()`` turns off PyTorch's MKLDNN for the whole process
+    # (executorch's guard against a crash on device lowering), which makes every later
+    # float convolution, of any model, several times slower. Annotations do not depend
+    # on it, and both sides of a diff run their models under the same setting, so the
+    # harness keeps the caller's setting.
+    mkldnn_enabled = torch.backends.mkldnn.enabled
+    try:
+        with _qnn_sdk_left_to_caller():
+            quantizer = (BlockwiseQnnQuantizer if dtype == "16a4w_block" else QnnQuantizer)()
+    finally:
+        torch.backends.mkldnn.enabled = mkldnn_enabled
     quantizer.set_default_quant_config(getattr(QuantDtype, f"use_{dtype}"), is_qat=qat,
                                        is_conv_per_channel=per_channel,
                                        is_linear_per_channel=per_channel)
