@@ -188,6 +188,17 @@ def _cortex_m_note() -> list[str]:
         "(`tests/device/test_cortex_m_lowering.py`).", ""]
 
 
+QNN_NOTE = [
+    "`qnn` is held to `QnnQuantizer()` by `tests/equivalence/test_qnn_anchor.py`: every "
+    "QNN model of `tests/models/qnn.py` (a decoder block and helpers reaching every "
+    "annotator) in every QuantDtype with and without per-channel weights; every zoo "
+    "model in every QuantDtype with per-channel weights (the ruleset's default), "
+    "resnet18 and mobilenet_v2 also with per-tensor weights; QAT on small modules. "
+    "Where the anchor itself raises (fp16a8w on models with batch or layer norms, topk, "
+    "embeddings or scatters) `tests/equivalence/test_qnn_harness.py` pins the error "
+    "instead.", ""]
+
+
 def run_device(save=lambda rows: None) -> list[dict]:
     """One row per device check of tests/device: the ruleset's program against the
     anchor's. ``save(rows)`` after each (lowering takes minutes: keep what is done)."""
@@ -567,7 +578,7 @@ def render(rows: list[dict], device: list[dict]) -> str:
         "blank lines, comments and docstrings. Numerics that are not identical all "
         "come from gaps marked *changes numerics* below."] + (ARM_RATIO if "arm" in sections
                                                              else []) + [""] \
-        + _cortex_m_note() + MATRIX
+        + _cortex_m_note() + QNN_NOTE + MATRIX
     for name, section in sections.items():
         anchor = "executorch" if ANCHOR_SOURCES[name][0].startswith("executorch") \
             else "torchao"

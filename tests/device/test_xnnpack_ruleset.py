@@ -18,11 +18,10 @@ import pytest
 
 from qrules.engine.device import device_mismatches
 
+from tests.models import ZOO
 from tests.models import device as models
 from .conftest import device_report, one_program
 
-ZOO = ["resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
-       "vit_b_16"]
 
 HELPER_CASES = [(name, per_channel, dynamic)
                 for name, (_, _, configs) in models.HELPERS.items()

@@ -14,6 +14,7 @@ import gc
 
 import qrules
 from qrules import diff
+from tests.models import ZOO
 
 from .conftest import exported
 from .gaps import Gap, classify
@@ -27,8 +28,6 @@ KNOWN_LANGUAGE_GAPS: dict[str, Gap] = {
 # ----------------------------------------------------------------------- cases
 # (kind, model, anchor spec, qat, strict export, compare numerics)
 
-ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16",
-       "convnext_tiny")
 SMALL_PTQ = ("conv_bn_relu", "conv_bn", "conv1d_bn_relu", "conv_bn_relu_nobias",
              "conv_transpose_bn_relu", "conv_transpose_bn", "conv_bn_relu_linear",
              "conv_linear_permute", "groupwise_conv", "linear", "linear_relu",

@@ -38,6 +38,7 @@ import gc
 import qrules
 from qrules.engine.diff import diff
 
+from tests.models import ZOO
 from tests.models.executorch import EXECUTORCH_SMALL
 from . import caches
 from .conftest import exported
@@ -49,8 +50,6 @@ from .gaps import Gap, classify
 EXECUTORCH_GAPS: dict[str, Gap] = {}
 
 # (kind, model, flags, qat, {gap: count})
-ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16",
-       "convnext_tiny")
 CONFIGS = ("", "per_channel", "dynamic", "per_channel,dynamic")
 QAT_CONFIGS = tuple(",".join(f for f in (flags, "qat") if f) for flags in CONFIGS)
 #: Zoo models in all four QAT configs; the others run static per-channel QAT

@@ -25,6 +25,7 @@ import pytest
 import qrules
 from qrules.engine.diff import diff
 from qrules.engine.diff.anchors import QNN_DTYPES, QNN_LINEAR_BLOCK_SIZE
+from tests.models import ZOO
 from tests.models.qnn import QNN_MODELS
 
 from .conftest import exported
@@ -38,12 +39,19 @@ from .test_qnn_harness import ANCHOR_FAILS, QAT_DTYPES, qnn_exported
 #: `input[each shared]` for cat; a new mismatch fails its case as unexplained.
 QNN_GAPS: dict[str, Gap] = {}
 
-# (kind, model, dtype, per_channel, qat, {gap: count}). Every QNN model in every dtype
-# the anchor runs it with, with and without per-channel weights (the session traces
-# torchao's QAT patterns once, so each case costs a few seconds of CPU); one zoo model
-# on 8a8w; QAT on the small modules in the QAT dtypes. About 5 minutes of CPU.
+#: Zoo models also run with per-tensor weights in every dtype (the others run
+#: per-channel weights, the interface's default, in every dtype).
+PER_TENSOR_ZOO = ("resnet18", "mobilenet_v2")
+
+# (kind, model, dtype, per_channel, qat, {gap: count}). Every QNN model and every zoo
+# model in every dtype the anchor runs it with: the QNN models with and without
+# per-channel weights, the zoo with per-channel weights (PER_TENSOR_ZOO also without);
+# QAT on the small modules in the QAT dtypes. The session traces torchao's QAT
+# patterns once, so a case costs 1-4 s of CPU; about 6 minutes in all.
 CASES = [
-    ("zoo", "mobilenet_v2", "8a8w", False, False, {}),
+    *[("zoo", model, dtype, per_channel, False, {})
+      for model in ZOO for dtype in QNN_DTYPES if (model, dtype) not in ANCHOR_FAILS
+      for per_channel in ((True, False) if model in PER_TENSOR_ZOO else (True,))],
     *[("qnn", model, dtype, per_channel, False, {})
       for model in QNN_MODELS for dtype in QNN_DTYPES if (model, dtype) not in ANCHOR_FAILS
       for per_channel in (False, True)],
@@ -69,9 +77,12 @@ def _params(dtype: str, per_channel: bool, qat: bool) -> dict:
 
 
 def test_cases_reach_every_model_and_dtype():
-    """The matrix runs every QNN model in every dtype the anchor has (PTQ; QAT on the
-    QAT dtypes), with and without per-channel weights, except where the anchor raises."""
+    """The matrix runs every QNN model and every zoo model in every dtype the anchor has
+    (PTQ; QAT on the QAT dtypes), with and without per-channel weights, except where the
+    anchor raises."""
     assert {c[1] for c in CASES if c[0] == "qnn"} == set(QNN_MODELS)
+    assert {(c[1], c[2]) for c in CASES if c[0] == "zoo"} == {
+        (model, dtype) for model in ZOO for dtype in QNN_DTYPES} - set(ANCHOR_FAILS)
     assert {c[2] for c in CASES if not c[4]} == set(QNN_DTYPES)
     assert {c[2] for c in CASES if c[4]} <= set(QAT_DTYPES)
     assert {c[3] for c in CASES} == {False, True}
@@ -97,7 +108,7 @@ def run_case(case):
     ruleset = qrules.load("qnn", **_params(dtype, per_channel, qat))
     try:
         report = diff(_spec(dtype, per_channel, qat), ruleset, graph, inputs, qat=qat,
-                      model_label=model)
+                      model_label=model, calibration=[inputs] if kind == "zoo" else None)
     finally:
         gc.collect()
     return report, classify(report, model, QNN_GAPS)

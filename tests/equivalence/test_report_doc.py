@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.device.test_xnnpack_ruleset import CONFIGS, HELPER_CASES, ZOO
+from tests.device.test_xnnpack_ruleset import CONFIGS, HELPER_CASES
+from tests.models import ZOO
 
 from . import arm_cases, executorch_cases, test_cortex_m_anchor, test_qnn_anchor
 from .cases import CASES, EXPECTED, KNOWN_LANGUAGE_GAPS, case_id
