@@ -33,9 +33,16 @@ class Evaluator(ReferenceEvaluator):
     def __init__(self, symbols: Symbols, values: Optional[dict[str, Any]] = None):
         super().__init__(symbols, values)
         self._active: list[tuple[str, str]] = []  # specs/configs being evaluated
+        self._cycles = 0  # cycles found so far (QR314)
+        #: What a named spec or config evaluated to, by name and the assumptions it was
+        #: evaluated under: configs name the same specs again and again (a tenth of a
+        #: lint run re-evaluated them). Nothing else in the evaluator changes a value,
+        #: and what evaluating found is reported once anyway.
+        self._memo: dict[tuple, tuple] = {}
 
     def _enter(self, kind: str, name: str, span) -> bool:
         if (kind, name) in self._active:
+            self._cycles += 1
             cycle = " -> ".join(n for _, n in self._active[self._active.index((kind, name)):])
             self.report("QR314", f"{kind} `{name}` refers to itself ({cycle} -> {name})", span)
             return False
@@ -78,12 +85,21 @@ class Evaluator(ReferenceEvaluator):
             hint = f"; `{expr.id}` is a {other_kind}" if expr.id in other else ""
             self.report(code, f"unknown {kind} `{expr.id}`{hint}", expr.span)
             return []
+        key = (kind, expr.id, frozenset(self.assumed.items()))
+        known = self._memo.get(key)
+        if known is not None:
+            return list(known)
         if not self._enter(kind, expr.id, expr.span):
             return []
+        cycles = self._cycles
         try:
-            return [value for d in self.in_force(definitions) for value in evaluate(d)]
+            values = [value for d in self.in_force(definitions) for value in evaluate(d)]
         finally:
             self._active.pop()
+        # A value cut short by a cycle depends on where the evaluation started.
+        if cycles == self._cycles:
+            self._memo[key] = tuple(values)
+        return values
 
     # ------------------------------------------------------------------ configs
     def config(self, expr) -> list[Optional[ConfigValue]]:
