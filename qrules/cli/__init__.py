@@ -52,7 +52,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     program = argv is None and args.command == "lint"  # the command owns its process
     if program:
         lint.start_program()
-        args.own_process = True
     status = _run(args)
     if program:
         lint.end_program(status)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterable, NoReturn, Sequence, TextIO
 
 from qrules.cli.common import EXIT_CLEAN, EXIT_FINDINGS, UsageError, version
-from qrules.cli.lint_jobs import check_files, spare_core
 
 FORMATS = ("text", "json", "github", "sarif")
 SEVERITY_NAMES = ("error", "warning", "info")
@@ -41,8 +40,7 @@ def add(subparsers) -> None:
     lint.add_argument("--include-root", action="append", default=[], metavar="DIR",
                       dest="include_roots",
                       help="a directory `include` may read from (repeatable)")
-    # own_process: `qrules lint` as a program (main sets it), which may fork a worker
-    lint.set_defaults(run=run, own_process=False)
+    lint.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,16 +55,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--include-root {root}: not a directory")
     files = collect_files(args.paths)
 
-    def check(file: str):
-        return check_path(file, include_roots=args.include_roots or None)
-
-    results = check_files(files, check, parallel=args.own_process and spare_core())
     found, sources = {}, {}
-    for file, result in zip(files, results):
-        if isinstance(result, OSError):
-            raise UsageError(f"{file}: {result.strerror or result}") from None
-        if isinstance(result, Exception):
-            raise result
+    for file in files:
+        try:
+            result = check_path(file, include_roots=args.include_roots or None)
+        except OSError as err:
+            raise UsageError(f"{file}: {err.strerror or err}") from None
         sources.update(result.sources)
         # dict keeps order and drops repeats: a file included by two linted files
         # would otherwise report its findings twice.
