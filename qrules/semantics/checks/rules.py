@@ -29,9 +29,7 @@ REGION_ROLES = frozenset({"input", "output"})
 
 def check_rules(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    # check_values reports what evaluating the configs finds; here only their values,
-    # from one evaluator, so a spec or config named by many rules is evaluated once
-    ev = analysis.new_evaluator()
+    ev = analysis.new_evaluator()  # for the values: check_values reports on them
     for entry in analysis.symbols.all_rules():
         out.extend(_check_pattern(analysis, entry))
         if entry.rule.amend and entry.rule.unmarked:
