@@ -116,3 +116,7 @@ _.did_close  # lsp/server.py, textDocument/didClose
 # (qrules/cli/pytest_plugin.py, the pytest11 entry point).
 _.pytest_collect_file  # hook: a .qtest file becomes a RuleTestFile
 _.runtest  # RuleTestCase
+
+# lark calls the `deserialize` of the LALR_Parser class given in its `_plugins` option
+# (qrules/syntax/grammar.py, FastLoadingParser) when it loads the cached tables.
+_.deserialize  # FastLoadingParser.deserialize

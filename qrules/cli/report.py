@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from html import escape
 from pathlib import Path
 
 from qrules.cli.common import (
@@ -119,6 +118,8 @@ def _node_class(node) -> str:
 
 
 def _svg(page) -> str:
+    from html import escape  # html.entities is large, and `qrules lint` imports this module
+
     from qrules.engine.report import NODE_HEIGHT, NODE_WIDTH
 
     colour = {rule.name: rule.colour for rule in page.rules}
@@ -171,6 +172,8 @@ def _data(page) -> str:
 
 def render(page) -> str:
     """The whole page: inline CSS, SVG, data and script; nothing loaded from anywhere."""
+    from html import escape
+
     legend = "".join(
         f'<div title="{escape(rule.location)}"><span class="swatch" '
         f'style="background:{rule.colour}"></span>{escape(rule.name)} ({rule.nodes})</div>'

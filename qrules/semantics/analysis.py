@@ -18,6 +18,7 @@ class Analysis:
     symbols: Symbols
     resolver: OpResolver
     _expansions: dict[int, list[Expansion]] = field(default_factory=dict)
+    _evaluations: dict[tuple, tuple] = field(default_factory=dict)
 
     @classmethod
     def of(cls, symbols: Symbols) -> "Analysis":
@@ -25,8 +26,10 @@ class Analysis:
 
     def new_evaluator(self) -> Evaluator:
         """An evaluator of the check's own: what it reports (``diagnostics``) is what
-        that check's evaluations found, whatever other checks ran before."""
-        return Evaluator(self.symbols)
+        that check's evaluations found, whatever other checks ran before. Evaluations
+        of named specs and configs are remembered across them (replayed, reports
+        included, so nothing depends on which check ran first)."""
+        return Evaluator(self.symbols, memo=self._evaluations)
 
     def expansions(self, entry: RuleEntry) -> list[Expansion]:
         key = id(entry.rule)

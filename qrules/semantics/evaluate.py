@@ -30,17 +30,48 @@ class ConfigValue:
 class Evaluator(ReferenceEvaluator):
     """Everything a ruleset's values are made of: the evaluator checks and ``bind`` use."""
 
-    def __init__(self, symbols: Symbols, values: Optional[dict[str, Any]] = None):
+    def __init__(self, symbols: Symbols, values: Optional[dict[str, Any]] = None,
+                 memo: Optional[dict] = None):
         super().__init__(symbols, values)
         self._active: list[tuple[str, str]] = []  # specs/configs being evaluated
+        self._cycles = 0  # cycles found so far (QR314)
+        #: What evaluating a named spec or config gave, by name and the assumptions it
+        #: was evaluated under: its values, what it reported, and every spec and config
+        #: its evaluation entered. Configs name the same specs again and again, and
+        #: several checks evaluate the same configs (a tenth of a lint run did it over
+        #: and over). Evaluators of one ruleset with the same parameter values may
+        #: share it (``memo``).
+        self._memo: dict[tuple, tuple] = {} if memo is None else memo
+        self._recording: list[tuple[list, set]] = []  # (reports, entered) per open entry
+
+    def report(self, code: str, message: str, span, notes=()) -> None:
+        for reports, _ in self._recording:
+            reports.append((code, message, span, notes))
+        super().report(code, message, span, notes)
 
     def _enter(self, kind: str, name: str, span) -> bool:
         if (kind, name) in self._active:
+            self._cycles += 1
             cycle = " -> ".join(n for _, n in self._active[self._active.index((kind, name)):])
             self.report("QR314", f"{kind} `{name}` refers to itself ({cycle} -> {name})", span)
             return False
         self._active.append((kind, name))
+        for _, entered in self._recording:
+            entered.add((kind, name))
         return True
+
+    def _recall(self, key: tuple) -> Optional[list]:
+        """A remembered evaluation, replayed: valid unless it entered a spec or config
+        being evaluated now (evaluating it here would stop there, at a cycle)."""
+        known = self._memo.get(key)
+        if known is None or any(active in known[2] for active in self._active):
+            return None
+        values, reports, entered = known
+        for report in reports:
+            self.report(*report)
+        for _, outer in self._recording:
+            outer |= entered
+        return list(values)
 
     # ------------------------------------------------------------------ specs
     def spec(self, expr, in_config: bool = False) -> list:
@@ -78,12 +109,24 @@ class Evaluator(ReferenceEvaluator):
             hint = f"; `{expr.id}` is a {other_kind}" if expr.id in other else ""
             self.report(code, f"unknown {kind} `{expr.id}`{hint}", expr.span)
             return []
+        key = (kind, expr.id, frozenset(self.assumed.items()))
+        known = self._recall(key)
+        if known is not None:
+            return known
         if not self._enter(kind, expr.id, expr.span):
             return []
+        cycles = self._cycles
+        reports, entered = [], {(kind, expr.id)}
+        self._recording.append((reports, entered))
         try:
-            return [value for d in self.in_force(definitions) for value in evaluate(d)]
+            values = [value for d in self.in_force(definitions) for value in evaluate(d)]
         finally:
             self._active.pop()
+            self._recording.pop()
+        # A value cut short by a cycle depends on where the evaluation started.
+        if cycles == self._cycles:
+            self._memo[key] = (tuple(values), tuple(reports), frozenset(entered))
+        return values
 
     # ------------------------------------------------------------------ configs
     def config(self, expr) -> list[Optional[ConfigValue]]:

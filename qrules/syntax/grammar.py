@@ -21,6 +21,8 @@ import lark
 from lark import Lark, Tree
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
+from lark.parsers import lalr_parser
+from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
 from lark.tree import Meta
 
 from qrules.resources import grammar_path
@@ -37,8 +39,30 @@ class ParseTree(Tree):
         self.meta = self._meta
 
 
+class FastLoadingParser(lalr_parser.LALR_Parser):
+    """lark's LALR parser, its table loaded faster: lark deserializes each of the ~14,000
+    reduce actions of the .qrule table through its generic ``Rule.deserialize`` (a
+    third of loading the parser); each is a reference to a rule already loaded, looked
+    up here directly. Plugged in through lark's ``_plugins`` option, which exists for
+    replacing these classes; the rest is what ``LALR_Parser.deserialize`` does (with
+    lark's runtime parser, ``_Parser``). ``tests/test_grammar_cache.py`` compares the
+    tables with lark's own loading."""
+
+    @classmethod
+    def deserialize(cls, data, memo, callbacks, debug=False):
+        tokens = data["tokens"]
+        states = {state: {tokens[token]: (Reduce, memo[arg["@"]]) if action == 1
+                          else (Shift, arg) for token, (action, arg) in actions.items()}
+                  for state, actions in data["states"].items()}
+        parser = cls.__new__(cls)
+        parser._parse_table = IntParseTable(states, data["start_states"], data["end_states"])
+        parser.parser = lalr_parser._Parser(parser._parse_table, callbacks, debug)
+        return parser
+
+
 _OPTIONS = dict(parser="lalr", lexer="basic", propagate_positions=True,
                 maybe_placeholders=False)
+_LOAD_OPTIONS = dict(tree_class=ParseTree, _plugins={"LALR_Parser": FastLoadingParser})
 
 
 def _cache_dir() -> Path:
@@ -57,7 +81,7 @@ def _load_cached(path: Path) -> Lark | None:
         if path.stat().st_uid != os.getuid():
             return None
         data, memo = marshal.loads(path.read_bytes())
-        return Lark._load_from_dict(data, memo, tree_class=ParseTree)
+        return Lark._load_from_dict(data, memo, **_LOAD_OPTIONS)
     except Exception:  # missing, truncated or from another version: rebuild
         return None
 
@@ -88,7 +112,7 @@ def parser() -> Lark:
     tables = Lark(text, **_OPTIONS).memo_serialize([TerminalDef, Rule])
     if cache is not None:
         _store(cache, tables)
-    return Lark._load_from_dict(*tables, tree_class=ParseTree)
+    return Lark._load_from_dict(*tables, **_LOAD_OPTIONS)
 
 
 def _terminals_after(prefix: str) -> frozenset[str]:

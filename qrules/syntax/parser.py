@@ -186,12 +186,12 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
     except LarkError as err:  # pragma: no cover - lark internals; still no traceback
         return diagnostic("QR100", f"cannot parse: {err}",
                           Span.point(file, line_offset + 1, 1, pos_offset))
-    too_deep = _too_deep(tree)
-    if too_deep is not None:
-        line, col, offset = too_deep
+    try:
+        return _build(AstBuilder(file, line_offset, pos_offset), tree)
+    except _TooDeep:
+        line, col, offset = _too_deep(tree)
         return diagnostic("QR105", f"expression nests more than {MAX_TREE_DEPTH} levels deep",
                           Span.point(file, line + line_offset, col, offset + pos_offset))
-    return _build(AstBuilder(file, line_offset, pos_offset), tree)
 
 
 @lru_cache(maxsize=1)
@@ -204,15 +204,23 @@ def _callbacks() -> dict:
             if getattr(method, "visit_wrapper", None) is not None}
 
 
+class _TooDeep(Exception):
+    """The tree is deeper than MAX_TREE_DEPTH (``_too_deep`` says where)."""
+
+
 def _build(builder: AstBuilder, tree):
     """What ``builder.transform(tree)`` returns, with the same VisitError for a
     failing method. Lark's Transformer looks each method up through ``v_args``'s
     descriptor, which builds and wraps a new bound method for every tree node (a
-    quarter of the time of a parse); this walk calls the functions directly."""
+    quarter of the time of a parse); this walk calls the functions directly. It
+    raises _TooDeep, before recursing any further, below MAX_TREE_DEPTH levels: one
+    walk both checks the depth and builds."""
     calls = _callbacks()
 
-    def walk(node):
-        children = [walk(c) if isinstance(c, Tree) else c for c in node.children]
+    def walk(node, depth):
+        if depth > MAX_TREE_DEPTH:
+            raise _TooDeep
+        children = [walk(c, depth + 1) if isinstance(c, Tree) else c for c in node.children]
         call = calls.get(node.data)
         if call is None:
             return builder.__default__(node.data, children, node.meta)
@@ -221,11 +229,12 @@ def _build(builder: AstBuilder, tree):
         except Exception as err:
             raise VisitError(node.data, node, err) from err
 
-    return walk(tree)
+    return walk(tree, 1)
 
 
 def _too_deep(tree) -> Optional[tuple[int, int, int]]:
-    """Position of the first subtree deeper than MAX_TREE_DEPTH, found without recursion."""
+    """Position of the first subtree deeper than MAX_TREE_DEPTH, found without recursion
+    (in the order QR105 has always reported it)."""
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()

@@ -167,8 +167,14 @@ def _used_names(analysis: Analysis) -> dict[str, set[str]]:
     # Spec and config values are used only when their definition is used.
     pending = list(roots)
     visited: set[tuple[str, str]] = set()
+    # The rules of a `when` block share its condition nodes: read each node once.
+    read: set[int] = set()
     while pending:
-        for name in names_in(pending.pop()):
+        node = pending.pop()
+        if id(node) in read:
+            continue
+        read.add(id(node))
+        for name in names_in(node):
             names.add(name)
             for kind, table in (("spec", symbols.specs), ("config", symbols.configs)):
                 if name in table and (kind, name) not in visited:
@@ -183,12 +189,16 @@ def names_in(node: ast.Node) -> set[str]:
     constructor's flag (`per_channel` in `symmetric(int8, -127..127, per_channel)` or
     `per_channel(axis=0)` reads no parameter `per_channel`)."""
     skipped: set[int] = set()
-    for n in tree.walk(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+    names: set[str] = set()
+    for n in tree.walk(node):  # a call comes before its arguments
+        if isinstance(n, ast.Name):
+            if id(n) not in skipped:
+                names.add(n.id)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
             skipped.add(id(n.func))
             if n.func.id in SPEC_KINDS:
                 skipped.update(id(arg) for arg in n.args if isinstance(arg, ast.Name))
-    return {n.id for n in tree.walk(node) if isinstance(n, ast.Name) and id(n) not in skipped}
+    return names
 
 
 def check_conditions(analysis: Analysis) -> list[Diagnostic]:

@@ -29,6 +29,7 @@ REGION_ROLES = frozenset({"input", "output"})
 
 def check_rules(analysis: Analysis) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    ev = analysis.new_evaluator()  # for the values: check_values reports on them
     for entry in analysis.symbols.all_rules():
         out.extend(_check_pattern(analysis, entry))
         if entry.rule.amend and entry.rule.unmarked:
@@ -42,8 +43,6 @@ def check_rules(analysis: Analysis) -> list[Diagnostic]:
             continue
         for clause in ("takes", "scoped"):
             out.extend(_check_takes(entry, expansions, clause))
-        # check_values reports what evaluating the config finds; here only its values
-        ev = analysis.new_evaluator()
         with ev.assuming(entry.conditions):
             configs = ev.config(entry.rule.config)
         for config in configs:
