@@ -349,6 +349,7 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         return builder.build(spec, (), node) if known[1] is None else known[1]
 
     factories: dict = {}   # annotation kind -> _annotation_factory(kind), once per write
+    provenances: dict = {}  # id(rule) -> its Provenance, once per write
     for node, note in current.annotations.items():
         kind = note.rule.annotation_kind
         factory = factories.get(kind)
@@ -365,12 +366,22 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         node.meta[ANNOTATION_KEY] = annotation_class(
             input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
             **extra)
-        provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
-        provenance.span = rule.span
-        node.meta[PROVENANCE_KEY] = provenance
+        # One provenance record per rule, shared by the nodes it annotated (readers
+        # copy or replace it, never change it); an amended node gets its own.
+        provenance = provenances.get(id(rule))
+        if provenance is None:
+            provenance = provenances[id(rule)] = _provenance(rule)
         if note.amended_by:
-            node.meta[PROVENANCE_KEY]["amended_by"] = list(dict.fromkeys(note.amended_by))
+            provenance = _provenance(rule)
+            provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
+        node.meta[PROVENANCE_KEY] = provenance
     _mark_nodes(current)
+
+
+def _provenance(rule) -> Provenance:
+    provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
+    provenance.span = rule.span
+    return provenance
 
 
 def _mark_nodes(current: Plan) -> None:

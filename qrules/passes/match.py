@@ -23,8 +23,7 @@ from qrules.compile.matchers import (
 from qrules.compile.predicates import StepContext
 from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
-    ModuleMembers, SourcePartitions, in_rule_scope, region_instance, region_of,
-    region_roles,
+    ModuleMembers, RegionHeads, SourcePartitions, in_rule_scope, region_of, region_roles,
 )
 from qrules.passes.state import State
 from qrules.span import Span
@@ -193,9 +192,8 @@ class Matcher:
         key = tuple((region.selector_kind, region.selector) for region in heads)
         found = self._heads.get(key)
         if found is None:
-            found = self._heads[key] = [
-                node for node in self.calls
-                if any(region_instance(region, node) is not None for region in heads)]
+            inside = RegionHeads(heads).inside
+            found = self._heads[key] = [node for node in self.calls if inside(node)]
         return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],

@@ -28,7 +28,7 @@ from qrules.syntax import ast
 Edge = Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Placed:
     """A spec on one edge, with its same_as/derived references resolved to edges."""
 
@@ -37,7 +37,7 @@ class Placed:
     refs: tuple[Edge, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeAnnotation:
     node: Node
     rule: CompiledRule
@@ -70,46 +70,70 @@ def _specificity(key) -> int:
 
 
 class _MatchEdges:
-    """The edges of one match, by role: where `input[1]` or `add.extra` points."""
+    """The edges of one match, by role: where `input[1]` or `add.extra` points. Built
+    on demand, per (step label, role) the config or a reference asks for: most
+    matches ask for two or three of their many role and label pairs."""
 
-    def __init__(self, match: Match, state: State):
+    __slots__ = ("match", "state", "edges", "neighbour", "_fused", "_extras", "placed")
+
+    def __init__(self, match: Match, state: State, placed: dict):
         self.match = match
         self.state = state   # what `input[first quantized]` reads
+        # (id(spec), key text) -> its Placed, for specs naming no edge: one per plan
+        self.placed = placed
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         self.neighbour: Optional[Placed] = None
-        # (id(source), user) of the edges between two steps: fused, never given a spec
-        # (by id: an edge's source may be an unhashable constant, a list)
-        self.fused: set = set()
+        self._fused: Optional[set] = None
+        self._extras: Optional[list] = None
         if match.neighbour is not None:
             note = state.planned[match.neighbour[1]]
             self.neighbour = (note.output if match.neighbour[0] == "output"
                               else note.inputs[match.neighbour[2]])
-        if match.is_region:
-            self.edges[(None, "input")] = list(match.region_inputs)
-            return
-        head = match.nodes[0]
-        for role, values in match.roles[0].items():
-            self.edges[(None, role)] = [(v, head) for v in values]
+
+    def _chain_edges(self) -> None:
+        """The fused edges between steps, and the `extra` inputs of later steps."""
+        match = self.match
+        # (id(source), user) of the edges between two steps: fused, never given a spec
+        # (by id: an edge's source may be an unhashable constant, a list)
+        fused: set = set()
         extras: list[tuple[Any, Node]] = []
-        for index in range(1, len(match.nodes)):
-            node, previous = match.nodes[index], match.nodes[index - 1]
+        nodes, roles = match.nodes, match.roles
+        for index in range(1, len(nodes)):
+            node, previous = nodes[index], nodes[index - 1]
             chained = {previous, match.output_of_step(index - 1)}
-            self.fused.update((id(source), node) for source in chained)
-            for value in match.roles[index].get("input", []):
+            fused.update((id(source), node) for source in chained)
+            for value in roles[index].get("input", []):
                 if value not in chained:
                     extras.append((value, node))
-        self.edges[(None, "extra")] = extras
+        self._fused, self._extras = fused, extras
+
+    def _edges(self, step, role) -> list[tuple[Any, Node]]:
+        match = self.match
+        if match.is_region:
+            return list(match.region_inputs) if (step, role) == (None, "input") else []
+        if self._extras is None:
+            self._chain_edges()
+        if step is None:
+            if role == "extra":
+                return self._extras
+            return [(v, match.nodes[0]) for v in match.roles[0].get(role, ())]
+        # The first step with that label that has the role names it; `extra`, unless
+        # a step binds a role of that name, is the first such step's extra inputs.
         for index, label in enumerate(match.labels):
-            if label is None:
+            if label != step:
                 continue
             node = match.nodes[index]
-            for role, values in match.roles[index].items():
-                self.edges.setdefault((label, role), [(v, node) for v in values])
-            step_extras = [e for e in extras if e[1] is node]
-            self.edges.setdefault((label, "extra"), step_extras)
+            values = match.roles[index].get(role)
+            if values is not None:
+                return [(v, node) for v in values]
+            if role == "extra":
+                return [e for e in self._extras if e[1] is node]
+        return []
 
     def select(self, step, role, index) -> list[tuple[Any, Node]]:
-        edges = self.edges.get((step, role), [])
+        edges = self.edges.get((step, role))
+        if edges is None:
+            edges = self.edges[(step, role)] = self._edges(step, role)
         if isinstance(index, ast.FirstOf):
             # The annotations as they stand when the match is accepted: earlier rules',
             # and in a `per node` phase those of earlier nodes.
@@ -126,7 +150,7 @@ class _MatchEdges:
         # (it used to get a spec, putting an observer inside the match). Indices still
         # count argument positions: `add.input[1]` is the add's second argument.
         # (A region is one step; its members are not a chain: nothing is fused.)
-        fused = self.fused
+        fused = self._fused
         if not fused:
             return list(edges)
         return [(source, user) for source, user in edges if (id(source), user) not in fused]
@@ -152,8 +176,16 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
         if edges.neighbour is None:
             return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
+    refs_of = spec.refs
+    reads_match = getattr(spec, "reads_match", False)
+    if not refs_of and not reads_match:
+        # Placed on no edge of its own: the same record wherever the rule puts it.
+        placed = edges.placed.get((id(spec), key_text))
+        if placed is None:
+            placed = edges.placed[(id(spec), key_text)] = Placed(spec, key_text)
+        return placed, None
     missing = None
-    if getattr(spec, "reads_match", False):
+    if reads_match:
         spec, missing = _with_match_args(spec, edges)
     refs: list[Edge] = []
     for ref in spec.refs:
@@ -309,6 +341,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
     configs: dict[int, list] = {}   # id(rule) -> _config_order(rule), once per plan
+    placed: dict = {}   # shared Placed records (_MatchEdges.placed)
 
     def accept(rule: CompiledRule, head: Node) -> bool:
         if state.taken(head) != rule.amend:  # amend rules visit only taken heads
@@ -316,7 +349,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        edges = _MatchEdges(match, state)
+        edges = _MatchEdges(match, state, placed)
         # `input[first quantized]` with no such input and no `else`: no match here.
         if not all(edges.select(*selection) for selection in rule.selections):
             return False
