@@ -30,7 +30,7 @@ from qrules.span import Span
 from qrules.syntax.ast import EVERY_NODE
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     rule: CompiledRule
     nodes: list[Node]                 # one per step; a region lists all its nodes
@@ -258,14 +258,18 @@ class Matcher:
         to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
-        blocked = node not in state.planned if rule.amend else state.taken(node)
+        if rule.amend:
+            blocked = node not in state.planned
+        else:
+            blocked = node in state.planned or bool(state.existing) and state.taken(node)
         # Graph inputs and outputs match whatever their dtype (a `graph_input` rule
         # annotates an integer input too, without a spec: plan.py drops it); ops only
         # when their output is floating point, unless the rule says `any_dtype`.
-        if node.op == "call_function":
-            shaped = rule.any_dtype or state.is_float(node)
+        kind = node.op
+        if kind == "call_function":
+            shaped = rule.any_dtype or state.floats.get(node) or state.is_float(node)
         else:
-            shaped = node.op in ("placeholder", "output")
+            shaped = kind in ("placeholder", "output")
         if blocked or not shaped:
             if self.misses is not None:
                 self._miss_shape(step, node, state, rule.amend, blocked, depth)

@@ -83,7 +83,7 @@ class _MatchEdges:
         self.placed = placed
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         self.neighbour: Optional[Placed] = None
-        self._fused: Optional[set] = None
+        self._fused: Optional[dict] = None
         self._extras: Optional[list] = None
         if match.neighbour is not None:
             note = state.planned[match.neighbour[1]]
@@ -93,15 +93,15 @@ class _MatchEdges:
     def _chain_edges(self) -> None:
         """The fused edges between steps, and the `extra` inputs of later steps."""
         match = self.match
-        # (id(source), user) of the edges between two steps: fused, never given a spec
-        # (by id: an edge's source may be an unhashable constant, a list)
-        fused: set = set()
+        # user -> the sources of its edges from the step before: fused, never given a
+        # spec (compared by identity: an edge's source may be an unhashable constant)
+        fused: dict[Node, tuple] = {}
         extras: list[tuple[Any, Node]] = []
         nodes, roles = match.nodes, match.roles
         for index in range(1, len(nodes)):
             node, previous = nodes[index], nodes[index - 1]
             chained = {previous, match.output_of_step(index - 1)}
-            fused.update((id(source), node) for source in chained)
+            fused[node] = fused.get(node, ()) + tuple(chained)
             for value in roles[index].get("input", []):
                 if value not in chained:
                     extras.append((value, node))
@@ -153,7 +153,8 @@ class _MatchEdges:
         fused = self._fused
         if not fused:
             return list(edges)
-        return [(source, user) for source, user in edges if (id(source), user) not in fused]
+        return [(source, user) for source, user in edges
+                if user not in fused or all(source is not chained for chained in fused[user])]
 
     def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
         if ref.role == "output":
@@ -218,18 +219,30 @@ def _config_order(rule: CompiledRule) -> list:
     """(key, its text, spec) of a rule's config, least specific key first: the order
     its specs are placed in (a more specific key overrides a general one)."""
     ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
-    return [(key, _key_text(key), spec) for key, spec in ordered]
+    return [(key, _key_text(key), spec, key.role == "output" and key.step is None)
+            for key, spec in ordered]
+
+
+def _may_share(config: list) -> bool:
+    """Can a match of this config place a spec that shares an input's observer (so
+    that `_owners_first` has inputs to reorder)? `neighbour()` copies whatever spec
+    is next to it."""
+    return any(spec is not None and (spec.shares or spec.copies_neighbour)
+               for _, _, spec, _ in config)
 
 
 def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict,
-                    config: list) -> None:
+                    config: list, may_share: bool) -> None:
     rule = match.rule
-    notes = {node: NodeAnnotation(node, rule) for node in match.nodes + match.interior}
+    floats = plan_state.floats
+    notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
+    for node in match.interior:
+        notes[node] = NodeAnnotation(node, rule)
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    for key, text, spec in config:
-        if key.role == "output" and key.step is None:
+    for key, text, spec, whole_output in config:
+        if whole_output:
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
             targets = match.region_outputs or ([] if match.connected else [output_node])
@@ -250,9 +263,13 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                                                "which this match does not have"))
             continue
         for source, user in edges.select(key.step, key.role, key.index):
-            if isinstance(source, Node) and not plan_state.is_float(source):
-                continue  # integer and bool tensors are never quantized
-            if source is None or (spec is None and not isinstance(source, Node)):
+            if isinstance(source, Node):
+                floating = floats.get(source)
+                if floating is None:
+                    floating = plan_state.is_float(source)
+                if not floating:
+                    continue  # integer and bool tensors are never quantized
+            elif source is None or spec is None:
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`
                 # without bias) is no edge, and `none` on a constant says nothing. Both
                 # used to be written as input_qspec_map keys, which torchao's prepare
@@ -263,8 +280,9 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
                                            "this match does not have"))
-    for note in notes.values():
-        _owners_first(note)
+    if may_share:
+        for note in notes.values():
+            _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
     head_inputs = edges.select(None, "input", None)
@@ -340,7 +358,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
-    configs: dict[int, list] = {}   # id(rule) -> _config_order(rule), once per plan
+    configs: dict[int, tuple] = {}   # id(rule) -> its config order, may share: once per plan
     placed: dict = {}   # shared Placed records (_MatchEdges.placed)
 
     def accept(rule: CompiledRule, head: Node) -> bool:
@@ -356,8 +374,9 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         matches.append(match)
         config = configs.get(id(rule))
         if config is None:
-            config = configs[id(rule)] = _config_order(rule)
-        _annotate_match(match, edges, state, annotations, config)
+            order = _config_order(rule)
+            config = configs[id(rule)] = (order, _may_share(order))
+        _annotate_match(match, edges, state, annotations, *config)
         return True
 
     # Rules come in rank order, so each phase's rules are consecutive.
