@@ -205,25 +205,31 @@ class Matcher:
         return region_of(region, node, self.members)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
-        for steps in rule.expansions:
+        # Annotating skips the expansions whose first op cannot be the head's (they
+        # would fail at once); why_not tries them all, to report those failures too.
+        expansions = rule.expansions if self.misses is not None else rule.expansions_at(
+            self.key_of[head])
+        for steps in expansions:
             if steps[0].region is not None:
                 match = self._region(rule, steps[0], head, state)
             else:
                 match = self._chain(rule, steps, head, state)
+            if match is None:
+                continue
             scoped = None
-            if match is not None and rule.scoped is not None and rule.scopes:
+            if rule.scoped is not None and rule.scopes:
                 # `scoped(conv, weight, bias)`: the anchor's filter reads the weight's
                 # get_attr too (which no module scope holds); `scoped()`: nothing.
                 scoped = owned_nodes(match, rule.scoped, self.partitions.of) \
                     if rule.scoped else []
-            if match is not None and not self.in_rule_scope(rule, match.nodes, scoped):
+            if rule.scopes and not self.in_rule_scope(rule, match.nodes, scoped):
                 if self.misses is not None:
                     self._miss("scope", "its match " + " -> ".join(
                         n.name for n in match.nodes) + " is outside the rule's scope: "
                         + ", ".join(f"{s.kind} " + " or ".join(map(repr, s.selectors))
                                    for s in rule.scopes),
                         len(steps) + 1, match.head)
-            elif match is not None:
+            else:
                 # Owning a producer does not require it to be free (torchao's linear
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
@@ -341,7 +347,8 @@ class Matcher:
                     return None
             return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
         step = steps[index]
-        previous = output_of(nodes[-1], ops[-1])
+        last = ops[-1]
+        previous = nodes[-1] if last.output_item is None else output_of(nodes[-1], last)
         if previous is None or (len(previous.users) != 1 and not step.shared_input):
             if self.misses is not None:
                 self._miss_link(nodes[-1], previous, index)
