@@ -334,6 +334,7 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
     # makes one record per spec and config key, so each is converted once per call
     # (and the builder's value key, a walk over the spec's fields, once per spec).
     built: dict[int, tuple] = {}
+    by_spec: dict[int, tuple] = {}   # id(spec) -> (spec, torchao spec or None)
 
     def build(placed, node):
         known = built.get(id(placed))
@@ -342,23 +343,32 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         spec = placed.spec
         if spec.refs:
             return builder.build(spec, placed.refs)
-        if builder.per_node(spec):   # its observer wants the node
+        same = by_spec.get(id(spec))
+        if same is None or same[0] is not spec:
+            # None: built for each node (its observer wants the node).
+            same = by_spec[id(spec)] = (spec, None if builder.per_node(spec) else
+                                        builder.build(spec))
+        if same[1] is None:
             return builder.build(spec, (), node)
-        known = built[id(placed)] = (placed, builder.build(spec))
-        return known[1]
+        built[id(placed)] = (placed, same[1])
+        return same[1]
 
     # id(rule) -> (annotation class, its pattern-output flag, provenance, node marker),
     # once per rule and call. One provenance record per rule, shared by the nodes it
     # annotated (readers copy or replace it, never change it); an amended node gets
     # its own.
     per_rule: dict[int, tuple] = {}
+    kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
     marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
     for node, note in current.annotations.items():
         rule = note.rule
         written = per_rule.get(id(rule))
         if written is None:
-            written = per_rule[id(rule)] = (*_annotation_factory(rule.annotation_kind),
-                                            _provenance(rule), _marker(rule.annotation_kind))
+            kind = rule.annotation_kind
+            if kind not in kinds:
+                kinds[kind] = (*_annotation_factory(kind), _marker(kind))
+            annotation_class, flag, marker = kinds[kind]
+            written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marker)
         annotation_class, flag, provenance, marker = written
         input_map = {source: None if placed is None else build(placed, node)
                      for source, placed in note.inputs.items()}
