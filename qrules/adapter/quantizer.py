@@ -330,34 +330,49 @@ def _annotation_factory(kind: Optional[str]):
 
 
 def _write(current: Plan, builder: SpecBuilder) -> None:
-    # id(spec) -> (spec, torchao spec) for specs naming no edge: a compiled spec is one
-    # object wherever the ruleset places it, so the builder's value key (a walk over
-    # the spec's fields) is computed once per spec, not once per edge.
+    # id(placed) -> (placed, torchao spec) for placed specs naming no edge: planning
+    # makes one record per spec and config key, so each is converted once per call
+    # (and the builder's value key, a walk over the spec's fields, once per spec).
     built: dict[int, tuple] = {}
+    by_spec: dict[int, tuple] = {}   # id(spec) -> (spec, torchao spec or None)
 
     def build(placed, node):
-        if placed is None:
-            return None
+        known = built.get(id(placed))
+        if known is not None and known[0] is placed:
+            return known[1]
         spec = placed.spec
         if spec.refs:
             return builder.build(spec, placed.refs)
-        known = built.get(id(spec))
-        if known is None or known[0] is not spec:
+        same = by_spec.get(id(spec))
+        if same is None or same[0] is not spec:
             # None: built for each node (its observer wants the node).
-            known = built[id(spec)] = (spec, None if builder.per_node(spec) else
-                                       builder.build(spec))
-        return builder.build(spec, (), node) if known[1] is None else known[1]
+            same = by_spec[id(spec)] = (spec, None if builder.per_node(spec) else
+                                        builder.build(spec))
+        if same[1] is None:
+            return builder.build(spec, (), node)
+        built[id(placed)] = (placed, same[1])
+        return same[1]
 
-    factories: dict = {}   # annotation kind -> _annotation_factory(kind), once per write
+    # id(rule) -> (annotation class, its pattern-output flag, provenance, node marker),
+    # once per rule and call. One provenance record per rule, shared by the nodes it
+    # annotated (readers copy or replace it, never change it); an amended node gets
+    # its own.
+    per_rule: dict[int, tuple] = {}
+    kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
+    marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
     for node, note in current.annotations.items():
-        kind = note.rule.annotation_kind
-        factory = factories.get(kind)
-        if factory is None:
-            factory = factories[kind] = _annotation_factory(kind)
-        annotation_class, flag = factory
-        input_map = {source: build(placed, node) for source, placed in note.inputs.items()}
-        output = build(note.output, node)
         rule = note.rule
+        written = per_rule.get(id(rule))
+        if written is None:
+            kind = rule.annotation_kind
+            if kind not in kinds:
+                kinds[kind] = (*_annotation_factory(kind), _marker(kind))
+            annotation_class, flag, marker = kinds[kind]
+            written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marker)
+        annotation_class, flag, provenance, marker = written
+        input_map = {source: None if placed is None else build(placed, node)
+                     for source, placed in note.inputs.items()}
+        output = None if note.output is None else build(note.output, node)
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is
         # in the plan), and so do later qrules passes (they read the plan, or the spec).
@@ -365,24 +380,27 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         node.meta[ANNOTATION_KEY] = annotation_class(
             input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
             **extra)
-        provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
-        provenance.span = rule.span
-        node.meta[PROVENANCE_KEY] = provenance
         if note.amended_by:
-            node.meta[PROVENANCE_KEY]["amended_by"] = list(dict.fromkeys(note.amended_by))
-    _mark_nodes(current)
-
-
-def _mark_nodes(current: Plan) -> None:
-    """The annotation kinds' node markers (backend metadata beside the annotation)."""
-    by_kind: dict = {}
-    for node, note in current.annotations.items():
-        by_kind.setdefault(note.rule.annotation_kind, {})[node] = note.rule.config is not None
-    for kind, quantized in by_kind.items():
-        marker = None if kind is None else registry.ANNOTATION_KINDS[kind].extra.get(
-            "node_marker")
+            provenance = _provenance(rule)
+            provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
+        node.meta[PROVENANCE_KEY] = provenance
         if marker is not None:
-            resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
+            marked.setdefault(rule.annotation_kind, (marker, {}))[1][node] = (
+                rule.config is not None)
+    # The annotation kinds' node markers (backend metadata beside the annotation).
+    for marker, quantized in marked.values():
+        resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
+
+
+def _provenance(rule) -> Provenance:
+    provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
+    provenance.span = rule.span
+    return provenance
+
+
+def _marker(kind: Optional[str]):
+    """The annotation kind's node marker (a target name), if it has one."""
+    return None if kind is None else registry.ANNOTATION_KINDS[kind].extra.get("node_marker")
 
 
 def annotation_of(node: Node) -> Optional[dict]:

@@ -17,14 +17,17 @@ _ROOT_PREFIX = "L['self']."
 def module_stack(node: Any) -> list[tuple[str, str]]:
     """The modules a node ran in, outermost first: (qualified path, class qualname)."""
     stack = node.meta.get("nn_module_stack") or {}
-    out = []
-    for path, kind in stack.values():
-        if path.startswith(_ROOT_PREFIX):
-            path = path[len(_ROOT_PREFIX):]
-        if not isinstance(kind, str):
-            kind = f"{kind.__module__}.{kind.__qualname__}"
-        out.append((path, kind))
-    return out
+    return [module_stack_entry(entry) for entry in stack.values()]
+
+
+def module_stack_entry(entry: tuple) -> tuple[str, str]:
+    """One ``nn_module_stack`` value as (qualified path, class qualname)."""
+    path, kind = entry
+    if path.startswith(_ROOT_PREFIX):
+        path = path[len(_ROOT_PREFIX):]
+    if not isinstance(kind, str):
+        kind = f"{kind.__module__}.{kind.__qualname__}"
+    return path, kind
 
 
 def innermost_module(node: Any) -> tuple[str, str]:

@@ -140,6 +140,23 @@ class CompiledRule:
         return frozenset(heads), any(steps[0].any_op or steps[0].region is not None
                                      for steps in self.expansions)
 
+    def expansions_at(self, target) -> tuple:
+        """The expansions whose first step can match a node of this target (its key),
+        in order: `(add | mul) -> relu` tries one of its two at an add, and a rule of
+        ten alternative ops one of ten. Open first steps (`any`, regions) always."""
+        by_target, open_ones = self._expansions_by_target
+        return by_target.get(target, open_ones)
+
+    @cached_property
+    def _expansions_by_target(self) -> tuple[dict, tuple]:
+        def is_open(steps) -> bool:
+            return steps[0].any_op or steps[0].region is not None
+
+        by_target = {target: tuple(steps for steps in self.expansions if is_open(steps)
+                                   or steps[0].op_for(target) is not None)
+                     for target in self._heads[0]}
+        return by_target, tuple(steps for steps in self.expansions if is_open(steps))
+
 
 @dataclass(frozen=True)
 class CompiledRuleset:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 from typing import Any, Optional
 
-from qrules.compile.graph_meta import innermost_module
+from qrules.compile.context import RoleValue, StepContext
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
 from qrules.semantics import registry
@@ -22,110 +22,6 @@ from qrules.syntax import ast, tree
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
            "%": operator.mod, "**": operator.pow, "==": operator.eq, "!=": operator.ne,
            "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-# torch keeps many functions on private classes; name them as users call them.
-_MODULE_ALIASES = (("torch._VariableFunctionsClass", "torch"), ("torch._C._nn",
-                   "torch.nn.functional"), ("_operator", "operator"))
-
-
-def callable_name(source) -> str:
-    """`torch.nn.modules.conv.Conv2d`, `torch.conv2d` (also F.conv2d, the same object),
-    `operator.add`, or a method name such as `add_` (export records those as strings)."""
-    if isinstance(source, str):
-        return source
-    module = getattr(source, "__module__", None) or ""
-    for private, public in _MODULE_ALIASES:
-        if module == private:
-            module = public
-    name = source.__qualname__ if isinstance(source, type) else getattr(
-        source, "__name__", repr(source))
-    return f"{module}.{name}" if module else name
-
-
-class RoleValue:
-    """One argument of the candidate node, as fact implementations read it: ``value``
-    (the argument itself), ``node`` (its fx node, None for a Python constant),
-    ``tensor`` (the node's ``meta["val"]``) and ``ctx`` (the step)."""
-
-    __slots__ = ("value", "ctx", "node")
-
-    def __init__(self, value: Any, ctx: "StepContext"):
-        self.value = value
-        self.ctx = ctx
-        # Facts ask for the node several times per value: told apart once.
-        self.node = value if hasattr(value, "meta") and hasattr(value, "op") else None
-
-    @property
-    def tensor(self):
-        node = self.node
-        return node.meta.get("val") if node is not None else None
-
-    def fact(self, name: str) -> Any:
-        return registry.FACTS[name].implementation(self)
-
-
-class StepContext:
-    """What a predicate sees: the node, its role bindings, and ``state``: the annotations
-    made so far and the ruleset in force (``state.op_targets``: op name -> overloads)."""
-
-    def __init__(self, node, roles: dict[str, list[Any]], state):
-        self.node = node
-        self.roles = roles
-        self.state = state
-
-    def role(self, name: str, index: int = 0) -> RoleValue:
-        values = self.roles.get(name)
-        if values is None:
-            # `output` is the node's own value unless the op binds it (`item(N)`).
-            values = [self.node] if name == "output" else []
-        if index >= len(values):
-            raise LookupError(f"no {name}[{index}]")
-        return RoleValue(values[index], self)
-
-    def is_annotated(self, node) -> bool:
-        return self.state.is_annotated(node)
-
-    def output_quantized(self, node) -> bool:
-        return self.state.output_quantized(node)
-
-    def output_shared(self, node) -> bool:
-        return self.state.output_shared(node)
-    def has_output_spec(self, node) -> bool:
-        return self.state.has_output_spec(node)
-
-    def every(self, name: str) -> list[RoleValue]:
-        """``input[*]``: every value bound to the role."""
-        return [RoleValue(value, self) for value in self.roles.get(name, [])]
-
-    def sources(self) -> tuple[str, ...]:
-        """Names of what the node was traced from, as torchao's get_source_partitions
-        sees it: the innermost `source_fn_stack` entry after a strict export; else the
-        function name torch.export records in `torch_fn` (`add` for `x + y`, `add_`
-        for `+=`), and the innermost module's class. Read once per node and plan."""
-        cache = getattr(self.state, "sources", None)
-        if cache is None:
-            return self._sources()
-        found = cache.get(self.node)
-        if found is None:
-            found = cache[self.node] = self._sources()
-        return found
-
-    def _sources(self) -> tuple[str, ...]:
-        stack = self.node.meta.get("source_fn_stack")
-        if stack:
-            return (callable_name(stack[-1][1]),)
-        out = []
-        record = self.node.meta.get("torch_fn")
-        if record and len(record) > 1 and "." in str(record[1]):
-            out.append(str(record[1]).split(".")[1])
-        kind = self.module()[1]
-        if kind:
-            out.append(kind)
-        return tuple(out)
-
-    def module(self) -> tuple[str, str]:
-        return innermost_module(self.node)
 
 
 def first_position(first: ast.FirstOf, values: list, ctx: StepContext) -> Optional[int]:
@@ -172,7 +68,50 @@ def _role_getter(expr):
     return not_a_role
 
 
+#: The built-in facts about a role's producer that ask the annotation state
+#: (``annotated(weight)``), by the ``StepContext`` question each one asks.
+_PRODUCER_QUESTIONS = {"annotated": "is_annotated", "quantized": "output_quantized",
+                       "shared": "output_shared", "has_output_spec": "has_output_spec"}
+_BUILT_IN = {name: (registry.PREDICATE_FUNCTIONS[name], registry.FACTS[name])
+             for name in _PRODUCER_QUESTIONS}
+
+
+def _producer_question(name: str, role: str, general):
+    """``annotated(weight)`` as one lookup in the annotation state: the role's first
+    value, if it is a node, asked the fact's question directly. What the declared
+    implementation does, without a role value, a fact dispatch and two delegations per
+    node; ``general`` still runs when a registry holds another declaration."""
+    question = getattr(StepContext, _PRODUCER_QUESTIONS[name])
+    function, fact = _BUILT_IN[name]
+    functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if functions.get(name) is not function or facts.get(name) is not fact:
+            return general(ctx, params)
+        values = ctx.roles.get(role)
+        if values is None:
+            if role != "output":
+                return False   # the node lacks that argument: not annotated
+            value = ctx.node
+        elif values:
+            value = values[0]
+        else:
+            return False
+        # A Python constant (a RoleValue's node is None) is never annotated.
+        return hasattr(value, "meta") and hasattr(value, "op") and question(ctx, value)
+    return evaluate
+
+
 def _call(expr: ast.Call):
+    general = _general_call(expr)
+    args = expr.args
+    if expr.func.id in _PRODUCER_QUESTIONS and len(args) == 1 and isinstance(
+            args[0], ast.Name):
+        return _producer_question(expr.func.id, args[0].id, general)
+    return general
+
+
+def _general_call(expr: ast.Call):
     name, args = expr.func.id, expr.args
     compiled = [_compile(arg) for arg in args]
     # (declaration, its argument kinds zipped with the arguments), for the declaration

@@ -23,15 +23,14 @@ from qrules.compile.matchers import (
 from qrules.compile.predicates import StepContext
 from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
-    ModuleMembers, SourcePartitions, in_rule_scope, region_instance, region_of,
-    region_roles,
+    ModuleMembers, RegionHeads, SourcePartitions, in_rule_scope, region_of, region_roles,
 )
 from qrules.passes.state import State
 from qrules.span import Span
 from qrules.syntax.ast import EVERY_NODE
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     rule: CompiledRule
     nodes: list[Node]                 # one per step; a region lists all its nodes
@@ -193,9 +192,8 @@ class Matcher:
         key = tuple((region.selector_kind, region.selector) for region in heads)
         found = self._heads.get(key)
         if found is None:
-            found = self._heads[key] = [
-                node for node in self.calls
-                if any(region_instance(region, node) is not None for region in heads)]
+            inside = RegionHeads(heads).inside
+            found = self._heads[key] = [node for node in self.calls if inside(node)]
         return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],
@@ -207,25 +205,31 @@ class Matcher:
         return region_of(region, node, self.members)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
-        for steps in rule.expansions:
+        # Annotating skips the expansions whose first op cannot be the head's (they
+        # would fail at once); why_not tries them all, to report those failures too.
+        expansions = rule.expansions if self.misses is not None else rule.expansions_at(
+            self.key_of[head])
+        for steps in expansions:
             if steps[0].region is not None:
                 match = self._region(rule, steps[0], head, state)
             else:
                 match = self._chain(rule, steps, head, state)
+            if match is None:
+                continue
             scoped = None
-            if match is not None and rule.scoped is not None and rule.scopes:
+            if rule.scoped is not None and rule.scopes:
                 # `scoped(conv, weight, bias)`: the anchor's filter reads the weight's
                 # get_attr too (which no module scope holds); `scoped()`: nothing.
                 scoped = owned_nodes(match, rule.scoped, self.partitions.of) \
                     if rule.scoped else []
-            if match is not None and not self.in_rule_scope(rule, match.nodes, scoped):
+            if rule.scopes and not self.in_rule_scope(rule, match.nodes, scoped):
                 if self.misses is not None:
                     self._miss("scope", "its match " + " -> ".join(
                         n.name for n in match.nodes) + " is outside the rule's scope: "
                         + ", ".join(f"{s.kind} " + " or ".join(map(repr, s.selectors))
                                    for s in rule.scopes),
                         len(steps) + 1, match.head)
-            elif match is not None:
+            else:
                 # Owning a producer does not require it to be free (torchao's linear
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
@@ -260,14 +264,18 @@ class Matcher:
         to `_holds`, which a chain runs once its whole shape has matched."""
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
-        blocked = node not in state.planned if rule.amend else state.taken(node)
+        if rule.amend:
+            blocked = node not in state.planned
+        else:
+            blocked = node in state.planned or bool(state.existing) and state.taken(node)
         # Graph inputs and outputs match whatever their dtype (a `graph_input` rule
         # annotates an integer input too, without a spec: plan.py drops it); ops only
         # when their output is floating point, unless the rule says `any_dtype`.
-        if node.op == "call_function":
-            shaped = rule.any_dtype or state.is_float(node)
+        kind = node.op
+        if kind == "call_function":
+            shaped = rule.any_dtype or state.floats.get(node) or state.is_float(node)
         else:
-            shaped = node.op in ("placeholder", "output")
+            shaped = kind in ("placeholder", "output")
         if blocked or not shaped:
             if self.misses is not None:
                 self._miss_shape(step, node, state, rule.amend, blocked, depth)
@@ -339,7 +347,8 @@ class Matcher:
                     return None
             return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
         step = steps[index]
-        previous = output_of(nodes[-1], ops[-1])
+        last = ops[-1]
+        previous = nodes[-1] if last.output_item is None else output_of(nodes[-1], last)
         if previous is None or (len(previous.users) != 1 and not step.shared_input):
             if self.misses is not None:
                 self._miss_link(nodes[-1], previous, index)

@@ -28,7 +28,7 @@ from qrules.syntax import ast
 Edge = Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Placed:
     """A spec on one edge, with its same_as/derived references resolved to edges."""
 
@@ -37,7 +37,7 @@ class Placed:
     refs: tuple[Edge, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeAnnotation:
     node: Node
     rule: CompiledRule
@@ -70,46 +70,70 @@ def _specificity(key) -> int:
 
 
 class _MatchEdges:
-    """The edges of one match, by role: where `input[1]` or `add.extra` points."""
+    """The edges of one match, by role: where `input[1]` or `add.extra` points. Built
+    on demand, per (step label, role) the config or a reference asks for: most
+    matches ask for two or three of their many role and label pairs."""
 
-    def __init__(self, match: Match, state: State):
+    __slots__ = ("match", "state", "edges", "neighbour", "_fused", "_extras", "placed")
+
+    def __init__(self, match: Match, state: State, placed: dict):
         self.match = match
         self.state = state   # what `input[first quantized]` reads
+        # (id(spec), key text) -> its Placed, for specs naming no edge: one per plan
+        self.placed = placed
         self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
         self.neighbour: Optional[Placed] = None
-        # (id(source), user) of the edges between two steps: fused, never given a spec
-        # (by id: an edge's source may be an unhashable constant, a list)
-        self.fused: set = set()
+        self._fused: Optional[dict] = None
+        self._extras: Optional[list] = None
         if match.neighbour is not None:
             note = state.planned[match.neighbour[1]]
             self.neighbour = (note.output if match.neighbour[0] == "output"
                               else note.inputs[match.neighbour[2]])
-        if match.is_region:
-            self.edges[(None, "input")] = list(match.region_inputs)
-            return
-        head = match.nodes[0]
-        for role, values in match.roles[0].items():
-            self.edges[(None, role)] = [(v, head) for v in values]
+
+    def _chain_edges(self) -> None:
+        """The fused edges between steps, and the `extra` inputs of later steps."""
+        match = self.match
+        # user -> the sources of its edges from the step before: fused, never given a
+        # spec (compared by identity: an edge's source may be an unhashable constant)
+        fused: dict[Node, tuple] = {}
         extras: list[tuple[Any, Node]] = []
-        for index in range(1, len(match.nodes)):
-            node, previous = match.nodes[index], match.nodes[index - 1]
+        nodes, roles = match.nodes, match.roles
+        for index in range(1, len(nodes)):
+            node, previous = nodes[index], nodes[index - 1]
             chained = {previous, match.output_of_step(index - 1)}
-            self.fused.update((id(source), node) for source in chained)
-            for value in match.roles[index].get("input", []):
+            fused[node] = fused.get(node, ()) + tuple(chained)
+            for value in roles[index].get("input", []):
                 if value not in chained:
                     extras.append((value, node))
-        self.edges[(None, "extra")] = extras
+        self._fused, self._extras = fused, extras
+
+    def _edges(self, step, role) -> list[tuple[Any, Node]]:
+        match = self.match
+        if match.is_region:
+            return list(match.region_inputs) if (step, role) == (None, "input") else []
+        if self._extras is None:
+            self._chain_edges()
+        if step is None:
+            if role == "extra":
+                return self._extras
+            return [(v, match.nodes[0]) for v in match.roles[0].get(role, ())]
+        # The first step with that label that has the role names it; `extra`, unless
+        # a step binds a role of that name, is the first such step's extra inputs.
         for index, label in enumerate(match.labels):
-            if label is None:
+            if label != step:
                 continue
             node = match.nodes[index]
-            for role, values in match.roles[index].items():
-                self.edges.setdefault((label, role), [(v, node) for v in values])
-            step_extras = [e for e in extras if e[1] is node]
-            self.edges.setdefault((label, "extra"), step_extras)
+            values = match.roles[index].get(role)
+            if values is not None:
+                return [(v, node) for v in values]
+            if role == "extra":
+                return [e for e in self._extras if e[1] is node]
+        return []
 
     def select(self, step, role, index) -> list[tuple[Any, Node]]:
-        edges = self.edges.get((step, role), [])
+        edges = self.edges.get((step, role))
+        if edges is None:
+            edges = self.edges[(step, role)] = self._edges(step, role)
         if isinstance(index, ast.FirstOf):
             # The annotations as they stand when the match is accepted: earlier rules',
             # and in a `per node` phase those of earlier nodes.
@@ -126,10 +150,11 @@ class _MatchEdges:
         # (it used to get a spec, putting an observer inside the match). Indices still
         # count argument positions: `add.input[1]` is the add's second argument.
         # (A region is one step; its members are not a chain: nothing is fused.)
-        fused = self.fused
+        fused = self._fused
         if not fused:
             return list(edges)
-        return [(source, user) for source, user in edges if (id(source), user) not in fused]
+        return [(source, user) for source, user in edges
+                if user not in fused or all(source is not chained for chained in fused[user])]
 
     def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
         if ref.role == "output":
@@ -152,8 +177,16 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
         if edges.neighbour is None:
             return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
+    refs_of = spec.refs
+    reads_match = getattr(spec, "reads_match", False)
+    if not refs_of and not reads_match:
+        # Placed on no edge of its own: the same record wherever the rule puts it.
+        placed = edges.placed.get((id(spec), key_text))
+        if placed is None:
+            placed = edges.placed[(id(spec), key_text)] = Placed(spec, key_text)
+        return placed, None
     missing = None
-    if getattr(spec, "reads_match", False):
+    if reads_match:
         spec, missing = _with_match_args(spec, edges)
     refs: list[Edge] = []
     for ref in spec.refs:
@@ -186,18 +219,30 @@ def _config_order(rule: CompiledRule) -> list:
     """(key, its text, spec) of a rule's config, least specific key first: the order
     its specs are placed in (a more specific key overrides a general one)."""
     ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
-    return [(key, _key_text(key), spec) for key, spec in ordered]
+    return [(key, _key_text(key), spec, key.role == "output" and key.step is None)
+            for key, spec in ordered]
+
+
+def _may_share(config: list) -> bool:
+    """Can a match of this config place a spec that shares an input's observer (so
+    that `_owners_first` has inputs to reorder)? `neighbour()` copies whatever spec
+    is next to it."""
+    return any(spec is not None and (spec.shares or spec.copies_neighbour)
+               for _, _, spec, _ in config)
 
 
 def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict,
-                    config: list) -> None:
+                    config: list, may_share: bool) -> None:
     rule = match.rule
-    notes = {node: NodeAnnotation(node, rule) for node in match.nodes + match.interior}
+    floats = plan_state.floats
+    notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
+    for node in match.interior:
+        notes[node] = NodeAnnotation(node, rule)
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    for key, text, spec in config:
-        if key.role == "output" and key.step is None:
+    for key, text, spec, whole_output in config:
+        if whole_output:
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
             targets = match.region_outputs or ([] if match.connected else [output_node])
@@ -218,9 +263,13 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                                                "which this match does not have"))
             continue
         for source, user in edges.select(key.step, key.role, key.index):
-            if isinstance(source, Node) and not plan_state.is_float(source):
-                continue  # integer and bool tensors are never quantized
-            if source is None or (spec is None and not isinstance(source, Node)):
+            if isinstance(source, Node):
+                floating = floats.get(source)
+                if floating is None:
+                    floating = plan_state.is_float(source)
+                if not floating:
+                    continue  # integer and bool tensors are never quantized
+            elif source is None or spec is None:
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`
                 # without bias) is no edge, and `none` on a constant says nothing. Both
                 # used to be written as input_qspec_map keys, which torchao's prepare
@@ -231,8 +280,9 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             if placed is not None and placed[1]:
                 notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
                                            "this match does not have"))
-    for note in notes.values():
-        _owners_first(note)
+    if may_share:
+        for note in notes.values():
+            _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
     head_inputs = edges.select(None, "input", None)
@@ -308,7 +358,8 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
-    configs: dict[int, list] = {}   # id(rule) -> _config_order(rule), once per plan
+    configs: dict[int, tuple] = {}   # id(rule) -> its config order, may share: once per plan
+    placed: dict = {}   # shared Placed records (_MatchEdges.placed)
 
     def accept(rule: CompiledRule, head: Node) -> bool:
         if state.taken(head) != rule.amend:  # amend rules visit only taken heads
@@ -316,15 +367,16 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        edges = _MatchEdges(match, state)
+        edges = _MatchEdges(match, state, placed)
         # `input[first quantized]` with no such input and no `else`: no match here.
         if not all(edges.select(*selection) for selection in rule.selections):
             return False
         matches.append(match)
         config = configs.get(id(rule))
         if config is None:
-            config = configs[id(rule)] = _config_order(rule)
-        _annotate_match(match, edges, state, annotations, config)
+            order = _config_order(rule)
+            config = configs[id(rule)] = (order, _may_share(order))
+        _annotate_match(match, edges, state, annotations, *config)
         return True
 
     # Rules come in rank order, so each phase's rules are consecutive.

@@ -12,7 +12,7 @@ from typing import Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value, module_stack
+from qrules.compile.graph_meta import is_float_value, module_stack, module_stack_entry
 from qrules.compile.matchers import CompiledRule
 from qrules.semantics.facts import type_matches
 
@@ -93,6 +93,43 @@ def region_instance(region, node: Node) -> Optional[str]:
                     path, region.selector)):
             return path
     return None
+
+
+class RegionHeads:
+    """Which call nodes ran inside an instance of any of some module regions (the only
+    heads a rule of such regions can match at): the same answer as ``region_instance``
+    per region, with each distinct module class (or path) judged once per graph rather
+    than every node's whole module stack parsed."""
+
+    def __init__(self, regions):
+        self.types = [r.selector for r in regions if r.selector_kind == "module_type"]
+        self.names = [r.selector for r in regions if r.selector_kind == "module_name"]
+        self._kinds: dict = {}   # raw nn_module_stack class -> one of the types?
+        self._paths: dict = {}   # raw nn_module_stack path -> one of the names?
+
+    def inside(self, node: Node) -> bool:
+        stack = node.meta.get("nn_module_stack")
+        if not stack:
+            return False
+        kinds, paths = self._kinds, self._paths
+        for path, kind in stack.values():
+            if self.types:
+                found = kinds.get(kind)
+                if found is None:
+                    qualname = module_stack_entry((path, kind))[1]
+                    found = kinds[kind] = any(type_matches(selector, qualname)
+                                              for selector in self.types)
+                if found:
+                    return True
+            if self.names:
+                found = paths.get(path)
+                if found is None:
+                    stripped = module_stack_entry((path, kind))[0]
+                    found = paths[path] = any(fnmatch.fnmatchcase(stripped, selector)
+                                              for selector in self.names)
+                if found:
+                    return True
+        return False
 
 
 def region_of(region, node: Node, members_of: ModuleMembers) -> Optional[RegionParts]:

@@ -91,10 +91,23 @@ def _check_placed(note: NodeAnnotation, placed: Placed, where: str, tensor, plan
 
 def validate(plan: Plan) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    # id(spec) -> does a placed spec need checking even without edges it refers to
+    # (a per-channel axis to hold against the tensor)? Most placed specs need nothing.
+    per_channel: dict[int, bool] = {}
+
+    def needs_check(placed: Placed) -> bool:
+        if placed.refs:
+            return True
+        spec = placed.spec
+        known = per_channel.get(id(spec))
+        if known is None:
+            known = per_channel[id(spec)] = spec.per_channel_axis is not None
+        return known
+
     for node, note in plan.annotations.items():
         for code, message in note.errors:
             out.append(_report(code, note, message))
-        for index, (source, placed) in enumerate(note.inputs.items()):
+        for source, placed in note.inputs.items():
             if placed is None:
                 continue
             if not isinstance(source, Node):
@@ -103,8 +116,9 @@ def validate(plan: Plan) -> list[Diagnostic]:
                     "Python constant rather than a tensor in the graph; quantize only tensor "
                     "inputs, or convert scalars first with `transform scalars_to_attrs`"))
                 continue
-            _check_placed(note, placed, f"input `{source.name}`", source, plan, out)
-        if note.output is not None:
+            if needs_check(placed):
+                _check_placed(note, placed, f"input `{source.name}`", source, plan, out)
+        if note.output is not None and needs_check(note.output):
             _check_placed(note, note.output, "its output", node, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
@@ -154,10 +168,17 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
 
     for user, note in notes.items():
         for source, placed in note.inputs.items():
-            producer = notes.get(source) if isinstance(source, Node) else None
-            if placed is None or producer is None or producer.output is None:
+            if placed is None:
                 continue
-            mine, theirs = _root(placed, notes), _root(producer.output, notes)
+            producer = notes.get(source) if isinstance(source, Node) else None
+            if producer is None:
+                continue
+            output = producer.output
+            # One spec on both sides, neither sharing (the common case): nothing to
+            # follow or compare.
+            if output is None or (placed.spec is output.spec and not placed.spec.shares):
+                continue
+            mine, theirs = _root(placed, notes), _root(output, notes)
             # One compiled spec object on both sides (the common case) compares equal
             # without building the two merge keys.
             if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \
