@@ -147,6 +147,21 @@ class CompiledRule:
         by_target, open_ones = self._expansions_by_target
         return by_target.get(target, open_ones)
 
+    def tries_at(self, target) -> tuple:
+        """``expansions_at(target)`` paired with what the head's next node must be:
+        the targets of the second step when the head's own output feeds it (no
+        getitem between, no `any` or region there), else None. A head none of whose
+        users has one of them fails at the second step: annotating skips it untried."""
+        tries = self._tries.get(target)
+        if tries is None:
+            tries = self._tries[target] = tuple(
+                (steps, _next_targets(steps)) for steps in self.expansions_at(target))
+        return tries
+
+    @cached_property
+    def _tries(self) -> dict:
+        return {}
+
     @cached_property
     def _expansions_by_target(self) -> tuple[dict, tuple]:
         def is_open(steps) -> bool:
@@ -156,6 +171,16 @@ class CompiledRule:
                                    or steps[0].op_for(target) is not None)
                      for target in self._heads[0]}
         return by_target, tuple(steps for steps in self.expansions if is_open(steps))
+
+
+def _next_targets(steps) -> Optional[frozenset]:
+    if len(steps) < 2 or steps[0].any_op or steps[0].region is not None or any(
+            op.output_item is not None for op in steps[0].ops):
+        return None
+    second = steps[1]
+    if second.any_op or second.region is not None:
+        return None
+    return frozenset(target for op in second.ops for target in op.targets)
 
 
 @dataclass(frozen=True)

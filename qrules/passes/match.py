@@ -205,11 +205,13 @@ class Matcher:
         return region_of(region, node, self.members)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
-        # Annotating skips the expansions whose first op cannot be the head's (they
+        # Annotating skips the expansions whose first or second op cannot match (they
         # would fail at once); why_not tries them all, to report those failures too.
-        expansions = rule.expansions if self.misses is not None else rule.expansions_at(
-            self.key_of[head])
-        for steps in expansions:
+        key_of = self.key_of
+        for steps, follow in ((steps, None) for steps in rule.expansions) \
+                if self.misses is not None else rule.tries_at(key_of[head]):
+            if follow is not None and not any(key_of[user] in follow for user in head.users):
+                continue
             if steps[0].region is not None:
                 match = self._region(rule, steps[0], head, state)
             else:

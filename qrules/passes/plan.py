@@ -44,8 +44,9 @@ class NodeAnnotation:
     inputs: dict[Any, Optional[Placed]] = field(default_factory=dict)
     output: Optional[Placed] = None
     output_key: Optional[str] = None
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
-    amended_by: list[str] = field(default_factory=list)  # `amend` rules that filled edges
+    # Tuples: most notes have neither, and an empty tuple costs no allocation.
+    errors: tuple[tuple[str, str], ...] = ()  # (code, message)
+    amended_by: tuple[str, ...] = ()  # `amend` rules that filled edges
     # The last node of a match that quantized its `input` edges (a fused int8 pattern,
     # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
     # even when the config leaves the output itself to the next op.
@@ -215,12 +216,22 @@ def _with_match_args(spec, edges: _MatchEdges) -> tuple[Any, Optional[str]]:
     return dataclasses.replace(spec, fn_args=tuple(values)), missing
 
 
-def _config_order(rule: CompiledRule) -> list:
-    """(key, its text, spec) of a rule's config, least specific key first: the order
-    its specs are placed in (a more specific key overrides a general one)."""
+def _config_order(rule: CompiledRule, placed: dict) -> list:
+    """(key, its text, spec, whether it is the whole output, its shared `Placed` if
+    it names no edge) of a rule's config, least specific key first: the order its
+    specs are placed in (a more specific key overrides a general one)."""
     ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
-    return [(key, _key_text(key), spec, key.role == "output" and key.step is None)
-            for key, spec in ordered]
+    config = []
+    for key, spec in ordered:
+        text = _key_text(key)
+        fixed = None
+        if spec is not None and not spec.copies_neighbour and not spec.refs and not getattr(
+                spec, "reads_match", False):
+            fixed = placed.get((id(spec), text))
+            if fixed is None:
+                fixed = placed[(id(spec), text)] = Placed(spec, text)
+        config.append((key, text, spec, key.role == "output" and key.step is None, fixed))
+    return config
 
 
 def _may_share(config: list) -> bool:
@@ -228,7 +239,7 @@ def _may_share(config: list) -> bool:
     that `_owners_first` has inputs to reorder)? `neighbour()` copies whatever spec
     is next to it."""
     return any(spec is not None and (spec.shares or spec.copies_neighbour)
-               for _, _, spec, _ in config)
+               for _, _, spec, _, _ in config)
 
 
 def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict,
@@ -241,7 +252,7 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    for key, text, spec, whole_output in config:
+    for key, text, spec, whole_output, fixed in config:
         if whole_output:
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
@@ -259,8 +270,8 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 notes[node].output = None if placed is None else placed[0]
                 notes[node].output_key = text
                 if placed is not None and placed[1]:
-                    notes[node].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, "
-                                               "which this match does not have"))
+                    notes[node].errors += (("QR602", f"`{text}` refers to `{placed[1]}`, "
+                                            "which this match does not have"),)
             continue
         for source, user in edges.select(key.step, key.role, key.index):
             if isinstance(source, Node):
@@ -275,11 +286,14 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 # used to be written as input_qspec_map keys, which torchao's prepare
                 # rejects ("Expected input_edge to have type Tuple[Node, Node]").
                 continue
+            if fixed is not None:
+                notes[user].inputs[source] = fixed
+                continue
             placed = None if spec is None else _place(spec, text, edges, (source, user))
             notes[user].inputs[source] = None if placed is None else placed[0]
             if placed is not None and placed[1]:
-                notes[user].errors.append(("QR602", f"`{text}` refers to `{placed[1]}`, which "
-                                           "this match does not have"))
+                notes[user].errors += (("QR602", f"`{text}` refers to `{placed[1]}`, which "
+                                        "this match does not have"),)
     if may_share:
         for note in notes.values():
             _owners_first(note)
@@ -289,9 +303,10 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
     if any(notes[user].inputs.get(source) is not None for source, user in head_inputs
            if user in notes) and output_node in notes:
         notes[output_node].ends_quantized_pattern = True
+    amend = rule.amend
     for node, note in notes.items():
         existing = out.get(node)
-        if match.rule.amend and existing is not None:
+        if amend and existing is not None:
             _amend(existing, note)
             continue
         out[node] = note
@@ -336,11 +351,11 @@ def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:
     for source, placed in new.inputs.items():
         if existing.inputs.get(source) is None and placed is not None:
             existing.inputs[source] = placed
-            existing.amended_by.append(new.rule.name)
+            existing.amended_by += (new.rule.name,)
     if existing.output is None and new.output is not None:
         existing.output, existing.output_key = new.output, new.output_key
-        existing.amended_by.append(new.rule.name)
-    existing.errors.extend(new.errors)
+        existing.amended_by += (new.rule.name,)
+    existing.errors += new.errors
 
 
 def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = None,
@@ -374,7 +389,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         matches.append(match)
         config = configs.get(id(rule))
         if config is None:
-            order = _config_order(rule)
+            order = _config_order(rule, placed)
             config = configs[id(rule)] = (order, _may_share(order))
         _annotate_match(match, edges, state, annotations, *config)
         return True
