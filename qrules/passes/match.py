@@ -313,9 +313,9 @@ class Matcher:
             self._miss("step", f"{node.name} has no float output", depth, node)
 
     def _holds(self, step: CompiledStep, node: Node, op, roles, state: State) -> bool:
+        """Does the step's predicate (not None: the caller skips steps without one)
+        hold at `node`?"""
         predicate = step.predicate
-        if predicate is None:
-            return True
         if predicate.static:
             # Same predicate (by text and parameters) on the same node: same answer.
             cache_key = (id(predicate), id(op), node)
@@ -343,7 +343,8 @@ class Matcher:
         index = len(nodes)
         if index == len(steps):
             for step, node, op, role in zip(steps, nodes, ops, roles):
-                if not self._holds(step, node, op, role, state):
+                if step.predicate is not None and not self._holds(step, node, op, role,
+                                                                  state):
                     if self.misses is not None:
                         self._miss_predicate(step, node, role, state, index)
                     return None

@@ -153,7 +153,7 @@ class _MatchEdges:
         # (A region is one step; its members are not a chain: nothing is fused.)
         fused = self._fused
         if not fused:
-            return list(edges)
+            return edges   # callers only read it
         return [(source, user) for source, user in edges
                 if user not in fused or all(source is not chained for chained in fused[user])]
 
@@ -264,7 +264,8 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                 # float tensor has no output to observe.
                 floating = (node.op != "placeholder" and not rule.any_dtype
                             or plan_state.is_float(node))
-                placed = None if spec is None or not floating else _place(spec, text, edges)
+                placed = None if spec is None or not floating else (
+                    (fixed, None) if fixed is not None else _place(spec, text, edges))
                 if node not in notes:
                     notes[node] = NodeAnnotation(node, rule)
                 notes[node].output = None if placed is None else placed[0]
@@ -384,7 +385,8 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
             return False
         edges = _MatchEdges(match, state, placed)
         # `input[first quantized]` with no such input and no `else`: no match here.
-        if not all(edges.select(*selection) for selection in rule.selections):
+        if rule.selections and not all(edges.select(*selection)
+                                       for selection in rule.selections):
             return False
         matches.append(match)
         config = configs.get(id(rule))
