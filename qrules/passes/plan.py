@@ -178,14 +178,9 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
         if edges.neighbour is None:
             return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
-    refs_of = spec.refs
     reads_match = getattr(spec, "reads_match", False)
-    if not refs_of and not reads_match:
-        # Placed on no edge of its own: the same record wherever the rule puts it.
-        placed = edges.placed.get((id(spec), key_text))
-        if placed is None:
-            placed = edges.placed[(id(spec), key_text)] = Placed(spec, key_text)
-        return placed, None
+    if not spec.refs and not reads_match:
+        return _shared_placed(edges.placed, spec, key_text), None
     missing = None
     if reads_match:
         spec, missing = _with_match_args(spec, edges)
@@ -216,6 +211,15 @@ def _with_match_args(spec, edges: _MatchEdges) -> tuple[Any, Optional[str]]:
     return dataclasses.replace(spec, fn_args=tuple(values)), missing
 
 
+def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
+    """The one `Placed` of a spec that names no edge under one config key: placed on no
+    edge of its own, it is the same record wherever a rule of the plan puts it."""
+    found = placed.get((id(spec), key_text))
+    if found is None:
+        found = placed[(id(spec), key_text)] = Placed(spec, key_text)
+    return found
+
+
 def _config_order(rule: CompiledRule, placed: dict) -> list:
     """(key, its text, spec, whether it is the whole output, its shared `Placed` if
     it names no edge) of a rule's config, least specific key first: the order its
@@ -227,9 +231,7 @@ def _config_order(rule: CompiledRule, placed: dict) -> list:
         fixed = None
         if spec is not None and not spec.copies_neighbour and not spec.refs and not getattr(
                 spec, "reads_match", False):
-            fixed = placed.get((id(spec), text))
-            if fixed is None:
-                fixed = placed[(id(spec), text)] = Placed(spec, text)
+            fixed = _shared_placed(placed, spec, text)
         config.append((key, text, spec, key.role == "output" and key.step is None, fixed))
     return config
 

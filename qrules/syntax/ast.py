@@ -25,8 +25,6 @@ from qrules.syntax.expressions import (
 )
 
 
-
-
 # ------------------------------------------------------------------------ patterns
 
 
