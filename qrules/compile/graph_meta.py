@@ -32,8 +32,11 @@ def module_stack_entry(entry: tuple) -> tuple[str, str]:
 
 def innermost_module(node: Any) -> tuple[str, str]:
     """(path, class qualname) of the module a node ran in; ("", "") outside any."""
-    stack = module_stack(node)
-    return stack[-1] if stack else ("", "")
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return ("", "")
+    # Only the last entry: parsing the whole stack was most of a `source(...)` check.
+    return module_stack_entry(next(reversed(stack.values())))
 
 
 def is_float_value(node: Any) -> bool:

@@ -102,13 +102,53 @@ def _producer_question(name: str, role: str, general):
     return evaluate
 
 
+def _source_question(general):
+    """``source("torch.nn.Conv2d", ...)`` with literal names: its answer depends only on
+    the node's source names (``StepContext.sources``, read once per node), and a graph
+    has few distinct ones, so each is decided once per compiled predicate."""
+    function = registry.PREDICATE_FUNCTIONS["source"]
+    functions = registry.PREDICATE_FUNCTIONS
+    verdicts: dict[tuple, Any] = {}
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if functions.get("source") is not function:
+            return general(ctx, params)
+        found = ctx.sources()
+        verdict = verdicts.get(found)
+        if verdict is None:
+            verdict = verdicts[found] = general(ctx, params)
+        return verdict
+    return evaluate
+
+
 def _call(expr: ast.Call):
     general = _general_call(expr)
     args = expr.args
     if expr.func.id in _PRODUCER_QUESTIONS and len(args) == 1 and isinstance(
             args[0], ast.Name):
         return _producer_question(expr.func.id, args[0].id, general)
+    if expr.func.id == "source" and args and all(isinstance(a, ast.StringLit) for a in args):
+        return _source_question(general)
     return general
+
+
+def _producer_checks(exprs: tuple):
+    """A step predicate made only of ``annotated(ROLE)``-style questions, each maybe
+    negated (``conv2d[not annotated(weight), not annotated(bias)]``, the most common
+    predicate of the built-in rulesets), as (negated, role, the state's question) per
+    expression; None for any other predicate. The matcher asks these of the annotation
+    state directly, without a step context (``StepPredicate.holds``)."""
+    checks = []
+    for expr in exprs:
+        negated = isinstance(expr, ast.Unary) and expr.op == "not"
+        call = expr.operand if negated else expr
+        if not (isinstance(call, ast.Call) and call.func.id in _PRODUCER_QUESTIONS
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Name)):
+            return None
+        name = call.func.id
+        checks.append((negated, call.args[0].id, _PRODUCER_QUESTIONS[name], name,
+                       *_BUILT_IN[name]))
+    return tuple(checks)
 
 
 def _general_call(expr: ast.Call):
@@ -297,17 +337,41 @@ class StepPredicate:
     so its result for a node holds for the whole annotate call (the matcher caches
     it: every conv2d rule of a ruleset shares `conv2d[source(...)]`)."""
 
-    __slots__ = ("exprs", "params", "static", "key", "compiled")
+    __slots__ = ("exprs", "params", "static", "key", "compiled", "checks")
 
     def __init__(self, exprs: tuple, params: dict):
         self.exprs = exprs
         self.compiled = tuple(_compile(expr) for expr in exprs)
+        self.checks = _producer_checks(exprs)
         self.params = params
         declared = [found for expr in exprs for found in _declarations(expr)]
         # Only annotations change while one graph is annotated; tensor facts, users,
         # modules and sources do not.
         self.static = not any(found.reads_annotations for found in declared)
         self.key = tree.structure(exprs)   # the same text at two places: one key
+
+    def holds(self, node, roles: dict, state) -> bool:
+        """``self(StepContext(node, roles, state))``; a predicate of producer questions
+        only (``checks``) asks them of ``state`` without building the context."""
+        checks = self.checks
+        if checks is None:
+            return self(StepContext(node, roles, state))
+        functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
+        for negated, role, question, name, function, fact in checks:
+            if functions.get(name) is not function or facts.get(name) is not fact:
+                # A registry holds another declaration now: ask it, as compiled.
+                return self(StepContext(node, roles, state))
+            values = roles.get(role)
+            if values is None:
+                # The node lacks that argument (not annotated); `output` is the node.
+                value = node if role == "output" else None
+            else:
+                value = values[0] if values else None
+            answer = bool(value is not None and hasattr(value, "meta")
+                          and hasattr(value, "op") and getattr(state, question)(value))
+            if answer == negated:
+                return False
+        return True
 
     def __call__(self, ctx: StepContext) -> bool:
         for evaluate in self.compiled:

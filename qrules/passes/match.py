@@ -321,10 +321,9 @@ class Matcher:
             cache_key = (id(predicate), id(op), node)
             passed = self._static.get(cache_key)
             if passed is None:
-                passed = self._static[cache_key] = predicate(
-                    StepContext(node, roles, state))
+                passed = self._static[cache_key] = predicate.holds(node, roles, state)
         else:
-            passed = predicate(StepContext(node, roles, state))
+            passed = predicate.holds(node, roles, state)
         return passed
 
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
