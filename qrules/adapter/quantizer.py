@@ -333,13 +333,12 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
     # id(placed) -> (placed, torchao spec) for placed specs naming no edge: planning
     # makes one record per spec and config key, so each is converted once per call
     # (and the builder's value key, a walk over the spec's fields, once per spec).
-    built: dict[int, tuple] = {}
+    # (Keyed by id: every Placed and spec is alive in the plan while it is written.)
+    built: dict[int, Any] = {}
     by_spec: dict[int, tuple] = {}   # id(spec) -> (spec, torchao spec or None)
+    known = built.get
 
     def build(placed, node):
-        known = built.get(id(placed))
-        if known is not None and known[0] is placed:
-            return known[1]
         spec = placed.spec
         if spec.refs:
             return builder.build(spec, placed.refs)
@@ -350,7 +349,7 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
                                         builder.build(spec))
         if same[1] is None:
             return builder.build(spec, (), node)
-        built[id(placed)] = (placed, same[1])
+        built[id(placed)] = same[1]
         return same[1]
 
     # id(rule) -> (annotation class, its pattern-output flag, provenance, node marker),
@@ -370,9 +369,12 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
             annotation_class, flag, marker = kinds[kind]
             written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marker)
         annotation_class, flag, provenance, marker = written
-        input_map = {source: None if placed is None else build(placed, node)
+        input_map = {source: None if placed is None else (known(id(placed))
+                                                          or build(placed, node))
                      for source, placed in note.inputs.items()}
-        output = None if note.output is None else build(note.output, node)
+        output = note.output
+        if output is not None:
+            output = known(id(output)) or build(output, node)
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is
         # in the plan), and so do later qrules passes (they read the plan, or the spec).

@@ -65,6 +65,11 @@ class CompiledStep:
         return self._op_by_target.get(target)
 
     @cached_property
+    def any_match(self) -> Optional[OpMatch]:
+        """The step's `any` op, which matches a call of any target (None without one)."""
+        return next((op for op in self.ops if op.name == "any"), None) if self.any_op else None
+
+    @cached_property
     def _op_by_target(self) -> dict:
         # target -> the first op accepting it: one hash per candidate node instead of
         # one per op (an OpOverload's __hash__ is Python code). Built on first use; the

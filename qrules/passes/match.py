@@ -135,6 +135,12 @@ def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
     return list(dict.fromkeys(owned))
 
 
+#: (selector kind, selector) of a rule's module regions -> its RegionHeads: what it
+#: caches (a verdict per raw module class or path) holds for every graph, so each
+#: distinct class is judged once per process, not once per annotate.
+_REGION_HEADS: dict[tuple, RegionHeads] = {}
+
+
 class Matcher:
     """Finds matches of the rules of one compiled ruleset in one graph."""
 
@@ -150,6 +156,7 @@ class Matcher:
         # not change while it is planned.
         self._roles: dict = {}
         self._static: dict = {}
+        self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[Any, list[Node]] = defaultdict(list)
         self.calls: list[Node] = []
@@ -192,7 +199,10 @@ class Matcher:
         key = tuple((region.selector_kind, region.selector) for region in heads)
         found = self._heads.get(key)
         if found is None:
-            inside = RegionHeads(heads).inside
+            judge = _REGION_HEADS.get(key)
+            if judge is None:
+                judge = _REGION_HEADS[key] = RegionHeads(heads)
+            inside = judge.inside
             found = self._heads[key] = [node for node in self.calls if inside(node)]
         return found
 
@@ -283,8 +293,8 @@ class Matcher:
                 self._miss_shape(step, node, state, rule.amend, blocked, depth)
             return None
         op = step.op_for(self.key_of[node])
-        if op is None and step.any_op and node.op == "call_function":
-            op = next(o for o in step.ops if o.name == "any")
+        if op is None and kind == "call_function":
+            op = step.any_match
         if op is None:
             if self.misses is not None:
                 self._miss("step", f"step {depth + 1} expects "
@@ -347,7 +357,10 @@ class Matcher:
                     if self.misses is not None:
                         self._miss_predicate(step, node, role, state, index)
                     return None
-            return Match(rule, nodes, ops, roles, [s.label for s in steps], interior=interior)
+            labels = self._labels.get(id(steps))   # steps: a tuple the rule keeps
+            if labels is None:
+                labels = self._labels[id(steps)] = [s.label for s in steps]
+            return Match(rule, nodes, ops, roles, labels, interior=interior)
         step = steps[index]
         last = ops[-1]
         previous = nodes[-1] if last.output_item is None else output_of(nodes[-1], last)

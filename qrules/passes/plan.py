@@ -112,12 +112,15 @@ class _MatchEdges:
         match = self.match
         if match.is_region:
             return list(match.region_inputs) if (step, role) == (None, "input") else []
+        if step is None and role != "extra":
+            # The head's own edges: no edge into the head is fused (it has no step
+            # before it), so the chain's edges need not be worked out.
+            head = match.nodes[0]
+            return [(v, head) for v in match.roles[0].get(role, ())]
         if self._extras is None:
             self._chain_edges()
         if step is None:
-            if role == "extra":
-                return self._extras
-            return [(v, match.nodes[0]) for v in match.roles[0].get(role, ())]
+            return self._extras
         # The first step with that label that has the role names it; `extra`, unless
         # a step binds a role of that name, is the first such step's extra inputs.
         for index, label in enumerate(match.labels):
@@ -152,8 +155,8 @@ class _MatchEdges:
         # count argument positions: `add.input[1]` is the add's second argument.
         # (A region is one step; its members are not a chain: nothing is fused.)
         fused = self._fused
-        if not fused:
-            return edges   # callers only read it
+        if not fused or step is None:
+            return edges   # callers only read it; the head's edges are never fused
         return [(source, user) for source, user in edges
                 if user not in fused or all(source is not chained for chained in fused[user])]
 
@@ -220,10 +223,16 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
     return found
 
 
+# Where a config key puts its spec (`_config_order`): the match's whole output
+# (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`: read
+# straight from the head's bindings), or edges `_MatchEdges.select` works out.
+WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
+
+
 def _config_order(rule: CompiledRule, placed: dict) -> list:
-    """(key, its text, spec, whether it is the whole output, its shared `Placed` if
-    it names no edge) of a rule's config, least specific key first: the order its
-    specs are placed in (a more specific key overrides a general one)."""
+    """(key, its text, spec, where it goes, its shared `Placed` if it names no edge) of
+    a rule's config, least specific key first: the order its specs are placed in (a
+    more specific key overrides a general one)."""
     ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
     config = []
     for key, spec in ordered:
@@ -232,7 +241,13 @@ def _config_order(rule: CompiledRule, placed: dict) -> list:
         if spec is not None and not spec.copies_neighbour and not spec.refs and not getattr(
                 spec, "reads_match", False):
             fixed = _shared_placed(placed, spec, text)
-        config.append((key, text, spec, key.role == "output" and key.step is None, fixed))
+        if key.role == "output" and key.step is None:
+            where = WHOLE_OUTPUT
+        elif key.step is None and key.index is None and key.role != "extra":
+            where = HEAD_EDGES
+        else:
+            where = SELECTED_EDGES
+        config.append((key, text, spec, where, fixed))
     return config
 
 
@@ -248,14 +263,17 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                     config: list, may_share: bool) -> None:
     rule = match.rule
     floats = plan_state.floats
+    head = match.nodes[0]
+    # A chain's head edges are its first step's bindings (a region's are its inputs).
+    head_roles = None if match.is_region else match.roles[0]
     notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
     for node in match.interior:
         notes[node] = NodeAnnotation(node, rule)
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    for key, text, spec, whole_output, fixed in config:
-        if whole_output:
+    for key, text, spec, where, fixed in config:
+        if where is WHOLE_OUTPUT:
             # A connected region's outputs are its float members with users, possibly
             # none (a comparison's bool output).
             targets = match.region_outputs or ([] if match.connected else [output_node])
@@ -276,7 +294,11 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
                     notes[node].errors += (("QR602", f"`{text}` refers to `{placed[1]}`, "
                                             "which this match does not have"),)
             continue
-        for source, user in edges.select(key.step, key.role, key.index):
+        if where is HEAD_EDGES and head_roles is not None:
+            selected = [(source, head) for source in head_roles.get(key.role, ())]
+        else:
+            selected = edges.select(key.step, key.role, key.index)
+        for source, user in selected:
             if isinstance(source, Node):
                 floating = floats.get(source)
                 if floating is None:
@@ -302,14 +324,23 @@ def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: di
             _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
-    head_inputs = edges.select(None, "input", None)
-    if any(notes[user].inputs.get(source) is not None for source, user in head_inputs
-           if user in notes) and output_node in notes:
+    if head_roles is not None:
+        head_note = notes.get(head)
+        quantizes_inputs = head_note is not None and any(
+            head_note.inputs.get(source) is not None for source in head_roles.get("input", ()))
+    else:
+        quantizes_inputs = any(notes[user].inputs.get(source) is not None
+                               for source, user in edges.select(None, "input", None)
+                               if user in notes)
+    if quantizes_inputs and output_node in notes:
         notes[output_node].ends_quantized_pattern = True
-    amend = rule.amend
+    if not rule.amend:
+        out.update(notes)
+        plan_state.planned.update(notes)
+        return
     for node, note in notes.items():
         existing = out.get(node)
-        if amend and existing is not None:
+        if existing is not None:
             _amend(existing, note)
             continue
         out[node] = note
@@ -346,7 +377,8 @@ def _own(match: Match, notes: dict, rule: CompiledRule) -> None:
         if node not in owned and note.output is None and not note.inputs:
             del notes[node]
     for node in match.owned:
-        notes.setdefault(node, NodeAnnotation(node, rule))
+        if node not in notes:
+            notes[node] = NodeAnnotation(node, rule)
 
 
 def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:

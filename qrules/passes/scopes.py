@@ -98,8 +98,9 @@ def region_instance(region, node: Node) -> Optional[str]:
 class RegionHeads:
     """Which call nodes ran inside an instance of any of some module regions (the only
     heads a rule of such regions can match at): the same answer as ``region_instance``
-    per region, with each distinct module class (or path) judged once per graph rather
-    than every node's whole module stack parsed."""
+    per region, with each distinct module class (or path) judged once rather than every
+    node's whole module stack parsed. The verdicts depend on the class or path alone,
+    so one instance serves every graph."""
 
     def __init__(self, regions):
         self.types = [r.selector for r in regions if r.selector_kind == "module_type"]
