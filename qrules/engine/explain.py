@@ -27,7 +27,8 @@ from qrules.compile.graph_meta import is_float_value
 from qrules.compile.predicates import StepContext, compile_predicates, first_position
 from qrules.engine.progress import stage
 from qrules.engine.why_not import Turns, WhyNot, why_not
-from qrules.passes.match import Matcher, bind_roles
+from qrules.passes.bindings import bind_roles
+from qrules.passes.match import Matcher
 from qrules.passes.plan import plan
 from qrules.passes.scopes import region_roles
 from qrules.passes.validate import requantized

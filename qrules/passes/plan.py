@@ -18,14 +18,12 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset
-from qrules.compile.predicates import StepContext, evaluate, first_position
-from qrules.passes.match import Match, Matcher
+from qrules.compile.predicates import StepContext, evaluate
+from qrules.passes.bindings import Match
+from qrules.passes.edges import Edge, MatchEdges
+from qrules.passes.match import Matcher
 from qrules.passes.state import State
-from qrules.semantics.values import EdgeRef, MatchExpr, Spec
-from qrules.syntax import ast
-
-# An edge: (source, user) for an input edge, or a node for its output.
-Edge = Any
+from qrules.semantics.values import MatchExpr, Spec
 
 
 @dataclass(slots=True)
@@ -70,109 +68,7 @@ def _specificity(key) -> int:
     return (key.step is not None) * 2 + (key.index is not None)
 
 
-class _MatchEdges:
-    """The edges of one match, by role: where `input[1]` or `add.extra` points. Built
-    on demand, per (step label, role) the config or a reference asks for: most
-    matches ask for two or three of their many role and label pairs."""
-
-    __slots__ = ("match", "state", "edges", "neighbour", "_fused", "_extras", "placed")
-
-    def __init__(self, match: Match, state: State, placed: dict):
-        self.match = match
-        self.state = state   # what `input[first quantized]` reads
-        # (id(spec), key text) -> its Placed, for specs naming no edge: one per plan
-        self.placed = placed
-        self.edges: dict[tuple, list[tuple[Any, Node]]] = {}
-        self.neighbour: Optional[Placed] = None
-        self._fused: Optional[dict] = None
-        self._extras: Optional[list] = None
-        if match.neighbour is not None:
-            note = state.planned[match.neighbour[1]]
-            self.neighbour = (note.output if match.neighbour[0] == "output"
-                              else note.inputs[match.neighbour[2]])
-
-    def _chain_edges(self) -> None:
-        """The fused edges between steps, and the `extra` inputs of later steps."""
-        match = self.match
-        # user -> the sources of its edges from the step before: fused, never given a
-        # spec (compared by identity: an edge's source may be an unhashable constant)
-        fused: dict[Node, tuple] = {}
-        extras: list[tuple[Any, Node]] = []
-        nodes, roles = match.nodes, match.roles
-        for index in range(1, len(nodes)):
-            node, previous = nodes[index], nodes[index - 1]
-            chained = {previous, match.output_of_step(index - 1)}
-            fused[node] = fused.get(node, ()) + tuple(chained)
-            for value in roles[index].get("input", []):
-                if value not in chained:
-                    extras.append((value, node))
-        self._fused, self._extras = fused, extras
-
-    def _edges(self, step, role) -> list[tuple[Any, Node]]:
-        match = self.match
-        if match.is_region:
-            return list(match.region_inputs) if (step, role) == (None, "input") else []
-        if step is None and role != "extra":
-            # The head's own edges: no edge into the head is fused (it has no step
-            # before it), so the chain's edges need not be worked out.
-            head = match.nodes[0]
-            return [(v, head) for v in match.roles[0].get(role, ())]
-        if self._extras is None:
-            self._chain_edges()
-        if step is None:
-            return self._extras
-        # The first step with that label that has the role names it; `extra`, unless
-        # a step binds a role of that name, is the first such step's extra inputs.
-        for index, label in enumerate(match.labels):
-            if label != step:
-                continue
-            node = match.nodes[index]
-            values = match.roles[index].get(role)
-            if values is not None:
-                return [(v, node) for v in values]
-            if role == "extra":
-                return [e for e in self._extras if e[1] is node]
-        return []
-
-    def select(self, step, role, index) -> list[tuple[Any, Node]]:
-        edges = self.edges.get((step, role))
-        if edges is None:
-            edges = self.edges[(step, role)] = self._edges(step, role)
-        if isinstance(index, ast.FirstOf):
-            # The annotations as they stand when the match is accepted: earlier rules',
-            # and in a `per node` phase those of earlier nodes.
-            context = StepContext(edges[0][1] if edges else self.match.head, {}, self.state)
-            if index.each:
-                edges = [edge for edge in edges if first_position(
-                    index, [edge[0]], context) is not None]
-            else:
-                index = first_position(index, [source for source, _ in edges], context)
-                edges = [] if index is None else edges[index:index + 1]
-        elif index is not None and index != "*":
-            edges = edges[index:index + 1]
-        # Edges between steps are fused: `relu.input` in `conv2d -> relu` names no edge
-        # (it used to get a spec, putting an observer inside the match). Indices still
-        # count argument positions: `add.input[1]` is the add's second argument.
-        # (A region is one step; its members are not a chain: nothing is fused.)
-        fused = self._fused
-        if not fused or step is None:
-            return edges   # callers only read it; the head's edges are never fused
-        return [(source, user) for source, user in edges
-                if user not in fused or all(source is not chained for chained in fused[user])]
-
-    def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
-        if ref.role == "output":
-            return self.match.output_node()
-        picked = self.select(ref.step, ref.role, 0 if ref.index is None else ref.index)
-        if not picked:
-            return None
-        # `ROLE[each PRED]` in a reference names the edge its entry is being placed on.
-        each = isinstance(ref.index, ast.FirstOf) and ref.index.each
-        source, user = current if each and current in picked else picked[0]
-        return source if ref.producer else (source, user)
-
-
-def _place(spec: Spec, key_text: str, edges: _MatchEdges,
+def _place(spec: Spec, key_text: str, edges: MatchEdges,
            current: Optional[tuple] = None) -> tuple[Placed, Optional[str]]:
     if spec.copies_neighbour:
         # `neighbour()`: the very spec (and its shared or derived edges) on the edge
@@ -197,7 +93,7 @@ def _place(spec: Spec, key_text: str, edges: _MatchEdges,
     return Placed(spec, key_text, tuple(refs)), missing
 
 
-def _with_match_args(spec, edges: _MatchEdges) -> tuple[Any, Optional[str]]:
+def _with_match_args(spec, edges: MatchEdges) -> tuple[Any, Optional[str]]:
     """A derived spec whose function arguments read the match (`arg(6)`), with their
     values on this match's first step; and the argument the match cannot give, if any
     (a role it does not have: QR602)."""
@@ -225,7 +121,7 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
 
 # Where a config key puts its spec (`_config_order`): the match's whole output
 # (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`: read
-# straight from the head's bindings), or edges `_MatchEdges.select` works out.
+# straight from the head's bindings), or edges `MatchEdges.select` works out.
 WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
 
 
@@ -259,7 +155,7 @@ def _may_share(config: list) -> bool:
                for _, _, spec, _, _ in config)
 
 
-def _annotate_match(match: Match, edges: _MatchEdges, plan_state: State, out: dict,
+def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dict,
                     config: list, may_share: bool) -> None:
     rule = match.rule
     floats = plan_state.floats
@@ -409,7 +305,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
     configs: dict[int, tuple] = {}   # id(rule) -> its config order, may share: once per plan
-    placed: dict = {}   # shared Placed records (_MatchEdges.placed)
+    placed: dict = {}   # shared Placed records (MatchEdges.placed)
 
     def accept(rule: CompiledRule, head: Node) -> bool:
         if state.taken(head) != rule.amend:  # amend rules visit only taken heads
@@ -417,7 +313,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        edges = _MatchEdges(match, state, placed)
+        edges = MatchEdges(match, state, placed)
         # `input[first quantized]` with no such input and no `else`: no match here.
         if rule.selections and not all(edges.select(*selection)
                                        for selection in rule.selections):

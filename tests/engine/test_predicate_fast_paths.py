@@ -11,7 +11,7 @@ import qrules
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.context import StepContext
 from qrules.compile.predicates import compile_predicates
-from qrules.passes.match import bind_roles
+from qrules.passes.bindings import bind_roles
 from qrules.passes.plan import plan
 from qrules.passes.state import State
 from qrules.syntax.parser import parse
