@@ -61,7 +61,10 @@ def _role_getter(expr):
         return lambda ctx: ctx.role(name)
     if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
         name, index = expr.value.id, expr.index
-        return lambda ctx: ctx.role(name, _position(index, name, ctx, {}))
+        if isinstance(index, ast.FirstOf):
+            return lambda ctx: ctx.role(name, _position(index, name, ctx, {}))
+        at = _compile(index)   # compiled once, not at every node
+        return lambda ctx: ctx.role(name, at(ctx, {}))
 
     def not_a_role(ctx):
         raise LookupError("not a role")
