@@ -222,8 +222,13 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
         _own(match, notes, rule)
     if head_roles is not None:
         head_note = notes.get(head)
-        quantizes_inputs = head_note is not None and any(
-            head_note.inputs.get(source) is not None for source in head_roles.get("input", ()))
+        quantizes_inputs = False
+        if head_note is not None:
+            inputs = head_note.inputs
+            for source in head_roles.get("input", ()):
+                if inputs.get(source) is not None:
+                    quantizes_inputs = True
+                    break
     else:
         quantizes_inputs = any(notes[user].inputs.get(source) is not None
                                for source, user in edges.select(None, "input", None)
