@@ -378,10 +378,13 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is
         # in the plan), and so do later qrules passes (they read the plan, or the spec).
-        extra = {flag: note.ends_quantized_pattern} if flag else {}
-        node.meta[ANNOTATION_KEY] = annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
-            **extra)
+        if flag:
+            node.meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
+                **{flag: note.ends_quantized_pattern})
+        else:
+            node.meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked)
         if note.amended_by:
             provenance = _provenance(rule)
             provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
