@@ -673,7 +673,7 @@ def main(argv=None) -> int:
 
     results = {}
     with caches.patterns_traced_once(), caches.histogram_search_once(), \
-            warnings.catch_warnings():
+            caches.qnn_annotation_passes_once(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for group in groups:
             def save(rows, group=group):
