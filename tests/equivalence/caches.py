@@ -115,6 +115,10 @@ def _tensor_digest(tensor) -> str:
     return hashlib.sha256(data.view(torch.uint8).numpy().tobytes()).hexdigest()
 
 
+#: A module's attributes graph_fingerprint reads on their own (submodules, state).
+_MODULE_CONTAINERS = frozenset({"_modules", "_parameters", "_buffers"})
+
+
 def graph_fingerprint(model) -> str:
     """Equal only for two GraphModules a graph pass cannot tell apart: per (sub)module its
     type, training flag and generated code; per node its op, name, target, arguments,
@@ -126,9 +130,14 @@ def graph_fingerprint(model) -> str:
     def feed(*parts):
         digest.update(repr(parts).encode())
 
+    first_name: dict = {}
     for name, module in model.named_modules(remove_duplicate=False):
-        feed("module", name, type(module).__qualname__, module.training)
+        # Which names are one module (an observer shared by two edges) matters too.
+        feed("module", name, first_name.setdefault(id(module), name),
+             type(module).__qualname__, module.training)
         if not isinstance(module, torch.fx.GraphModule):
+            feed(_describe({key: value for key, value in vars(module).items()
+                            if key not in _MODULE_CONTAINERS}))
             continue
         feed(module.code, _describe(module.meta),
              repr(getattr(module.graph._codegen, "pytree_info", None)))
