@@ -121,10 +121,11 @@ _MODULE_CONTAINERS = frozenset({"_modules", "_parameters", "_buffers"})
 
 def graph_fingerprint(model) -> str:
     """Equal only for two GraphModules a graph pass cannot tell apart: per (sub)module its
-    type, training flag and generated code; per node its op, name, target, arguments,
-    users in order, type and every meta value (``_describe``); the module's meta and
-    pytree specs; every state tensor (parameters, buffers, constants behind a
-    ``get_attr``) by name, dtype, shape, stride, grad flag and bytes."""
+    type, training flag and attributes (a GraphModule: its generated code); per node its
+    op, name, target, arguments, users in order, type and every meta value
+    (``_describe``); the module's meta and pytree specs; every state tensor (parameters,
+    buffers, constants behind a ``get_attr``) by name, dtype, shape, stride, grad flag
+    and bytes."""
     digest = hashlib.sha256()
 
     def feed(*parts):
@@ -177,6 +178,8 @@ def qnn_annotation_passes_once():
         key = (type(self), tuple(self.get_annotation_passes()),
                graph_fingerprint(graph_module))
         if key in cache:
+            # The pipeline may rewrite its input in place or return a new module; every
+            # caller (torchao's prepare, qrules' transform) goes on with the return value.
             cache.move_to_end(key)
             return copy_graph(cache[key])
         result = original(self, graph_module)
@@ -189,7 +192,7 @@ def qnn_annotation_passes_once():
     transformed_once.__wrapped__ = original   # the uncached pipeline, for the cache's test
     QnnPassManager.transform_for_annotation_pipeline = transformed_once
     try:
-        yield cache
+        yield
     finally:
         QnnPassManager.transform_for_annotation_pipeline = original
 
