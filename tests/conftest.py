@@ -5,6 +5,7 @@ its pydantic model (lint skips that for speed); every test that parses therefore
 also checks the builder's output types.
 """
 
+import gc
 import os
 import textwrap
 
@@ -32,6 +33,16 @@ TINY_MODEL = textwrap.dedent("""
         torch.manual_seed(0)
         return LinearReLU()
 """)
+
+
+def pytest_collection_finish(session):
+    """Freeze what collection left alive (torch, torchao, executorch, qrules, the test
+    modules and their case tables: all of it lives until the session ends), as
+    ``qrules lint`` does at start-up: the cyclic garbage collector then walks only
+    what the tests make, in the suites' explicit collections after each diff and in
+    every full collection allocation triggers (about 0.2 s less each, at the ~370,000
+    objects those imports leave)."""
+    gc.freeze()
 
 
 @pytest.fixture

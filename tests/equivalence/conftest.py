@@ -1,6 +1,6 @@
 """Equivalence suite fixtures: models exported once per session, and the caches of
-``caches.py`` (torchao's pattern traces, HistogramObserver's range search) for the
-duration of this package's tests."""
+``caches.py`` (torchao's pattern traces, HistogramObserver's range search, the QNN
+annotation pipeline) for the duration of this package's tests."""
 
 import os
 import warnings
@@ -19,7 +19,8 @@ _EXPORTED: dict = {}
 
 @pytest.fixture(scope="package", autouse=True)
 def _torchao_caches():
-    with caches.patterns_traced_once(), caches.histogram_search_once():
+    with caches.patterns_traced_once(), caches.histogram_search_once(), \
+            caches.qnn_annotation_passes_once():
         yield
 
 

@@ -47,7 +47,8 @@ PER_TENSOR_ZOO = ("resnet18", "mobilenet_v2")
 # model in every dtype the anchor runs it with: the QNN models with and without
 # per-channel weights, the zoo with per-channel weights (PER_TENSOR_ZOO also without);
 # QAT on the small modules in the QAT dtypes. The session traces torchao's QAT
-# patterns once, so a case costs 1-4 s of CPU; about 6 minutes in all.
+# patterns once and runs QNN's annotation pipeline once per model (caches.py), so a
+# case costs 1-4 s of CPU (vit_b_16 20-50 s); about 10 minutes in all.
 CASES = [
     *[("zoo", model, dtype, per_channel, False, {})
       for model in ZOO for dtype in QNN_DTYPES if (model, dtype) not in ANCHOR_FAILS

@@ -219,3 +219,53 @@ def test_survey_example_is_the_ordered_choice():
     assert type(view_spec).__name__ == "QuantizationSpec"
     assert type(permute_spec).__name__ == "SharedQuantizationSpec"
     assert permute_spec.edge_or_node is nodes["view"]
+
+
+def test_annotation_pipeline_cache_gives_what_an_uncached_run_gives():
+    """caches.qnn_annotation_passes_once (on for this package): QnnQuantizer's
+    transform_for_annotation, once run and once served from the cache, gives the graph
+    an uncached run of the pipeline gives (code, nodes and their meta, users' order,
+    every state tensor's bytes), as a copy the next caller cannot disturb; a graph
+    differing in one weight is transformed anew, not served the first one's result."""
+    import torch
+    from executorch.backends.qualcomm._passes.qnn_pass_manager import (
+        QnnPassManager,
+        get_qnn_pass_manager_cls,
+    )
+
+    from . import caches
+
+    cached_pipeline = QnnPassManager.transform_for_annotation_pipeline
+    assert hasattr(cached_pipeline, "__wrapped__"), "the QNN pipeline cache is not on"
+    quantizer = anchor("executorch:qnn[16a8w]")
+    graph, _ = qnn_exported("decoder_block")
+    uncached = cached_pipeline.__wrapped__(get_qnn_pass_manager_cls()(), _copy(graph))
+    assert uncached.code != graph.code   # the pipeline rewrites this model
+
+    def same(got, expected):
+        assert got.code == expected.code
+        assert [(n.name, n.op, str(n.target), [u.name for u in n.users])
+                for n in got.graph.nodes] == [
+            (n.name, n.op, str(n.target), [u.name for u in n.users])
+            for n in expected.graph.nodes]
+        got_state, expected_state = got.state_dict(), expected.state_dict()
+        assert list(got_state) == list(expected_state)
+        for name, tensor in expected_state.items():
+            assert got_state[name].dtype == tensor.dtype
+            assert torch.equal(got_state[name], tensor), name
+        assert caches.graph_fingerprint(got) == caches.graph_fingerprint(expected)
+
+    first = quantizer.transform_for_annotation(_copy(graph))
+    served = quantizer.transform_for_annotation(_copy(graph))
+    same(first, uncached)
+    same(served, uncached)
+    with torch.no_grad():
+        next(served.parameters()).add_(1.0)
+    same(quantizer.transform_for_annotation(_copy(graph)), uncached)
+
+    changed = _copy(graph)
+    with torch.no_grad():
+        next(changed.parameters()).add_(1.0)
+    assert caches.graph_fingerprint(changed) != caches.graph_fingerprint(graph)
+    same(quantizer.transform_for_annotation(_copy(changed)),
+         cached_pipeline.__wrapped__(get_qnn_pass_manager_cls()(), _copy(changed)))
