@@ -33,6 +33,14 @@ class AnnotationWarning(UserWarning):
     quantized twice). ``diagnostics`` name each node, both rules and their spans;
     ``str()`` is the text ``qrules lint`` prints for them."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
+    def __init__(self, diagnostics: Iterable[Diagnostic] | str,
+                 sources: Optional[dict] = None):
+        if isinstance(diagnostics, str):
+            # Rebuilt from its text, as pickle (and pytest-xdist, copying warnings
+            # between processes) rebuilds a warning from its args: the text survives,
+            # the diagnostics do not.
+            self.diagnostics = ()
+            super().__init__(diagnostics)
+            return
         self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
         super().__init__(format_text(self.diagnostics, dict(sources or {})).rstrip("\n"))

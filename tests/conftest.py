@@ -13,6 +13,12 @@ import pytest
 
 os.environ["QRULES_VALIDATE_AST"] = "1"
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One of the README command's pytest-xdist workers, one per core: one intra-op
+    # thread each (torch's default of a thread per core would run two per core, and
+    # its OpenMP threads spin while they wait). Set before torch is imported; the
+    # processes the tests start inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 #: A model file as a user hands it to the CLI (`--model FILE.py:make`).

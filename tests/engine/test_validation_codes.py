@@ -6,6 +6,7 @@ tests/engine/fixtures/validation.qrule.)"""
 from __future__ import annotations
 
 import copy
+import pickle
 import warnings
 
 import pytest
@@ -132,6 +133,12 @@ def test_qr615_an_input_spec_that_requantizes_its_producers_output():
     assert as_json["code"] == "QR615" and as_json["location"] == "npu.qrule:6:6"
     assert as_json["message"] == found.message
     assert as_json["notes"] == [{"message": found.notes[0].message, "location": "npu.qrule:5:6"}]
+    # Pickled, the warning keeps everything; rebuilt from its args alone (as
+    # pytest-xdist copies warnings between processes), its text.
+    copied = pickle.loads(pickle.dumps(warning))
+    assert str(copied) == str(warning) and copied.diagnostics == warning.diagnostics
+    rebuilt = qrules.AnnotationWarning(*warning.args)
+    assert str(rebuilt) == str(warning) and rebuilt.diagnostics == ()
 
 
 @pytest.mark.parametrize("mul_input", [
