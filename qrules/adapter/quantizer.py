@@ -330,10 +330,11 @@ def _annotation_factory(kind: Optional[str]):
 
 
 def _write(current: Plan, builder: SpecBuilder) -> None:
-    # id(placed) -> (placed, torchao spec) for placed specs naming no edge: planning
-    # makes one record per spec and config key, so each is converted once per call
-    # (and the builder's value key, a walk over the spec's fields, once per spec).
-    # (Keyed by id: every Placed and spec is alive in the plan while it is written.)
+    # id(placed) -> its torchao spec, for placed specs naming no edge: planning makes
+    # one record per spec and config key, so each is converted once per call (and the
+    # builder's value key, a walk over the spec's fields, once per spec). Keyed by id:
+    # every Placed and spec is alive in the plan while it is written. A torchao spec
+    # is never falsy, so `known(...) or build(...)` builds only what is not known.
     built: dict[int, Any] = {}
     by_spec: dict[int, tuple] = {}   # id(spec) -> (spec, torchao spec or None)
     known = built.get
@@ -378,13 +379,10 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
         # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
         # without `_annotated`. Later rules of this ruleset still skip the node (it is
         # in the plan), and so do later qrules passes (they read the plan, or the spec).
-        if flag:
-            node.meta[ANNOTATION_KEY] = annotation_class(
-                input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
-                **{flag: note.ends_quantized_pattern})
-        else:
-            node.meta[ANNOTATION_KEY] = annotation_class(
-                input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked)
+        extra = {flag: note.ends_quantized_pattern} if flag else _NO_EXTRA
+        node.meta[ANNOTATION_KEY] = annotation_class(
+            input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
+            **extra)
         if note.amended_by:
             provenance = _provenance(rule)
             provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
@@ -395,6 +393,11 @@ def _write(current: Plan, builder: SpecBuilder) -> None:
     # The annotation kinds' node markers (backend metadata beside the annotation).
     for marker, quantized in marked.values():
         resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
+
+
+#: The keywords of an annotation kind without a pattern-output flag (one shared empty
+#: mapping, not a new dict per written node).
+_NO_EXTRA: dict = {}
 
 
 def _provenance(rule) -> Provenance:

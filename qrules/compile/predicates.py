@@ -79,6 +79,27 @@ _BUILT_IN = {name: (registry.PREDICATE_FUNCTIONS[name], registry.FACTS[name])
              for name in _PRODUCER_QUESTIONS}
 
 
+def _producer_call(expr) -> Optional[tuple[str, str]]:
+    """(function, role) of ``annotated(weight)``-style calls: a producer question on
+    one plain role name; None for any other expression."""
+    if (isinstance(expr, ast.Call) and expr.func.id in _PRODUCER_QUESTIONS
+            and len(expr.args) == 1 and isinstance(expr.args[0], ast.Name)):
+        return expr.func.id, expr.args[0].id
+    return None
+
+
+def _producer_of(roles: dict, node, role: str):
+    """The graph node a producer question asks about: the role's first value (`output`
+    without a binding: the node itself); None when the node lacks that argument or it
+    is a Python constant, which is never annotated."""
+    values = roles.get(role)
+    if values is None:
+        value = node if role == "output" else None
+    else:
+        value = values[0] if values else None
+    return value if hasattr(value, "meta") and hasattr(value, "op") else None
+
+
 def _producer_question(name: str, role: str, general):
     """``annotated(weight)`` as one lookup in the annotation state: the role's first
     value, if it is a node, asked the fact's question directly. What the declared
@@ -91,17 +112,8 @@ def _producer_question(name: str, role: str, general):
     def evaluate(ctx: StepContext, params: dict) -> Any:
         if functions.get(name) is not function or facts.get(name) is not fact:
             return general(ctx, params)
-        values = ctx.roles.get(role)
-        if values is None:
-            if role != "output":
-                return False   # the node lacks that argument: not annotated
-            value = ctx.node
-        elif values:
-            value = values[0]
-        else:
-            return False
-        # A Python constant (a RoleValue's node is None) is never annotated.
-        return hasattr(value, "meta") and hasattr(value, "op") and question(ctx, value)
+        value = _producer_of(ctx.roles, ctx.node, role)
+        return value is not None and question(ctx, value)
     return evaluate
 
 
@@ -127,9 +139,9 @@ def _source_question(general):
 def _call(expr: ast.Call):
     general = _general_call(expr)
     args = expr.args
-    if expr.func.id in _PRODUCER_QUESTIONS and len(args) == 1 and isinstance(
-            args[0], ast.Name):
-        return _producer_question(expr.func.id, args[0].id, general)
+    producer = _producer_call(expr)
+    if producer is not None:
+        return _producer_question(*producer, general)
     if expr.func.id == "source" and args and all(isinstance(a, ast.StringLit) for a in args):
         return _source_question(general)
     return general
@@ -144,13 +156,11 @@ def _producer_checks(exprs: tuple):
     checks = []
     for expr in exprs:
         negated = isinstance(expr, ast.Unary) and expr.op == "not"
-        call = expr.operand if negated else expr
-        if not (isinstance(call, ast.Call) and call.func.id in _PRODUCER_QUESTIONS
-                and len(call.args) == 1 and isinstance(call.args[0], ast.Name)):
+        producer = _producer_call(expr.operand if negated else expr)
+        if producer is None:
             return None
-        name = call.func.id
-        checks.append((negated, call.args[0].id, _PRODUCER_QUESTIONS[name], name,
-                       *_BUILT_IN[name]))
+        name, role = producer
+        checks.append((negated, role, _PRODUCER_QUESTIONS[name], name, *_BUILT_IN[name]))
     return tuple(checks)
 
 
@@ -364,14 +374,8 @@ class StepPredicate:
             if functions.get(name) is not function or facts.get(name) is not fact:
                 # A registry holds another declaration now: ask it, as compiled.
                 return self(StepContext(node, roles, state))
-            values = roles.get(role)
-            if values is None:
-                # The node lacks that argument (not annotated); `output` is the node.
-                value = node if role == "output" else None
-            else:
-                value = values[0] if values else None
-            answer = bool(value is not None and hasattr(value, "meta")
-                          and hasattr(value, "op") and getattr(state, question)(value))
+            value = _producer_of(roles, node, role)
+            answer = bool(value is not None and getattr(state, question)(value))
             if answer == negated:
                 return False
         return True

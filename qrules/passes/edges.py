@@ -56,6 +56,16 @@ class MatchEdges:
                     extras.append((value, node))
         self._fused, self._extras = fused, extras
 
+    def head_edges(self, role: str) -> list[tuple[Any, Node]]:
+        """``select(None, role, None)``: the first step's edges of one role, read straight
+        from a chain head's bindings (no edge into the head is fused, so the chain's
+        edges need not be worked out; a region's come from its inputs)."""
+        match = self.match
+        if match.is_region:
+            return self.select(None, role, None)
+        head = match.nodes[0]
+        return [(v, head) for v in match.roles[0].get(role, ())]
+
     def _edges(self, step, role) -> list[tuple[Any, Node]]:
         match = self.match
         if match.is_region:

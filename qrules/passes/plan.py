@@ -77,11 +77,10 @@ def _place(spec: Spec, key_text: str, edges: MatchEdges,
         if edges.neighbour is None:
             return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
-    reads_match = getattr(spec, "reads_match", False)
-    if not spec.refs and not reads_match:
+    if _names_no_edge(spec):
         return _shared_placed(edges.placed, spec, key_text), None
     missing = None
-    if reads_match:
+    if getattr(spec, "reads_match", False):
         spec, missing = _with_match_args(spec, edges)
     refs: list[Edge] = []
     for ref in spec.refs:
@@ -110,6 +109,12 @@ def _with_match_args(spec, edges: MatchEdges) -> tuple[Any, Optional[str]]:
     return dataclasses.replace(spec, fn_args=tuple(values)), missing
 
 
+def _names_no_edge(spec: Spec) -> bool:
+    """Is the spec placed the same wherever it goes: no `same_as`/derived reference to
+    resolve, no argument read from the match, no neighbour to copy?"""
+    return not (spec.copies_neighbour or spec.refs or getattr(spec, "reads_match", False))
+
+
 def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
     """The one `Placed` of a spec that names no edge under one config key: placed on no
     edge of its own, it is the same record wherever a rule of the plan puts it."""
@@ -120,8 +125,8 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
 
 
 # Where a config key puts its spec (`_config_order`): the match's whole output
-# (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`: read
-# straight from the head's bindings), or edges `MatchEdges.select` works out.
+# (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`:
+# `MatchEdges.head_edges`), or edges `MatchEdges.select` works out.
 WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
 
 
@@ -133,10 +138,8 @@ def _config_order(rule: CompiledRule, placed: dict) -> list:
     config = []
     for key, spec in ordered:
         text = _key_text(key)
-        fixed = None
-        if spec is not None and not spec.copies_neighbour and not spec.refs and not getattr(
-                spec, "reads_match", False):
-            fixed = _shared_placed(placed, spec, text)
+        fixed = _shared_placed(placed, spec, text) if spec is not None and _names_no_edge(
+            spec) else None
         if key.role == "output" and key.step is None:
             where = WHOLE_OUTPUT
         elif key.step is None and key.index is None and key.role != "extra":
@@ -159,9 +162,6 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
                     config: list, may_share: bool) -> None:
     rule = match.rule
     floats = plan_state.floats
-    head = match.nodes[0]
-    # A chain's head edges are its first step's bindings (a region's are its inputs).
-    head_roles = None if match.is_region else match.roles[0]
     notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
     for node in match.interior:
         notes[node] = NodeAnnotation(node, rule)
@@ -190,10 +190,8 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
                     notes[node].errors += (("QR602", f"`{text}` refers to `{placed[1]}`, "
                                             "which this match does not have"),)
             continue
-        if where is HEAD_EDGES and head_roles is not None:
-            selected = [(source, head) for source in head_roles.get(key.role, ())]
-        else:
-            selected = edges.select(key.step, key.role, key.index)
+        selected = edges.head_edges(key.role) if where is HEAD_EDGES else edges.select(
+            key.step, key.role, key.index)
         for source, user in selected:
             if isinstance(source, Node):
                 floating = floats.get(source)
@@ -220,20 +218,8 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
             _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
-    if head_roles is not None:
-        head_note = notes.get(head)
-        quantizes_inputs = False
-        if head_note is not None:
-            inputs = head_note.inputs
-            for source in head_roles.get("input", ()):
-                if inputs.get(source) is not None:
-                    quantizes_inputs = True
-                    break
-    else:
-        quantizes_inputs = any(notes[user].inputs.get(source) is not None
-                               for source, user in edges.select(None, "input", None)
-                               if user in notes)
-    if quantizes_inputs and output_node in notes:
+    if any(notes[user].inputs.get(source) is not None for source, user in
+           edges.head_edges("input") if user in notes) and output_node in notes:
         notes[output_node].ends_quantized_pattern = True
     if not rule.amend:
         out.update(notes)
