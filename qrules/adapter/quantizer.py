@@ -78,6 +78,9 @@ class RulesetQuantizer(Quantizer):
         self._filter: Optional[Callable[[Node], bool]] = None
         self.last_plan: Optional[Plan] = None
         self.last_warnings: list = []  # QR615 diagnostics of the last annotate
+        # The torchao spec objects of the specs that name no edge, kept from call to
+        # call as torchao's quantizers keep theirs (see `_write`).
+        self._built = BuiltSpecs()
 
     # ------------------------------------------------------------------ scoping
     def set_global(self, ruleset) -> "RulesetQuantizer":
@@ -263,9 +266,8 @@ class RulesetQuantizer(Quantizer):
         gc.disable()
         try:
             plans = self._plans(model)
-            builder = SpecBuilder()
             for current in plans:
-                _write(current, builder)
+                _write(current, self._built)
         finally:
             if running:
                 gc.enable()
@@ -329,29 +331,50 @@ def _annotation_factory(kind: Optional[str]):
     return resolve_entry(entry), entry.extra.get("pattern_output_field")
 
 
-def _write(current: Plan, builder: SpecBuilder) -> None:
+class BuiltSpecs:
+    """The torchao spec objects ``annotate`` writes for specs that name no edge and
+    whose observer does not want the node, built once per quantizer: equal specs are
+    one object (so torchao can share observers between them), and a graph annotated
+    after another reuses them, as a torchao quantizer reuses its config's specs.
+    Specs that name edges, or whose observer wants the node, are built per node."""
+
+    def __init__(self):
+        self.builder = SpecBuilder()
+        # id(spec) -> (spec, its torchao spec or None when it is built per node); the
+        # spec is held, so its id names no other object while the entry lives. Only
+        # specs of the compiled rulesets come here (see `for_spec`), not the copies a
+        # plan makes per match, so it grows with the rulesets, not with the calls.
+        self._by_spec: dict[int, tuple] = {}
+
+    def for_spec(self, spec):
+        """``spec``'s one torchao object, or None when it is built per node."""
+        same = self._by_spec.get(id(spec))
+        if same is None or same[0] is not spec:
+            built = None if self.builder.per_node(spec) else self.builder.build(spec)
+            if getattr(spec, "reads_match", False):
+                return built   # a per-match copy: not kept
+            same = self._by_spec[id(spec)] = (spec, built)
+        return same[1]
+
+
+def _write(current: Plan, specs: BuiltSpecs) -> None:
     # id(placed) -> its torchao spec, for placed specs naming no edge: planning makes
-    # one record per spec and config key, so each is converted once per call (and the
-    # builder's value key, a walk over the spec's fields, once per spec). Keyed by id:
-    # every Placed and spec is alive in the plan while it is written. A torchao spec
-    # is never falsy, so `known(...) or build(...)` builds only what is not known.
+    # one record per spec and config key, so each is looked up once per call. Keyed by
+    # id: every Placed is alive in the plan while it is written. A torchao spec is
+    # never falsy, so `known(...) or build(...)` builds only what is not known.
     built: dict[int, Any] = {}
-    by_spec: dict[int, tuple] = {}   # id(spec) -> (spec, torchao spec or None)
     known = built.get
+    builder = specs.builder
 
     def build(placed, node):
         spec = placed.spec
         if spec.refs:
             return builder.build(spec, placed.refs)
-        same = by_spec.get(id(spec))
-        if same is None or same[0] is not spec:
-            # None: built for each node (its observer wants the node).
-            same = by_spec[id(spec)] = (spec, None if builder.per_node(spec) else
-                                        builder.build(spec))
-        if same[1] is None:
+        shared = specs.for_spec(spec)
+        if shared is None:
             return builder.build(spec, (), node)
-        built[id(placed)] = same[1]
-        return same[1]
+        built[id(placed)] = shared
+        return shared
 
     # id(rule) -> (annotation class, its pattern-output flag, provenance, node marker),
     # once per rule and call. One provenance record per rule, shared by the nodes it

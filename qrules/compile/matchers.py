@@ -61,8 +61,9 @@ class CompiledStep:
     predicate_exprs: tuple = ()        # the source predicates, for explain
     shared_input: bool = False         # `a ~> b`: a's output may have other users
 
-    def op_for(self, target) -> Optional[OpMatch]:
-        return self._op_by_target.get(target)
+    def op_for(self, key: int) -> Optional[OpMatch]:
+        """The first op of the step accepting a node of this ``target_key``."""
+        return self._op_by_target.get(key)
 
     @cached_property
     def any_match(self) -> Optional[OpMatch]:
@@ -71,13 +72,13 @@ class CompiledStep:
 
     @cached_property
     def _op_by_target(self) -> dict:
-        # target -> the first op accepting it: one hash per candidate node instead of
-        # one per op (an OpOverload's __hash__ is Python code). Built on first use; the
-        # step is frozen, so it never goes stale.
+        # target key -> the first op accepting it: one int hash per candidate node
+        # instead of one OpOverload hash per op. Built on first use; the step is
+        # frozen, so it never goes stale.
         index: dict = {}
         for op in self.ops:
             for target in op.targets:
-                index.setdefault(target, op)
+                index.setdefault(id(target), op)
         return index
 
 
@@ -128,7 +129,8 @@ class CompiledRule:
         """Its config copies a connected region's neighbour spec (``neighbour()``)."""
         return any(spec is not None and spec.copies_neighbour for _, spec in self.config or ())
 
-    def head_targets(self) -> frozenset:
+    def head_keys(self) -> frozenset:
+        """The ``target_key``s of the ops its expansions start with."""
         return self._heads[0]
 
     def head_is_open(self) -> bool:
@@ -141,26 +143,26 @@ class CompiledRule:
         heads: set = set()
         for steps in self.expansions:
             for op in steps[0].ops:
-                heads |= op.targets
+                heads.update(map(id, op.targets))
         return frozenset(heads), any(steps[0].any_op or steps[0].region is not None
                                      for steps in self.expansions)
 
-    def expansions_at(self, target) -> tuple:
-        """The expansions whose first step can match a node of this target (its key),
+    def expansions_at(self, key: int) -> tuple:
+        """The expansions whose first step can match a node of this ``target_key``,
         in order: `(add | mul) -> relu` tries one of its two at an add, and a rule of
         ten alternative ops one of ten. Open first steps (`any`, regions) always."""
         by_target, open_ones = self._expansions_by_target
-        return by_target.get(target, open_ones)
+        return by_target.get(key, open_ones)
 
-    def tries_at(self, target) -> tuple:
-        """``expansions_at(target)`` paired with what the head's next node must be:
+    def tries_at(self, key: int) -> tuple:
+        """``expansions_at(key)`` paired with what the head's next node must be:
         the targets of the second step when the head's own output feeds it (no
         getitem between, no `any` or region there), else None. A head none of whose
         users has one of them fails at the second step: annotating skips it untried."""
-        tries = self._tries.get(target)
+        tries = self._tries.get(key)
         if tries is None:
-            tries = self._tries[target] = tuple(
-                (steps, _next_targets(steps)) for steps in self.expansions_at(target))
+            tries = self._tries[key] = tuple(
+                (steps, _next_targets(steps)) for steps in self.expansions_at(key))
         return tries
 
     @cached_property
@@ -172,9 +174,9 @@ class CompiledRule:
         def is_open(steps) -> bool:
             return steps[0].any_op or steps[0].region is not None
 
-        by_target = {target: tuple(steps for steps in self.expansions if is_open(steps)
-                                   or steps[0].op_for(target) is not None)
-                     for target in self._heads[0]}
+        by_target = {key: tuple(steps for steps in self.expansions if is_open(steps)
+                                or steps[0].op_for(key) is not None)
+                     for key in self._heads[0]}
         return by_target, tuple(steps for steps in self.expansions if is_open(steps))
 
 
@@ -185,7 +187,7 @@ def _next_targets(steps) -> Optional[frozenset]:
     second = steps[1]
     if second.any_op or second.region is not None:
         return None
-    return frozenset(target for op in second.ops for target in op.targets)
+    return frozenset(id(target) for op in second.ops for target in op.targets)
 
 
 @dataclass(frozen=True)
@@ -205,15 +207,15 @@ class CompiledRuleset:
 
     @cached_property
     def quantizable_heads(self) -> tuple[frozenset, bool]:
-        """(head ops of the rules that quantize, whether one of them has an open
-        head): what `any_user_quantizable()` asks, computed once per ruleset."""
+        """(target keys of the head ops of the rules that quantize, whether one of them
+        has an open head): what `any_user_quantizable()` asks, once per ruleset."""
         heads: set = set()
         open_head = False
         for rule in self.rules:
             if rule.config is None:
                 continue
             open_head = open_head or rule.head_is_open()
-            heads |= rule.head_targets()
+            heads |= rule.head_keys()
         return frozenset(heads), open_head
 
     def within(self, scope: ScopeRef) -> "CompiledRuleset":
@@ -254,19 +256,26 @@ class GraphNodeKind:
     op: str
 
 
+#: The one GraphNodeKind of each kind: steps and nodes are matched by their identity.
+_GRAPH_INPUT, _GRAPH_OUTPUT = GraphNodeKind("placeholder"), GraphNodeKind("output")
+_IO_KEYS = {"placeholder": id(_GRAPH_INPUT), "output": id(_GRAPH_OUTPUT)}
+
 #: Targets that are not aten overloads: graph I/O nodes (the prelude's `graph_input`
 #: and `graph_output`; backends annotate model inputs and outputs, Arm's `set_io`) and
 #: Python's `operator.getitem` (the items of split, chunk, max.dim).
-GRAPH_IO_TARGETS = {"graph.input.default": GraphNodeKind("placeholder"),
-                    "graph.output.default": GraphNodeKind("output"),
+GRAPH_IO_TARGETS = {"graph.input.default": _GRAPH_INPUT,
+                    "graph.output.default": _GRAPH_OUTPUT,
                     "operator.getitem.default": operator.getitem}
 
 
-def target_key(node) -> Any:
-    """What a node is matched by: its overload, or its GraphNodeKind for graph I/O."""
-    if node.op in ("placeholder", "output"):
-        return GraphNodeKind(node.op)
-    return node.target
+def target_key(node) -> int:
+    """What a node is matched by: the identity of its target (its overload, or the
+    GraphNodeKind of a graph input or output). An OpOverload defines no ``__eq__``, so
+    identity is how it compares anyway, and there is one per overload per process;
+    an int hashes in C, an OpOverload's ``__hash__`` is Python code. The compiled
+    tables hold their targets, so no other live object can have such an id."""
+    io = _IO_KEYS.get(node.op)
+    return io if io is not None else id(node.target)
 
 
 def resolve_target(target: str):
@@ -299,7 +308,17 @@ def _lookup(namespace: str, op: str, overload: str):
     return getattr(getattr(getattr(torch.ops, namespace), op), overload)
 
 
+#: Each distinct OpMatch once per process: steps of different rules naming the same op
+#: share it, so the matcher binds a node's roles once per op, not once per rule.
+_OP_MATCHES: dict[OpMatch, OpMatch] = {}
+
+
 def _op_match(op: OpInfo) -> OpMatch:
+    found = _new_op_match(op)
+    return _OP_MATCHES.setdefault(found, found)
+
+
+def _new_op_match(op: OpInfo) -> OpMatch:
     if op.name == ANY_OP:
         return OpMatch(ANY_OP, frozenset(), (Binding("input", 0),))
     targets = frozenset(resolve_target(t) for t in op.targets)

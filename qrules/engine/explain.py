@@ -24,6 +24,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
+from qrules.compile.matchers import target_key
 from qrules.compile.predicates import StepContext, compile_predicates, first_position
 from qrules.engine.progress import stage
 from qrules.engine.why_not import Turns, WhyNot, why_not
@@ -136,7 +137,7 @@ def _float_reason(node: Node, compiled, matcher: Matcher, state: State) -> str:
     for rule in compiled.rules:
         for steps in rule.expansions:
             for step in steps:
-                op = step.op_for(node.target)
+                op = step.op_for(target_key(node))
                 if op is not None:
                     relevant.append((rule, step, op))
     if not relevant:

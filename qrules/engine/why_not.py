@@ -15,7 +15,7 @@ from typing import Optional
 
 from torch.fx import Node
 
-from qrules.compile.matchers import CompiledRule, CompiledRuleset
+from qrules.compile.matchers import CompiledRule, CompiledRuleset, target_key
 from qrules.passes.match import Matcher, Miss
 from qrules.passes.state import State
 from qrules.span import Span
@@ -92,7 +92,7 @@ def why_not(node: Node, compiled: CompiledRuleset, matcher: Matcher, turns: Turn
                 "match of the same turn took a node first", 0, head.name)
             found.append(_entry(rule, head.name, miss, sources))
     for rule, reason, span in compiled.off:
-        if any(step.op_for(node.target) for steps in rule.expansions for step in steps):
+        if any(step.op_for(target_key(node)) for steps in rule.expansions for step in steps):
             found.append(WhyNot(rule.name, rule.location, None, "when",
                                 f"off with these parameters: {reason}", str(span)))
     return tuple(found)
@@ -126,7 +126,7 @@ def _heads(rule: CompiledRule, node: Node, matcher: Matcher) -> tuple[list[Node]
             heads[node] = None
             continue
         for index, step in enumerate(steps):
-            if step.op_for(node.target) is None and not (index and step.any_op):
+            if step.op_for(target_key(node)) is None and not (index and step.any_op):
                 continue
             found = _upstream(node, steps, index)
             heads.update(dict.fromkeys(found))
@@ -143,7 +143,7 @@ def _upstream(node: Node, steps, index: int) -> list[Node]:
     for step in reversed(steps[:index]):
         frontier = list(dict.fromkeys(
             source for current in frontier for source in _producers(current)
-            if step.any_op or step.op_for(source.target) is not None))
+            if step.any_op or step.op_for(target_key(source)) is not None))
     return frontier
 
 

@@ -64,10 +64,10 @@ class Matcher:
         self._static: dict = {}
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self.partitions = SourcePartitions(gm)
-        self.by_target: dict[Any, list[Node]] = defaultdict(list)
+        self.by_target: dict[int, list[Node]] = defaultdict(list)   # by target_key
         self.calls: list[Node] = []
         # node -> what steps match it by (target_key), read once per node
-        self.key_of: dict[Node, Any] = {}
+        self.key_of: dict[Node, int] = {}
         for index, node in enumerate(gm.graph.nodes):
             self.order[node] = index
             key = self.key_of[node] = target_key(node)
@@ -84,14 +84,14 @@ class Matcher:
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
         if rule.head_is_open():
             return self._open_candidates(rule)
-        targets = rule.head_targets()
-        heads = self._heads.get(targets)
+        keys = rule.head_keys()
+        heads = self._heads.get(keys)
         if heads is None:
             heads = []
-            for target in targets:
-                heads.extend(self.by_target.get(target, ()))
+            for key in keys:
+                heads.extend(self.by_target.get(key, ()))
             heads.sort(key=self.order.__getitem__)
-            self._heads[targets] = heads
+            self._heads[keys] = heads
         return heads
 
     def _open_candidates(self, rule: CompiledRule) -> list[Node]:
@@ -180,6 +180,12 @@ class Matcher:
               depth: int = 0):
         """(op, roles) when `node` has the shape of this step; its predicates are left
         to `_holds`, which a chain runs once its whole shape has matched."""
+        # The op first: it is in the matcher's own index, while the float test reads
+        # the node's value from its meta (memory nothing else here touches).
+        kind = node.op
+        op = step.op_for(self.key_of[node])
+        if op is None and kind == "call_function":
+            op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills
         # empty edges of those annotations); other rules only what nobody took.
         if rule.amend:
@@ -189,23 +195,23 @@ class Matcher:
         # Graph inputs and outputs match whatever their dtype (a `graph_input` rule
         # annotates an integer input too, without a spec: plan.py drops it); ops only
         # when their output is floating point, unless the rule says `any_dtype`.
-        kind = node.op
-        if kind == "call_function":
+        if op is None or blocked:
+            shaped = False
+        elif kind == "call_function":
             shaped = rule.any_dtype or state.floats.get(node) or state.is_float(node)
         else:
             shaped = kind in ("placeholder", "output")
-        if blocked or not shaped:
+        if not shaped:
             if self.misses is not None:
-                self._miss_shape(step, node, state, rule.amend, blocked, depth)
-            return None
-        op = step.op_for(self.key_of[node])
-        if op is None and kind == "call_function":
-            op = step.any_match
-        if op is None:
-            if self.misses is not None:
-                self._miss("step", f"step {depth + 1} expects "
-                           f"{' | '.join(o.name for o in step.ops)}, found {node.target}",
-                           depth, node)
+                # Explain reports what is wrong with the node itself before a wrong op.
+                floating = kind in ("placeholder", "output") or kind == "call_function" \
+                    and (rule.any_dtype or state.is_float(node))
+                if blocked or not floating:
+                    self._miss_shape(step, node, state, rule.amend, blocked, depth)
+                else:
+                    self._miss("step", f"step {depth + 1} expects "
+                               f"{' | '.join(o.name for o in step.ops)}, found "
+                               f"{node.target}", depth, node)
             return None
         key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
         roles = self._roles.get(key)

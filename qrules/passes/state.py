@@ -50,7 +50,7 @@ class State:
             return planned.output is not None or any(
                 p is not None for p in planned.inputs.values())
         return node.op == "call_function" and (self.quantizable_any
-                                               or node.target in self.quantizable)
+                                               or id(node.target) in self.quantizable)
 
     def taken(self, node: Node) -> bool:
         if node in self.planned:
