@@ -4,8 +4,8 @@ a match owns (`takes(...)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 from torch.fx import Node
 
@@ -20,9 +20,10 @@ class Match:
     ops: list[Optional[OpMatch]]
     roles: list[dict[str, list[Any]]]
     labels: list[Optional[str]]
-    region_inputs: list[tuple[Any, Node]] = field(default_factory=list)
-    region_outputs: list[Node] = field(default_factory=list)
-    interior: list[Node] = field(default_factory=list)   # getitems between two steps
+    # Empty tuples by default: a chain match (most of them) allocates no empty lists.
+    region_inputs: Sequence[tuple[Any, Node]] = ()
+    region_outputs: Sequence[Node] = ()
+    interior: Sequence[Node] = ()   # getitems between two steps
     # A connected region's neighbour (clusters.NeighbourEdge), copied by `neighbour()`.
     neighbour: Optional[tuple] = None
     connected: bool = False   # a `region(connected ...)` match: its outputs are exact
@@ -76,30 +77,53 @@ def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
     return roles
 
 
-def owned_nodes(match: Match, takes, partition_of) -> list[Node]:
-    """The nodes `takes(...)` names in this match: steps by label, producers by role,
-    `STEP.partition` (or `partition`, the first step's) the step's source partition;
-    getitems between steps always belong to the match."""
-    owned: list[Node] = []
+def takes_plan(takes, labels) -> tuple:
+    """What `takes(...)` names, worked out against one expansion's step labels: per
+    key, ("steps", indices) for steps by label, ("partition", step) or ("role", step,
+    role, index) for producers; keys naming a label the expansion lacks are left out."""
+    plan = []
     for key in takes:
-        if key.step is None and key.index is None and key.role in match.labels:
-            owned.extend(n for n, label in zip(match.nodes, match.labels) if label == key.role)
+        if key.step is None and key.index is None and key.role in labels:
+            plan.append(("steps", tuple(i for i, label in enumerate(labels)
+                                        if label == key.role)))
             continue
         if key.step is None:
             step = 0
-        elif key.step in match.labels:
-            step = match.labels.index(key.step)
+        elif key.step in labels:
+            step = labels.index(key.step)
         else:
             continue
         if key.role == "partition":
+            plan.append(("partition", step))
+        else:
+            plan.append(("role", step, key.role, key.index))
+    return tuple(plan)
+
+
+def owned_nodes(match: Match, takes, partition_of, plan: Optional[tuple] = None
+                ) -> list[Node]:
+    """The nodes `takes(...)` names in this match: steps by label, producers by role,
+    `STEP.partition` (or `partition`, the first step's) the step's source partition;
+    getitems between steps always belong to the match. ``plan``: ``takes_plan`` of the
+    match's labels, when the caller keeps it per expansion."""
+    owned: list[Node] = []
+    nodes = match.nodes
+    for item in plan if plan is not None else takes_plan(takes, match.labels):
+        kind = item[0]
+        if kind == "steps":
+            for index in item[1]:
+                owned.append(nodes[index])
+        elif kind == "partition":
             # A region is one step made of all its members.
-            members = match.nodes if match.is_region else [match.nodes[step]]
-            for member in members:
+            for member in nodes if match.is_region else (nodes[item[1]],):
                 owned.extend(partition_of(member))
-            continue
-        values = match.roles[step].get(key.role, [])
-        if key.index not in (None, "*"):
-            values = values[key.index:key.index + 1]
-        owned.extend(v for v in values if isinstance(v, Node))
+        else:
+            _, step, role, index = item
+            values = match.roles[step].get(role, ())
+            if index not in (None, "*"):
+                values = values[index:index + 1]
+            for value in values:
+                if isinstance(value, Node):
+                    owned.append(value)
     owned.extend(match.interior)
     return list(dict.fromkeys(owned))

@@ -19,7 +19,7 @@ from torch.fx import GraphModule, Node
 
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, target_key
 from qrules.compile.predicates import StepContext
-from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes
+from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
 from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
     ModuleMembers, RegionHeads, SourcePartitions, in_rule_scope, region_of, region_roles,
@@ -63,6 +63,7 @@ class Matcher:
         self._roles: dict = {}
         self._static: dict = {}
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
+        self._takes: dict = {}    # id(steps) -> takes_plan of their labels
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[int, list[Node]] = defaultdict(list)   # by target_key
         self.calls: list[Node] = []
@@ -152,7 +153,13 @@ class Matcher:
                 # annotator marks a shared weight again); rules that must skip a taken
                 # weight say so: `conv2d[not annotated(weight)]`.
                 if rule.takes is not None:
-                    match.owned = owned_nodes(match, rule.takes, self.partitions.of)
+                    takes = None
+                    if not match.is_region:   # a region's labels are its members'
+                        takes = self._takes.get(id(steps))
+                        if takes is None:
+                            takes = self._takes[id(steps)] = takes_plan(rule.takes,
+                                                                        match.labels)
+                    match.owned = owned_nodes(match, rule.takes, self.partitions.of, takes)
                 return match
         return None
 

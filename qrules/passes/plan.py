@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, repeat
 from operator import attrgetter, getitem
 from typing import Any, Mapping, Optional
 
@@ -168,6 +168,10 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
     output_node = match.output_node()
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
+    # A chain's head edges are its first step's role values, all into the head; a
+    # region's come from MatchEdges.
+    chain = not match.is_region
+    head, head_roles = match.nodes[0], match.roles[0] if match.roles else {}
     for key, text, spec, where, fixed in config:
         if where is WHOLE_OUTPUT:
             # A connected region's outputs are its float members with users, possibly
@@ -190,8 +194,12 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
                     notes[node].errors += (("QR602", f"`{text}` refers to `{placed[1]}`, "
                                             "which this match does not have"),)
             continue
-        selected = edges.head_edges(key.role) if where is HEAD_EDGES else edges.select(
-            key.step, key.role, key.index)
+        if where is not HEAD_EDGES:
+            selected = edges.select(key.step, key.role, key.index)
+        elif chain:
+            selected = zip(head_roles.get(key.role, ()), repeat(head))
+        else:
+            selected = edges.head_edges(key.role)
         for source, user in selected:
             if isinstance(source, Node):
                 floating = floats.get(source)
@@ -218,8 +226,8 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
             _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
-    if any(notes[user].inputs.get(source) is not None for source, user in
-           edges.head_edges("input") if user in notes) and output_node in notes:
+    if output_node in notes and _quantized_head_input(match, edges, notes, chain, head,
+                                                       head_roles):
         notes[output_node].ends_quantized_pattern = True
     if not rule.amend:
         out.update(notes)
@@ -232,6 +240,18 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
             continue
         out[node] = note
         plan_state.planned[node] = note
+
+
+def _quantized_head_input(match: Match, edges: MatchEdges, notes: dict, chain: bool,
+                          head: Node, head_roles: dict) -> bool:
+    """Did the match put a spec on one of its head's `input` edges (then its output
+    node ends a quantized pattern)?"""
+    if chain:
+        note = notes.get(head)
+        return note is not None and any(note.inputs.get(source) is not None
+                                        for source in head_roles.get("input", ()))
+    return any(notes[user].inputs.get(source) is not None for source, user in
+               edges.head_edges("input") if user in notes)
 
 
 def tuple_items(node: Node, index) -> list[Node]:
