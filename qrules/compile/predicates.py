@@ -14,9 +14,13 @@ import operator
 from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext
+from qrules.compile.producers import (
+    producer_call, producer_checks, producer_of, producer_question,
+)
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
 from qrules.semantics import registry
+from qrules.semantics.facts import BUILT_IN_DECLARATIONS
 from qrules.syntax import ast, tree
 
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -71,52 +75,6 @@ def _role_getter(expr):
     return not_a_role
 
 
-#: The built-in facts about a role's producer that ask the annotation state
-#: (``annotated(weight)``), by the ``StepContext`` question each one asks.
-_PRODUCER_QUESTIONS = {"annotated": "is_annotated", "quantized": "output_quantized",
-                       "shared": "output_shared", "has_output_spec": "has_output_spec"}
-_BUILT_IN = {name: (registry.PREDICATE_FUNCTIONS[name], registry.FACTS[name])
-             for name in _PRODUCER_QUESTIONS}
-
-
-def _producer_call(expr) -> Optional[tuple[str, str]]:
-    """(function, role) of ``annotated(weight)``-style calls: a producer question on
-    one plain role name; None for any other expression."""
-    if (isinstance(expr, ast.Call) and expr.func.id in _PRODUCER_QUESTIONS
-            and len(expr.args) == 1 and isinstance(expr.args[0], ast.Name)):
-        return expr.func.id, expr.args[0].id
-    return None
-
-
-def _producer_of(roles: dict, node, role: str):
-    """The graph node a producer question asks about: the role's first value (`output`
-    without a binding: the node itself); None when the node lacks that argument or it
-    is a Python constant, which is never annotated."""
-    values = roles.get(role)
-    if values is None:
-        value = node if role == "output" else None
-    else:
-        value = values[0] if values else None
-    return value if hasattr(value, "meta") and hasattr(value, "op") else None
-
-
-def _producer_question(name: str, role: str, general):
-    """``annotated(weight)`` as one lookup in the annotation state: the role's first
-    value, if it is a node, asked the fact's question directly. What the declared
-    implementation does, without a role value, a fact dispatch and two delegations per
-    node; ``general`` still runs when a registry holds another declaration."""
-    question = getattr(StepContext, _PRODUCER_QUESTIONS[name])
-    function, fact = _BUILT_IN[name]
-    functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
-
-    def evaluate(ctx: StepContext, params: dict) -> Any:
-        if functions.get(name) is not function or facts.get(name) is not fact:
-            return general(ctx, params)
-        value = _producer_of(ctx.roles, ctx.node, role)
-        return value is not None and question(ctx, value)
-    return evaluate
-
-
 def _source_question(general):
     """``source("torch.nn.Conv2d", ...)`` with literal names: its answer depends only on
     the node's source names (``StepContext.sources``, read once per node), and a graph
@@ -139,29 +97,12 @@ def _source_question(general):
 def _call(expr: ast.Call):
     general = _general_call(expr)
     args = expr.args
-    producer = _producer_call(expr)
+    producer = producer_call(expr)
     if producer is not None:
-        return _producer_question(*producer, general)
+        return producer_question(*producer, general)
     if expr.func.id == "source" and args and all(isinstance(a, ast.StringLit) for a in args):
         return _source_question(general)
     return general
-
-
-def _producer_checks(exprs: tuple):
-    """A step predicate made only of ``annotated(ROLE)``-style questions, each maybe
-    negated (``conv2d[not annotated(weight), not annotated(bias)]``, the most common
-    predicate of the built-in rulesets), as (negated, role, the state's question) per
-    expression; None for any other predicate. The matcher asks these of the annotation
-    state directly, without a step context (``StepPredicate.holds``)."""
-    checks = []
-    for expr in exprs:
-        negated = isinstance(expr, ast.Unary) and expr.op == "not"
-        producer = _producer_call(expr.operand if negated else expr)
-        if producer is None:
-            return None
-        name, role = producer
-        checks.append((negated, role, _PRODUCER_QUESTIONS[name], name, *_BUILT_IN[name]))
-    return tuple(checks)
 
 
 def _general_call(expr: ast.Call):
@@ -354,10 +295,18 @@ class StepPredicate:
 
     def __init__(self, exprs: tuple, params: dict):
         self.exprs = exprs
-        self.compiled = tuple(_compile(expr) for expr in exprs)
-        self.checks = _producer_checks(exprs)
+        self.checks = producer_checks(exprs)
         self.params = params
         declared = [found for expr in exprs for found in _declarations(expr)]
+        # All must hold, and one that fails or raises makes the step false wherever it
+        # is: when every declaration is qrules' own (pure reads of the graph and the
+        # state, failing only with the errors __call__ catches), the cheapest run
+        # first: `(add | mul)[..., not is_node(input[1])]` fails before the dtype and
+        # value checks of the other input. explain's first_failure keeps source order.
+        built_in = {id(found) for found in BUILT_IN_DECLARATIONS}
+        ordered = sorted(exprs, key=_size) if all(
+            id(found) in built_in for found in declared) else exprs
+        self.compiled = tuple(_compile(expr) for expr in ordered)
         # Only annotations change while one graph is annotated; tensor facts, users,
         # modules and sources do not.
         self.static = not any(found.reads_annotations for found in declared)
@@ -374,7 +323,7 @@ class StepPredicate:
             if functions.get(name) is not function or facts.get(name) is not fact:
                 # A registry holds another declaration now: ask it, as compiled.
                 return self(StepContext(node, roles, state))
-            value = _producer_of(roles, node, role)
+            value = producer_of(roles, node, role)
             answer = bool(value is not None and getattr(state, question)(value))
             if answer == negated:
                 return False
@@ -430,6 +379,11 @@ def _read_values(expr, ctx: StepContext, params: dict) -> str:
                 ZeroDivisionError) as err:
             shown.append(f"{name}: error: {err}")
     return ", ".join(shown)
+
+
+def _size(expr) -> int:
+    """How many syntax nodes an expression has: its evaluation cost, roughly."""
+    return sum(1 for _ in tree.walk(expr))
 
 
 def compile_predicates(predicates, params: dict,

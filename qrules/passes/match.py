@@ -127,8 +127,12 @@ class Matcher:
         key_of = self.key_of
         for steps, follow in ((steps, None) for steps in rule.expansions) \
                 if self.misses is not None else rule.tries_at(key_of[head]):
-            if follow is not None and not any(key_of[user] in follow for user in head.users):
-                continue
+            if follow is not None:
+                for user in head.users:
+                    if key_of[user] in follow:
+                        break
+                else:
+                    continue
             if steps[0].region is not None:
                 match = self._region(rule, steps[0], head, state)
             else:
@@ -263,23 +267,29 @@ class Matcher:
         found = self._step(steps[0], head, state, rule, 0)
         if found is None:
             return None
+        if len(steps) == 1:
+            return self._finish(rule, steps, [head], [found[0]], [found[1]], [], state)
         return self._extend(rule, steps, [head], [found[0]], [found[1]], [], state)
+
+    def _finish(self, rule, steps, nodes, ops, roles, interior, state) -> Optional[Match]:
+        """The match of a chain whose every step has the right shape, if its steps'
+        predicates hold."""
+        for step, node, op, role in zip(steps, nodes, ops, roles):
+            if step.predicate is not None and not self._holds(step, node, op, role, state):
+                if self.misses is not None:
+                    self._miss_predicate(step, node, role, state, len(nodes))
+                return None
+        labels = self._labels.get(id(steps))   # steps: a tuple the rule keeps
+        if labels is None:
+            labels = self._labels[id(steps)] = [s.label for s in steps]
+        return Match(rule, nodes, ops, roles, labels, interior=interior)
 
     def _extend(self, rule, steps, nodes, ops, roles, interior, state) -> Optional[Match]:
         """Match steps[len(nodes):] after the nodes matched so far; `a ~> b` tries each
         user of a's output in order, `a -> b` requires b to be the only one."""
         index = len(nodes)
         if index == len(steps):
-            for step, node, op, role in zip(steps, nodes, ops, roles):
-                if step.predicate is not None and not self._holds(step, node, op, role,
-                                                                  state):
-                    if self.misses is not None:
-                        self._miss_predicate(step, node, role, state, index)
-                    return None
-            labels = self._labels.get(id(steps))   # steps: a tuple the rule keeps
-            if labels is None:
-                labels = self._labels[id(steps)] = [s.label for s in steps]
-            return Match(rule, nodes, ops, roles, labels, interior=interior)
+            return self._finish(rule, steps, nodes, ops, roles, interior, state)
         step = steps[index]
         last = ops[-1]
         previous = nodes[-1] if last.output_item is None else output_of(nodes[-1], last)

@@ -303,3 +303,8 @@ PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (
     PredicateFunction("any", ("list",), "bool", "some element of a list from `ROLE[*]` "
                       "holds", lambda ctx, values: any(values)),
 )}
+
+#: The declarations qrules itself makes (held here, so their identities stay theirs
+#: after a registry replaces one): what they do is known, so the compiler may choose
+#: the order it evaluates a step's predicates in (`compile.predicates`).
+BUILT_IN_DECLARATIONS: tuple = (*FACTS.values(), *PREDICATE_FUNCTIONS.values())

@@ -1,0 +1,74 @@
+"""Producer questions (``annotated(weight)``, ``quantized(input)``, ...): the built-in
+predicate functions that ask the annotation state about the node producing one role,
+compiled to a direct question of the state (the most common predicates of the
+built-in rulesets; ``compile.predicates`` uses these)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from qrules.compile.context import StepContext
+from qrules.semantics import registry
+from qrules.syntax import ast
+
+#: The built-in facts about a role's producer that ask the annotation state
+#: (``annotated(weight)``), by the ``StepContext`` question each one asks.
+_PRODUCER_QUESTIONS = {"annotated": "is_annotated", "quantized": "output_quantized",
+                       "shared": "output_shared", "has_output_spec": "has_output_spec"}
+_BUILT_IN = {name: (registry.PREDICATE_FUNCTIONS[name], registry.FACTS[name])
+             for name in _PRODUCER_QUESTIONS}
+
+
+def producer_call(expr) -> Optional[tuple[str, str]]:
+    """(function, role) of ``annotated(weight)``-style calls: a producer question on
+    one plain role name; None for any other expression."""
+    if (isinstance(expr, ast.Call) and expr.func.id in _PRODUCER_QUESTIONS
+            and len(expr.args) == 1 and isinstance(expr.args[0], ast.Name)):
+        return expr.func.id, expr.args[0].id
+    return None
+
+
+def producer_of(roles: dict, node, role: str):
+    """The graph node a producer question asks about: the role's first value (`output`
+    without a binding: the node itself); None when the node lacks that argument or it
+    is a Python constant, which is never annotated."""
+    values = roles.get(role)
+    if values is None:
+        value = node if role == "output" else None
+    else:
+        value = values[0] if values else None
+    return value if hasattr(value, "meta") and hasattr(value, "op") else None
+
+
+def producer_question(name: str, role: str, general):
+    """``annotated(weight)`` as one lookup in the annotation state: the role's first
+    value, if it is a node, asked the fact's question directly. What the declared
+    implementation does, without a role value, a fact dispatch and two delegations per
+    node; ``general`` still runs when a registry holds another declaration."""
+    question = getattr(StepContext, _PRODUCER_QUESTIONS[name])
+    function, fact = _BUILT_IN[name]
+    functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if functions.get(name) is not function or facts.get(name) is not fact:
+            return general(ctx, params)
+        value = producer_of(ctx.roles, ctx.node, role)
+        return value is not None and question(ctx, value)
+    return evaluate
+
+
+def producer_checks(exprs: tuple):
+    """A step predicate made only of ``annotated(ROLE)``-style questions, each maybe
+    negated (``conv2d[not annotated(weight), not annotated(bias)]``, the most common
+    predicate of the built-in rulesets), as (negated, role, the state's question) per
+    expression; None for any other predicate. The matcher asks these of the annotation
+    state directly, without a step context (``StepPredicate.holds``)."""
+    checks = []
+    for expr in exprs:
+        negated = isinstance(expr, ast.Unary) and expr.op == "not"
+        producer = producer_call(expr.operand if negated else expr)
+        if producer is None:
+            return None
+        name, role = producer
+        checks.append((negated, role, _PRODUCER_QUESTIONS[name], name, *_BUILT_IN[name]))
+    return tuple(checks)
