@@ -69,14 +69,18 @@ class Matcher:
         self.calls: list[Node] = []
         # node -> what steps match it by (target_key), read once per node
         self.key_of: dict[Node, int] = {}
+        order, key_of, by_target, calls = self.order, self.key_of, self.by_target, self.calls
         for index, node in enumerate(gm.graph.nodes):
-            self.order[node] = index
-            key = self.key_of[node] = target_key(node)
-            if node.op == "call_function":
-                self.by_target[key].append(node)
-                self.calls.append(node)
-            elif node.op in ("placeholder", "output"):
-                self.by_target[key].append(node)
+            order[node] = index
+            kind = node.op
+            if kind == "call_function":
+                key = key_of[node] = id(node.target)   # target_key, inlined: every node
+                by_target[key].append(node)
+                calls.append(node)
+            else:
+                key = key_of[node] = target_key(node)
+                if kind in ("placeholder", "output"):
+                    by_target[key].append(node)
         self.members = ModuleMembers(self.calls)
         # head targets (or module regions) -> candidate heads in graph order: rules
         # with the same head ops (conv2d's several rules) share one list.

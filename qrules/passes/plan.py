@@ -165,12 +165,14 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
     notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
     for node in match.interior:
         notes[node] = NodeAnnotation(node, rule)
-    output_node = match.output_node()
-    if output_node not in notes:
-        notes[output_node] = NodeAnnotation(output_node, rule)
     # A chain's head edges are its first step's role values, all into the head; a
     # region's come from MatchEdges.
     chain = not match.is_region
+    last = match.ops[-1] if chain else None
+    output_node = match.nodes[-1] if last is not None and last.output_item is None \
+        else match.output_node()
+    if output_node not in notes:
+        notes[output_node] = NodeAnnotation(output_node, rule)
     head, head_roles = match.nodes[0], match.roles[0] if match.roles else {}
     for key, text, spec, where, fixed in config:
         if where is WHOLE_OUTPUT:
@@ -226,8 +228,15 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
             _owners_first(note)
     if match.owned is not None:
         _own(match, notes, rule)
-    if output_node in notes and _quantized_head_input(match, edges, notes, chain, head,
-                                                       head_roles):
+    if chain:
+        head_note = notes.get(head)
+        quantized = head_note is not None and any(
+            head_note.inputs.get(source) is not None for source in head_roles.get("input", ()))
+    else:
+        quantized = any(notes[user].inputs.get(source) is not None for source, user in
+                        edges.head_edges("input") if user in notes)
+    if quantized and output_node in notes:
+        # Its output node ends a quantized pattern (`quantized(...)` holds for it).
         notes[output_node].ends_quantized_pattern = True
     if not rule.amend:
         out.update(notes)
@@ -240,18 +249,6 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
             continue
         out[node] = note
         plan_state.planned[node] = note
-
-
-def _quantized_head_input(match: Match, edges: MatchEdges, notes: dict, chain: bool,
-                          head: Node, head_roles: dict) -> bool:
-    """Did the match put a spec on one of its head's `input` edges (then its output
-    node ends a quantized pattern)?"""
-    if chain:
-        note = notes.get(head)
-        return note is not None and any(note.inputs.get(source) is not None
-                                        for source in head_roles.get("input", ()))
-    return any(notes[user].inputs.get(source) is not None for source, user in
-               edges.head_edges("input") if user in notes)
 
 
 def tuple_items(node: Node, index) -> list[Node]:
@@ -278,12 +275,11 @@ def _owners_first(note: NodeAnnotation) -> None:
 def _own(match: Match, notes: dict, rule: CompiledRule) -> None:
     """`takes(...)`: owned producers get an (empty) annotation, which marks them; a
     step left out gets none unless the config put a spec on one of its edges."""
-    owned = set(match.owned)
-    for node in list(notes):
-        note = notes[node]
-        if node not in owned and note.output is None and not note.inputs:
-            del notes[node]
-    for node in match.owned:
+    owned = match.owned   # a few nodes: a list is searched as fast as a set is built
+    for node in [node for node, note in notes.items() if note.output is None
+                 and not note.inputs and node not in owned]:
+        del notes[node]
+    for node in owned:
         if node not in notes:
             notes[node] = NodeAnnotation(node, rule)
 
