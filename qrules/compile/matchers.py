@@ -63,7 +63,7 @@ class CompiledStep:
 
     def op_for(self, key: int) -> Optional[OpMatch]:
         """The first op of the step accepting a node of this ``target_key``."""
-        return self._op_by_target.get(key)
+        return self.by_key.get(key)
 
     @cached_property
     def any_match(self) -> Optional[OpMatch]:
@@ -71,7 +71,9 @@ class CompiledStep:
         return next((op for op in self.ops if op.name == "any"), None) if self.any_op else None
 
     @cached_property
-    def _op_by_target(self) -> dict:
+    def by_key(self) -> dict:
+        """``target_key`` -> the first op of the step accepting it (``op_for``, which
+        the matcher reads directly)."""
         # target key -> the first op accepting it: one int hash per candidate node
         # instead of one OpOverload hash per op. Built on first use; the step is
         # frozen, so it never goes stale.
@@ -112,8 +114,12 @@ class CompiledRule:
     annotation_kind: Optional[str] = None
     # `scoped(...)`: what its scope test reads under `scoping filters`; None: its steps.
     scoped: Optional[tuple[ast.RoleKey, ...]] = None
+    # What the passes work out from the rule alone (plan.py: its config in placing
+    # order), once per rule rather than once per annotate. Not an __init__ argument,
+    # so `dataclasses.replace` (a rule limited to a scope) starts a fresh one.
+    memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
-    @property
+    @cached_property
     def location(self) -> str:
         """``file:line:col`` of the rule's name, as provenance and explain show it."""
         return str(self.span)
@@ -154,19 +160,20 @@ class CompiledRule:
         by_target, open_ones = self._expansions_by_target
         return by_target.get(key, open_ones)
 
-    def tries_at(self, key: int) -> tuple:
+    def tries_at(self, key: int) -> tuple:   # the matcher reads `tries` first
         """``expansions_at(key)`` paired with what the head's next node must be:
         the targets of the second step when the head's own output feeds it (no
         getitem between, no `any` or region there), else None. A head none of whose
         users has one of them fails at the second step: annotating skips it untried."""
-        tries = self._tries.get(key)
+        tries = self.tries.get(key)
         if tries is None:
-            tries = self._tries[key] = tuple(
+            tries = self.tries[key] = tuple(
                 (steps, _next_targets(steps)) for steps in self.expansions_at(key))
         return tries
 
     @cached_property
-    def _tries(self) -> dict:
+    def tries(self) -> dict:
+        """``tries_at`` per target key, as far as worked out."""
         return {}
 
     @cached_property

@@ -29,11 +29,9 @@ class Match:
     connected: bool = False   # a `region(connected ...)` match: its outputs are exact
     # With `takes(...)`: the nodes the match owns (marked annotated); None: its steps.
     owned: Optional[list[Node]] = None
-
-    @property
-    def is_region(self) -> bool:
-        """A `region(...)` match: one step made of all the module instance's members."""
-        return bool(self.region_inputs or self.region_outputs or self.connected)
+    # A `region(...)` match with inputs, outputs or a connected region: one step made of
+    # all the instance's members (MatchEdges reads its edges from the region).
+    is_region: bool = False
 
     @property
     def head(self) -> Node:

@@ -129,8 +129,12 @@ class Matcher:
         # Annotating skips the expansions whose first or second op cannot match (they
         # would fail at once); why_not tries them all, to report those failures too.
         key_of = self.key_of
-        for steps, follow in ((steps, None) for steps in rule.expansions) \
-                if self.misses is not None else rule.tries_at(key_of[head]):
+        if self.misses is not None:
+            tries = tuple((steps, None) for steps in rule.expansions)
+        else:
+            key = key_of[head]
+            tries = rule.tries.get(key) or rule.tries_at(key)
+        for steps, follow in tries:
             if follow is not None:
                 for user in head.users:
                     if key_of[user] in follow:
@@ -162,7 +166,7 @@ class Matcher:
                 # weight say so: `conv2d[not annotated(weight)]`.
                 if rule.takes is not None:
                     takes = None
-                    if not match.is_region:   # a region's labels are its members'
+                    if steps[0].region is None:   # a region's labels are its members'
                         takes = self._takes.get(id(steps))
                         if takes is None:
                             takes = self._takes[id(steps)] = takes_plan(rule.takes,
@@ -194,11 +198,11 @@ class Matcher:
     def _step(self, step: CompiledStep, node: Node, state: State, rule: CompiledRule,
               depth: int = 0):
         """(op, roles) when `node` has the shape of this step; its predicates are left
-        to `_holds`, which a chain runs once its whole shape has matched."""
+        to `_finish`, which a chain runs once its whole shape has matched."""
         # The op first: it is in the matcher's own index, while the float test reads
         # the node's value from its meta (memory nothing else here touches).
         kind = node.op
-        op = step.op_for(self.key_of[node])
+        op = step.by_key.get(self.key_of[node])   # step.op_for
         if op is None and kind == "call_function":
             op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills
@@ -249,20 +253,6 @@ class Matcher:
         else:
             self._miss("step", f"{node.name} has no float output", depth, node)
 
-    def _holds(self, step: CompiledStep, node: Node, op, roles, state: State) -> bool:
-        """Does the step's predicate (not None: the caller skips steps without one)
-        hold at `node`?"""
-        predicate = step.predicate
-        if predicate.static:
-            # Same predicate (by text and parameters) on the same node: same answer.
-            cache_key = (id(predicate), id(op), node)
-            passed = self._static.get(cache_key)
-            if passed is None:
-                passed = self._static[cache_key] = predicate.holds(node, roles, state)
-        else:
-            passed = predicate.holds(node, roles, state)
-        return passed
-
     def _chain(self, rule, steps, head: Node, state: State) -> Optional[Match]:
         # Shape first (ops, links, users), predicates once the whole shape matched:
         # they only read the graph and earlier annotations, so the order does not
@@ -278,8 +268,20 @@ class Matcher:
     def _finish(self, rule, steps, nodes, ops, roles, interior, state) -> Optional[Match]:
         """The match of a chain whose every step has the right shape, if its steps'
         predicates hold."""
+        static = self._static
         for step, node, op, role in zip(steps, nodes, ops, roles):
-            if step.predicate is not None and not self._holds(step, node, op, role, state):
+            predicate = step.predicate
+            if predicate is None:
+                continue
+            if predicate.static:
+                # Same predicate (by text and parameters) on the same node: same answer.
+                cache_key = (id(predicate), id(op), node)
+                passed = static.get(cache_key)
+                if passed is None:
+                    passed = static[cache_key] = predicate.holds(node, role, state)
+            else:
+                passed = predicate.holds(node, role, state)
+            if not passed:
                 if self.misses is not None:
                     self._miss_predicate(step, node, role, state, len(nodes))
                 return None
@@ -390,6 +392,7 @@ class Matcher:
             if self.misses is not None:
                 self._miss_predicate(step, head, region_roles(inputs, outputs), state, 1)
             return None
+        connected = step.region.selector_kind == "connected"
         return Match(rule, members, [None] * len(members), [{}] * len(members),
                      [None] * len(members), inputs, outputs, neighbour=neighbour,
-                     connected=step.region.selector_kind == "connected")
+                     connected=connected, is_region=bool(inputs or outputs or connected))

@@ -130,16 +130,25 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
 WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
 
 
-def _config_order(rule: CompiledRule, placed: dict) -> list:
-    """(key, its text, spec, where it goes, its shared `Placed` if it names no edge) of
-    a rule's config, least specific key first: the order its specs are placed in (a
-    more specific key overrides a general one)."""
+def _rule_config(rule: CompiledRule) -> tuple[list, bool]:
+    """(``_config_order``, ``_may_share``) of a rule, worked out once per rule."""
+    found = rule.memo.get("plan config")
+    if found is None:
+        order = _config_order(rule)
+        found = rule.memo["plan config"] = (order, _may_share(order))
+    return found
+
+
+def _config_order(rule: CompiledRule) -> list:
+    """(key, its text, spec, where it goes, its `Placed` if it names no edge) of a
+    rule's config, least specific key first: the order its specs are placed in (a
+    more specific key overrides a general one). A spec that names no edge is placed
+    the same on every edge and in every plan: one record per rule and key."""
     ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
     config = []
     for key, spec in ordered:
         text = _key_text(key)
-        fixed = _shared_placed(placed, spec, text) if spec is not None and _names_no_edge(
-            spec) else None
+        fixed = Placed(spec, text) if spec is not None and _names_no_edge(spec) else None
         if key.role == "output" and key.step is None:
             where = WHOLE_OUTPUT
         elif key.step is None and key.index is None and key.role != "extra":
@@ -311,11 +320,12 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     matches: list[Match] = []
-    configs: dict[int, tuple] = {}   # id(rule) -> its config order, may share: once per plan
     placed: dict = {}   # shared Placed records (MatchEdges.placed)
+    planned = state.planned
 
     def accept(rule: CompiledRule, head: Node) -> bool:
-        if state.taken(head) != rule.amend:  # amend rules visit only taken heads
+        taken = head in planned or bool(existing) and state.taken(head)   # State.taken
+        if taken != rule.amend:  # amend rules visit only taken heads
             return False
         match = matcher.try_rule(rule, head, state)
         if match is None:
@@ -326,11 +336,8 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
                                        for selection in rule.selections):
             return False
         matches.append(match)
-        config = configs.get(id(rule))
-        if config is None:
-            order = _config_order(rule, placed)
-            config = configs[id(rule)] = (order, _may_share(order))
-        _annotate_match(match, edges, state, annotations, *config)
+        config, may_share = rule.memo.get("plan config") or _rule_config(rule)
+        _annotate_match(match, edges, state, annotations, config, may_share)
         return True
 
     # Rules come in rank order, so each phase's rules are consecutive.
