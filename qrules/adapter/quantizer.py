@@ -233,16 +233,16 @@ class RulesetQuantizer(Quantizer):
                 model = resolve_entry(entry)(model, **kwargs) or model
         return model
 
-    def _plans(self, model: GraphModule) -> list[Plan]:
+    def _plans(self, model: GraphModule, passes: Optional[list] = None) -> list[Plan]:
         plans = []
         taken: dict[Node, Any] = {}
         existing = annotations_on(model)
-        for compiled in self.annotation_passes():
+        for compiled in passes if passes is not None else self.annotation_passes():
             current = plan(model, compiled, taken, existing)
             # Judged with the earlier passes' annotations in view: a global rule may
             # share with an output a scoped pass quantized (propagation out of a scope).
             errors = validate(Plan({**taken, **current.annotations}, current.matches,
-                                   existing))
+                                   existing) if taken else current)
             if errors:
                 raise ValidationError(errors, self._sources)
             plans.append(current)
@@ -264,20 +264,21 @@ class RulesetQuantizer(Quantizer):
         # the annotate time, growing with the graph).
         running = gc.isenabled()
         gc.disable()
+        passes = self.annotation_passes()
         try:
-            plans = self._plans(model)
+            plans = self._plans(model, passes)
             for current in plans:
                 _write(current, self._built)
         finally:
             if running:
                 gc.enable()
         self.last_plan = plans[-1] if plans else None
-        self.last_warnings = requantized({node: note for current in plans
-                                          for node, note in current.annotations.items()})
+        self.last_warnings = requantized(plans[0].annotations if len(plans) == 1 else {
+            node: note for current in plans for node, note in current.annotations.items()})
         if self.last_warnings:
             warnings.warn(AnnotationWarning(self.last_warnings, self._sources), stacklevel=2)
         # `transform NAME after annotate`: rewrites that read the annotations just written.
-        for compiled in self.annotation_passes():
+        for compiled in passes:
             for transform in compiled.transforms:
                 if transform.after_annotate:
                     entry = registry.TRANSFORMS[transform.name]
@@ -393,9 +394,10 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
             annotation_class, flag, marker = kinds[kind]
             written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marker)
         annotation_class, flag, provenance, marker = written
-        input_map = {source: None if placed is None else (known(id(placed))
-                                                          or build(placed, node))
-                     for source, placed in note.inputs.items()}
+        input_map = {}   # a loop, not a comprehension: no extra frame per node
+        for source, placed in note.inputs.items():
+            input_map[source] = None if placed is None else (known(id(placed))
+                                                             or build(placed, node))
         output = note.output
         if output is not None:
             output = known(id(output)) or build(output, node)
