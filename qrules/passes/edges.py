@@ -119,8 +119,20 @@ class MatchEdges:
                 if user not in fused or all(source is not chained for chained in fused[user])]
 
     def resolve(self, ref: EdgeRef, current: Optional[tuple] = None) -> Optional[Edge]:
+        match = self.match
         if ref.role == "output":
-            return self.match.output_node()
+            return match.output_node()
+        index = ref.index
+        if ref.step is None and ref.role != "extra" and not match.is_region and (
+                index is None or type(index) is int and index >= 0):
+            # `producer(input)`, `input[1]` of a chain: one of its head's own edges,
+            # what `select` would pick, read from the head's roles.
+            values = match.roles[0].get(ref.role, ())
+            position = index or 0
+            if position >= len(values):
+                return None
+            source = values[position]
+            return source if ref.producer else (source, match.nodes[0])
         picked = self.select(ref.step, ref.role, 0 if ref.index is None else ref.index)
         if not picked:
             return None

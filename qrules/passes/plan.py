@@ -171,7 +171,9 @@ def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dic
                     config: list, may_share: bool) -> None:
     rule = match.rule
     floats = plan_state.floats
-    notes = {node: NodeAnnotation(node, rule) for node in match.nodes}
+    notes = {}   # a loop, not a comprehension: no extra frame per match
+    for node in match.nodes:
+        notes[node] = NodeAnnotation(node, rule)
     for node in match.interior:
         notes[node] = NodeAnnotation(node, rule)
     # A chain's head edges are its first step's role values, all into the head; a
@@ -285,8 +287,9 @@ def _own(match: Match, notes: dict, rule: CompiledRule) -> None:
     """`takes(...)`: owned producers get an (empty) annotation, which marks them; a
     step left out gets none unless the config put a spec on one of its edges."""
     owned = match.owned   # a few nodes: a list is searched as fast as a set is built
-    for node in [node for node, note in notes.items() if note.output is None
-                 and not note.inputs and node not in owned]:
+    unplaced = [node for node, note in notes.items() if note.output is None
+                and not note.inputs and node not in owned]
+    for node in unplaced:
         del notes[node]
     for node in owned:
         if node not in notes:
