@@ -17,11 +17,28 @@ _MODULE_ALIASES = (("torch._VariableFunctionsClass", "torch"), ("torch._C._nn",
                    "torch.nn.functional"), ("_operator", "operator"))
 
 
+#: id(source) -> (source, its name): a source_fn_stack entry is a module class or a
+#: function, the same few objects in every graph. Held, so an id names no other object
+#: while its entry lives; bounded, in case a tracer records short-lived callables.
+_NAMES: dict[int, tuple[Any, str]] = {}
+_NAMES_KEPT = 4096
+
+
 def callable_name(source) -> str:
     """`torch.nn.modules.conv.Conv2d`, `torch.conv2d` (also F.conv2d, the same object),
     `operator.add`, or a method name such as `add_` (export records those as strings)."""
     if isinstance(source, str):
         return source
+    known = _NAMES.get(id(source))
+    if known is not None and known[0] is source:
+        return known[1]
+    name = _callable_name(source)
+    if len(_NAMES) < _NAMES_KEPT:
+        _NAMES[id(source)] = (source, name)
+    return name
+
+
+def _callable_name(source) -> str:
     module = getattr(source, "__module__", None) or ""
     for private, public in _MODULE_ALIASES:
         if module == private:

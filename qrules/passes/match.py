@@ -217,7 +217,9 @@ class Matcher:
         if op is None or blocked:
             shaped = False
         elif kind == "call_function":
-            shaped = rule.any_dtype or state.floats.get(node) or state.is_float(node)
+            shaped = rule.any_dtype or state.floats.get(node)
+            if shaped is None:
+                shaped = state.is_float(node)
         else:
             shaped = kind in ("placeholder", "output")
         if not shaped:

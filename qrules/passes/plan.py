@@ -326,10 +326,12 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     placed: dict = {}   # shared Placed records (MatchEdges.placed)
     planned = state.planned
 
+    def free(head: Node) -> bool:   # State.taken, inline where it is asked most
+        return not (head in planned or bool(existing) and state.taken(head))
+
     def accept(rule: CompiledRule, head: Node) -> bool:
-        taken = head in planned or bool(existing) and state.taken(head)   # State.taken
-        if taken != rule.amend:  # amend rules visit only taken heads
-            return False
+        """Take the rule's match at ``head``, if it has one. The caller has checked
+        that the head is free (taken, for an `amend` rule)."""
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
@@ -355,10 +357,13 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
                     at[head].append(rule)
             for head in sorted(at, key=matcher.order.__getitem__):
                 for rule in at[head]:
-                    if accept(rule, head):
+                    # amend rules visit only taken heads, the others only free ones
+                    if free(head) != rule.amend and accept(rule, head):
                         break
             continue
         for rule in rules:
+            amend = rule.amend
             for head in matcher.candidates(rule):
-                accept(rule, head)
+                if (head in planned or bool(existing) and state.taken(head)) == amend:
+                    accept(rule, head)
     return Plan(annotations, matches, existing)
