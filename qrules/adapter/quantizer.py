@@ -176,6 +176,10 @@ class RulesetQuantizer(Quantizer):
         before any second phase); a scope holds a match only when it holds every node
         of it (Arm's node finders yield nodes; its chains are built from them), and
         the global ruleset annotates whatever the scopes left."""
+        if not self._scoped and self._filter is None and self._precedence == "ranked":
+            # Nothing set from Python: the global ruleset as it is (what the general
+            # case below gives then, without building it at every annotate).
+            return [self._global] if self._global is not None else []
         if self._precedence == "last_set_first":
             return self._filtered([self._last_set_first()])
         out = []

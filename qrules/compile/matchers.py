@@ -137,14 +137,15 @@ class CompiledRule:
 
     def head_keys(self) -> frozenset:
         """The ``target_key``s of the ops its expansions start with."""
-        return self._heads[0]
+        return self.heads[0]
 
     def head_is_open(self) -> bool:
         """Matches at any node (wildcard or region head): not indexable by target."""
-        return self._heads[1]
+        return self.heads[1]
 
     @cached_property
-    def _heads(self) -> tuple[frozenset, bool]:
+    def heads(self) -> tuple[frozenset, bool]:
+        """(``head_keys()``, ``head_is_open()``), which the matcher reads directly."""
         # Asked for every rule by every plan: computed once per compiled rule.
         heads: set = set()
         for steps in self.expansions:
@@ -183,7 +184,7 @@ class CompiledRule:
 
         by_target = {key: tuple(steps for steps in self.expansions if is_open(steps)
                                 or steps[0].op_for(key) is not None)
-                     for key in self._heads[0]}
+                     for key in self.heads[0]}
         return by_target, tuple(steps for steps in self.expansions if is_open(steps))
 
 

@@ -87,9 +87,9 @@ class Matcher:
         self._heads: dict[Any, list[Node]] = {}
 
     def candidates(self, rule: CompiledRule) -> Iterable[Node]:
-        if rule.head_is_open():
+        keys, open_head = rule.heads
+        if open_head:
             return self._open_candidates(rule)
-        keys = rule.head_keys()
         heads = self._heads.get(keys)
         if heads is None:
             heads = []
