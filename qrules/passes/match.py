@@ -86,10 +86,14 @@ class Matcher:
         # with the same head ops (conv2d's several rules) share one list.
         self._heads: dict[Any, list[Node]] = {}
 
-    def candidates(self, rule: CompiledRule) -> Iterable[Node]:
+    def candidates(self, rule: CompiledRule, state: Optional[State] = None
+                   ) -> Iterable[Node]:
+        """The nodes the rule may match at, in graph order. With ``state``, a rule
+        whose heads are module regions skips the nodes taken already before reading
+        their module stacks (it cannot match at them): the caller visits them later."""
         keys, open_head = rule.heads
         if open_head:
-            return self._open_candidates(rule)
+            return self._open_candidates(rule, state)
         heads = self._heads.get(keys)
         if heads is None:
             heads = []
@@ -99,7 +103,8 @@ class Matcher:
             self._heads[keys] = heads
         return heads
 
-    def _open_candidates(self, rule: CompiledRule) -> list[Node]:
+    def _open_candidates(self, rule: CompiledRule, state: Optional[State] = None
+                         ) -> Iterable[Node]:
         """Every call node; for a rule whose heads are all module regions, only the
         nodes inside an instance of one (elsewhere `region_of` finds none)."""
         heads = [steps[0].region for steps in rule.expansions]
@@ -109,12 +114,17 @@ class Matcher:
             return self.calls
         key = tuple((region.selector_kind, region.selector) for region in heads)
         found = self._heads.get(key)
-        if found is None:
-            judge = _REGION_HEADS.get(key)
-            if judge is None:
-                judge = _REGION_HEADS[key] = RegionHeads(heads)
-            inside = judge.inside
-            found = self._heads[key] = [node for node in self.calls if inside(node)]
+        if found is not None:
+            return found
+        judge = _REGION_HEADS.get(key)
+        if judge is None:
+            judge = _REGION_HEADS[key] = RegionHeads(heads)
+        inside = judge.inside
+        if state is not None and not rule.amend:
+            # Read lazily, as the caller takes matches: a module stack is the most
+            # memory a node has, and most nodes are taken by the rules before this one.
+            return (node for node in self.calls if not state.taken(node) and inside(node))
+        found = self._heads[key] = [node for node in self.calls if inside(node)]
         return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],

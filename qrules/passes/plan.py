@@ -363,7 +363,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
             continue
         for rule in rules:
             amend = rule.amend
-            for head in matcher.candidates(rule):
+            for head in matcher.candidates(rule, state):
                 if (head in planned or bool(existing) and state.taken(head)) == amend:
                     accept(rule, head)
     return Plan(annotations, matches, existing)
