@@ -245,8 +245,8 @@ class RulesetQuantizer(Quantizer):
             current = plan(model, compiled, taken, existing)
             # Judged with the earlier passes' annotations in view: a global rule may
             # share with an output a scoped pass quantized (propagation out of a scope).
-            errors = validate(Plan({**taken, **current.annotations}, current.matches,
-                                   existing) if taken else current)
+            errors = validate(Plan({**taken, **current.annotations}, existing) if taken
+                              else current)
             if errors:
                 raise ValidationError(errors, self._sources)
             plans.append(current)

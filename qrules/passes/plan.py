@@ -53,8 +53,11 @@ class NodeAnnotation:
 
 @dataclass
 class Plan:
+    """What a ruleset annotates on one graph: the annotation of each node (with the
+    rule that made it). The matches themselves are not kept: the plan outlives the
+    annotate call (``RulesetQuantizer.last_plan``), and nothing reads them after it."""
+
     annotations: dict[Node, NodeAnnotation]
-    matches: list[Match]
     # node -> the torchao annotation other quantizers wrote before this plan was made
     existing: Mapping[Node, Any] = field(default_factory=dict)
 
@@ -322,7 +325,6 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state = State(compiled, existing)
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
-    matches: list[Match] = []
     placed: dict = {}   # shared Placed records (MatchEdges.placed)
     planned = state.planned
 
@@ -340,7 +342,6 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         if rule.selections and not all(edges.select(*selection)
                                        for selection in rule.selections):
             return False
-        matches.append(match)
         config, may_share = rule.memo.get("plan config") or _rule_config(rule)
         _annotate_match(match, edges, state, annotations, config, may_share)
         return True
@@ -366,4 +367,4 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
             for head in matcher.candidates(rule, state):
                 if (head in planned or bool(existing) and state.taken(head)) == amend:
                     accept(rule, head)
-    return Plan(annotations, matches, existing)
+    return Plan(annotations, existing)

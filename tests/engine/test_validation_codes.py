@@ -45,7 +45,7 @@ def test_qr603_sharing_cycle():
     note = NodeAnnotation(relu, rule)
     note.inputs[source] = Placed(shared, "input", (relu,))          # input shares output
     note.output = Placed(shared, "output", ((source, relu),))       # output shares input
-    codes = {d.code for d in validate(Plan({relu: note}, []))}
+    codes = {d.code for d in validate(Plan({relu: note}))}
     assert codes == {"QR603"}
 
 
