@@ -73,3 +73,30 @@ def test_shortcut_answers_as_the_compiled_predicate(text, half_planned):
         assert predicate.holds(node, roles, state) == expected, node.name
         answers.append(expected)
     assert set(answers) == {True, False}, "the predicate should hold at some nodes only"
+
+
+def test_a_registered_fact_keeps_the_written_order(registered, half_planned):
+    """A predicate whose declarations are all qrules' own may run its cheapest
+    expression first (any failing one fails the step); one that reads a fact a user
+    registered runs as written: the registered fact is asked even though a cheaper
+    expression after it is false."""
+    from qrules.semantics import registry
+
+    graph, state, op = half_planned
+    asked = []
+    registry.register_fact("spy", "int", lambda role: asked.append(role.value) or 0)
+    registered.append((registry.FACTS, "spy"))
+    conv = next(n for n in graph.graph.nodes if n.op == "call_function"
+                and "conv" in str(n.target))
+    roles = bind_roles(conv, op)
+    written = _predicate("input.spy == 0 and input.spy == 0, is_node(input[5])")
+    assert written(StepContext(conv, roles, state)) is False
+    assert len(asked) == 2, "the registered fact runs first, as written"
+    # The same shape with qrules' own facts, both expressions false: the answer is
+    # the same in whatever order it runs, and explain reports the first false
+    # expression of the source, not the cheaper one.
+    own = _predicate("input.rank == 5 and input.rank == 5, is_node(input[5])")
+    context = StepContext(conv, roles, state)
+    assert own(context) is False
+    expr, values = own.first_failure(context)
+    assert expr is own.exprs[0] and values == "value: False"
