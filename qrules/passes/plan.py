@@ -133,12 +133,16 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
 WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
 
 
-def _rule_config(rule: CompiledRule) -> tuple[list, bool]:
-    """(``_config_order``, ``_may_share``) of a rule, worked out once per rule."""
+def _rule_config(rule: CompiledRule) -> tuple[list, bool, bool]:
+    """(``_config_order``, ``_may_share``, whether a chain match needs its
+    ``MatchEdges`` to be placed) of a rule, worked out once per rule: a config whose
+    specs all name no edge, on the head's own edges and the output, needs none."""
     found = rule.memo.get("plan config")
     if found is None:
         order = _config_order(rule)
-        found = rule.memo["plan config"] = (order, _may_share(order))
+        needs_edges = any(where is SELECTED_EDGES or (spec is not None and fixed is None)
+                          for _, _, spec, where, fixed in order)
+        found = rule.memo["plan config"] = (order, _may_share(order), needs_edges)
     return found
 
 
@@ -170,8 +174,10 @@ def _may_share(config: list) -> bool:
                for _, _, spec, _, _ in config)
 
 
-def _annotate_match(match: Match, edges: MatchEdges, plan_state: State, out: dict,
-                    config: list, may_share: bool) -> None:
+def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State,
+                    out: dict, config: list, may_share: bool) -> None:
+    """Plan the match's annotations into ``out``. ``edges`` may be None for a chain
+    whose config needs none (``_rule_config``)."""
     rule = match.rule
     floats = plan_state.floats
     notes = {}   # a loop, not a comprehension: no extra frame per match
@@ -337,12 +343,13 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        edges = MatchEdges(match, state, placed)
+        config, may_share, needs_edges = rule.memo.get("plan config") or _rule_config(rule)
+        edges = MatchEdges(match, state, placed) if (
+            needs_edges or rule.selections or match.is_region) else None
         # `input[first quantized]` with no such input and no `else`: no match here.
         if rule.selections and not all(edges.select(*selection)
                                        for selection in rule.selections):
             return False
-        config, may_share = rule.memo.get("plan config") or _rule_config(rule)
         _annotate_match(match, edges, state, annotations, config, may_share)
         return True
 
