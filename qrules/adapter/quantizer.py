@@ -381,10 +381,10 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
         built[id(placed)] = shared
         return shared
 
-    # id(rule) -> (annotation class, its pattern-output flag, provenance, node marker),
-    # once per rule and call. One provenance record per rule, shared by the nodes it
-    # annotated (readers copy or replace it, never change it); an amended node gets
-    # its own.
+    # id(rule) -> (annotation class, its pattern-output flag, provenance, the {node:
+    # quantized?} of its kind's node marker or None), once per rule and call. One
+    # provenance record per rule, shared by the nodes it annotated (readers copy or
+    # replace it, never change it); an amended node gets its own.
     per_rule: dict[int, tuple] = {}
     kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
     marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
@@ -396,8 +396,10 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
             if kind not in kinds:
                 kinds[kind] = (*_annotation_factory(kind), _marker(kind))
             annotation_class, flag, marker = kinds[kind]
-            written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marker)
-        annotation_class, flag, provenance, marker = written
+            # The kind's {node: quantized?} for its node marker, found once per rule.
+            marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
+            written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marks)
+        annotation_class, flag, provenance, marks = written
         input_map = {}   # a loop, not a comprehension: no extra frame per node
         for source, placed in note.inputs.items():
             input_map[source] = None if placed is None else (known(id(placed))
@@ -416,9 +418,8 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
             provenance = _provenance(rule)
             provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
         node.meta[PROVENANCE_KEY] = provenance
-        if marker is not None:
-            marked.setdefault(rule.annotation_kind, (marker, {}))[1][node] = (
-                rule.config is not None)
+        if marks is not None:
+            marks[node] = rule.config is not None
     # The annotation kinds' node markers (backend metadata beside the annotation).
     for marker, quantized in marked.values():
         resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
