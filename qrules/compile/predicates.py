@@ -91,6 +91,8 @@ def _source_question(general):
         if verdict is None:
             verdict = verdicts[found] = general(ctx, params)
         return verdict
+    # What StepPredicate.holds reads to answer from the verdicts without a call.
+    evaluate.verdicts, evaluate.function = verdicts, function
     return evaluate
 
 
@@ -291,7 +293,7 @@ class StepPredicate:
     so its result for a node holds for the whole annotate call (the matcher caches
     it: every conv2d rule of a ruleset shares `conv2d[source(...)]`)."""
 
-    __slots__ = ("exprs", "params", "static", "key", "compiled", "checks")
+    __slots__ = ("exprs", "params", "static", "key", "compiled", "checks", "sources")
 
     def __init__(self, exprs: tuple, params: dict):
         self.exprs = exprs
@@ -307,6 +309,10 @@ class StepPredicate:
         ordered = sorted(exprs, key=_size) if all(
             id(found) in built_in for found in declared) else exprs
         self.compiled = tuple(_compile(expr) for expr in ordered)
+        # Only literal `source(...)` questions (X86's `conv2d[source("torch.nn.Conv2d",
+        # ...)]`): `holds` reads their verdicts for the node's sources directly.
+        self.sources = self.compiled if all(
+            hasattr(evaluate, "verdicts") for evaluate in self.compiled) else None
         # Only annotations change while one graph is annotated; tensor facts, users,
         # modules and sources do not.
         self.static = not any(found.reads_annotations for found in declared)
@@ -317,6 +323,8 @@ class StepPredicate:
         only (``checks``) asks them of ``state`` without building the context."""
         checks = self.checks
         if checks is None:
+            if self.sources is not None:
+                return self._source_verdicts(node, roles, state)
             return self(StepContext(node, roles, state))
         functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
         for negated, role, question, name, function, fact in checks:
@@ -326,6 +334,24 @@ class StepPredicate:
             value = producer_of(roles, node, role)
             answer = bool(value is not None and getattr(state, question)(value))
             if answer == negated:
+                return False
+        return True
+
+    def _source_verdicts(self, node, roles: dict, state) -> bool:
+        """``holds`` of a predicate of literal `source(...)` questions: each one's
+        verdict for the node's source names, once they are known (the first node with
+        those names, or another declaration of `source`, goes the compiled way)."""
+        context = StepContext(node, roles, state)
+        try:
+            found = context.sources()
+        except (LookupError, TypeError, ValueError, AttributeError, IndexError):
+            return self(context)   # as compiled: what raises makes the step false
+        function = registry.PREDICATE_FUNCTIONS.get("source")
+        for evaluate in self.sources:
+            verdict = evaluate.verdicts.get(found)
+            if verdict is None or evaluate.function is not function:
+                return self(context)
+            if not verdict:
                 return False
         return True
 

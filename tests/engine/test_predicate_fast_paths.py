@@ -1,7 +1,8 @@
 """The matcher's shortcuts for the commonest predicates give the compiled predicate's
 answer: ``StepPredicate.holds`` (producer questions asked of the annotation state
-without a step context) and the per-predicate ``source(...)`` verdicts, at every node
-of resnet18 with half of its nodes planned by the xnnpack ruleset."""
+without a step context, literal ``source(...)`` questions answered from their
+verdicts) and the per-predicate ``source(...)`` verdicts, at every node of resnet18
+with half of its nodes planned by the xnnpack ruleset."""
 
 import copy
 
@@ -60,6 +61,8 @@ def test_shortcut_answers_as_the_compiled_predicate(text, half_planned):
     graph, state, op = half_planned
     predicate = _predicate(text)
     assert (predicate.checks is not None) == (text in SHORTCUT)
+    # Literal `source(...)` questions alone answer from their verdicts (`sources`).
+    assert (predicate.sources is not None) == (text == GENERAL[0])
     answers = []
     for node in graph.graph.nodes:
         if node.op != "call_function":
