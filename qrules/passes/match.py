@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, target_key
 from qrules.compile.predicates import StepContext
 from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
@@ -227,9 +228,10 @@ class Matcher:
         if op is None or blocked:
             shaped = False
         elif kind == "call_function":
-            shaped = rule.any_dtype or state.floats.get(node)
-            if shaped is None:
-                shaped = state.is_float(node)
+            floats = state.floats
+            shaped = rule.any_dtype or floats.get(node)
+            if shaped is None:   # State.is_float, inline: once per node
+                shaped = floats[node] = is_float_value(node)
         else:
             shaped = kind in ("placeholder", "output")
         if not shaped:

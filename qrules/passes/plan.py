@@ -225,8 +225,8 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
         for source, user in selected:
             if isinstance(source, Node):
                 floating = floats.get(source)
-                if floating is None:
-                    floating = plan_state.is_float(source)
+                if floating is None:   # State.is_float, inline: once per source node
+                    floating = floats[source] = is_float_value(source)
                 if not floating:
                     continue  # integer and bool tensors are never quantized
             elif source is None or spec is None:
