@@ -63,7 +63,7 @@ class CompiledStep:
 
     def op_for(self, key: int) -> Optional[OpMatch]:
         """The first op of the step accepting a node of this ``target_key``."""
-        return self.by_key.get(key)
+        return self._by_key.get(key)
 
     @cached_property
     def any_match(self) -> Optional[OpMatch]:
@@ -71,9 +71,7 @@ class CompiledStep:
         return next((op for op in self.ops if op.name == "any"), None) if self.any_op else None
 
     @cached_property
-    def by_key(self) -> dict:
-        """``target_key`` -> the first op of the step accepting it (``op_for``, which
-        the matcher reads directly)."""
+    def _by_key(self) -> dict:
         # target key -> the first op accepting it: one int hash per candidate node
         # instead of one OpOverload hash per op. Built on first use; the step is
         # frozen, so it never goes stale.
@@ -137,15 +135,14 @@ class CompiledRule:
 
     def head_keys(self) -> frozenset:
         """The ``target_key``s of the ops its expansions start with."""
-        return self.heads[0]
+        return self._heads[0]
 
     def head_is_open(self) -> bool:
         """Matches at any node (wildcard or region head): not indexable by target."""
-        return self.heads[1]
+        return self._heads[1]
 
     @cached_property
-    def heads(self) -> tuple[frozenset, bool]:
-        """(``head_keys()``, ``head_is_open()``), which the matcher reads directly."""
+    def _heads(self) -> tuple[frozenset, bool]:
         # Asked for every rule by every plan: computed once per compiled rule.
         heads: set = set()
         for steps in self.expansions:
@@ -161,20 +158,19 @@ class CompiledRule:
         by_target, open_ones = self._expansions_by_target
         return by_target.get(key, open_ones)
 
-    def tries_at(self, key: int) -> tuple:   # the matcher reads `tries` first
+    def tries_at(self, key: int) -> tuple:
         """``expansions_at(key)`` paired with what the head's next node must be:
         the targets of the second step when the head's own output feeds it (no
         getitem between, no `any` or region there), else None. A head none of whose
         users has one of them fails at the second step: annotating skips it untried."""
-        tries = self.tries.get(key)
+        tries = self._tries.get(key)
         if tries is None:
-            tries = self.tries[key] = tuple(
+            tries = self._tries[key] = tuple(
                 (steps, _next_targets(steps)) for steps in self.expansions_at(key))
         return tries
 
     @cached_property
-    def tries(self) -> dict:
-        """``tries_at`` per target key, as far as worked out."""
+    def _tries(self) -> dict:
         return {}
 
     @cached_property
@@ -184,7 +180,7 @@ class CompiledRule:
 
         by_target = {key: tuple(steps for steps in self.expansions if is_open(steps)
                                 or steps[0].op_for(key) is not None)
-                     for key in self.heads[0]}
+                     for key in self._heads[0]}
         return by_target, tuple(steps for steps in self.expansions if is_open(steps))
 
 

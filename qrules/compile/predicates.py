@@ -305,9 +305,8 @@ class StepPredicate:
         # state, failing only with the errors __call__ catches), the cheapest run
         # first: `(add | mul)[..., not is_node(input[1])]` fails before the dtype and
         # value checks of the other input. explain's first_failure keeps source order.
-        built_in = {id(found) for found in BUILT_IN_DECLARATIONS}
         ordered = sorted(exprs, key=_size) if all(
-            id(found) in built_in for found in declared) else exprs
+            id(found) in _BUILT_IN_IDS for found in declared) else exprs
         self.compiled = tuple(_compile(expr) for expr in ordered)
         # Only literal `source(...)` questions (X86's `conv2d[source("torch.nn.Conv2d",
         # ...)]`): `holds` reads their verdicts for the node's sources directly.
@@ -405,6 +404,10 @@ def _read_values(expr, ctx: StepContext, params: dict) -> str:
                 ZeroDivisionError) as err:
             shown.append(f"{name}: error: {err}")
     return ", ".join(shown)
+
+
+#: The identities of qrules' own declarations (BUILT_IN_DECLARATIONS holds them).
+_BUILT_IN_IDS = frozenset(map(id, BUILT_IN_DECLARATIONS))
 
 
 def _size(expr) -> int:

@@ -123,17 +123,14 @@ class MatchEdges:
         if ref.role == "output":
             return match.output_node()
         index = ref.index
-        if ref.step is None and ref.role != "extra" and not match.is_region and (
+        if ref.step is None and ref.role != "extra" and (
                 index is None or type(index) is int and index >= 0):
-            # `producer(input)`, `input[1]` of a chain: one of its head's own edges,
-            # what `select` would pick, read from the head's roles.
-            values = match.roles[0].get(ref.role, ())
+            # `producer(input)`, `input[1]`: one of the head's own edges, what `select`
+            # picks, without the edge table it keeps.
             position = index or 0
-            if position >= len(values):
-                return None
-            source = values[position]
-            return source if ref.producer else (source, match.nodes[0])
-        picked = self.select(ref.step, ref.role, 0 if ref.index is None else ref.index)
+            picked = self.head_edges(ref.role)[position:position + 1]
+        else:
+            picked = self.select(ref.step, ref.role, 0 if index is None else index)
         if not picked:
             return None
         # `ROLE[each PRED]` in a reference names the edge its entry is being placed on.

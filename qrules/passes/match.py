@@ -17,7 +17,6 @@ from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, target_key
 from qrules.compile.predicates import StepContext
 from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
@@ -92,9 +91,9 @@ class Matcher:
         """The nodes the rule may match at, in graph order. With ``state``, a rule
         whose heads are module regions skips the nodes taken already before reading
         their module stacks (it cannot match at them): the caller visits them later."""
-        keys, open_head = rule.heads
-        if open_head:
+        if rule.head_is_open():
             return self._open_candidates(rule, state)
+        keys = rule.head_keys()
         heads = self._heads.get(keys)
         if heads is None:
             heads = []
@@ -143,8 +142,7 @@ class Matcher:
         if self.misses is not None:
             tries = tuple((steps, None) for steps in rule.expansions)
         else:
-            key = key_of[head]
-            tries = rule.tries.get(key) or rule.tries_at(key)
+            tries = rule.tries_at(key_of[head])
         for steps, follow in tries:
             if follow is not None:
                 for user in head.users:
@@ -213,7 +211,7 @@ class Matcher:
         # The op first: it is in the matcher's own index, while the float test reads
         # the node's value from its meta (memory nothing else here touches).
         kind = node.op
-        op = step.by_key.get(self.key_of[node])   # step.op_for
+        op = step.op_for(self.key_of[node])
         if op is None and kind == "call_function":
             op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills
@@ -228,10 +226,7 @@ class Matcher:
         if op is None or blocked:
             shaped = False
         elif kind == "call_function":
-            floats = state.floats
-            shaped = rule.any_dtype or floats.get(node)
-            if shaped is None:   # State.is_float, inline: once per node
-                shaped = floats[node] = is_float_value(node)
+            shaped = rule.any_dtype or state.is_float(node)
         else:
             shaped = kind in ("placeholder", "output")
         if not shaped:

@@ -179,7 +179,6 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
     """Plan the match's annotations into ``out``. ``edges`` may be None for a chain
     whose config needs none (``_rule_config``)."""
     rule = match.rule
-    floats = plan_state.floats
     notes = {}   # a loop, not a comprehension: no extra frame per match
     for node in match.nodes:
         notes[node] = NodeAnnotation(node, rule)
@@ -224,10 +223,7 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
             selected = edges.head_edges(key.role)
         for source, user in selected:
             if isinstance(source, Node):
-                floating = floats.get(source)
-                if floating is None:   # State.is_float, inline: once per source node
-                    floating = floats[source] = is_float_value(source)
-                if not floating:
+                if not plan_state.is_float(source):
                     continue  # integer and bool tensors are never quantized
             elif source is None or spec is None:
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`
@@ -332,10 +328,6 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
     placed: dict = {}   # shared Placed records (MatchEdges.placed)
-    planned = state.planned
-
-    def free(head: Node) -> bool:   # State.taken, inline where it is asked most
-        return not (head in planned or bool(existing) and state.taken(head))
 
     def accept(rule: CompiledRule, head: Node) -> bool:
         """Take the rule's match at ``head``, if it has one. The caller has checked
@@ -343,7 +335,7 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        config, may_share, needs_edges = rule.memo.get("plan config") or _rule_config(rule)
+        config, may_share, needs_edges = _rule_config(rule)
         edges = MatchEdges(match, state, placed) if (
             needs_edges or rule.selections or match.is_region) else None
         # `input[first quantized]` with no such input and no `else`: no match here.
@@ -366,12 +358,12 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
             for head in sorted(at, key=matcher.order.__getitem__):
                 for rule in at[head]:
                     # amend rules visit only taken heads, the others only free ones
-                    if free(head) != rule.amend and accept(rule, head):
+                    if state.taken(head) == rule.amend and accept(rule, head):
                         break
             continue
         for rule in rules:
             amend = rule.amend
             for head in matcher.candidates(rule, state):
-                if (head in planned or bool(existing) and state.taken(head)) == amend:
+                if state.taken(head) == amend:
                     accept(rule, head)
     return Plan(annotations, existing)

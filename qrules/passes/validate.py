@@ -61,13 +61,13 @@ def _rank(value) -> int:
     return val.dim() if hasattr(val, "dim") else 0
 
 
-def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], tensor,
-                  plan: Plan, out: list[Diagnostic]) -> None:
+def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], plan: Plan,
+                  out: list[Diagnostic]) -> None:
     """Check a spec placed on the input edge from ``source`` (None: on the output)."""
     spec = placed.spec
     axis = spec.per_channel_axis
     if axis is not None:
-        rank = _rank(tensor)
+        rank = _rank(source if source is not None else note.node)
         if axis >= rank:
             where = f"input `{source.name}`" if source is not None else "its output"
             out.append(_report("QR604", note, f"`{placed.key}` quantizes {where} per channel "
@@ -119,9 +119,9 @@ def validate(plan: Plan) -> list[Diagnostic]:
                     "inputs, or convert scalars first with `transform scalars_to_attrs`"))
                 continue
             if needs_check(placed):
-                _check_placed(note, placed, source, source, plan, out)
+                _check_placed(note, placed, source, plan, out)
         if note.output is not None and needs_check(note.output):
-            _check_placed(note, note.output, None, node, plan, out)
+            _check_placed(note, note.output, None, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
 
