@@ -241,11 +241,26 @@ class Matcher:
                                f"{' | '.join(o.name for o in step.ops)}, found "
                                f"{node.target}", depth, node)
             return None
+        return op, self.roles_of(op, node)
+
+    def roles_of(self, op, node: Node) -> dict:
+        """``bind_roles(node, op)``, once per (op, node) and annotate call."""
         key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = bind_roles(node, op)
-        return op, roles
+        return roles
+
+    def holds(self, predicate, op, node: Node, roles: dict, state: State) -> bool:
+        """Do a step's predicates hold at ``node``? A static one (same text and
+        parameters on the same node: same answer) is asked once per annotate call."""
+        if not predicate.static:
+            return predicate.holds(node, roles, state)
+        key = (id(predicate), id(op), node)
+        passed = self._static.get(key)
+        if passed is None:
+            passed = self._static[key] = predicate.holds(node, roles, state)
+        return passed
 
     def _miss_shape(self, step, node, state, amend, blocked, depth) -> None:
         if node.op not in ("call_function", "placeholder", "output"):
@@ -277,20 +292,11 @@ class Matcher:
     def _finish(self, rule, steps, nodes, ops, roles, interior, state) -> Optional[Match]:
         """The match of a chain whose every step has the right shape, if its steps'
         predicates hold."""
-        static = self._static
         for step, node, op, role in zip(steps, nodes, ops, roles):
             predicate = step.predicate
             if predicate is None:
                 continue
-            if predicate.static:
-                # Same predicate (by text and parameters) on the same node: same answer.
-                cache_key = (id(predicate), id(op), node)
-                passed = static.get(cache_key)
-                if passed is None:
-                    passed = static[cache_key] = predicate.holds(node, role, state)
-            else:
-                passed = predicate.holds(node, role, state)
-            if not passed:
+            if not self.holds(predicate, op, node, role, state):
                 if self.misses is not None:
                     self._miss_predicate(step, node, role, state, len(nodes))
                 return None

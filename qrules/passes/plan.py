@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from dataclasses import dataclass, field
 from itertools import groupby, repeat
 from operator import attrgetter, getitem
 from typing import Any, Mapping, Optional
@@ -22,53 +21,12 @@ from qrules.compile.predicates import StepContext, evaluate
 from qrules.passes.bindings import Match
 from qrules.passes.edges import Edge, MatchEdges
 from qrules.passes.match import Matcher
+from qrules.passes.templates import plan_match, plan_one_step, template
+from qrules.passes.placing import (
+    HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge, rule_config,
+)
 from qrules.passes.state import State
 from qrules.semantics.values import MatchExpr, Spec
-
-
-@dataclass(slots=True)
-class Placed:
-    """A spec on one edge, with its same_as/derived references resolved to edges."""
-
-    spec: Spec
-    key: str                       # the config key that put it there, e.g. "input[1]"
-    refs: tuple[Edge, ...] = ()
-
-
-@dataclass(slots=True)
-class NodeAnnotation:
-    node: Node
-    rule: CompiledRule
-    inputs: dict[Any, Optional[Placed]] = field(default_factory=dict)
-    output: Optional[Placed] = None
-    output_key: Optional[str] = None
-    # Tuples: most notes have neither, and an empty tuple costs no allocation.
-    errors: tuple[tuple[str, str], ...] = ()  # (code, message)
-    amended_by: tuple[str, ...] = ()  # `amend` rules that filled edges
-    # The last node of a match that quantized its `input` edges (a fused int8 pattern,
-    # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
-    # even when the config leaves the output itself to the next op.
-    ends_quantized_pattern: bool = False
-
-
-@dataclass
-class Plan:
-    """What a ruleset annotates on one graph: the annotation of each node (with the
-    rule that made it). The matches themselves are not kept: the plan outlives the
-    annotate call (``RulesetQuantizer.last_plan``), and nothing reads them after it."""
-
-    annotations: dict[Node, NodeAnnotation]
-    # node -> the torchao annotation other quantizers wrote before this plan was made
-    existing: Mapping[Node, Any] = field(default_factory=dict)
-
-
-def _key_text(key) -> str:
-    text = f"{key.step}.{key.role}" if key.step else key.role
-    return text if key.index is None else f"{text}[{key.index}]"
-
-
-def _specificity(key) -> int:
-    return (key.step is not None) * 2 + (key.index is not None)
 
 
 def _place(spec: Spec, key_text: str, edges: MatchEdges,
@@ -80,7 +38,7 @@ def _place(spec: Spec, key_text: str, edges: MatchEdges,
         if edges.neighbour is None:
             return _place(spec.at_io, key_text, edges)
         return dataclasses.replace(edges.neighbour, key=key_text), None
-    if _names_no_edge(spec):
+    if names_no_edge(spec):
         return _shared_placed(edges.placed, spec, key_text), None
     missing = None
     if getattr(spec, "reads_match", False):
@@ -112,12 +70,6 @@ def _with_match_args(spec, edges: MatchEdges) -> tuple[Any, Optional[str]]:
     return dataclasses.replace(spec, fn_args=tuple(values)), missing
 
 
-def _names_no_edge(spec: Spec) -> bool:
-    """Is the spec placed the same wherever it goes: no `same_as`/derived reference to
-    resolve, no argument read from the match, no neighbour to copy?"""
-    return not (spec.copies_neighbour or spec.refs or getattr(spec, "reads_match", False))
-
-
 def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
     """The one `Placed` of a spec that names no edge under one config key: placed on no
     edge of its own, it is the same record wherever a rule of the plan puts it."""
@@ -125,53 +77,6 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
     if found is None:
         found = placed[(id(spec), key_text)] = Placed(spec, key_text)
     return found
-
-
-# Where a config key puts its spec (`_config_order`): the match's whole output
-# (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`:
-# `MatchEdges.head_edges`), or edges `MatchEdges.select` works out.
-WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
-
-
-def _rule_config(rule: CompiledRule) -> tuple[list, bool, bool]:
-    """(``_config_order``, ``_may_share``, whether a chain match needs its
-    ``MatchEdges`` to be placed) of a rule, worked out once per rule: a config whose
-    specs all name no edge, on the head's own edges and the output, needs none."""
-    found = rule.memo.get("plan config")
-    if found is None:
-        order = _config_order(rule)
-        needs_edges = any(where is SELECTED_EDGES or (spec is not None and fixed is None)
-                          for _, _, spec, where, fixed in order)
-        found = rule.memo["plan config"] = (order, _may_share(order), needs_edges)
-    return found
-
-
-def _config_order(rule: CompiledRule) -> list:
-    """(key, its text, spec, where it goes, its `Placed` if it names no edge) of a
-    rule's config, least specific key first: the order its specs are placed in (a
-    more specific key overrides a general one). A spec that names no edge is placed
-    the same on every edge and in every plan: one record per rule and key."""
-    ordered = sorted(rule.config or (), key=lambda kv: _specificity(kv[0]))
-    config = []
-    for key, spec in ordered:
-        text = _key_text(key)
-        fixed = Placed(spec, text) if spec is not None and _names_no_edge(spec) else None
-        if key.role == "output" and key.step is None:
-            where = WHOLE_OUTPUT
-        elif key.step is None and key.index is None and key.role != "extra":
-            where = HEAD_EDGES
-        else:
-            where = SELECTED_EDGES
-        config.append((key, text, spec, where, fixed))
-    return config
-
-
-def _may_share(config: list) -> bool:
-    """Can a match of this config place a spec that shares an input's observer (so
-    that `_owners_first` has inputs to reorder)? `neighbour()` copies whatever spec
-    is next to it."""
-    return any(spec is not None and (spec.shares or spec.copies_neighbour)
-               for _, _, spec, _, _ in config)
 
 
 def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State,
@@ -335,7 +240,11 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
         match = matcher.try_rule(rule, head, state)
         if match is None:
             return False
-        config, may_share, needs_edges = _rule_config(rule)
+        found = template(rule)
+        if found is not None:
+            plan_match(match, found, state, annotations)
+            return True
+        config, may_share, needs_edges = rule_config(rule)
         edges = MatchEdges(match, state, placed) if (
             needs_edges or rule.selections or match.is_region) else None
         # `input[first quantized]` with no such input and no `else`: no match here.
@@ -362,6 +271,11 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
                         break
             continue
         for rule in rules:
+            found = template(rule)
+            if found is not None and found.one_step:
+                plan_one_step(rule, found, matcher.candidates(rule, state), matcher, state,
+                              annotations)
+                continue
             amend = rule.amend
             for head in matcher.candidates(rule, state):
                 if state.taken(head) == amend:

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 from torch.fx import Node
 
 from qrules.diagnostics import Diagnostic, Note, diagnostic
-from qrules.passes.plan import NodeAnnotation, Placed, Plan
+from qrules.passes.placing import NodeAnnotation, Placed, Plan
 
 
 def _report(code: str, note: NodeAnnotation, message: str) -> Diagnostic:

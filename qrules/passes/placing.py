@@ -1,0 +1,117 @@
+"""What a plan records, and where a rule's config puts its specs.
+
+A plan (``qrules.passes.plan``) says, per node, which ``Placed`` spec each input edge
+and the output get and which rule decided it (``NodeAnnotation``). How a rule's config
+keys are placed is worked out once per compiled rule (``rule_config``): their order
+(least specific first, so a specific key overrides a general one), where each goes,
+and one shared ``Placed`` for every spec that names no edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from torch.fx import Node
+
+from qrules.compile.matchers import CompiledRule
+from qrules.passes.edges import Edge
+from qrules.semantics.values import Spec
+
+
+@dataclass(slots=True)
+class Placed:
+    """A spec on one edge, with its same_as/derived references resolved to edges."""
+
+    spec: Spec
+    key: str                       # the config key that put it there, e.g. "input[1]"
+    refs: tuple[Edge, ...] = ()
+
+
+@dataclass(slots=True)
+class NodeAnnotation:
+    node: Node
+    rule: CompiledRule
+    inputs: dict[Any, Optional[Placed]] = field(default_factory=dict)
+    output: Optional[Placed] = None
+    output_key: Optional[str] = None
+    # Tuples: most notes have neither, and an empty tuple costs no allocation.
+    errors: tuple[tuple[str, str], ...] = ()  # (code, message)
+    amended_by: tuple[str, ...] = ()  # `amend` rules that filled edges
+    # The last node of a match that quantized its `input` edges (a fused int8 pattern,
+    # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
+    # even when the config leaves the output itself to the next op.
+    ends_quantized_pattern: bool = False
+
+
+@dataclass
+class Plan:
+    """What a ruleset annotates on one graph: the annotation of each node (with the
+    rule that made it). The matches themselves are not kept: the plan outlives the
+    annotate call (``RulesetQuantizer.last_plan``), and nothing reads them after it."""
+
+    annotations: dict[Node, NodeAnnotation]
+    # node -> the torchao annotation other quantizers wrote before this plan was made
+    existing: Mapping[Node, Any] = field(default_factory=dict)
+
+
+def key_text(key) -> str:
+    text = f"{key.step}.{key.role}" if key.step else key.role
+    return text if key.index is None else f"{text}[{key.index}]"
+
+
+def specificity(key) -> int:
+    return (key.step is not None) * 2 + (key.index is not None)
+
+
+def names_no_edge(spec: Spec) -> bool:
+    """Is the spec placed the same wherever it goes: no `same_as`/derived reference to
+    resolve, no argument read from the match, no neighbour to copy?"""
+    return not (spec.copies_neighbour or spec.refs or getattr(spec, "reads_match", False))
+
+
+# Where a config key puts its spec (`config_order`): the match's whole output
+# (`output`, `output[*]`), the head's own edges of one role (`input`, `weight`:
+# `MatchEdges.head_edges`), or edges `MatchEdges.select` works out.
+WHOLE_OUTPUT, HEAD_EDGES, SELECTED_EDGES = "whole output", "head edges", "selected edges"
+
+
+def rule_config(rule: CompiledRule) -> tuple[list, bool, bool]:
+    """(``config_order``, ``may_share``, whether a chain match needs its
+    ``MatchEdges`` to be placed) of a rule, worked out once per rule: a config whose
+    specs all name no edge, on the head's own edges and the output, needs none."""
+    found = rule.memo.get("plan config")
+    if found is None:
+        order = config_order(rule)
+        needs_edges = any(where is SELECTED_EDGES or (spec is not None and fixed is None)
+                          for _, _, spec, where, fixed in order)
+        found = rule.memo["plan config"] = (order, may_share(order), needs_edges)
+    return found
+
+
+def config_order(rule: CompiledRule) -> list:
+    """(key, its text, spec, where it goes, its `Placed` if it names no edge) of a
+    rule's config, least specific key first: the order its specs are placed in (a
+    more specific key overrides a general one). A spec that names no edge is placed
+    the same on every edge and in every plan: one record per rule and key."""
+    ordered = sorted(rule.config or (), key=lambda kv: specificity(kv[0]))
+    config = []
+    for key, spec in ordered:
+        text = key_text(key)
+        fixed = Placed(spec, text) if spec is not None and names_no_edge(spec) else None
+        if key.role == "output" and key.step is None:
+            where = WHOLE_OUTPUT
+        elif key.step is None and key.index is None and key.role != "extra":
+            where = HEAD_EDGES
+        else:
+            where = SELECTED_EDGES
+        config.append((key, text, spec, where, fixed))
+    return config
+
+
+def may_share(config: list) -> bool:
+    """Can a match of this config place a spec that shares an input's observer (so
+    that `_owners_first` has inputs to reorder)? `neighbour()` copies whatever spec
+    is next to it."""
+    return any(spec is not None and (spec.shares or spec.copies_neighbour)
+               for _, _, spec, _, _ in config)

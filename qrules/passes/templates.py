@@ -1,0 +1,247 @@
+"""Plan rules whose config places specs that name no edge, from a template.
+
+Most rules of the built-in rulesets place specs that name no edge, or only the
+producer of one of the head's own edges: `conv2d -> relu? : { input: act, weight: w8,
+bias: none, output: act } takes(conv2d, weight, bias)`, `relu[quantized(input)] :
+{ input: same_as(producer(input)), output: same_as(producer(input)) }`. Their matches
+need nothing the general planner works out per match (an edge table, references into
+the match), so a ``Template``, worked out once per rule, says which ``Placed`` each of
+the head's edges and the output get (``plan_match``). A rule of one op and no scope is
+also matched here, over all its candidate heads in one loop (``plan_one_step``): what
+``Matcher.try_rule`` would find there, without a ``Match`` record per head.
+What a template plans is what ``plan._annotate_match`` plans for the same match
+(tests/engine/test_templates.py compares the two on every built-in ruleset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple, Optional
+
+from torch.fx import Node
+
+from qrules.compile.matchers import CompiledRule, GraphNodeKind
+from qrules.passes.bindings import Match, takes_plan
+from qrules.passes.match import Matcher
+from qrules.passes.placing import HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config
+from qrules.passes.state import State
+from qrules.semantics.values import Spec
+
+
+class Entry(NamedTuple):
+    """One config key of a one-op rule, as placed on its edges or its output."""
+
+    role: str                    # the role whose edges it names (`output`: the output)
+    is_output: bool              # it places the op's output, not edges into it
+    position: Optional[int]      # which of the role's values; None: all of them
+    fixed: Optional[Placed]      # the one Placed of a spec naming no edge, else None
+    spec: Optional[Spec]         # None: `none`
+    key: str                     # the config key's text, for the Placed it makes
+    # The head edges a `same_as(producer(ROLE[N]))` spec refers to: (role, position,
+    # the reference's text); None when the spec names no edge.
+    refs: Optional[tuple[tuple[str, int, str], ...]] = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """What a rule places at every match, worked out from its config once."""
+
+    entries: tuple[Entry, ...]        # the config's keys, in placing order
+    # A rule of one op (each op of an alternation one expansion) and no scope, which
+    # ``plan_one_step`` matches too: what its `takes(...)` names, ("head",) for the op
+    # itself and (role, position or None) for producers of a role, in the order
+    # named (None without `takes`).
+    one_step: bool = False
+    owned: Optional[tuple[tuple, ...]] = None
+
+
+def template(rule: CompiledRule) -> Optional[Template]:
+    """The rule's template, or None when the general planner must plan it: a region,
+    graph inputs or outputs, a spec referring to anything but the producer of one of
+    the head's own edges, a key naming a later step, an output item or an `extra`
+    edge, `amend`, `any_dtype`, `ROLE[first ...]` selections. Worked out once per
+    compiled rule."""
+    found = rule.memo.get("template", False)
+    if found is False:
+        found = rule.memo["template"] = _template(rule)
+    return found
+
+
+def _template(rule: CompiledRule) -> Optional[Template]:
+    if rule.amend or rule.selections or rule.any_dtype:
+        return None
+    if any(step.region is not None or any(isinstance(target, GraphNodeKind)
+                                          for op in step.ops for target in op.targets)
+           for steps in rule.expansions for step in steps):
+        return None
+    entries = []
+    for key, text, spec, where, fixed in rule_config(rule)[0]:
+        refs = None
+        if spec is not None and fixed is None:
+            refs = _producer_refs(spec)
+            if refs is None:
+                return None   # it names an edge the template cannot resolve
+        if where is WHOLE_OUTPUT:
+            if key.index is not None:
+                return None
+            entries.append(Entry("output", True, None, fixed, spec, text, refs))
+        elif where is HEAD_EDGES:
+            entries.append(Entry(key.role, False, None, fixed, spec, text, refs))
+        elif key.step is None and key.role != "extra" and (
+                key.index == "*" or type(key.index) is int and key.index >= 0):
+            position = None if key.index == "*" else key.index
+            entries.append(Entry(key.role, False, position, fixed, spec, text, refs))
+        else:
+            return None
+    entries = tuple(entries)
+    if rule.per_node or rule.scopes or any(
+            len(steps) != 1 or steps[0].any_op
+            or any(op.output_item is not None for op in steps[0].ops)
+            for steps in rule.expansions):
+        return Template(entries)
+    if rule.takes is None:
+        return Template(entries, one_step=True)
+    # What `takes` names depends on the step's label: the same for every op of an
+    # alternation, or the rule's matches come from the general matcher.
+    plans = {takes_plan(rule.takes, [steps[0].label]) for steps in rule.expansions}
+    if len(plans) != 1:
+        return Template(entries)
+    owned = []
+    for item in plans.pop():
+        if item[0] == "steps":
+            owned.append(("head",))
+        elif item[0] == "role" and (item[3] is None or type(item[3]) is int
+                                    or item[3] == "*"):
+            owned.append((item[2], None if item[3] == "*" else item[3]))
+        else:
+            return Template(entries)   # a partition
+    return Template(entries, one_step=True, owned=tuple(owned))
+
+
+def _producer_refs(spec: Spec) -> Optional[tuple[tuple[str, int, str], ...]]:
+    """(role, position, text) of each `producer(ROLE[N])` the spec refers to, when
+    those are all it refers to (what ``MatchEdges.resolve`` reads from the head's own
+    edges); None for anything else: an edge into the match (which `_owners_first`
+    may reorder), a later step, `extra`, `neighbour()`, arguments read from the match."""
+    if spec.copies_neighbour or getattr(spec, "reads_match", False):
+        return None
+    refs = []
+    for ref in spec.refs:
+        index = ref.index
+        if not ref.producer or ref.step is not None or ref.role in ("extra", "output") \
+                or not (index is None or type(index) is int and index >= 0):
+            return None
+        refs.append((ref.role, index or 0, str(ref)))
+    return tuple(refs)
+
+
+def _placed(entry: Entry, roles: dict, errors: list) -> Optional[Placed]:
+    """The entry's Placed at one match: its one record, or one referring to the
+    producers it names (a reference the match lacks: QR602 in ``errors``)."""
+    if entry.refs is None:
+        return entry.fixed
+    refs = []
+    for role, position, text in entry.refs:
+        values = roles.get(role, ())
+        if position < len(values):
+            refs.append(values[position])
+        else:
+            errors.append(("QR602", f"`{entry.key}` refers to `{text}`, which this match "
+                                    "does not have"))
+    return Placed(entry.spec, entry.key, tuple(refs))
+
+
+def _picked(values: list, position: Optional[int]) -> list:
+    return values if position is None else values[position:position + 1]
+
+
+def plan_one_step(rule: CompiledRule, found: Template, heads: Iterable[Node],
+                  matcher: Matcher, state: State, out: dict) -> None:
+    """Match a one-step rule (``Template.one_step``) at ``heads`` (graph order) and
+    plan each match into ``out`` and the state before trying the next head, as the
+    general planner does; no ``Match`` record is made."""
+    tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
+    taken, is_float = state.taken, state.is_float
+    for head in heads:
+        if taken(head) or not is_float(head):
+            continue
+        # The first expansion (an op of `a | b`) that accepts the head and whose
+        # predicates hold there.
+        for (step,), _ in tries_at(key_of[head]):
+            op = step.op_for(key_of[head])
+            roles = matcher.roles_of(op, head)
+            predicate = step.predicate
+            if predicate is None or matcher.holds(predicate, op, head, roles, state):
+                break
+        else:
+            continue
+        _plan(rule, found, (head,), (), head, roles,
+              None if owned is None else _owned(owned, head, roles), state, out)
+
+
+def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
+    """Plan a match the general matcher found for a rule with a template (a chain)."""
+    last = match.ops[-1]
+    output_node = match.nodes[-1] if last is None or last.output_item is None \
+        else match.output_node()
+    _plan(match.rule, found, match.nodes, match.interior, output_node,
+          match.roles[0] if match.roles else {}, match.owned, state, out)
+
+
+def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Node,
+          roles: dict, owned: Optional[list], state: State, out: dict) -> None:
+    """The annotations of one match: an empty one on each of its nodes, the entries'
+    specs on the head's edges and the output, `takes` applied (``plan._own``), the
+    output marked as ending a quantized pattern when an input got a spec."""
+    head, is_float = nodes[0], state.is_float
+    notes = {}
+    for node in nodes:
+        notes[node] = NodeAnnotation(node, rule)
+    for node in interior:
+        notes[node] = NodeAnnotation(node, rule)
+    if output_node not in notes:
+        notes[output_node] = NodeAnnotation(output_node, rule)
+    errors: list = []
+    inputs = notes[head].inputs
+    for entry in found.entries:
+        if entry.is_output:
+            note = notes[output_node]
+            note.output = None if entry.spec is None else _placed(entry, roles, errors)
+            note.output_key = entry.key
+            if errors:
+                note.errors, errors = note.errors + tuple(errors), []
+            continue
+        for source in _picked(roles.get(entry.role, ()), entry.position):
+            if isinstance(source, Node):
+                if not is_float(source):
+                    continue   # integer and bool tensors are never quantized
+            elif source is None or entry.spec is None:
+                continue   # an optional argument left out; `none` on a constant
+            inputs[source] = None if entry.spec is None else _placed(entry, roles, errors)
+        if errors:
+            notes[head].errors, errors = notes[head].errors + tuple(errors), []
+    if owned is not None:
+        for node in [node for node, note in notes.items() if note.output is None
+                     and not note.inputs and node not in owned]:
+            del notes[node]   # `takes` leaves it out and nothing was placed on it
+        for node in owned:
+            if node not in notes:
+                notes[node] = NodeAnnotation(node, rule)
+    if head in notes and output_node in notes and any(
+            inputs.get(source) is not None for source in roles.get("input", ())):
+        notes[output_node].ends_quantized_pattern = True
+    out.update(notes)
+    state.planned.update(notes)
+
+
+def _owned(owned: tuple, head: Node, roles: dict) -> list[Node]:
+    """The nodes `takes(...)` names at one match, in the order named, each once."""
+    nodes = []
+    for item in owned:
+        if len(item) == 1:
+            nodes.append(head)
+            continue
+        for value in _picked(roles.get(item[0], ()), item[1]):
+            if isinstance(value, Node):
+                nodes.append(value)
+    return list(dict.fromkeys(nodes))
