@@ -305,7 +305,7 @@ class StepPredicate:
         # state, failing only with the errors __call__ catches), the cheapest run
         # first: `(add | mul)[..., not is_node(input[1])]` fails before the dtype and
         # value checks of the other input. explain's first_failure keeps source order.
-        ordered = sorted(exprs, key=_size) if all(
+        ordered = sorted(exprs, key=_cost) if all(
             id(found) in _BUILT_IN_IDS for found in declared) else exprs
         self.compiled = tuple(_compile(expr) for expr in ordered)
         # Only literal `source(...)` questions (X86's `conv2d[source("torch.nn.Conv2d",
@@ -410,9 +410,11 @@ def _read_values(expr, ctx: StepContext, params: dict) -> str:
 _BUILT_IN_IDS = frozenset(map(id, BUILT_IN_DECLARATIONS))
 
 
-def _size(expr) -> int:
-    """How many syntax nodes an expression has: its evaluation cost, roughly."""
-    return sum(1 for _ in tree.walk(expr))
+def _cost(expr) -> int:
+    """An expression's evaluation cost, roughly: its syntax nodes, a fact read
+    (`input[0].dtype`: a dispatch and a tensor's metadata) counting three, so that
+    `not is_node(input[1])` runs before `input[0].dtype == float32`."""
+    return sum(3 if isinstance(node, ast.Attribute) else 1 for node in tree.walk(expr))
 
 
 def compile_predicates(predicates, params: dict,
