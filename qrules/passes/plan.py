@@ -82,7 +82,7 @@ def _shared_placed(placed: dict, spec: Spec, key_text: str) -> Placed:
 def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State,
                     out: dict, config: list, may_share: bool) -> None:
     """Plan the match's annotations into ``out``. ``edges`` may be None for a chain
-    whose config needs none (``_rule_config``)."""
+    whose config needs none (``placing.rule_config``)."""
     rule = match.rule
     notes = {}   # a loop, not a comprehension: no extra frame per match
     for node in match.nodes:

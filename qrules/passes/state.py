@@ -21,7 +21,7 @@ class State:
 
     def __init__(self, compiled: Optional[CompiledRuleset] = None,
                  existing: Optional[Mapping[Node, Any]] = None):
-        self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.plan)
+        self.planned: dict[Node, Any] = {}   # node -> NodeAnnotation (qrules.passes.placing)
         # node -> the torchao annotation another quantizer wrote on it
         self.existing: Mapping[Node, Any] = existing if existing is not None else {}
         self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
