@@ -100,28 +100,36 @@ def takes_plan(takes, labels) -> tuple:
 
 def owned_nodes(match: Match, takes, partition_of, plan: Optional[tuple] = None
                 ) -> list[Node]:
-    """The nodes `takes(...)` names in this match: steps by label, producers by role,
-    `STEP.partition` (or `partition`, the first step's) the step's source partition;
-    getitems between steps always belong to the match. ``plan``: ``takes_plan`` of the
-    match's labels, when the caller keeps it per expansion."""
+    """The nodes `takes(...)` names in this match (``owned_in``). ``plan``:
+    ``takes_plan`` of the match's labels, when the caller keeps it per expansion."""
+    return owned_in(match.nodes, match.roles, match.interior, match.is_region,
+                    plan if plan is not None else takes_plan(takes, match.labels),
+                    partition_of)
+
+
+def owned_in(nodes: Sequence[Node], roles: Sequence[dict], interior: Sequence[Node],
+             is_region: bool, plan: tuple, partition_of) -> list[Node]:
+    """The nodes a ``takes_plan`` names among a match's steps (``nodes``, each with its
+    ``roles``): steps by label, producers by role, `STEP.partition` (or `partition`,
+    the first step's) the step's source partition; getitems between steps
+    (``interior``) always belong to the match. In the order named, each once."""
     owned: list[Node] = []
-    nodes = match.nodes
-    for item in plan if plan is not None else takes_plan(takes, match.labels):
+    for item in plan:
         kind = item[0]
         if kind == "steps":
             for index in item[1]:
                 owned.append(nodes[index])
         elif kind == "partition":
             # A region is one step made of all its members.
-            for member in nodes if match.is_region else (nodes[item[1]],):
+            for member in nodes if is_region else (nodes[item[1]],):
                 owned.extend(partition_of(member))
         else:
             _, step, role, index = item
-            values = match.roles[step].get(role, ())
+            values = roles[step].get(role, ())
             if index not in (None, "*"):
                 values = values[index:index + 1]
             for value in values:
                 if isinstance(value, Node):
                     owned.append(value)
-    owned.extend(match.interior)
+    owned.extend(interior)
     return list(dict.fromkeys(owned))

@@ -115,3 +115,17 @@ def may_share(config: list) -> bool:
     is next to it."""
     return any(spec is not None and (spec.shares or spec.copies_neighbour)
                for _, _, spec, _, _ in config)
+
+
+def take_owned(notes: dict, owned: list, rule: CompiledRule) -> None:
+    """`takes(...)` applied to one match's annotations: owned producers get an (empty)
+    annotation, which marks them; a step left out gets none unless the config put a
+    spec on one of its edges."""
+    # a few nodes: a list is searched as fast as a set is built
+    unplaced = [node for node, note in notes.items() if note.output is None
+                and not note.inputs and node not in owned]
+    for node in unplaced:
+        del notes[node]
+    for node in owned:
+        if node not in notes:
+            notes[node] = NodeAnnotation(node, rule)

@@ -24,6 +24,7 @@ from qrules.passes.match import Matcher
 from qrules.passes.templates import plan_match, plan_one_step, template
 from qrules.passes.placing import (
     HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge, rule_config,
+    take_owned,
 )
 from qrules.passes.state import State
 from qrules.semantics.values import MatchExpr, Spec
@@ -148,7 +149,7 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
         for note in notes.values():
             _owners_first(note)
     if match.owned is not None:
-        _own(match, notes, rule)
+        take_owned(notes, match.owned, rule)
     if chain:
         head_note = notes.get(head)
         quantized = head_note is not None and any(
@@ -191,19 +192,6 @@ def _owners_first(note: NodeAnnotation) -> None:
     if owners:
         note.inputs = {**{s: p for s, p in note.inputs.items() if s in owners},
                        **{s: p for s, p in note.inputs.items() if s not in owners}}
-
-
-def _own(match: Match, notes: dict, rule: CompiledRule) -> None:
-    """`takes(...)`: owned producers get an (empty) annotation, which marks them; a
-    step left out gets none unless the config put a spec on one of its edges."""
-    owned = match.owned   # a few nodes: a list is searched as fast as a set is built
-    unplaced = [node for node, note in notes.items() if note.output is None
-                and not note.inputs and node not in owned]
-    for node in unplaced:
-        del notes[node]
-    for node in owned:
-        if node not in notes:
-            notes[node] = NodeAnnotation(node, rule)
 
 
 def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:

@@ -21,9 +21,11 @@ from typing import Iterable, NamedTuple, Optional
 from torch.fx import Node
 
 from qrules.compile.matchers import CompiledRule, GraphNodeKind
-from qrules.passes.bindings import Match, takes_plan
+from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
-from qrules.passes.placing import HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config
+from qrules.passes.placing import (
+    HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
+)
 from qrules.passes.state import State
 from qrules.semantics.values import Spec
 
@@ -47,12 +49,12 @@ class Template:
     """What a rule places at every match, worked out from its config once."""
 
     entries: tuple[Entry, ...]        # the config's keys, in placing order
-    # A rule of one op (each op of an alternation one expansion) and no scope, which
-    # ``plan_one_step`` matches too: what its `takes(...)` names, ("head",) for the op
-    # itself and (role, position or None) for producers of a role, in the order
-    # named (None without `takes`).
+    # A rule of one op (each op of an alternation one expansion) and no scope:
+    # ``plan_one_step`` matches it too.
     one_step: bool = False
-    owned: Optional[tuple[tuple, ...]] = None
+    # For a one-step rule with `takes(...)`: its ``takes_plan`` (the same for every
+    # op of the alternation); None without `takes`.
+    owned: Optional[tuple] = None
 
 
 def template(rule: CompiledRule) -> Optional[Template]:
@@ -106,16 +108,7 @@ def _template(rule: CompiledRule) -> Optional[Template]:
     plans = {takes_plan(rule.takes, [steps[0].label]) for steps in rule.expansions}
     if len(plans) != 1:
         return Template(entries)
-    owned = []
-    for item in plans.pop():
-        if item[0] == "steps":
-            owned.append(("head",))
-        elif item[0] == "role" and (item[3] is None or type(item[3]) is int
-                                    or item[3] == "*"):
-            owned.append((item[2], None if item[3] == "*" else item[3]))
-        else:
-            return Template(entries)   # a partition
-    return Template(entries, one_step=True, owned=tuple(owned))
+    return Template(entries, one_step=True, owned=plans.pop())
 
 
 def _producer_refs(spec: Spec) -> Optional[tuple[tuple[str, int, str], ...]]:
@@ -167,16 +160,17 @@ def plan_one_step(rule: CompiledRule, found: Template, heads: Iterable[Node],
             continue
         # The first expansion (an op of `a | b`) that accepts the head and whose
         # predicates hold there.
-        for (step,), _ in tries_at(key_of[head]):
-            op = step.op_for(key_of[head])
+        key = key_of[head]
+        for (step,), _ in tries_at(key):
+            op = step.op_for(key)
             roles = matcher.roles_of(op, head)
             predicate = step.predicate
             if predicate is None or matcher.holds(predicate, op, head, roles, state):
                 break
         else:
             continue
-        _plan(rule, found, (head,), (), head, roles,
-              None if owned is None else _owned(owned, head, roles), state, out)
+        _plan(rule, found, (head,), (), head, roles, None if owned is None else owned_in(
+            (head,), (roles,), (), False, owned, matcher.partitions.of), state, out)
 
 
 def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
@@ -191,7 +185,7 @@ def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
 def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Node,
           roles: dict, owned: Optional[list], state: State, out: dict) -> None:
     """The annotations of one match: an empty one on each of its nodes, the entries'
-    specs on the head's edges and the output, `takes` applied (``plan._own``), the
+    specs on the head's edges and the output, `takes` applied (``take_owned``), the
     output marked as ending a quantized pattern when an input got a spec."""
     head, is_float = nodes[0], state.is_float
     notes = {}
@@ -221,27 +215,9 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
         if errors:
             notes[head].errors, errors = notes[head].errors + tuple(errors), []
     if owned is not None:
-        for node in [node for node, note in notes.items() if note.output is None
-                     and not note.inputs and node not in owned]:
-            del notes[node]   # `takes` leaves it out and nothing was placed on it
-        for node in owned:
-            if node not in notes:
-                notes[node] = NodeAnnotation(node, rule)
+        take_owned(notes, owned, rule)
     if head in notes and output_node in notes and any(
             inputs.get(source) is not None for source in roles.get("input", ())):
         notes[output_node].ends_quantized_pattern = True
     out.update(notes)
     state.planned.update(notes)
-
-
-def _owned(owned: tuple, head: Node, roles: dict) -> list[Node]:
-    """The nodes `takes(...)` names at one match, in the order named, each once."""
-    nodes = []
-    for item in owned:
-        if len(item) == 1:
-            nodes.append(head)
-            continue
-        for value in _picked(roles.get(item[0], ()), item[1]):
-            if isinstance(value, Node):
-                nodes.append(value)
-    return list(dict.fromkeys(nodes))
