@@ -21,7 +21,7 @@ from qrules.compile.predicates import StepContext, evaluate
 from qrules.passes.bindings import Match
 from qrules.passes.edges import Edge, MatchEdges
 from qrules.passes.match import Matcher
-from qrules.passes.templates import plan_match, plan_one_step, template
+from qrules.passes.templates import plan_chains, plan_match, template
 from qrules.passes.placing import (
     HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge, rule_config,
     take_owned,
@@ -260,9 +260,9 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
             continue
         for rule in rules:
             found = template(rule)
-            if found is not None and found.one_step:
-                plan_one_step(rule, found, matcher.candidates(rule, state), matcher, state,
-                              annotations)
+            if found is not None and found.chain:
+                plan_chains(rule, found, matcher.candidates(rule, state), matcher, state,
+                            annotations)
                 continue
             amend = rule.amend
             for head in matcher.candidates(rule, state):

@@ -6,8 +6,9 @@ bias: none, output: act } takes(conv2d, weight, bias)`, `relu[quantized(input)] 
 { input: same_as(producer(input)), output: same_as(producer(input)) }`. Their matches
 need nothing the general planner works out per match (an edge table, references into
 the match), so a ``Template``, worked out once per rule, says which ``Placed`` each of
-the head's edges and the output get (``plan_match``). A rule of one op and no scope is
-also matched here, over all its candidate heads in one loop (``plan_one_step``): what
+the head's edges and the output get (``plan_match``). A rule whose expansions are
+chains of plain ops linked by `->` (one op, or `conv2d -> relu`), with no scope, is
+also matched here, over all its candidate heads in one loop (``plan_chains``): what
 ``Matcher.try_rule`` would find there, without a ``Match`` record per head.
 What a template plans is what ``plan._annotate_match`` plans for the same match
 (tests/engine/test_templates.py compares the two on every built-in ruleset).
@@ -49,11 +50,12 @@ class Template:
     """What a rule places at every match, worked out from its config once."""
 
     entries: tuple[Entry, ...]        # the config's keys, in placing order
-    # A rule of one op (each op of an alternation one expansion) and no scope:
-    # ``plan_one_step`` matches it too.
-    one_step: bool = False
-    # For a one-step rule with `takes(...)`: its ``takes_plan`` (the same for every
-    # op of the alternation); None without `takes`.
+    # A rule whose every expansion is a chain of plain ops (no `any`, region, graph
+    # input or output, tuple item) linked by `->`, and no scope: ``plan_chains``
+    # matches it too.
+    chain: bool = False
+    # For a chain rule with `takes(...)`: its ``takes_plan`` (the same for every
+    # expansion); None without `takes`.
     owned: Optional[tuple] = None
 
 
@@ -97,18 +99,19 @@ def _template(rule: CompiledRule) -> Optional[Template]:
             return None
     entries = tuple(entries)
     if rule.per_node or rule.scopes or any(
-            len(steps) != 1 or steps[0].any_op
-            or any(op.output_item is not None for op in steps[0].ops)
-            for steps in rule.expansions):
+            step.any_op or index and step.shared_input
+            or any(op.output_item is not None for op in step.ops)
+            for steps in rule.expansions for index, step in enumerate(steps)):
         return Template(entries)
     if rule.takes is None:
-        return Template(entries, one_step=True)
-    # What `takes` names depends on the step's label: the same for every op of an
-    # alternation, or the rule's matches come from the general matcher.
-    plans = {takes_plan(rule.takes, [steps[0].label]) for steps in rule.expansions}
+        return Template(entries, chain=True)
+    # What `takes` names depends on the steps' labels: the same in every expansion,
+    # or the rule's matches come from the general matcher.
+    plans = {takes_plan(rule.takes, [step.label for step in steps])
+             for steps in rule.expansions}
     if len(plans) != 1:
         return Template(entries)
-    return Template(entries, one_step=True, owned=plans.pop())
+    return Template(entries, chain=True, owned=plans.pop())
 
 
 def _producer_refs(spec: Spec) -> Optional[tuple[tuple[str, int, str], ...]]:
@@ -128,49 +131,91 @@ def _producer_refs(spec: Spec) -> Optional[tuple[tuple[str, int, str], ...]]:
     return tuple(refs)
 
 
-def _placed(entry: Entry, roles: dict, errors: list) -> Optional[Placed]:
-    """The entry's Placed at one match: its one record, or one referring to the
-    producers it names (a reference the match lacks: QR602 in ``errors``)."""
-    if entry.refs is None:
-        return entry.fixed
-    refs = []
-    for role, position, text in entry.refs:
+def _placed(refs: tuple, spec: Spec, key: str, roles: dict, errors: list) -> Placed:
+    """The Placed of an entry whose spec refers to producers (``Entry.refs``) at one
+    match (a reference the match lacks: QR602 in ``errors``)."""
+    found = []
+    for role, position, text in refs:
         values = roles.get(role, ())
         if position < len(values):
-            refs.append(values[position])
+            found.append(values[position])
         else:
-            errors.append(("QR602", f"`{entry.key}` refers to `{text}`, which this match "
-                                    "does not have"))
-    return Placed(entry.spec, entry.key, tuple(refs))
+            errors.append(("QR602", f"`{key}` refers to `{text}`, which this match does "
+                                    "not have"))
+    return Placed(spec, key, tuple(found))
 
 
-def _picked(values: list, position: Optional[int]) -> list:
-    return values if position is None else values[position:position + 1]
-
-
-def plan_one_step(rule: CompiledRule, found: Template, heads: Iterable[Node],
-                  matcher: Matcher, state: State, out: dict) -> None:
-    """Match a one-step rule (``Template.one_step``) at ``heads`` (graph order) and
-    plan each match into ``out`` and the state before trying the next head, as the
+def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
+                matcher: Matcher, state: State, out: dict) -> None:
+    """Match a chain rule (``Template.chain``) at ``heads`` (graph order) and plan
+    each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
     tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
     taken, is_float = state.taken, state.is_float
     for head in heads:
-        if taken(head) or not is_float(head):
+        if taken(head):
             continue
-        # The first expansion (an op of `a | b`) that accepts the head and whose
-        # predicates hold there.
+        # The first expansion (an op of `a | b`) that has the head's op, whose later
+        # steps follow it, and whose predicates hold everywhere.
         key = key_of[head]
-        for (step,), _ in tries_at(key):
-            op = step.op_for(key)
-            roles = matcher.roles_of(op, head)
-            predicate = step.predicate
-            if predicate is None or matcher.holds(predicate, op, head, roles, state):
+        nodes = None
+        for steps, follow in tries_at(key):
+            op = steps[0].op_for(key)
+            if follow is None:   # one step (``Rule.tries_at``): most rules
+                if not is_float(head):
+                    break
+                roles = matcher.roles_of(op, head)
+                predicate = steps[0].predicate
+                if predicate is None or matcher.holds(predicate, op, head, roles, state):
+                    nodes, every_roles = (head,), (roles,)
+                    break
+                continue
+            # The head's one user must have the second step's op: most heads fail here.
+            users = head.users
+            if len(users) != 1 or key_of[next(iter(users))] not in follow:
+                continue
+            if not is_float(head):
                 break
-        else:
+            found_chain = _follow(steps, head, op, matcher, state)
+            if found_chain is not None:
+                nodes, every_roles = found_chain
+                break
+        if nodes is None:
             continue
-        _plan(rule, found, (head,), (), head, roles, None if owned is None else owned_in(
-            (head,), (roles,), (), False, owned, matcher.partitions.of), state, out)
+        _plan(rule, found, nodes, (), nodes[-1], every_roles[0], None if owned is None
+              else owned_in(nodes, every_roles, (), False, owned, matcher.partitions.of),
+              state, out)
+
+
+def _follow(steps, head: Node, op, matcher: Matcher, state: State):
+    """(nodes, their roles) of a chain of `->` steps from ``head``, or None: each next
+    node is the only user of the one before, free, float, of the step's op, taking it
+    as an `input`; then every step's predicates hold (``Matcher._extend`` and
+    ``_finish``, for these steps). Shape first: most heads fail on it."""
+    key_of, taken, is_float = matcher.key_of, state.taken, state.is_float
+    nodes, ops = [head], [op]
+    previous = head
+    for step in steps[1:]:
+        users = previous.users
+        if len(users) != 1:
+            return None
+        user = next(iter(users))
+        op = step.op_for(key_of[user])
+        if op is None or user.op != "call_function" or taken(user) or not is_float(user):
+            return None
+        nodes.append(user)
+        ops.append(op)
+        previous = user
+    roles_of, holds = matcher.roles_of, matcher.holds
+    every_roles = [roles_of(op, node) for op, node in zip(ops, nodes)]
+    for previous, roles in zip(nodes, every_roles[1:]):
+        if previous not in roles.get("input", ()):
+            return None
+    for step, node, op, roles in zip(steps, nodes, ops, every_roles):
+        predicate = step.predicate
+        if predicate is not None and not holds(predicate, op, node, roles, state):
+            return None
+    return nodes, every_roles
 
 
 def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
@@ -187,7 +232,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     """The annotations of one match: an empty one on each of its nodes, the entries'
     specs on the head's edges and the output, `takes` applied (``take_owned``), the
     output marked as ending a quantized pattern when an input got a spec."""
-    head, is_float = nodes[0], state.is_float
+    head, floats, is_float = nodes[0], state.floats, state.is_float
     notes = {}
     for node in nodes:
         notes[node] = NodeAnnotation(node, rule)
@@ -197,27 +242,38 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
         notes[output_node] = NodeAnnotation(output_node, rule)
     errors: list = []
     inputs = notes[head].inputs
-    for entry in found.entries:
-        if entry.is_output:
+    # Unpacked, not read by field: this runs for every entry of every match.
+    for role, is_output, position, fixed, spec, key, refs in found.entries:
+        if is_output:
             note = notes[output_node]
-            note.output = None if entry.spec is None else _placed(entry, roles, errors)
-            note.output_key = entry.key
+            note.output = fixed if refs is None else _placed(refs, spec, key, roles,
+                                                             errors)
+            note.output_key = key
             if errors:
                 note.errors, errors = note.errors + tuple(errors), []
             continue
-        for source in _picked(roles.get(entry.role, ()), entry.position):
+        values = roles.get(role, ())
+        if position is not None:
+            values = values[position:position + 1]
+        for source in values:
             if isinstance(source, Node):
-                if not is_float(source):
+                floating = floats.get(source)
+                if not (is_float(source) if floating is None else floating):
                     continue   # integer and bool tensors are never quantized
-            elif source is None or entry.spec is None:
+            elif source is None or spec is None:
                 continue   # an optional argument left out; `none` on a constant
-            inputs[source] = None if entry.spec is None else _placed(entry, roles, errors)
+            # A spec naming no edge (or `none`) is its one record; one naming producers
+            # is resolved per edge.
+            inputs[source] = fixed if refs is None else _placed(refs, spec, key, roles,
+                                                                errors)
         if errors:
             notes[head].errors, errors = notes[head].errors + tuple(errors), []
     if owned is not None:
         take_owned(notes, owned, rule)
-    if head in notes and output_node in notes and any(
-            inputs.get(source) is not None for source in roles.get("input", ())):
-        notes[output_node].ends_quantized_pattern = True
+    if head in notes and output_node in notes:
+        for source in roles.get("input", ()):
+            if inputs.get(source) is not None:
+                notes[output_node].ends_quantized_pattern = True
+                break
     out.update(notes)
     state.planned.update(notes)

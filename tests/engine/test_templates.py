@@ -144,11 +144,15 @@ def test_which_rules_have_templates():
     rules = {rule.name: rule for rule in
              qrules.load("xnnpack", flavor="torchao", per_channel=True).compiled().rules}
     # one op, specs naming no edge: matched in one loop over its heads
-    assert template(rules["torchao_conv"]).one_step
+    assert template(rules["torchao_conv"]).chain
     # `same_as(producer(input))` on an alternation of ops: one step too
-    assert template(rules["torchao_propagate"]).one_step
-    # a chain: matched by the general matcher, placed from the template
-    assert not template(rules["conv_relu"]).one_step
+    assert template(rules["torchao_propagate"]).chain
+    # `conv -> relu`, taking both and the conv's weight and bias: matched there too
+    assert template(rules["conv_relu"]).chain
+    x86 = {rule.name: rule for rule in qrules.load("x86_inductor").compiled().rules}
+    # `conv2d_module ~> conv_activation`: matched by the general matcher (the conv's
+    # other users are tried in turn), placed from the template
+    assert not template(x86["conv2d_unary"]).chain
     # `same_as(input)` on the output refers to an edge into the match: general
     assert template(rules["adaptive_avg_pool2d_shared"]) is None
     # a region
