@@ -374,7 +374,7 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
     def build(placed, node):
         spec = placed.spec
         if spec.refs:
-            return builder.build(spec, placed.refs)
+            return builder.for_edges(spec, placed.refs)
         shared = specs.for_spec(spec)
         if shared is None:
             return builder.build(spec, (), node)
@@ -388,18 +388,26 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
     per_rule: dict[int, tuple] = {}
     kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
     marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
+    rule = None
     for node, note in current.annotations.items():
-        rule = note.rule
-        written = per_rule.get(id(rule))
-        if written is None:
-            kind = rule.annotation_kind
-            if kind not in kinds:
-                kinds[kind] = (*_annotation_factory(kind), _marker(kind))
-            annotation_class, flag, marker = kinds[kind]
-            # The kind's {node: quantized?} for its node marker, found once per rule.
-            marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
-            written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule), marks)
-        annotation_class, flag, provenance, marks = written
+        # A match's notes are consecutive: the rule's record is looked up when it changes.
+        if note.rule is not rule:
+            rule = note.rule
+            written = per_rule.get(id(rule))
+            if written is None:
+                kind = rule.annotation_kind
+                if kind not in kinds:
+                    kinds[kind] = (*_annotation_factory(kind), _marker(kind))
+                annotation_class, flag, marker = kinds[kind]
+                # The kind's {node: quantized?} for its node marker, found once per rule.
+                marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
+                # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
+                # without `_annotated`. Later rules of this ruleset still skip the node
+                # (it is in the plan), and so do later qrules passes (they read the plan,
+                # or the spec).
+                written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule),
+                                                marks, not rule.unmarked)
+            annotation_class, flag, provenance, marks, annotated = written
         input_map = {}   # a loop, not a comprehension: no extra frame per node
         for source, placed in note.inputs.items():
             input_map[source] = None if placed is None else (known(id(placed))
@@ -407,27 +415,24 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
         output = note.output
         if output is not None:
             output = known(id(output)) or build(output, node)
-        # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
-        # without `_annotated`. Later rules of this ruleset still skip the node (it is
-        # in the plan), and so do later qrules passes (they read the plan, or the spec).
-        extra = {flag: note.ends_quantized_pattern} if flag else _NO_EXTRA
-        node.meta[ANNOTATION_KEY] = annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=not rule.unmarked,
-            **extra)
+        meta = node.meta
+        if flag:
+            meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
+                **{flag: note.ends_quantized_pattern})
+        else:
+            meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=annotated)
         if note.amended_by:
-            provenance = _provenance(rule)
-            provenance["amended_by"] = list(dict.fromkeys(note.amended_by))
-        node.meta[PROVENANCE_KEY] = provenance
+            amended = meta[PROVENANCE_KEY] = _provenance(rule)
+            amended["amended_by"] = list(dict.fromkeys(note.amended_by))
+        else:
+            meta[PROVENANCE_KEY] = provenance
         if marks is not None:
             marks[node] = rule.config is not None
     # The annotation kinds' node markers (backend metadata beside the annotation).
     for marker, quantized in marked.values():
         resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
-
-
-#: The keywords of an annotation kind without a pattern-output flag (one shared empty
-#: mapping, not a new dict per written node).
-_NO_EXTRA: dict = {}
 
 
 def _provenance(rule) -> Provenance:

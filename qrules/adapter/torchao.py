@@ -206,12 +206,18 @@ class SpecBuilder:
 
     def __init__(self):
         self._cache: dict[Any, Any] = {}
+        self._factory = _Torchao()   # for specs built without their node
 
     @staticmethod
     def per_node(spec: SpecValue) -> bool:
         """Whether the spec is built for each node: it names graph edges, or its
         observer wants the node (a vendor observer given the graph and node name)."""
         return bool(spec.refs) or _wants_node(getattr(spec, "observer", None))
+
+    def for_edges(self, spec: SpecValue, refs: tuple):
+        """``build(spec, refs)`` of a spec that names edges (``spec.refs``): one object
+        per placement, built without its node."""
+        return spec.to_torchao(self._factory, refs)
 
     def build(self, spec: SpecValue, refs: tuple = (), node: Any = None):
         if self.per_node(spec):  # one object per placement

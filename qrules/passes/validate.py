@@ -62,10 +62,10 @@ def _rank(value) -> int:
 
 
 def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], plan: Plan,
-                  out: list[Diagnostic]) -> None:
-    """Check a spec placed on the input edge from ``source`` (None: on the output)."""
+                  out: list[Diagnostic], axis: Optional[int]) -> None:
+    """Check a spec placed on the input edge from ``source`` (None: on the output);
+    ``axis``: the spec's per-channel axis, if it has one."""
     spec = placed.spec
-    axis = spec.per_channel_axis
     if axis is not None:
         rank = _rank(source if source is not None else note.node)
         if axis >= rank:
@@ -91,22 +91,16 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             current = _shared_target(current, plan)
 
 
+_UNKNOWN = object()   # an axis not looked up yet (None: the spec has none)
+
+
 def validate(plan: Plan) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    # id(spec) -> does a placed spec need checking even without edges it refers to
-    # (a per-channel axis to hold against the tensor)? Most placed specs need nothing.
-    per_channel: dict[int, bool] = {}
-
-    def needs_check(placed: Placed) -> bool:
-        if placed.refs:
-            return True
-        spec = placed.spec
-        known = per_channel.get(id(spec))
-        if known is None:
-            known = per_channel[id(spec)] = spec.per_channel_axis is not None
-        return known
-
-    for node, note in plan.annotations.items():
+    # id(spec) -> its per-channel axis (a spec of the compiled rulesets, held by them
+    # while this runs): a placed spec without edges it refers to needs checking only
+    # when it has one to hold against the tensor. Most placed specs need nothing.
+    axes: dict[int, Optional[int]] = {}
+    for note in plan.annotations.values():
         for code, message in note.errors:
             out.append(_report(code, note, message))
         for source, placed in note.inputs.items():
@@ -118,10 +112,20 @@ def validate(plan: Plan) -> list[Diagnostic]:
                     "Python constant rather than a tensor in the graph; quantize only tensor "
                     "inputs, or convert scalars first with `transform scalars_to_attrs`"))
                 continue
-            if needs_check(placed):
-                _check_placed(note, placed, source, plan, out)
-        if note.output is not None and needs_check(note.output):
-            _check_placed(note, note.output, None, plan, out)
+            spec = placed.spec
+            axis = axes.get(id(spec), _UNKNOWN)
+            if axis is _UNKNOWN:
+                axis = axes[id(spec)] = spec.per_channel_axis
+            if axis is not None or placed.refs:
+                _check_placed(note, placed, source, plan, out, axis)
+        placed = note.output
+        if placed is not None:
+            spec = placed.spec
+            axis = axes.get(id(spec), _UNKNOWN)
+            if axis is _UNKNOWN:
+                axis = axes[id(spec)] = spec.per_channel_axis
+            if axis is not None or placed.refs:
+                _check_placed(note, placed, None, plan, out, axis)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
 
@@ -176,9 +180,13 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
             if producer is None:
                 continue
             output = producer.output
-            # One spec on both sides, neither sharing (the common case): nothing to
+            # One spec on both sides, neither sharing (the common case), or the edge
+            # shares the very output it reads (`same_as(producer(input))`): nothing to
             # follow or compare.
             if output is None or (placed.spec is output.spec and not placed.spec.shares):
+                continue
+            refs = placed.refs
+            if refs and refs[0] is source and placed.spec.shares:
                 continue
             mine, theirs = _root(placed, notes), _root(output, notes)
             # One compiled spec object on both sides (the common case) compares equal
