@@ -401,10 +401,8 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
                 annotation_class, flag, marker = kinds[kind]
                 # The kind's {node: quantized?} for its node marker, found once per rule.
                 marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
-                # An `unmarked` rule writes what torchao's EmbeddingQuantizer writes: specs
-                # without `_annotated`. Later rules of this ruleset still skip the node
-                # (it is in the plan), and so do later qrules passes (they read the plan,
-                # or the spec).
+                # An `unmarked` rule writes specs without `_annotated`, as torchao's
+                # EmbeddingQuantizer does; later rules and passes still skip the node.
                 written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule),
                                                 marks, not rule.unmarked)
             annotation_class, flag, provenance, marks, annotated = written

@@ -2,15 +2,17 @@
 
 ``StepContext`` is the node, its role bindings and the annotation state; a
 ``RoleValue`` is one argument as fact implementations read it. The predicate compiler
-(``compile.predicates``), the matcher and explain build them.
+(``compile.predicates``), the matcher and explain build them. ``first_position`` picks
+the value `ROLE[first PRED else N]` names.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from qrules.compile.graph_meta import innermost_module
 from qrules.semantics import registry
+from qrules.syntax import ast
 
 # torch keeps many functions on private classes; name them as users call them.
 _MODULE_ALIASES = (("torch._VariableFunctionsClass", "torch"), ("torch._C._nn",
@@ -131,3 +133,19 @@ class StepContext:
 
     def module(self) -> tuple[str, str]:
         return innermost_module(self.node)
+
+
+def first_position(first: ast.FirstOf, values: list, ctx: StepContext) -> Optional[int]:
+    """``first PRED else N`` over one role's values: the position of the first value
+    the one-edge predicate function holds for, else ``N`` if the role has it, else
+    None (the rule does not match there)."""
+    function = registry.PREDICATE_FUNCTIONS[first.predicate]
+    for position, value in enumerate(values):
+        try:
+            if function.implementation(ctx, RoleValue(value, ctx)):
+                return position
+        except (LookupError, TypeError, ValueError, AttributeError):
+            continue   # a fact the value lacks: it does not qualify
+    if first.fallback is not None and first.fallback < len(values):
+        return first.fallback
+    return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 from typing import Any, Optional
 
-from qrules.compile.context import RoleValue, StepContext
+from qrules.compile.context import RoleValue, StepContext, first_position
 from qrules.compile.producers import (
     producer_call, producer_checks, producer_of, producer_question,
 )
@@ -26,22 +26,6 @@ from qrules.syntax import ast, tree
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
            "%": operator.mod, "**": operator.pow, "==": operator.eq, "!=": operator.ne,
            "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-def first_position(first: ast.FirstOf, values: list, ctx: StepContext) -> Optional[int]:
-    """``first PRED else N`` over one role's values: the position of the first value
-    the one-edge predicate function holds for, else ``N`` if the role has it, else
-    None (the rule does not match there)."""
-    function = registry.PREDICATE_FUNCTIONS[first.predicate]
-    for position, value in enumerate(values):
-        try:
-            if function.implementation(ctx, RoleValue(value, ctx)):
-                return position
-        except (LookupError, TypeError, ValueError, AttributeError):
-            continue   # a fact the value lacks: it does not qualify
-    if first.fallback is not None and first.fallback < len(values):
-        return first.fallback
-    return None
 
 
 def _position(index, name: str, ctx: StepContext, params) -> int:
@@ -60,9 +44,10 @@ def _role_getter(expr):
     if isinstance(expr, ast.Each) and isinstance(expr.value, ast.Name):
         name = expr.value.id
         return lambda ctx: ctx.every(name)
-    if isinstance(expr, ast.Name):
-        name = expr.id
-        return lambda ctx: ctx.role(name)
+    literal = _literal_role(expr)   # `weight`, `input[1]`: the position is known
+    if literal is not None:
+        name, position = literal
+        return lambda ctx: ctx.role(name, position)
     if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name):
         name, index = expr.value.id, expr.index
         if isinstance(index, ast.FirstOf):
@@ -174,7 +159,31 @@ def _attribute(expr):
         if isinstance(value, list) and all(isinstance(b, RoleValue) for b in value):
             return [b.fact(attr) for b in value]
         raise LookupError(f"no fact {attr}")
-    return evaluate
+
+    literal = _literal_role(expr.value)
+    if literal is None:
+        return evaluate
+    role, position = literal
+    facts = registry.FACTS
+
+    def of_role(ctx: StepContext, params: dict) -> Any:
+        # `input[0].dtype` on a role the op binds: what `evaluate` reads, without its
+        # closures (`weight` or `input[0]`, then the role value's `fact`).
+        values = ctx.roles.get(role)
+        if values is not None and position < len(values):
+            return facts[attr].implementation(RoleValue(values[position], ctx))
+        return evaluate(ctx, params)
+    return of_role
+
+
+def _literal_role(expr) -> Optional[tuple[str, int]]:
+    """(role, position) of `ROLE` (position 0) or `ROLE[N]` with a literal N >= 0."""
+    if isinstance(expr, ast.Name):
+        return expr.id, 0
+    if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name) \
+            and isinstance(expr.index, ast.IntLit) and expr.index.value >= 0:
+        return expr.value.id, expr.index.value
+    return None
 
 
 def _index(expr):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from torch.fx import Node
 
-from qrules.compile.predicates import StepContext, first_position
+from qrules.compile.context import StepContext, first_position
 from qrules.passes.bindings import Match
 from qrules.passes.state import State
 from qrules.semantics.values import EdgeRef

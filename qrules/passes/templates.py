@@ -151,31 +151,35 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
     tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
-    taken, is_float = state.taken, state.is_float
+    # ``state.taken`` and ``state.is_float``, their common answers read inline: this
+    # loop visits every candidate head of most rules.
+    taken, planned, existing = state.taken, state.planned, state.existing
+    floats, is_float = state.floats, state.is_float
     for head in heads:
-        if taken(head):
+        if head in planned or existing and taken(head):
             continue
         # The first expansion (an op of `a | b`) that has the head's op, whose later
         # steps follow it, and whose predicates hold everywhere.
         key = key_of[head]
         nodes = None
         for steps, follow in tries_at(key):
+            if follow is not None:
+                # The head's one user must have the second step's op: most heads of a
+                # chain fail here.
+                users = head.users
+                if len(users) != 1 or key_of[next(iter(users))] not in follow:
+                    continue
+            floating = floats.get(head)
+            if not (is_float(head) if floating is None else floating):
+                break
             op = steps[0].op_for(key)
             if follow is None:   # one step (``Rule.tries_at``): most rules
-                if not is_float(head):
-                    break
                 roles = matcher.roles_of(op, head)
                 predicate = steps[0].predicate
                 if predicate is None or matcher.holds(predicate, op, head, roles, state):
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
-            # The head's one user must have the second step's op: most heads fail here.
-            users = head.users
-            if len(users) != 1 or key_of[next(iter(users))] not in follow:
-                continue
-            if not is_float(head):
-                break
             found_chain = _follow(steps, head, op, matcher, state)
             if found_chain is not None:
                 nodes, every_roles = found_chain

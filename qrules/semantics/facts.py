@@ -81,8 +81,15 @@ def _constant_value(role) -> Any:
     return None
 
 
+#: dtype -> its name: a handful of dtypes, compared at nearly every add and mul.
+_DTYPE_NAMES: dict = {}
+
+
 def _dtype_name(dtype) -> str:
-    return str(dtype).replace("torch.", "")
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).replace("torch.", "")
+    return name
 
 
 def _dtype(role) -> str:
