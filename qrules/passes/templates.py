@@ -7,7 +7,7 @@ bias: none, output: act } takes(conv2d, weight, bias)`, `relu[quantized(input)] 
 need nothing the general planner works out per match (an edge table, references into
 the match), so a ``Template``, worked out once per rule, says which ``Placed`` each of
 the head's edges and the output get (``plan_match``). A rule whose expansions are
-chains of plain ops linked by `->` (one op, or `conv2d -> relu`), with no scope, is
+chains of plain ops (one op, `conv2d -> relu`, `conv2d ~> relu`), with no scope, is
 also matched here, over all its candidate heads in one loop (``plan_chains``): what
 ``Matcher.try_rule`` would find there, without a ``Match`` record per head.
 What a template plans is what ``plan._annotate_match`` plans for the same match
@@ -50,8 +50,8 @@ class Template:
     """What a rule places at every match, worked out from its config once."""
 
     entries: tuple[Entry, ...]        # the config's keys, in placing order
-    # A rule whose every expansion is a chain of plain ops (no `any`, region, graph
-    # input or output, tuple item) linked by `->`, and no scope: ``plan_chains``
+    # A rule whose every expansion is a chain of ops (no region, graph input or
+    # output, tuple item; `any` after the first step), and no scope: ``plan_chains``
     # matches it too.
     chain: bool = False
     # For a chain rule with `takes(...)`: its ``takes_plan`` (the same for every
@@ -99,9 +99,9 @@ def _template(rule: CompiledRule) -> Optional[Template]:
             return None
     entries = tuple(entries)
     if rule.per_node or rule.scopes or any(
-            step.any_op or index and step.shared_input
-            or any(op.output_item is not None for op in step.ops)
-            for steps in rule.expansions for index, step in enumerate(steps)):
+            steps[0].any_op or any(op.output_item is not None for step in steps
+                                   for op in step.ops)
+            for steps in rule.expansions):
         return Template(entries)
     if rule.takes is None:
         return Template(entries, chain=True)
@@ -163,24 +163,30 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
         key = key_of[head]
         nodes = None
         for steps, follow in tries_at(key):
-            if follow is not None:
-                # The head's one user must have the second step's op: most heads of a
-                # chain fail here.
+            if follow is not None:   # the second step's targets (no `any` there)
+                # The head's one user (`a ~> b`: one of its users) must have the second
+                # step's op: most heads of a chain fail here.
                 users = head.users
-                if len(users) != 1 or key_of[next(iter(users))] not in follow:
+                if steps[1].shared_input:
+                    for user in users:
+                        if key_of[user] in follow:
+                            break
+                    else:
+                        continue
+                elif len(users) != 1 or key_of[next(iter(users))] not in follow:
                     continue
             floating = floats.get(head)
             if not (is_float(head) if floating is None else floating):
                 break
             op = steps[0].op_for(key)
-            if follow is None:   # one step (``Rule.tries_at``): most rules
+            if len(steps) == 1:   # most rules
                 roles = matcher.roles_of(op, head)
                 predicate = steps[0].predicate
                 if predicate is None or matcher.holds(predicate, op, head, roles, state):
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
-            found_chain = _follow(steps, head, op, matcher, state)
+            found_chain = _follow(steps, [head], [op], matcher, state)
             if found_chain is not None:
                 nodes, every_roles = found_chain
                 break
@@ -191,25 +197,36 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
               state, out)
 
 
-def _follow(steps, head: Node, op, matcher: Matcher, state: State):
-    """(nodes, their roles) of a chain of `->` steps from ``head``, or None: each next
-    node is the only user of the one before, free, float, of the step's op, taking it
-    as an `input`; then every step's predicates hold (``Matcher._extend`` and
-    ``_finish``, for these steps). Shape first: most heads fail on it."""
+def _follow(steps, nodes: list, ops: list, matcher: Matcher, state: State):
+    """(nodes, their roles) of a chain from ``nodes`` (the steps matched so far, by
+    ``ops``), or None: each next node a user of the one before (`a -> b`: its only
+    user; `a ~> b`: each user in turn), free, float, of the step's op; then each takes
+    the one before as an `input` and every step's predicates hold (``Matcher._extend``
+    and ``_finish``, for these steps). Shape first: most heads fail on it."""
+    index = len(nodes)
+    if index == len(steps):
+        return _linked(steps, nodes, ops, matcher, state)
+    step, users = steps[index], nodes[-1].users
+    if len(users) != 1 and not step.shared_input:
+        return None
     key_of, taken, is_float = matcher.key_of, state.taken, state.is_float
-    nodes, ops = [head], [op]
-    previous = head
-    for step in steps[1:]:
-        users = previous.users
-        if len(users) != 1:
-            return None
-        user = next(iter(users))
+    for user in users:
+        if user.op != "call_function":
+            continue
         op = step.op_for(key_of[user])
-        if op is None or user.op != "call_function" or taken(user) or not is_float(user):
-            return None
-        nodes.append(user)
-        ops.append(op)
-        previous = user
+        if op is None:
+            op = step.any_match
+        if op is None or taken(user) or not is_float(user):
+            continue
+        found = _follow(steps, nodes + [user], ops + [op], matcher, state)
+        if found is not None:
+            return found
+    return None
+
+
+def _linked(steps, nodes: list, ops: list, matcher: Matcher, state: State):
+    """(nodes, their roles) when each node takes the one before as an `input` and
+    every step's predicates hold there; else None."""
     roles_of, holds = matcher.roles_of, matcher.holds
     every_roles = [roles_of(op, node) for op, node in zip(ops, nodes)]
     for previous, roles in zip(nodes, every_roles[1:]):

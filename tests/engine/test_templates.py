@@ -150,9 +150,16 @@ def test_which_rules_have_templates():
     # `conv -> relu`, taking both and the conv's weight and bias: matched there too
     assert template(rules["conv_relu"]).chain
     x86 = {rule.name: rule for rule in qrules.load("x86_inductor").compiled().rules}
-    # `conv2d_module ~> conv_activation`: matched by the general matcher (the conv's
-    # other users are tried in turn), placed from the template
-    assert not template(x86["conv2d_unary"]).chain
+    # `conv2d_module ~> conv_activation` (an `any` op): the conv's users in turn
+    assert template(x86["conv2d_unary"]).chain
+    # with scopes set from Python: matched by the general matcher, placed from the
+    # template
+    quantizer = qrules.load("x86_inductor").quantizer()
+    quantizer.set_module_type("torch.nn.Conv2d", qrules.load("x86_inductor"))
+    scoped = {rule.name: rule for compiled in quantizer.annotation_passes()
+              for rule in compiled.rules if rule.scopes}
+    assert template(scoped["conv2d_unary"]) is not None
+    assert not template(scoped["conv2d_unary"]).chain
     # `same_as(input)` on the output refers to an edge into the match: general
     assert template(rules["adaptive_avg_pool2d_shared"]) is None
     # a region
