@@ -62,9 +62,9 @@ class Template:
 def template(rule: CompiledRule) -> Optional[Template]:
     """The rule's template, or None when the general planner must plan it: a region,
     graph inputs or outputs, a spec referring to anything but the producer of one of
-    the head's own edges, a key naming a later step, an output item or an `extra`
-    edge, `amend`, `any_dtype`, `ROLE[first ...]` selections. Worked out once per
-    compiled rule."""
+    the head's own edges, a key naming a later step, an output item (or an `extra`
+    edge past a tuple item), `amend`, `any_dtype`, `ROLE[first ...]` selections.
+    Worked out once per compiled rule."""
     found = rule.memo.get("template", False)
     if found is False:
         found = rule.memo["template"] = _template(rule)
@@ -95,6 +95,12 @@ def _template(rule: CompiledRule) -> Optional[Template]:
                 key.index == "*" or type(key.index) is int and key.index >= 0):
             position = None if key.index == "*" else key.index
             entries.append(Entry(key.role, False, position, fixed, spec, text, refs))
+        elif key.step is None and key.role == "extra" and key.index is None and not any(
+                op.output_item is not None for steps in rule.expansions for step in steps
+                for op in step.ops):
+            # `extra`: the later steps' `input` edges from outside the chain (X86's
+            # `conv2d -> add : { ..., extra: act }`), read from their own bindings
+            entries.append(Entry("extra", False, None, fixed, spec, text, refs))
         else:
             return None
     entries = tuple(entries)
@@ -192,7 +198,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                 break
         if nodes is None:
             continue
-        _plan(rule, found, nodes, (), nodes[-1], every_roles[0], None if owned is None
+        _plan(rule, found, nodes, (), nodes[-1], every_roles, None if owned is None
               else owned_in(nodes, every_roles, (), False, owned, matcher.partitions.of),
               state, out)
 
@@ -215,13 +221,26 @@ def _follow(steps, nodes: list, ops: list, matcher: Matcher, state: State):
             continue
         op = step.op_for(key_of[user])
         if op is None:
+            # `any`: every op has its shape, so its link and predicates are what
+            # decide; asked now, before the steps after it are looked for.
             op = step.any_match
-        if op is None or taken(user) or not is_float(user):
+            if op is None or not _holds_at(step, op, user, nodes[-1], matcher, state):
+                continue
+        if taken(user) or not is_float(user):
             continue
         found = _follow(steps, nodes + [user], ops + [op], matcher, state)
         if found is not None:
             return found
     return None
+
+
+def _holds_at(step, op, node: Node, previous: Node, matcher: Matcher, state: State) -> bool:
+    """Does ``node`` take ``previous`` as an `input`, and do the step's predicates hold
+    there? (``_linked`` asks it again of the whole chain: from the matcher's caches.)"""
+    roles = matcher.roles_of(op, node)
+    predicate = step.predicate
+    return previous in roles.get("input", ()) and (
+        predicate is None or matcher.holds(predicate, op, node, roles, state))
 
 
 def _linked(steps, nodes: list, ops: list, matcher: Matcher, state: State):
@@ -245,15 +264,15 @@ def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
     output_node = match.nodes[-1] if last is None or last.output_item is None \
         else match.output_node()
     _plan(match.rule, found, match.nodes, match.interior, output_node,
-          match.roles[0] if match.roles else {}, match.owned, state, out)
+          match.roles or ({},), match.owned, state, out)
 
 
 def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Node,
-          roles: dict, owned: Optional[list], state: State, out: dict) -> None:
+          every_roles, owned: Optional[list], state: State, out: dict) -> None:
     """The annotations of one match: an empty one on each of its nodes, the entries'
     specs on the head's edges and the output, `takes` applied (``take_owned``), the
     output marked as ending a quantized pattern when an input got a spec."""
-    head, floats, is_float = nodes[0], state.floats, state.is_float
+    head, roles, floats, is_float = nodes[0], every_roles[0], state.floats, state.is_float
     notes = {}
     for node in nodes:
         notes[node] = NodeAnnotation(node, rule)
@@ -272,6 +291,9 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             note.output_key = key
             if errors:
                 note.errors, errors = note.errors + tuple(errors), []
+            continue
+        if role == "extra":
+            _place_extras(nodes, every_roles, notes, fixed, spec, key, refs, roles, state)
             continue
         values = roles.get(role, ())
         if position is not None:
@@ -298,3 +320,25 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
                 break
     out.update(notes)
     state.planned.update(notes)
+
+
+def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, roles: dict,
+                  state: State) -> None:
+    """An `extra` entry on each later step's `input` edges from outside the chain
+    (what ``MatchEdges`` calls its extras); a reference the match lacks: QR602 on the
+    step's node."""
+    for index in range(1, len(nodes)):
+        chained = {nodes[index - 1]}
+        note = notes[nodes[index]]
+        for source in every_roles[index].get("input", ()):
+            if source in chained:
+                continue   # the edge from the step before is fused
+            if isinstance(source, Node):
+                if not state.is_float(source):
+                    continue
+            elif source is None or spec is None:
+                continue
+            errors: list = []
+            note.inputs[source] = fixed if refs is None else _placed(refs, spec, key, roles,
+                                                                     errors)
+            note.errors += tuple(errors)
