@@ -192,7 +192,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
-            found_chain = _follow(steps, [head], [op], matcher, state)
+            found_chain = _follow(steps, [head], [op], [None], matcher, state)
             if found_chain is not None:
                 nodes, every_roles = found_chain
                 break
@@ -203,15 +203,16 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
               state, out)
 
 
-def _follow(steps, nodes: list, ops: list, matcher: Matcher, state: State):
+def _follow(steps, nodes: list, ops: list, checked: list, matcher: Matcher, state: State):
     """(nodes, their roles) of a chain from ``nodes`` (the steps matched so far, by
     ``ops``), or None: each next node a user of the one before (`a -> b`: its only
     user; `a ~> b`: each user in turn), free, float, of the step's op; then each takes
     the one before as an `input` and every step's predicates hold (``Matcher._extend``
-    and ``_finish``, for these steps). Shape first: most heads fail on it."""
+    and ``_finish``, for these steps). Shape first: most heads fail on it. ``checked``:
+    per step, its roles when its link and predicates were asked already, else None."""
     index = len(nodes)
     if index == len(steps):
-        return _linked(steps, nodes, ops, matcher, state)
+        return _linked(steps, nodes, ops, checked, matcher, state)
     step, users = steps[index], nodes[-1].users
     if len(users) != 1 and not step.shared_input:
         return None
@@ -220,40 +221,43 @@ def _follow(steps, nodes: list, ops: list, matcher: Matcher, state: State):
         if user.op != "call_function":
             continue
         op = step.op_for(key_of[user])
+        roles = None
         if op is None:
             # `any`: every op has its shape, so its link and predicates are what
             # decide; asked now, before the steps after it are looked for.
             op = step.any_match
-            if op is None or not _holds_at(step, op, user, nodes[-1], matcher, state):
+            if op is None:
+                continue
+            roles = matcher.roles_of(op, user)
+            predicate = step.predicate
+            if nodes[-1] not in roles.get("input", ()) or predicate is not None and \
+                    not matcher.holds(predicate, op, user, roles, state):
                 continue
         if taken(user) or not is_float(user):
             continue
-        found = _follow(steps, nodes + [user], ops + [op], matcher, state)
+        found = _follow(steps, nodes + [user], ops + [op], checked + [roles], matcher,
+                        state)
         if found is not None:
             return found
     return None
 
 
-def _holds_at(step, op, node: Node, previous: Node, matcher: Matcher, state: State) -> bool:
-    """Does ``node`` take ``previous`` as an `input`, and do the step's predicates hold
-    there? (``_linked`` asks it again of the whole chain: from the matcher's caches.)"""
-    roles = matcher.roles_of(op, node)
-    predicate = step.predicate
-    return previous in roles.get("input", ()) and (
-        predicate is None or matcher.holds(predicate, op, node, roles, state))
-
-
-def _linked(steps, nodes: list, ops: list, matcher: Matcher, state: State):
+def _linked(steps, nodes: list, ops: list, checked: list, matcher: Matcher, state: State):
     """(nodes, their roles) when each node takes the one before as an `input` and
-    every step's predicates hold there; else None."""
+    every step's predicates hold there (those ``checked`` were asked already); else
+    None."""
     roles_of, holds = matcher.roles_of, matcher.holds
-    every_roles = [roles_of(op, node) for op, node in zip(ops, nodes)]
-    for previous, roles in zip(nodes, every_roles[1:]):
-        if previous not in roles.get("input", ()):
-            return None
-    for step, node, op, roles in zip(steps, nodes, ops, every_roles):
+    every_roles = []
+    for index, (node, op, roles) in enumerate(zip(nodes, ops, checked)):
+        if roles is None:
+            roles = roles_of(op, node)
+            if index and nodes[index - 1] not in roles.get("input", ()):
+                return None
+        every_roles.append(roles)
+    for step, node, op, roles, asked in zip(steps, nodes, ops, every_roles, checked):
         predicate = step.predicate
-        if predicate is not None and not holds(predicate, op, node, roles, state):
+        if asked is None and predicate is not None and not holds(predicate, op, node,
+                                                                 roles, state):
             return None
     return nodes, every_roles
 
