@@ -77,6 +77,8 @@ class Matcher:
                 key = key_of[node] = id(node.target)   # target_key, inlined: every node
                 by_target[key].append(node)
                 calls.append(node)
+            elif kind == "get_attr":   # a weight or bias: as many as the calls
+                key_of[node] = id(node.target)
             else:
                 key = key_of[node] = target_key(node)
                 if kind in ("placeholder", "output"):
