@@ -100,6 +100,11 @@ def validate(plan: Plan) -> list[Diagnostic]:
     # while this runs): a placed spec without edges it refers to needs checking only
     # when it has one to hold against the tensor. Most placed specs need nothing.
     axes: dict[int, Optional[int]] = {}
+
+    def axis_of(spec) -> Optional[int]:
+        axis = axes[id(spec)] = spec.per_channel_axis
+        return axis
+
     for note in plan.annotations.values():
         for code, message in note.errors:
             out.append(_report(code, note, message))
@@ -112,20 +117,16 @@ def validate(plan: Plan) -> list[Diagnostic]:
                     "Python constant rather than a tensor in the graph; quantize only tensor "
                     "inputs, or convert scalars first with `transform scalars_to_attrs`"))
                 continue
-            spec = placed.spec
-            axis = axes.get(id(spec), _UNKNOWN)
-            if axis is _UNKNOWN:
-                axis = axes[id(spec)] = spec.per_channel_axis
-            if axis is not None or placed.refs:
-                _check_placed(note, placed, source, plan, out, axis)
-        placed = note.output
-        if placed is not None:
-            spec = placed.spec
-            axis = axes.get(id(spec), _UNKNOWN)
-            if axis is _UNKNOWN:
-                axis = axes[id(spec)] = spec.per_channel_axis
-            if axis is not None or placed.refs:
-                _check_placed(note, placed, None, plan, out, axis)
+            axis = axes.get(id(placed.spec), _UNKNOWN)
+            if axis is not None or placed.refs:   # unknown yet, per channel, or refers
+                _check_placed(note, placed, source, plan, out,
+                              axis_of(placed.spec) if axis is _UNKNOWN else axis)
+        output = note.output
+        if output is not None:
+            axis = axes.get(id(output.spec), _UNKNOWN)
+            if axis is not None or output.refs:
+                _check_placed(note, output, None, plan, out,
+                              axis_of(output.spec) if axis is _UNKNOWN else axis)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
 
