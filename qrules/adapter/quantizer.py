@@ -374,7 +374,7 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
     def build(placed, node):
         spec = placed.spec
         if spec.refs:
-            return builder.for_edges(spec, placed.refs)
+            return builder.build(spec, placed.refs)
         shared = specs.for_spec(spec)
         if shared is None:
             return builder.build(spec, (), node)
@@ -414,13 +414,9 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
         if output is not None:
             output = known(id(output)) or build(output, node)
         meta = node.meta
-        if flag:
-            meta[ANNOTATION_KEY] = annotation_class(
-                input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
-                **{flag: note.ends_quantized_pattern})
-        else:
-            meta[ANNOTATION_KEY] = annotation_class(
-                input_qspec_map=input_map, output_qspec=output, _annotated=annotated)
+        meta[ANNOTATION_KEY] = annotation_class(
+            input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
+            **({flag: note.ends_quantized_pattern} if flag else _NO_EXTRA))
         if note.amended_by:
             amended = meta[PROVENANCE_KEY] = _provenance(rule)
             amended["amended_by"] = list(dict.fromkeys(note.amended_by))
@@ -431,6 +427,9 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
     # The annotation kinds' node markers (backend metadata beside the annotation).
     for marker, quantized in marked.values():
         resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
+
+
+_NO_EXTRA: dict = {}   # a kind without a pattern-output flag: no keyword, no new dict
 
 
 def _provenance(rule) -> Provenance:

@@ -214,14 +214,9 @@ class SpecBuilder:
         observer wants the node (a vendor observer given the graph and node name)."""
         return bool(spec.refs) or _wants_node(getattr(spec, "observer", None))
 
-    def for_edges(self, spec: SpecValue, refs: tuple):
-        """``build(spec, refs)`` of a spec that names edges (``spec.refs``): one object
-        per placement, built without its node."""
-        return spec.to_torchao(self._factory, refs)
-
     def build(self, spec: SpecValue, refs: tuple = (), node: Any = None):
         if self.per_node(spec):  # one object per placement
-            return spec.to_torchao(_Torchao(node), refs)
+            return spec.to_torchao(self._factory if node is None else _Torchao(node), refs)
         key = spec.value_key()
         if key not in self._cache:
             self._cache[key] = spec.to_torchao(_Torchao())

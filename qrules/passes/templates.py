@@ -78,6 +78,10 @@ def _template(rule: CompiledRule) -> Optional[Template]:
                                           for op in step.ops for target in op.targets)
            for steps in rule.expansions for step in steps):
         return None
+    # A tuple op's output is a getitem after it (`Match.output_of_step`), which neither
+    # the `extra` edges nor ``plan_chains`` reads.
+    items = any(op.output_item is not None for steps in rule.expansions
+                for step in steps for op in step.ops)
     entries = []
     for key, text, spec, where, fixed in rule_config(rule)[0]:
         refs = None
@@ -95,19 +99,15 @@ def _template(rule: CompiledRule) -> Optional[Template]:
                 key.index == "*" or type(key.index) is int and key.index >= 0):
             position = None if key.index == "*" else key.index
             entries.append(Entry(key.role, False, position, fixed, spec, text, refs))
-        elif key.step is None and key.role == "extra" and key.index is None and not any(
-                op.output_item is not None for steps in rule.expansions for step in steps
-                for op in step.ops):
+        elif key.step is None and key.role == "extra" and key.index is None and not items:
             # `extra`: the later steps' `input` edges from outside the chain (X86's
             # `conv2d -> add : { ..., extra: act }`), read from their own bindings
             entries.append(Entry("extra", False, None, fixed, spec, text, refs))
         else:
             return None
     entries = tuple(entries)
-    if rule.per_node or rule.scopes or any(
-            steps[0].any_op or any(op.output_item is not None for step in steps
-                                   for op in step.ops)
-            for steps in rule.expansions):
+    if rule.per_node or rule.scopes or items or any(steps[0].any_op
+                                                    for steps in rule.expansions):
         return Template(entries)
     if rule.takes is None:
         return Template(entries, chain=True)

@@ -62,10 +62,10 @@ def _rank(value) -> int:
 
 
 def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], plan: Plan,
-                  out: list[Diagnostic], axis: Optional[int]) -> None:
-    """Check a spec placed on the input edge from ``source`` (None: on the output);
-    ``axis``: the spec's per-channel axis, if it has one."""
+                  out: list[Diagnostic]) -> None:
+    """Check a spec placed on the input edge from ``source`` (None: on the output)."""
     spec = placed.spec
+    axis = spec.per_channel_axis
     if axis is not None:
         rank = _rank(source if source is not None else note.node)
         if axis >= rank:
@@ -91,20 +91,8 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             current = _shared_target(current, plan)
 
 
-_UNKNOWN = object()   # an axis not looked up yet (None: the spec has none)
-
-
 def validate(plan: Plan) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    # id(spec) -> its per-channel axis (a spec of the compiled rulesets, held by them
-    # while this runs): a placed spec without edges it refers to needs checking only
-    # when it has one to hold against the tensor. Most placed specs need nothing.
-    axes: dict[int, Optional[int]] = {}
-
-    def axis_of(spec) -> Optional[int]:
-        axis = axes[id(spec)] = spec.per_channel_axis
-        return axis
-
     for note in plan.annotations.values():
         for code, message in note.errors:
             out.append(_report(code, note, message))
@@ -117,16 +105,13 @@ def validate(plan: Plan) -> list[Diagnostic]:
                     "Python constant rather than a tensor in the graph; quantize only tensor "
                     "inputs, or convert scalars first with `transform scalars_to_attrs`"))
                 continue
-            axis = axes.get(id(placed.spec), _UNKNOWN)
-            if axis is not None or placed.refs:   # unknown yet, per channel, or refers
-                _check_placed(note, placed, source, plan, out,
-                              axis_of(placed.spec) if axis is _UNKNOWN else axis)
+            # Most placed specs need nothing: no edge to refer to, no per-channel axis
+            # to hold against the tensor.
+            if placed.refs or placed.spec.per_channel_axis is not None:
+                _check_placed(note, placed, source, plan, out)
         output = note.output
-        if output is not None:
-            axis = axes.get(id(output.spec), _UNKNOWN)
-            if axis is not None or output.refs:
-                _check_placed(note, output, None, plan, out,
-                              axis_of(output.spec) if axis is _UNKNOWN else axis)
+        if output is not None and (output.refs or output.spec.per_channel_axis is not None):
+            _check_placed(note, output, None, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
 

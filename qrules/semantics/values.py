@@ -15,6 +15,7 @@ arguments written in a rule file, is declared next to the others in
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any, Callable, Optional, Protocol, Union
 
 from qrules.span import Span
@@ -116,7 +117,7 @@ class RangedSpec(SpecValue):
     sharing). Subclasses declare the fields ``dtype``, ``quant_min``, ``quant_max``,
     ``qscheme`` and, if they can be per channel, ``ch_axis``."""
 
-    @property
+    @cached_property   # validate asks it of every placed spec: worked out once
     def per_channel_axis(self) -> Optional[int]:
         if not (self.qscheme or "").startswith("per_channel"):  # type: ignore[attr-defined]
             return None
