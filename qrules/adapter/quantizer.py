@@ -237,16 +237,19 @@ class RulesetQuantizer(Quantizer):
                 model = resolve_entry(entry)(model, **kwargs) or model
         return model
 
-    def _plans(self, model: GraphModule, passes: Optional[list] = None) -> list[Plan]:
+    def _plans(self, model: GraphModule, passes: Optional[list] = None,
+               warnings: Optional[list] = None) -> list[Plan]:
+        """Each pass's plan, validated (one pass: QR615 warnings go to ``warnings``)."""
         plans = []
         taken: dict[Node, Any] = {}
         existing = annotations_on(model)
-        for compiled in passes if passes is not None else self.annotation_passes():
+        passes = passes if passes is not None else self.annotation_passes()
+        for compiled in passes:
             current = plan(model, compiled, taken, existing)
             # Judged with the earlier passes' annotations in view: a global rule may
             # share with an output a scoped pass quantized (propagation out of a scope).
             errors = validate(Plan({**taken, **current.annotations}, existing) if taken
-                              else current)
+                              else current, warnings if len(passes) == 1 else None)
             if errors:
                 raise ValidationError(errors, self._sources)
             plans.append(current)
@@ -262,22 +265,22 @@ class RulesetQuantizer(Quantizer):
 
     def annotate(self, model: GraphModule) -> GraphModule:
         # The cyclic garbage collector is paused while the plan is made and written
-        # (and resumed as it was): annotating allocates a few containers per node, all
-        # alive until it returns and without cycles, and the full collections their
-        # number triggers walk the whole graph each time (at 100k nodes about 40% of
-        # the annotate time, growing with the graph).
+        # (and resumed as it was): annotating allocates a few acyclic containers per
+        # node, alive until it returns, and the full collections their number triggers
+        # walk the whole graph each time (at 100k nodes ~40% of the annotate time).
         running = gc.isenabled()
         gc.disable()
         passes = self.annotation_passes()
+        found: list = []   # a single pass's QR615 warnings, found by its validation
         try:
-            plans = self._plans(model, passes)
+            plans = self._plans(model, passes, found)
             for current in plans:
                 _write(current, self._built)
         finally:
             if running:
                 gc.enable()
         self.last_plan = plans[-1] if plans else None
-        self.last_warnings = requantized(plans[0].annotations if len(plans) == 1 else {
+        self.last_warnings = found if len(plans) <= 1 else requantized({
             node: note for current in plans for node, note in current.annotations.items()})
         if self.last_warnings:
             warnings.warn(AnnotationWarning(self.last_warnings, self._sources), stacklevel=2)
@@ -363,10 +366,9 @@ class BuiltSpecs:
 
 
 def _write(current: Plan, specs: BuiltSpecs) -> None:
-    # id(placed) -> its torchao spec, for placed specs naming no edge: planning makes
-    # one record per spec and config key, so each is looked up once per call. Keyed by
-    # id: every Placed is alive in the plan while it is written. A torchao spec is
-    # never falsy, so `known(...) or build(...)` builds only what is not known.
+    # id(placed) -> its torchao spec, for placed specs naming no edge (one record per
+    # spec and config key; each alive in the plan while it is written). A torchao spec
+    # is never falsy, so `known(...) or build(...)` builds only what is not known.
     built: dict[int, Any] = {}
     known = built.get
     builder = specs.builder
@@ -413,10 +415,12 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
         output = note.output
         if output is not None:
             output = known(id(output)) or build(output, node)
-        meta = node.meta
+        meta = node.meta   # keywords spelled out: a `**` call makes a dict per node
         meta[ANNOTATION_KEY] = annotation_class(
+            input_qspec_map=input_map, output_qspec=output, _annotated=annotated
+        ) if flag is None else annotation_class(
             input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
-            **({flag: note.ends_quantized_pattern} if flag else _NO_EXTRA))
+            **{flag: note.ends_quantized_pattern})
         if note.amended_by:
             amended = meta[PROVENANCE_KEY] = _provenance(rule)
             amended["amended_by"] = list(dict.fromkeys(note.amended_by))
@@ -427,9 +431,6 @@ def _write(current: Plan, specs: BuiltSpecs) -> None:
     # The annotation kinds' node markers (backend metadata beside the annotation).
     for marker, quantized in marked.values():
         resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
-
-
-_NO_EXTRA: dict = {}   # a kind without a pattern-output flag: no keyword, no new dict
 
 
 def _provenance(rule) -> Provenance:

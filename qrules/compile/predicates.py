@@ -14,9 +14,7 @@ import operator
 from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext, first_position
-from qrules.compile.producers import (
-    producer_call, producer_checks, producer_of, producer_question,
-)
+from qrules.compile.producers import producer_call, producer_checks, producer_question
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
 from qrules.semantics import registry
@@ -339,8 +337,14 @@ class StepPredicate:
             if functions.get(name) is not function or facts.get(name) is not fact:
                 # A registry holds another declaration now: ask it, as compiled.
                 return self(StepContext(node, roles, state))
-            value = producer_of(roles, node, role)
-            answer = bool(value is not None and getattr(state, question)(value))
+            # ``producer_of``, inlined: this runs at most candidate heads of a ruleset.
+            values = roles.get(role)
+            if values is None:
+                value = node if role == "output" else None
+            else:
+                value = values[0] if values else None
+            answer = bool(hasattr(value, "meta") and hasattr(value, "op")
+                          and getattr(state, question)(value))
             if answer == negated:
                 return False
         return True

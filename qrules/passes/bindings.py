@@ -27,8 +27,9 @@ class Match:
     # A connected region's neighbour (clusters.NeighbourEdge), copied by `neighbour()`.
     neighbour: Optional[tuple] = None
     connected: bool = False   # a `region(connected ...)` match: its outputs are exact
-    # With `takes(...)`: the nodes the match owns (marked annotated); None: its steps.
-    owned: Optional[list[Node]] = None
+    # With `takes(...)`: the nodes the match owns (marked annotated), in order as the
+    # keys of a dict; None: its steps.
+    owned: Optional[dict[Node, None]] = None
     # A `region(...)` match with inputs, outputs or a connected region: one step made of
     # all the instance's members (MatchEdges reads its edges from the region).
     is_region: bool = False
@@ -99,7 +100,7 @@ def takes_plan(takes, labels) -> tuple:
 
 
 def owned_nodes(match: Match, takes, partition_of, plan: Optional[tuple] = None
-                ) -> list[Node]:
+                ) -> dict[Node, None]:
     """The nodes `takes(...)` names in this match (``owned_in``). ``plan``:
     ``takes_plan`` of the match's labels, when the caller keeps it per expansion."""
     return owned_in(match.nodes, match.roles, match.interior, match.is_region,
@@ -108,21 +109,23 @@ def owned_nodes(match: Match, takes, partition_of, plan: Optional[tuple] = None
 
 
 def owned_in(nodes: Sequence[Node], roles: Sequence[dict], interior: Sequence[Node],
-             is_region: bool, plan: tuple, partition_of) -> list[Node]:
+             is_region: bool, plan: tuple, partition_of) -> dict[Node, None]:
     """The nodes a ``takes_plan`` names among a match's steps (``nodes``, each with its
     ``roles``): steps by label, producers by role, `STEP.partition` (or `partition`,
     the first step's) the step's source partition; getitems between steps
-    (``interior``) always belong to the match. In the order named, each once."""
-    owned: list[Node] = []
+    (``interior``) always belong to the match. In the order named, each once: the
+    keys of the dict returned."""
+    owned: dict[Node, None] = {}
     for item in plan:
         kind = item[0]
         if kind == "steps":
             for index in item[1]:
-                owned.append(nodes[index])
+                owned[nodes[index]] = None
         elif kind == "partition":
             # A region is one step made of all its members.
             for member in nodes if is_region else (nodes[item[1]],):
-                owned.extend(partition_of(member))
+                for node in partition_of(member):
+                    owned[node] = None
         else:
             _, step, role, index = item
             values = roles[step].get(role, ())
@@ -130,6 +133,7 @@ def owned_in(nodes: Sequence[Node], roles: Sequence[dict], interior: Sequence[No
                 values = values[index:index + 1]
             for value in values:
                 if isinstance(value, Node):
-                    owned.append(value)
-    owned.extend(interior)
-    return list(dict.fromkeys(owned))
+                    owned[value] = None
+    for node in interior:
+        owned[node] = None
+    return owned

@@ -130,7 +130,7 @@ class Matcher:
         return found
 
     def in_rule_scope(self, rule: CompiledRule, nodes: list[Node],
-                      scoped: Optional[list[Node]] = None) -> bool:
+                      scoped: Optional[Iterable[Node]] = None) -> bool:
         return in_rule_scope(rule, nodes, self.compiled.op_targets, scoped)
 
     def region_of(self, region, node: Node):

@@ -28,6 +28,22 @@ class Placed:
     refs: tuple[Edge, ...] = ()
 
 
+class _NoInputs(dict):
+    """The input edges of a node a match only marks (``take_owned``): none, and none
+    can be added, so one empty mapping serves every mark (most of a CNN's notes are
+    its weights and biases). Filling one in (`amend`) replaces it first."""
+
+    __slots__ = ()
+
+    def _fixed(self, *args, **kwargs):
+        raise TypeError("a marked node's inputs are empty; give the note its own dict")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _fixed
+
+
+NO_INPUTS = _NoInputs()
+
+
 @dataclass(slots=True)
 class NodeAnnotation:
     node: Node
@@ -117,15 +133,16 @@ def may_share(config: list) -> bool:
                for _, _, spec, _, _ in config)
 
 
-def take_owned(notes: dict, owned: list, rule: CompiledRule) -> None:
-    """`takes(...)` applied to one match's annotations: owned producers get an (empty)
-    annotation, which marks them; a step left out gets none unless the config put a
-    spec on one of its edges."""
-    # a few nodes: a list is searched as fast as a set is built
-    unplaced = [node for node, note in notes.items() if note.output is None
-                and not note.inputs and node not in owned]
+def take_owned(notes: dict, owned: dict, rule: CompiledRule) -> None:
+    """`takes(...)` applied to one match's annotations: the ``owned`` nodes (dict
+    keys, in order) get an (empty) annotation, which marks them; a step left out gets
+    none unless the config put a spec on one of its edges."""
+    unplaced = ()   # mostly none: no list is made for them
+    for node, note in notes.items():
+        if note.output is None and not note.inputs and node not in owned:
+            unplaced += (node,)
     for node in unplaced:
         del notes[node]
     for node in owned:
         if node not in notes:
-            notes[node] = NodeAnnotation(node, rule)
+            notes[node] = NodeAnnotation(node, rule, NO_INPUTS)

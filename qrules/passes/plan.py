@@ -23,8 +23,8 @@ from qrules.passes.edges import Edge, MatchEdges
 from qrules.passes.match import Matcher
 from qrules.passes.templates import plan_chains, plan_match, template
 from qrules.passes.placing import (
-    HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge, rule_config,
-    take_owned,
+    HEAD_EDGES, NO_INPUTS, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge,
+    rule_config, take_owned,
 )
 from qrules.passes.state import State
 from qrules.semantics.values import MatchExpr, Spec
@@ -198,6 +198,8 @@ def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:
     """Fill the edges `existing` leaves without a spec; never change one it has."""
     for source, placed in new.inputs.items():
         if existing.inputs.get(source) is None and placed is not None:
+            if existing.inputs is NO_INPUTS:
+                existing.inputs = {}
             existing.inputs[source] = placed
             existing.amended_by += (new.rule.name,)
     if existing.output is None and new.output is not None:

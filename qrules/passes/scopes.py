@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from typing import Optional
+from typing import Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
@@ -48,7 +48,7 @@ HEAD_SCOPES = ("operator", "operator_target", "operator_overload", "node_name")
 
 
 def in_rule_scope(rule: CompiledRule, nodes: list[Node], op_targets: dict,
-                  scoped: Optional[list[Node]] = None) -> bool:
+                  scoped: Optional[Iterable[Node]] = None) -> bool:
     """Do the nodes of a match lie in every scope of the rule? ``scoped``: the nodes
     the rule's `scoped(...)` clause names in this match, tested instead of ``nodes``
     for module and filter scopes (none: the rule ignores them)."""

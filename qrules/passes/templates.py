@@ -21,6 +21,7 @@ from typing import Iterable, NamedTuple, Optional
 
 from torch.fx import Node
 
+from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule, GraphNodeKind
 from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
@@ -40,9 +41,11 @@ class Entry(NamedTuple):
     fixed: Optional[Placed]      # the one Placed of a spec naming no edge, else None
     spec: Optional[Spec]         # None: `none`
     key: str                     # the config key's text, for the Placed it makes
-    # The head edges a `same_as(producer(ROLE[N]))` spec refers to: (role, position,
-    # the reference's text); None when the spec names no edge.
-    refs: Optional[tuple[tuple[str, int, str], ...]] = None
+    # The head edges a `same_as(producer(ROLE[N]))` (or, for the output,
+    # `same_as(ROLE[N])`) spec refers to: (role, position, the reference's text,
+    # whether it names the edge itself rather than its producer); None when the spec
+    # names no edge.
+    refs: Optional[tuple[tuple[str, int, str, bool], ...]] = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def _template(rule: CompiledRule) -> Optional[Template]:
     for key, text, spec, where, fixed in rule_config(rule)[0]:
         refs = None
         if spec is not None and fixed is None:
-            refs = _producer_refs(spec)
+            refs = _head_refs(spec, where is WHOLE_OUTPUT)
             if refs is None:
                 return None   # it names an edge the template cannot resolve
         if where is WHOLE_OUTPUT:
@@ -120,31 +123,35 @@ def _template(rule: CompiledRule) -> Optional[Template]:
     return Template(entries, chain=True, owned=plans.pop())
 
 
-def _producer_refs(spec: Spec) -> Optional[tuple[tuple[str, int, str], ...]]:
-    """(role, position, text) of each `producer(ROLE[N])` the spec refers to, when
+def _head_refs(spec: Spec, output: bool) -> Optional[tuple[tuple[str, int, str, bool], ...]]:
+    """(role, position, text, names the edge) of each `producer(ROLE[N])` the spec
+    refers to, and for the ``output`` also each `ROLE[N]` (the edge into the head), when
     those are all it refers to (what ``MatchEdges.resolve`` reads from the head's own
-    edges); None for anything else: an edge into the match (which `_owners_first`
-    may reorder), a later step, `extra`, `neighbour()`, arguments read from the match."""
+    edges); None for anything else: an edge into the match from an input's spec (which
+    `_owners_first` may reorder), a later step, `extra`, `neighbour()`, arguments read
+    from the match."""
     if spec.copies_neighbour or getattr(spec, "reads_match", False):
         return None
     refs = []
     for ref in spec.refs:
         index = ref.index
-        if not ref.producer or ref.step is not None or ref.role in ("extra", "output") \
+        if not (ref.producer or output) or ref.step is not None \
+                or ref.role in ("extra", "output") \
                 or not (index is None or type(index) is int and index >= 0):
             return None
-        refs.append((ref.role, index or 0, str(ref)))
+        refs.append((ref.role, index or 0, str(ref), not ref.producer))
     return tuple(refs)
 
 
-def _placed(refs: tuple, spec: Spec, key: str, roles: dict, errors: list) -> Placed:
-    """The Placed of an entry whose spec refers to producers (``Entry.refs``) at one
-    match (a reference the match lacks: QR602 in ``errors``)."""
+def _placed(refs: tuple, spec: Spec, key: str, head: Node, roles: dict,
+            errors: list) -> Placed:
+    """The Placed of an entry whose spec refers to the head's edges or their producers
+    (``Entry.refs``) at one match (a reference the match lacks: QR602 in ``errors``)."""
     found = []
-    for role, position, text in refs:
+    for role, position, text, edge in refs:
         values = roles.get(role, ())
         if position < len(values):
-            found.append(values[position])
+            found.append((values[position], head) if edge else values[position])
         else:
             errors.append(("QR602", f"`{key}` refers to `{text}`, which this match does "
                                     "not have"))
@@ -157,18 +164,25 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
     tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
+    roles_of, holds = matcher.roles_of, matcher.holds
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
-    taken, planned, existing = state.taken, state.planned, state.existing
-    floats, is_float = state.floats, state.is_float
+    taken, planned, existing, floats = state.taken, state.planned, state.existing, state.floats
+    # target key -> what ``tries_at`` gives for it, each with its first step's op: a
+    # rule's heads have a few distinct targets, most one.
+    tries_by_key: dict = {}
     for head in heads:
         if head in planned or existing and taken(head):
             continue
         # The first expansion (an op of `a | b`) that has the head's op, whose later
         # steps follow it, and whose predicates hold everywhere.
         key = key_of[head]
+        tries = tries_by_key.get(key)
+        if tries is None:
+            tries = tries_by_key[key] = tuple((steps, follow, steps[0].op_for(key))
+                                              for steps, follow in tries_at(key))
         nodes = None
-        for steps, follow in tries_at(key):
+        for steps, follow, op in tries:
             if follow is not None:   # the second step's targets (no `any` there)
                 # The head's one user (`a ~> b`: one of its users) must have the second
                 # step's op: most heads of a chain fail here.
@@ -182,13 +196,16 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                 elif len(users) != 1 or key_of[next(iter(users))] not in follow:
                     continue
             floating = floats.get(head)
-            if not (is_float(head) if floating is None else floating):
+            if floating is None:
+                floating = floats[head] = is_float_value(head)
+            if not floating:
                 break
-            op = steps[0].op_for(key)
             if len(steps) == 1:   # most rules
-                roles = matcher.roles_of(op, head)
+                roles = roles_of(op, head)
                 predicate = steps[0].predicate
-                if predicate is None or matcher.holds(predicate, op, head, roles, state):
+                if predicate is None or (holds(predicate, op, head, roles, state)
+                                         if predicate.static
+                                         else predicate.holds(head, roles, state)):
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
@@ -276,7 +293,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     """The annotations of one match: an empty one on each of its nodes, the entries'
     specs on the head's edges and the output, `takes` applied (``take_owned``), the
     output marked as ending a quantized pattern when an input got a spec."""
-    head, roles, floats, is_float = nodes[0], every_roles[0], state.floats, state.is_float
+    head, roles, floats = nodes[0], every_roles[0], state.floats
     notes = {}
     for node in nodes:
         notes[node] = NodeAnnotation(node, rule)
@@ -290,8 +307,8 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     for role, is_output, position, fixed, spec, key, refs in found.entries:
         if is_output:
             note = notes[output_node]
-            note.output = fixed if refs is None else _placed(refs, spec, key, roles,
-                                                             errors)
+            note.output = fixed if refs is None else _placed(refs, spec, key, head,
+                                                             roles, errors)
             note.output_key = key
             if errors:
                 note.errors, errors = note.errors + tuple(errors), []
@@ -305,14 +322,16 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
         for source in values:
             if isinstance(source, Node):
                 floating = floats.get(source)
-                if not (is_float(source) if floating is None else floating):
+                if floating is None:
+                    floating = floats[source] = is_float_value(source)
+                if not floating:
                     continue   # integer and bool tensors are never quantized
             elif source is None or spec is None:
                 continue   # an optional argument left out; `none` on a constant
             # A spec naming no edge (or `none`) is its one record; one naming producers
             # is resolved per edge.
-            inputs[source] = fixed if refs is None else _placed(refs, spec, key, roles,
-                                                                errors)
+            inputs[source] = fixed if refs is None else _placed(refs, spec, key, head,
+                                                                roles, errors)
         if errors:
             notes[head].errors, errors = notes[head].errors + tuple(errors), []
     if owned is not None:
@@ -343,6 +362,6 @@ def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, 
             elif source is None or spec is None:
                 continue
             errors: list = []
-            note.inputs[source] = fixed if refs is None else _placed(refs, spec, key, roles,
-                                                                     errors)
+            note.inputs[source] = fixed if refs is None else _placed(
+                refs, spec, key, nodes[0], roles, errors)
             note.errors += tuple(errors)

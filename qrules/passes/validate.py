@@ -91,9 +91,13 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             current = _shared_target(current, plan)
 
 
-def validate(plan: Plan) -> list[Diagnostic]:
+def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Diagnostic]:
+    """The plan's errors. With ``warnings``, the QR615 warnings ``requantized`` finds
+    in ``plan.annotations`` are added to it in the same walk over the edges."""
     out: list[Diagnostic] = []
-    for note in plan.annotations.values():
+    notes = plan.annotations
+    twice = None if warnings is None else _Requantized(notes, warnings)
+    for note in notes.values():
         for code, message in note.errors:
             out.append(_report(code, note, message))
         for source, placed in note.inputs.items():
@@ -109,6 +113,8 @@ def validate(plan: Plan) -> list[Diagnostic]:
             # to hold against the tensor.
             if placed.refs or placed.spec.per_channel_axis is not None:
                 _check_placed(note, placed, source, plan, out)
+            if twice is not None:
+                twice.edge(note, source, placed)
         output = note.output
         if output is not None and (output.refs or output.spec.per_channel_axis is not None):
             _check_placed(note, output, None, plan, out)
@@ -150,44 +156,57 @@ def requantized(notes: Mapping[Node, NodeAnnotation]) -> list[Diagnostic]:
     1/256 sigmoid output re-quantized by a `mul` that takes `act`). ``notes``: the
     annotations of every pass of one quantizer, by node."""
     out: list[Diagnostic] = []
-    keys: dict[int, tuple] = {}   # id(spec) -> its merge key: a few specs, many edges
+    twice = _Requantized(notes, out)
+    for note in notes.values():
+        for source, placed in note.inputs.items():
+            if placed is not None and isinstance(source, Node):
+                twice.edge(note, source, placed)
+    return out
 
-    def merge_key(spec) -> tuple:
-        key = keys.get(id(spec))
+
+class _Requantized:
+    """``requantized``'s test of one input edge at a time, for the annotations
+    ``notes``; its warnings go to ``out``."""
+
+    def __init__(self, notes: Mapping[Node, NodeAnnotation], out: list[Diagnostic]):
+        self.notes, self.out = notes, out
+        self.keys: dict[int, tuple] = {}   # id(spec) -> its merge key: few specs, many edges
+
+    def _merge_key(self, spec) -> tuple:
+        key = self.keys.get(id(spec))
         if key is None:
-            key = keys[id(spec)] = _merge_key(spec)
+            key = self.keys[id(spec)] = _merge_key(spec)
         return key
 
-    for user, note in notes.items():
-        for source, placed in note.inputs.items():
-            if placed is None:
-                continue
-            producer = notes.get(source) if isinstance(source, Node) else None
-            if producer is None:
-                continue
-            output = producer.output
-            # One spec on both sides, neither sharing (the common case), or the edge
-            # shares the very output it reads (`same_as(producer(input))`): nothing to
-            # follow or compare.
-            if output is None or (placed.spec is output.spec and not placed.spec.shares):
-                continue
-            refs = placed.refs
-            if refs and refs[0] is source and placed.spec.shares:
-                continue
-            mine, theirs = _root(placed, notes), _root(output, notes)
-            # One compiled spec object on both sides (the common case) compares equal
-            # without building the two merge keys.
-            if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \
-                    or merge_key(mine.spec) == merge_key(theirs.spec):
-                continue
-            rule, other = note.rule, producer.rule
-            out.append(diagnostic(
-                "QR615", f"node `{user.name}` ({user.target}): rule `{rule.name}` quantizes "
-                f"its input edge from `{source.name}` (`{placed.key}`) with other qparams "
-                f"than rule `{other.name}` gives the output of `{source.name}` "
-                f"(`{producer.output.key}`): torchao observes the tensor twice, and the "
-                "converted model dequantizes it and quantizes it again. Share the "
-                "producer's qparams (the same spec, or `same_as`), or leave the edge in float",
-                rule.span, [Note(message=f"rule `{other.name}` of ruleset `{other.ruleset}` "
-                                 f"quantizes the output of `{source.name}`", span=other.span)]))
-    return out
+    def edge(self, note: NodeAnnotation, source: Node, placed: Placed) -> None:
+        """Warn if the edge from ``source`` into ``note``'s node (with its ``placed``
+        spec) quantizes the tensor with other qparams than its producer's output."""
+        notes = self.notes
+        producer = notes.get(source)
+        if producer is None:
+            return
+        output = producer.output
+        # One spec on both sides, neither sharing (the common case), or the edge
+        # shares the very output it reads (`same_as(producer(input))`): nothing to
+        # follow or compare.
+        if output is None or (placed.spec is output.spec and not placed.spec.shares):
+            return
+        refs = placed.refs
+        if refs and refs[0] is source and placed.spec.shares:
+            return
+        mine, theirs = _root(placed, notes), _root(output, notes)
+        # One compiled spec object on both sides (the common case) compares equal
+        # without building the two merge keys.
+        if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \
+                or self._merge_key(mine.spec) == self._merge_key(theirs.spec):
+            return
+        rule, other, user = note.rule, producer.rule, note.node
+        self.out.append(diagnostic(
+            "QR615", f"node `{user.name}` ({user.target}): rule `{rule.name}` quantizes "
+            f"its input edge from `{source.name}` (`{placed.key}`) with other qparams "
+            f"than rule `{other.name}` gives the output of `{source.name}` "
+            f"(`{producer.output.key}`): torchao observes the tensor twice, and the "
+            "converted model dequantizes it and quantizes it again. Share the "
+            "producer's qparams (the same spec, or `same_as`), or leave the edge in float",
+            rule.span, [Note(message=f"rule `{other.name}` of ruleset `{other.ruleset}` "
+                             f"quantizes the output of `{source.name}`", span=other.span)]))

@@ -160,7 +160,14 @@ def test_which_rules_have_templates():
               for rule in compiled.rules if rule.scopes}
     assert template(scoped["conv2d_unary"]) is not None
     assert not template(scoped["conv2d_unary"]).chain
-    # `same_as(input)` on the output refers to an edge into the match: general
-    assert template(rules["adaptive_avg_pool2d_shared"]) is None
+    # `same_as(input)` on the output: the edge into the head, resolved there too
+    assert template(rules["adaptive_avg_pool2d_shared"]).chain
+    assert template(rules["adaptive_avg_pool2d_shared"]).entries[-1].refs == (
+        ("input", 0, "input", True),)
+    # an input's spec naming another edge into the match (`_owners_first` may reorder
+    # the edges): general
+    qnn = {rule.name: rule for rule in qrules.load("qnn").compiled().rules}
+    assert template(qnn["stack"]) is None
+    assert template(qnn["embedding"]) is not None   # `output: same_as(weight)`
     # a region
     assert template(rules["gru_io_only"]) is None
