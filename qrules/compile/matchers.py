@@ -50,6 +50,17 @@ class OpMatch:
     bindings: tuple[Binding, ...]
     output_item: Optional[int] = None   # tensor output is getitem(node, k)
 
+    @cached_property
+    def positional(self) -> Optional[tuple[tuple[str, int], ...]]:
+        """(role, argument position) of each binding when each names a whole argument
+        and no role has two (`conv2d { input: 0, weight: 1, bias: 2 }`), else None."""
+        roles = [binding.role for binding in self.bindings]
+        if len(set(roles)) != len(roles) or any(
+                binding.element is not None or binding.position < 0
+                for binding in self.bindings):
+            return None
+        return tuple((binding.role, binding.position) for binding in self.bindings)
+
 
 @dataclass(frozen=True)
 class CompiledStep:

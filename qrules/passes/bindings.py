@@ -59,6 +59,13 @@ def output_of(node: Node, op: Optional[OpMatch]) -> Optional[Node]:
 def bind_roles(node: Node, op: OpMatch) -> dict[str, list[Any]]:
     roles: dict[str, list[Any]] = {}
     args = node.args   # a property on fx nodes: read once
+    positional = op.positional
+    if positional is not None:
+        count = len(args)
+        for role, position in positional:
+            if position < count:
+                roles[role] = [args[position]]
+        return roles
     for binding in op.bindings:
         if binding.position == EVERY_NODE:
             roles.setdefault(binding.role, []).extend(node.all_input_nodes)

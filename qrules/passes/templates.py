@@ -209,7 +209,10 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
-            found_chain = _follow(steps, [head], [op], [None], matcher, state)
+            if len(steps) == 2:
+                found_chain = _pair(steps, head, op, matcher, state)
+            else:
+                found_chain = _follow(steps, [head], [op], [None], matcher, state)
             if found_chain is not None:
                 nodes, every_roles = found_chain
                 break
@@ -218,6 +221,43 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
         _plan(rule, found, nodes, (), nodes[-1], every_roles, None if owned is None
               else owned_in(nodes, every_roles, (), False, owned, matcher.partitions.of),
               state, out)
+
+
+def _pair(steps, head: Node, op, matcher: Matcher, state: State):
+    """``_follow`` and ``_linked`` of a chain of two steps, without their lists:
+    ((head, user), their roles) for the first user of the head (`a -> b`: its only
+    one) that has the second step's op (or any op, for `any`), is free and float,
+    takes the head as an `input` and satisfies the second step's predicates, when the
+    head's hold too; else None."""
+    step, users = steps[1], head.users
+    if len(users) != 1 and not step.shared_input:
+        return None
+    key_of, taken, is_float = matcher.key_of, state.taken, state.is_float
+    roles_of, holds = matcher.roles_of, matcher.holds
+    roles = None
+    for user in users:
+        if user.op != "call_function":
+            continue
+        second = step.op_for(key_of[user])
+        if second is None:
+            second = step.any_match
+            if second is None:
+                continue
+        if taken(user) or not is_float(user):
+            continue
+        user_roles = roles_of(second, user)
+        if head not in user_roles.get("input", ()):
+            continue
+        predicate = step.predicate
+        if predicate is not None and not holds(predicate, second, user, user_roles, state):
+            continue
+        if roles is None:   # the head's own predicates: the same whichever user follows
+            roles = roles_of(op, head)
+            predicate = steps[0].predicate
+            if predicate is not None and not holds(predicate, op, head, roles, state):
+                return None
+        return (head, user), (roles, user_roles)
+    return None
 
 
 def _follow(steps, nodes: list, ops: list, checked: list, matcher: Matcher, state: State):
