@@ -240,12 +240,11 @@ class RulesetQuantizer(Quantizer):
     def _plans(self, model: GraphModule, passes: Optional[list] = None,
                warnings: Optional[list] = None) -> list[Plan]:
         """Each pass's plan, validated (one pass: QR615 warnings go to ``warnings``)."""
-        plans = []
-        taken: dict[Node, Any] = {}
-        existing = annotations_on(model)
+        plans, taken, existing = [], {}, None   # existing: read by the first plan
         passes = passes if passes is not None else self.annotation_passes()
         for compiled in passes:
-            current = plan(model, compiled, taken, existing)
+            current = plan(model, compiled, taken, existing, ANNOTATION_KEY)
+            existing = current.existing
             # Judged with the earlier passes' annotations in view: a global rule may
             # share with an output a scoped pass quantized (propagation out of a scope).
             errors = validate(Plan({**taken, **current.annotations}, existing) if taken

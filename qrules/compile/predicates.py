@@ -14,7 +14,9 @@ import operator
 from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext, first_position
-from qrules.compile.producers import producer_call, producer_checks, producer_question
+from qrules.compile.producers import (
+    fact_call, fact_question, literal_role, producer_call, producer_checks, producer_question,
+)
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
 from qrules.semantics import registry
@@ -42,7 +44,7 @@ def _role_getter(expr):
     if isinstance(expr, ast.Each) and isinstance(expr.value, ast.Name):
         name = expr.value.id
         return lambda ctx: ctx.every(name)
-    literal = _literal_role(expr)   # `weight`, `input[1]`: the position is known
+    literal = literal_role(expr)   # `weight`, `input[1]`: the position is known
     if literal is not None:
         name, position = literal
         return lambda ctx: ctx.role(name, position)
@@ -85,6 +87,9 @@ def _call(expr: ast.Call):
     producer = producer_call(expr)
     if producer is not None:
         return producer_question(*producer, general)
+    fact = fact_call(expr)
+    if fact is not None:
+        return fact_question(*fact, general)
     if expr.func.id == "source" and args and all(isinstance(a, ast.StringLit) for a in args):
         return _source_question(general)
     return general
@@ -158,7 +163,7 @@ def _attribute(expr):
             return [b.fact(attr) for b in value]
         raise LookupError(f"no fact {attr}")
 
-    literal = _literal_role(expr.value)
+    literal = literal_role(expr.value)
     if literal is None:
         return evaluate
     role, position = literal
@@ -172,16 +177,6 @@ def _attribute(expr):
             return facts[attr].implementation(RoleValue(values[position], ctx))
         return evaluate(ctx, params)
     return of_role
-
-
-def _literal_role(expr) -> Optional[tuple[str, int]]:
-    """(role, position) of `ROLE` (position 0) or `ROLE[N]` with a literal N >= 0."""
-    if isinstance(expr, ast.Name):
-        return expr.id, 0
-    if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name) \
-            and isinstance(expr.index, ast.IntLit) and expr.index.value >= 0:
-        return expr.value.id, expr.index.value
-    return None
 
 
 def _index(expr):

@@ -1,13 +1,14 @@
 """Producer questions (``annotated(weight)``, ``quantized(input)``, ...): the built-in
 predicate functions that ask the annotation state about the node producing one role,
 compiled to a direct question of the state (the most common predicates of the
-built-in rulesets; ``compile.predicates`` uses these)."""
+built-in rulesets; ``compile.predicates`` uses these); and the other built-in facts
+asked of one literal role (``is_node(input[1])``), compiled to one fact read."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from qrules.compile.context import StepContext
+from qrules.compile.context import RoleValue, StepContext
 from qrules.semantics import registry
 from qrules.syntax import ast
 
@@ -72,3 +73,45 @@ def producer_checks(exprs: tuple):
         name, role = producer
         checks.append((negated, role, _PRODUCER_QUESTIONS[name], name, *_BUILT_IN[name]))
     return tuple(checks)
+
+
+#: The built-in predicate functions that read one fact of a role's own value.
+_ROLE_FACTS = {name: (registry.PREDICATE_FUNCTIONS[name], registry.FACTS[name])
+               for name in ("is_float", "is_node", "is_constant", "rank")}
+
+
+def literal_role(expr) -> Optional[tuple[str, int]]:
+    """(role, position) of `ROLE` (position 0) or `ROLE[N]` with a literal N >= 0."""
+    if isinstance(expr, ast.Name):
+        return expr.id, 0
+    if isinstance(expr, ast.Index) and isinstance(expr.value, ast.Name) \
+            and isinstance(expr.index, ast.IntLit) and expr.index.value >= 0:
+        return expr.value.id, expr.index.value
+    return None
+
+
+def fact_call(expr) -> Optional[tuple[str, str, int]]:
+    """(function, role, position) of ``is_node(input[1])``-style calls: a built-in
+    fact function of one literal role; None for any other expression."""
+    if isinstance(expr, ast.Call) and expr.func.id in _ROLE_FACTS and len(expr.args) == 1:
+        literal = literal_role(expr.args[0])
+        if literal is not None:
+            return (expr.func.id, *literal)
+    return None
+
+
+def fact_question(name: str, role: str, position: int, general):
+    """``is_node(input[1])`` as the fact's implementation on that value, when the node
+    binds it; ``general`` (the compiled call) otherwise, or when a registry holds
+    another declaration of the function or the fact."""
+    function, fact = _ROLE_FACTS[name]
+    functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
+    implementation = fact.implementation
+
+    def evaluate(ctx: StepContext, params: dict) -> Any:
+        if functions.get(name) is function and facts.get(name) is fact:
+            values = ctx.roles.get(role)
+            if values is not None and position < len(values):
+                return implementation(RoleValue(values[position], ctx))
+        return general(ctx, params)
+    return evaluate

@@ -50,7 +50,8 @@ _REGION_HEADS: dict[tuple, RegionHeads] = {}
 class Matcher:
     """Finds matches of the rules of one compiled ruleset in one graph."""
 
-    def __init__(self, gm: GraphModule, compiled: CompiledRuleset):
+    def __init__(self, gm: GraphModule, compiled: CompiledRuleset,
+                 annotation_key: Optional[str] = None):
         self.gm = gm
         self.compiled = compiled
         # Why-not records, a list only inside why_not(): annotating pays one attribute
@@ -69,9 +70,17 @@ class Matcher:
         self.calls: list[Node] = []
         # node -> what steps match it by (target_key), read once per node
         self.key_of: dict[Node, int] = {}
+        # With ``annotation_key``: node -> what another quantizer wrote under it
+        # (``node.meta[annotation_key]``), read in this one walk over the graph.
+        self.annotated: dict[Node, Any] = {}
         order, key_of, by_target, calls = self.order, self.key_of, self.by_target, self.calls
+        annotated = self.annotated
         for index, node in enumerate(gm.graph.nodes):
             order[node] = index
+            if annotation_key is not None:
+                annotation = node.meta.get(annotation_key)
+                if annotation is not None:
+                    annotated[node] = annotation
             kind = node.op
             if kind == "call_function":
                 key = key_of[node] = id(node.target)   # target_key, inlined: every node

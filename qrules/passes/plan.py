@@ -209,16 +209,19 @@ def _amend(existing: NodeAnnotation, new: NodeAnnotation) -> None:
 
 
 def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = None,
-         existing: Optional[Mapping[Node, Any]] = None) -> Plan:
+         existing: Optional[Mapping[Node, Any]] = None,
+         annotation_key: Optional[str] = None) -> Plan:
     """Every annotation the ruleset makes on this graph, in acceptance order.
 
     ``taken``: annotations planned by rulesets that ran before this one (scoped
     rulesets of the same quantizer); their nodes are not matched again.
-    ``existing``: node -> the annotation another quantizer already wrote on it (the
-    adapter reads them from the graph); those nodes are taken too.
+    ``existing``: node -> the annotation another quantizer already wrote on it; those
+    nodes are taken too. Without it, ``annotation_key`` names the ``node.meta`` key
+    they are read from (the adapter's), in the walk that indexes the graph
+    (``Plan.existing`` holds them then).
     """
-    existing = existing if existing is not None else {}
-    matcher = Matcher(gm, compiled)
+    matcher = Matcher(gm, compiled, annotation_key if existing is None else None)
+    existing = existing if existing is not None else matcher.annotated
     state = State(compiled, existing)
     state.planned.update(taken or {})
     annotations: dict[Node, NodeAnnotation] = {}
