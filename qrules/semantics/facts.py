@@ -93,9 +93,8 @@ def _dtype_name(dtype) -> str:
 
 
 def _dtype(role) -> str:
-    tensor = role.tensor
-    return _dtype_name(tensor.dtype) if hasattr(tensor, "dtype") \
-        else type(role.value).__name__
+    dtype = getattr(role.tensor, "dtype", None)   # read once: a tensor's C getter
+    return _dtype_name(dtype) if dtype is not None else type(role.value).__name__
 
 
 def _is_float(role) -> bool:
