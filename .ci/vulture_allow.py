@@ -120,3 +120,6 @@ _.runtest  # RuleTestCase
 # lark calls the `deserialize` of the LALR_Parser class given in its `_plugins` option
 # (qrules/syntax/grammar.py, FastLoadingParser) when it loads the cached tables.
 _.deserialize  # FastLoadingParser.deserialize
+
+# dict's own method, overridden on the marks' shared empty input map to refuse changes.
+_.popitem  # qrules/passes/placing.py (_NoInputs)

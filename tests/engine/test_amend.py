@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from qrules.api import load_text
@@ -50,3 +51,44 @@ def test_amend_fills_only_empty_edges():
     assert pool.meta["qrules"]["amended_by"] == ["int8_out"]
     conv_ann = conv.meta["quantization_annotation"]
     assert conv_ann.output_qspec.dtype == torch.int8 and "amended_by" not in conv.meta["qrules"]
+
+
+MARKS = '''ruleset marks version "1.0"
+spec act = affine(int8, -128..127)
+# Owns the relu before it and its weight: both only marked.
+rule conv: conv2d : { input: act } takes(conv2d, input, weight)
+phase fill {
+  rule relu_in amend: relu : { input: act }
+}
+'''
+
+
+class ReluConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3)
+
+    def forward(self, x):
+        return self.conv(torch.relu(x))
+
+
+def test_amend_fills_a_node_a_match_only_marked():
+    from qrules.passes.placing import NO_INPUTS
+
+    assert check_ruleset_text(MARKS, "marks.qrule").diagnostics == ()
+    gm = export(ReluConv().eval(), (torch.randn(1, 3, 8, 8),))
+    quantizer = load_text(MARKS, "marks.qrule").quantizer()
+    quantizer.annotate(gm)
+    nodes = {n.name: n for n in gm.graph.nodes}
+    relu, conv = nodes["relu"], nodes["conv2d"]
+    # the relu was marked by `conv`, then its input edge filled by `relu_in`
+    assert list(relu.meta["quantization_annotation"].input_qspec_map) == [relu.args[0]]
+    assert relu.meta["qrules"]["amended_by"] == ["relu_in"]
+    notes = quantizer.last_plan.annotations
+    assert notes[relu].inputs is not NO_INPUTS
+    # the weight stays a mark: the one shared empty input map, which refuses changes
+    weight = notes[conv.args[1]]
+    assert weight.inputs is NO_INPUTS and dict(weight.inputs) == {}
+    assert conv.args[1].meta["quantization_annotation"].input_qspec_map == {}
+    with pytest.raises(TypeError):
+        weight.inputs[relu] = None
