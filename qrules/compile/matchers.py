@@ -170,14 +170,14 @@ class CompiledRule:
         return by_target.get(key, open_ones)
 
     def tries_at(self, key: int) -> tuple:
-        """``expansions_at(key)`` paired with what the head's next node must be:
-        the targets of the second step when the head's own output feeds it (no
-        getitem between, no `any` or region there), else None. A head none of whose
-        users has one of them fails at the second step: annotating skips it untried."""
+        """``expansions_at(key)``, each with the targets the head's next node must have
+        (the second step's, when the head's own output feeds it: else None; a head
+        with no such user is skipped untried) and the first step's op for the key."""
         tries = self._tries.get(key)
         if tries is None:
-            tries = self._tries[key] = tuple(
-                (steps, _next_targets(steps)) for steps in self.expansions_at(key))
+            tries = self._tries[key] = tuple((steps, _next_targets(steps),
+                                              steps[0].op_for(key))
+                                             for steps in self.expansions_at(key))
         return tries
 
     @cached_property

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext, first_position
 from qrules.compile.producers import (
-    fact_call, fact_question, literal_role, producer_call, producer_checks, producer_question,
+    fact_call, fact_question, literal_role, producer_call, producer_checks, producer_of,
+    producer_question,
 )
 from qrules.diagnostics import diagnostic
 from qrules.errors import QruleError
@@ -332,14 +333,8 @@ class StepPredicate:
             if functions.get(name) is not function or facts.get(name) is not fact:
                 # A registry holds another declaration now: ask it, as compiled.
                 return self(StepContext(node, roles, state))
-            # ``producer_of``, inlined: this runs at most candidate heads of a ruleset.
-            values = roles.get(role)
-            if values is None:
-                value = node if role == "output" else None
-            else:
-                value = values[0] if values else None
-            answer = bool(hasattr(value, "meta") and hasattr(value, "op")
-                          and getattr(state, question)(value))
+            value = producer_of(roles, node, role)
+            answer = bool(value is not None and getattr(state, question)(value))
             if answer == negated:
                 return False
         return True

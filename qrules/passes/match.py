@@ -151,10 +151,10 @@ class Matcher:
         # would fail at once); why_not tries them all, to report those failures too.
         key_of = self.key_of
         if self.misses is not None:
-            tries = tuple((steps, None) for steps in rule.expansions)
+            tries = tuple((steps, None, None) for steps in rule.expansions)
         else:
             tries = rule.tries_at(key_of[head])
-        for steps, follow in tries:
+        for steps, follow, _ in tries:
             if follow is not None:
                 for user in head.users:
                     if key_of[user] in follow:

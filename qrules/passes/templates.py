@@ -168,21 +168,14 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
     taken, planned, existing, floats = state.taken, state.planned, state.existing, state.floats
-    # target key -> what ``tries_at`` gives for it, each with its first step's op: a
-    # rule's heads have a few distinct targets, most one.
-    tries_by_key: dict = {}
     for head in heads:
         if head in planned or existing and taken(head):
             continue
         # The first expansion (an op of `a | b`) that has the head's op, whose later
         # steps follow it, and whose predicates hold everywhere.
         key = key_of[head]
-        tries = tries_by_key.get(key)
-        if tries is None:
-            tries = tries_by_key[key] = tuple((steps, follow, steps[0].op_for(key))
-                                              for steps, follow in tries_at(key))
         nodes = None
-        for steps, follow, op in tries:
+        for steps, follow, op in tries_at(key):
             if follow is not None:   # the second step's targets (no `any` there)
                 # The head's one user (`a ~> b`: one of its users) must have the second
                 # step's op: most heads of a chain fail here.
@@ -203,9 +196,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             if len(steps) == 1:   # most rules
                 roles = roles_of(op, head)
                 predicate = steps[0].predicate
-                if predicate is None or (holds(predicate, op, head, roles, state)
-                                         if predicate.static
-                                         else predicate.holds(head, roles, state)):
+                if predicate is None or holds(predicate, op, head, roles, state):
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
@@ -361,7 +352,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             values = values[position:position + 1]
         for source in values:
             if isinstance(source, Node):
-                floating = floats.get(source)
+                floating = floats.get(source)   # ``state.is_float``, read inline
                 if floating is None:
                     floating = floats[source] = is_float_value(source)
                 if not floating:
