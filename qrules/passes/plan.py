@@ -160,9 +160,11 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
     if quantized and output_node in notes:
         # Its output node ends a quantized pattern (`quantized(...)` holds for it).
         notes[output_node].ends_quantized_pattern = True
+    planned = plan_state.planned
     if not rule.amend:
         out.update(notes)
-        plan_state.planned.update(notes)
+        if out is not planned:
+            planned.update(notes)
         return
     for node, note in notes.items():
         existing = out.get(node)
@@ -170,7 +172,7 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
             _amend(existing, note)
             continue
         out[node] = note
-        plan_state.planned[node] = note
+        planned[node] = note
 
 
 def tuple_items(node: Node, index) -> list[Node]:
@@ -223,8 +225,13 @@ def plan(gm: GraphModule, compiled: CompiledRuleset, taken: Optional[dict] = Non
     matcher = Matcher(gm, compiled, annotation_key if existing is None else None)
     existing = existing if existing is not None else matcher.annotated
     state = State(compiled, existing)
-    state.planned.update(taken or {})
-    annotations: dict[Node, NodeAnnotation] = {}
+    # With no earlier pass, what this plan annotates is all that is planned: one dict
+    # is both (``out is state.planned`` for the planners, which then update it once).
+    if taken:
+        state.planned.update(taken)
+        annotations: dict[Node, NodeAnnotation] = {}
+    else:
+        annotations = state.planned
     placed: dict = {}   # shared Placed records (MatchEdges.placed)
 
     def accept(rule: CompiledRule, head: Node) -> bool:

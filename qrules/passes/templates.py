@@ -373,7 +373,8 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
                 notes[output_node].ends_quantized_pattern = True
                 break
     out.update(notes)
-    state.planned.update(notes)
+    if out is not state.planned:   # `plan` makes them one dict when it can
+        state.planned.update(notes)
 
 
 def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, roles: dict,
