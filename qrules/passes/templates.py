@@ -16,19 +16,21 @@ What a template plans is what ``plan._annotate_match`` plans for the same match
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Optional
 
 from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRule, GraphNodeKind
+from qrules.compile.matchers import CompiledRule, GraphNodeKind, resolve_target
 from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
     HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
 )
 from qrules.passes.state import State
+from qrules.semantics import registry
 from qrules.semantics.values import Spec
 
 
@@ -158,12 +160,20 @@ def _placed(refs: tuple, spec: Spec, key: str, head: Node, roles: dict,
     return Placed(spec, key, tuple(found))
 
 
+@functools.cache
+def same_dtype_keys() -> frozenset:
+    """The target keys of ``registry.SAME_DTYPE_OVERLOADS``: the heads whose role values
+    are float when their output is (docs/semantics.md, "Float only")."""
+    return frozenset(id(resolve_target(name)) for name in registry.SAME_DTYPE_OVERLOADS)
+
+
 def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                 matcher: Matcher, state: State, out: dict) -> None:
     """Match a chain rule (``Template.chain``) at ``heads`` (graph order) and plan
     each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
     tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
+    same_dtype = same_dtype_keys()
     roles_of, holds = matcher.roles_of, matcher.holds
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
@@ -211,7 +221,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             continue
         _plan(rule, found, nodes, (), nodes[-1], every_roles, None if owned is None
               else owned_in(nodes, every_roles, (), False, owned, matcher.partitions.of),
-              state, out)
+              state, out, key in same_dtype)
 
 
 def _pair(steps, head: Node, op, matcher: Matcher, state: State):
@@ -316,14 +326,18 @@ def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
     output_node = match.nodes[-1] if last is None or last.output_item is None \
         else match.output_node()
     _plan(match.rule, found, match.nodes, match.interior, output_node,
-          match.roles or ({},), match.owned, state, out)
+          match.roles or ({},), match.owned, state, out,
+          id(match.head.target) in same_dtype_keys())
 
 
 def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Node,
-          every_roles, owned: Optional[list], state: State, out: dict) -> None:
+          every_roles, owned: Optional[list], state: State, out: dict,
+          same_dtype: bool = False) -> None:
     """The annotations of one match: an empty one on each of its nodes, the entries'
     specs on the head's edges and the output, `takes` applied (``take_owned``), the
-    output marked as ending a quantized pattern when an input got a spec."""
+    output marked as ending a quantized pattern when an input got a spec.
+    ``same_dtype``: the head's op gives its tensors one kind of dtype
+    (``same_dtype_keys``); its output is float, so are the values its roles bind."""
     head, roles, floats = nodes[0], every_roles[0], state.floats
     notes = {}
     for node in nodes:
@@ -354,7 +368,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             if isinstance(source, Node):
                 floating = floats.get(source)   # ``state.is_float``, read inline
                 if floating is None:
-                    floating = floats[source] = is_float_value(source)
+                    floating = floats[source] = same_dtype or is_float_value(source)
                 if not floating:
                     continue   # integer and bool tensors are never quantized
             elif source is None or spec is None:

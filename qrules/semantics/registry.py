@@ -222,6 +222,23 @@ OP_LIBRARIES: dict[str, str] = {
 }
 
 
+#: aten overloads none of whose tensors can be an integer one when the output is a
+#: float tensor: a conv checks that its input, weight and bias share one dtype (in
+#: eager and fake-tensor runs alike), and these unary ops give an integer output for an
+#: integer input, or fail. The planner does not test the values bound to the roles of
+#: such a head, which it found float already (docs/semantics.md, "Float only"). Not
+#: here: ops that promote (`sigmoid`, `add`) or take a dtype (`mean`), and those that
+#: accept an integer tensor beside floats: conv_transpose and the `padding` convs (an
+#: integer bias), linear (under fake tensors). tests/engine/test_same_dtype_ops.py
+#: holds torch to this.
+SAME_DTYPE_OVERLOADS = frozenset(f"aten.{name}.default" for name in (
+    "conv1d", "conv2d", "conv3d", "relu", "relu_", "hardtanh", "hardtanh_", "relu6",
+    "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "gelu", "gelu_", "silu",
+    "silu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "max_pool1d", "max_pool2d",
+    "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d", "adaptive_avg_pool3d", "dropout", "clone"))
+
+
 # ------------------------------------------------------------- Python extension
 
 
