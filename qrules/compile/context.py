@@ -119,20 +119,27 @@ class StepContext:
         return found
 
     def _sources(self) -> tuple[str, ...]:
-        stack = self.node.meta.get("source_fn_stack")
-        if stack:
-            return (callable_name(stack[-1][1]),)
-        out = []
-        record = self.node.meta.get("torch_fn")
-        if record and len(record) > 1 and "." in str(record[1]):
-            out.append(str(record[1]).split(".")[1])
-        kind = self.module()[1]
-        if kind:
-            out.append(kind)
-        return tuple(out)
+        return source_names(self.node)
 
     def module(self) -> tuple[str, str]:
         return innermost_module(self.node)
+
+
+def source_names(node, functions: bool = True) -> tuple[str, ...]:
+    """What ``node`` was traced from (``StepContext.sources``). ``functions=False``
+    leaves out the `torch_fn` name of a non-strict export: it has no dot, so only a
+    selector without one (`add_`) can match it, never a dotted one (a class)."""
+    stack = node.meta.get("source_fn_stack")
+    if stack:
+        return (callable_name(stack[-1][1]),)
+    out = []
+    record = node.meta.get("torch_fn") if functions else None
+    if record and len(record) > 1 and "." in str(record[1]):
+        out.append(str(record[1]).split(".")[1])
+    kind = innermost_module(node)[1]
+    if kind:
+        out.append(kind)
+    return tuple(out)
 
 
 def first_position(first: ast.FirstOf, values: list, ctx: StepContext) -> Optional[int]:

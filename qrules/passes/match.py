@@ -116,11 +116,11 @@ class Matcher:
 
     def _open_candidates(self, rule: CompiledRule, state: Optional[State] = None
                          ) -> Iterable[Node]:
-        """Every call node; for a rule whose heads are all module regions, only the
-        nodes inside an instance of one (elsewhere `region_of` finds none)."""
+        """Every call node; for a rule whose heads are all module or source regions,
+        only the nodes inside an instance of one (elsewhere `region_of` finds none)."""
         heads = [steps[0].region for steps in rule.expansions]
         if not all(region is not None and region.selector_kind in ("module_type",
-                                                                   "module_name")
+                                                                   "module_name", "source")
                    for region in heads):
             return self.calls
         key = tuple((region.selector_kind, region.selector) for region in heads)
@@ -144,7 +144,7 @@ class Matcher:
 
     def region_of(self, region, node: Node):
         """The instance of ``region`` that ``node`` belongs to (see scopes.region_of)."""
-        return region_of(region, node, self.members)
+        return region_of(region, node, self.members, self.partitions)
 
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
         # Annotating skips the expansions whose first or second op cannot match (they

@@ -12,9 +12,12 @@ from typing import Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.graph_meta import is_float_value, module_stack, module_stack_entry
+from qrules.compile.context import source_names
+from qrules.compile.graph_meta import (
+    innermost_module, is_float_value, module_stack, module_stack_entry,
+)
 from qrules.compile.matchers import CompiledRule
-from qrules.semantics.facts import type_matches
+from qrules.semantics.facts import source_matches, type_matches
 
 #: A region instance: (members in graph order, input edges (source, member), outputs).
 RegionParts = tuple[list[Node], list[tuple[Node, Node]], list[Node]]
@@ -96,19 +99,28 @@ def region_instance(region, node: Node) -> Optional[str]:
 
 
 class RegionHeads:
-    """Which call nodes ran inside an instance of any of some module regions (the only
-    heads a rule of such regions can match at): the same answer as ``region_instance``
-    per region, with each distinct module class (or path) judged once rather than every
-    node's whole module stack parsed. The verdicts depend on the class or path alone,
-    so one instance serves every graph."""
+    """Which call nodes ran inside an instance of any of some module regions, or belong
+    to a source partition of a `source` region (the only heads a rule of such regions
+    can match at): the same answer as ``region_instance`` / ``source_region`` per
+    region, with each distinct module class, path or set of source names judged once
+    rather than every node's whole module stack parsed. The verdicts depend on those
+    alone, so one instance serves every graph."""
 
     def __init__(self, regions):
         self.types = [r.selector for r in regions if r.selector_kind == "module_type"]
         self.names = [r.selector for r in regions if r.selector_kind == "module_name"]
+        self.sources = [r.selector for r in regions if r.selector_kind == "source"]
+        # A dotted selector (a class) never matches a `torch_fn` name, which has no dot.
+        self._functions = any("." not in selector for selector in self.sources)
         self._kinds: dict = {}   # raw nn_module_stack class -> one of the types?
         self._paths: dict = {}   # raw nn_module_stack path -> one of the names?
+        self._sourced: dict = {}   # source names, or a raw class -> one of the sources?
 
     def inside(self, node: Node) -> bool:
+        if self.sources and self._sourced_from(node):
+            return True
+        if not (self.types or self.names):
+            return False
         stack = node.meta.get("nn_module_stack")
         if not stack:
             return False
@@ -133,23 +145,65 @@ class RegionHeads:
         return False
 
 
-def region_of(region, node: Node, members_of: ModuleMembers) -> Optional[RegionParts]:
+    def _sourced_from(self, node: Node) -> bool:
+        """Does `source(...)` of one of the source selectors hold at ``node``? After a
+        non-strict export, with dotted selectors only, that is its innermost module's
+        class (``source_names`` without functions), judged once per raw class."""
+        if self._functions or node.meta.get("source_fn_stack"):
+            key = names = source_names(node)
+        else:
+            stack = node.meta.get("nn_module_stack")
+            key = next(reversed(stack.values()))[1] if stack else None
+            names = None
+        found = self._sourced.get(key)
+        if found is None:
+            if names is None:
+                names = source_names(node, functions=False)
+            found = self._sourced[key] = any(source_matches(selector, name)
+                                             for selector in self.sources for name in names)
+        return found
+
+
+def region_of(region, node: Node, members_of: ModuleMembers,
+              partitions: "SourcePartitions") -> Optional[RegionParts]:
     """The instance of ``region`` that ``node`` belongs to (``members_of``: the graph's
-    call nodes by module path): its members in graph order, its input edges and its
-    output nodes; None when there is none."""
+    call nodes by module path; ``partitions``: its source partitions): its members in
+    graph order, its input edges and its output nodes; None when there is none."""
+    if region.selector_kind == "source":
+        return source_region(region, node, partitions)
     instance = region_instance(region, node)
     if instance is None:
         return None
-    members = members_of(instance)
-    inside = set(members)
+    return _region_parts(members_of(instance), instance, set())
+
+
+def source_region(region, node: Node, partitions: "SourcePartitions"
+                  ) -> Optional[RegionParts]:
+    """`region(source "S")`: the call nodes of ``node``'s source partition (as torch's
+    get_source_partitions groups them), when ``node`` is a call traced from ``S`` (what
+    `source("S")` reads). The partition's parameters (after a strict export) and those
+    of the module the node ran in are inside it, not inputs."""
+    if node.op != "call_function" or not any(
+            source_matches(region.selector, name) for name in source_names(node)):
+        return None
+    partition = partitions.of(node)
+    members = [member for member in partition if member.op == "call_function"]
+    return _region_parts(members, innermost_module(node)[0] or None, set(partition))
+
+
+def _region_parts(members: list[Node], instance: Optional[str], inside: set
+                  ) -> Optional[RegionParts]:
+    """A region's parts from its members: ``instance`` is the module path whose
+    parameters are inside it (None: no module's); ``inside``: other nodes that are."""
+    inside.update(members)
     inputs, outputs = [], []
     for member in members:
         for arg in member.all_input_nodes:
             # The module's own parameters and buffers (get_attr nodes carry no
             # nn_module_stack) are inside it, not inputs: gru_io_only used to give
             # the GRU's weights and biases the activation spec.
-            if arg.op == "get_attr" and (instance == "" or str(arg.target).startswith(
-                    instance + ".")):
+            if arg.op == "get_attr" and instance is not None and (
+                    instance == "" or str(arg.target).startswith(instance + ".")):
                 continue
             if arg not in inside and is_float_value(arg):
                 inputs.append((arg, member))

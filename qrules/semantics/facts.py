@@ -252,13 +252,13 @@ def type_matches(selector: str, qualname: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _source_matches(wanted: str, found: str) -> bool:
+def source_matches(wanted: str, found: str) -> bool:
     """Exact names, plus classes by their public path (`torch.nn.ReLU`)."""
     return wanted == found or ("." in wanted and type_matches(wanted, found))
 
 
 def _source(ctx, *names: str) -> bool:
-    return any(_source_matches(wanted, found) for found in ctx.sources() for wanted in names)
+    return any(source_matches(wanted, found) for found in ctx.sources() for wanted in names)
 
 
 PREDICATE_FUNCTIONS: dict[str, PredicateFunction] = {f.name: f for f in (

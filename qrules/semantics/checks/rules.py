@@ -74,9 +74,10 @@ def _check_pattern(analysis: Analysis, entry: RuleEntry) -> list[Diagnostic]:
                                   did_you_mean(ref.name, ops)))
     for node in tree.walk(pattern):
         if isinstance(node, ast.Region):
-            if node.selector_kind not in ("module_type", "module_name", "connected"):
+            if node.selector_kind not in ("module_type", "module_name", "source",
+                                          "connected"):
                 out.append(diagnostic("QR217", f"a region is selected by `module_type`, "
-                                      f"`module_name` or `connected`, not "
+                                      f"`module_name`, `source` or `connected`, not "
                                       f"`{node.selector_kind}`", node.kind_span or node.span))
             elif node.selector_kind == "connected" and node.selector not in ops:
                 out.append(diagnostic("QR201", f"unknown op `{node.selector}`", node.span,
