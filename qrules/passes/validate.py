@@ -58,7 +58,10 @@ def _shared_target(edge: Any, plan: Plan):
 
 def _rank(value) -> int:
     val = value.meta.get("val") if isinstance(value, Node) else None
-    return val.dim() if hasattr(val, "dim") else 0
+    try:
+        return val.dim()   # one attribute read of a tensor nothing else reads
+    except AttributeError:
+        return 0
 
 
 def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], plan: Plan,
@@ -111,10 +114,16 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
                 continue
             # Most placed specs need nothing: no edge to refer to, no per-channel axis
             # to hold against the tensor.
-            if placed.refs or placed.spec.per_channel_axis is not None:
+            spec = placed.spec
+            if placed.refs or spec.per_channel_axis is not None:
                 _check_placed(note, placed, source, plan, out)
             if twice is not None:
-                twice.edge(note, source, placed)
+                # ``twice.edge``'s common answers first: no producer annotation, or one
+                # output spec object on both sides, neither sharing.
+                producer = notes.get(source)
+                output = None if producer is None else producer.output
+                if output is not None and (spec is not output.spec or spec.shares):
+                    twice.edge(note, source, placed)
         output = note.output
         if output is not None and (output.refs or output.spec.per_channel_axis is not None):
             _check_placed(note, output, None, plan, out)
