@@ -129,7 +129,7 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
             selected = edges.head_edges(key.role)
         for source, user in selected:
             if isinstance(source, Node):
-                if not plan_state.is_float(source):
+                if not plan_state.is_float_input(source, user):
                     continue  # integer and bool tensors are never quantized
             elif source is None or spec is None:
                 # An optional tensor argument left out (`conv2d.padding(x, w, None, …)`

@@ -8,12 +8,21 @@ quantizers wrote on the graph before it (``existing``, read once by the adapter)
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Optional
 
 from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRuleset
+from qrules.compile.matchers import CompiledRuleset, resolve_target
+from qrules.semantics import registry
+
+
+@functools.cache
+def same_dtype_keys() -> frozenset:
+    """The target keys of ``registry.SAME_DTYPE_OVERLOADS``: the ops whose role values
+    are float when their output is (docs/semantics.md, "Float only")."""
+    return frozenset(id(resolve_target(name)) for name in registry.SAME_DTYPE_OVERLOADS)
 
 
 class State:
@@ -41,6 +50,17 @@ class State:
         known = self.floats.get(node)
         if known is None:
             known = self.floats[node] = is_float_value(node)
+        return known
+
+    def is_float_input(self, source: Node, user: Node) -> bool:
+        """Is the tensor ``source`` gives ``user`` a floating-point one? Read once per
+        source (``is_float``), except into an op of ``same_dtype_keys`` whose output is
+        float: then it is, unread."""
+        known = self.floats.get(source)
+        if known is None:
+            known = self.floats[source] = (
+                id(user.target) in same_dtype_keys() and self.is_float(user)
+                or is_float_value(source))
         return known
 
     def could_quantize(self, node: Node) -> bool:

@@ -16,21 +16,19 @@ What a template plans is what ``plan._annotate_match`` plans for the same match
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Optional
 
 from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRule, GraphNodeKind, resolve_target
+from qrules.compile.matchers import CompiledRule, GraphNodeKind
 from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
     HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
 )
-from qrules.passes.state import State
-from qrules.semantics import registry
+from qrules.passes.state import State, same_dtype_keys
 from qrules.semantics.values import Spec
 
 
@@ -158,13 +156,6 @@ def _placed(refs: tuple, spec: Spec, key: str, head: Node, roles: dict,
             errors.append(("QR602", f"`{key}` refers to `{text}`, which this match does "
                                     "not have"))
     return Placed(spec, key, tuple(found))
-
-
-@functools.cache
-def same_dtype_keys() -> frozenset:
-    """The target keys of ``registry.SAME_DTYPE_OVERLOADS``: the heads whose role values
-    are float when their output is (docs/semantics.md, "Float only")."""
-    return frozenset(id(resolve_target(name)) for name in registry.SAME_DTYPE_OVERLOADS)
 
 
 def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
@@ -366,7 +357,8 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             values = values[position:position + 1]
         for source in values:
             if isinstance(source, Node):
-                floating = floats.get(source)   # ``state.is_float``, read inline
+                # ``state.is_float_input``, read inline (the head is float: tested)
+                floating = floats.get(source)
                 if floating is None:
                     floating = floats[source] = same_dtype or is_float_value(source)
                 if not floating:
@@ -403,7 +395,7 @@ def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, 
             if source in chained:
                 continue   # the edge from the step before is fused
             if isinstance(source, Node):
-                if not state.is_float(source):
+                if not state.is_float_input(source, nodes[index]):
                     continue
             elif source is None or spec is None:
                 continue

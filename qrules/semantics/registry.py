@@ -225,8 +225,8 @@ OP_LIBRARIES: dict[str, str] = {
 #: aten overloads none of whose tensors can be an integer one when the output is a
 #: float tensor: a conv checks that its input, weight and bias share one dtype (in
 #: eager and fake-tensor runs alike), and these unary ops give an integer output for an
-#: integer input, or fail. The planner does not test the values bound to the roles of
-#: such a head, which it found float already (docs/semantics.md, "Float only"). Not
+#: integer input, or fail. The planners do not test the values bound to the roles of
+#: such a head, which they found float already (docs/semantics.md, "Float only"). Not
 #: here: ops that promote (`sigmoid`, `add`) or take a dtype (`mean`), and those that
 #: accept an integer tensor beside floats: conv_transpose and the `padding` convs (an
 #: integer bias), linear (under fake tensors). tests/engine/test_same_dtype_ops.py

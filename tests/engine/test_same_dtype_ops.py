@@ -10,6 +10,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 import qrules
 from qrules.adapter.torchao import ANNOTATION_KEY
 from qrules.compile.matchers import resolve_target
+from qrules.passes.templates import template
 from qrules.semantics.registry import SAME_DTYPE_OVERLOADS
 from tests.models import export
 
@@ -71,8 +72,8 @@ def test_promoting_and_mixing_ops_are_not_in_the_table():
 RULES = """ruleset same_dtype version "1.0"
 spec act = affine(int8, -128..127)
 spec w = symmetric(int8, -127..127)
-rule conv: conv2d : { input: act, weight: w, output: act }
-rule linear: linear : { input: act, weight: w, output: act }
+rule conv: conv2d : { input: act, weight: WEIGHT, output: act }
+rule linear: linear : { input: act, weight: WEIGHT, output: act }
 """
 
 
@@ -86,7 +87,12 @@ class _ConvLinear(torch.nn.Module):
         return self.linear(self.conv(x))
 
 
-def test_the_weight_of_a_conv_is_taken_as_float_and_that_of_a_linear_is_read():
+# `w` is placed from a template; a weight sharing the input's observer is placed by
+# the general planner (`_owners_first` may reorder such edges): both take the rule.
+@pytest.mark.parametrize("weight, planner", [("w", "template"),
+                                             ("same_as(input)", "general")])
+def test_the_weight_of_a_conv_is_taken_as_float_and_that_of_a_linear_is_read(weight,
+                                                                             planner):
     gm = export(_ConvLinear().eval(), (torch.randn(1, 2, 4, 4),))
     conv = next(n for n in gm.graph.nodes if n.target == torch.ops.aten.conv2d.default)
     linear = next(n for n in gm.graph.nodes if n.target == torch.ops.aten.linear.default)
@@ -94,7 +100,11 @@ def test_the_weight_of_a_conv_is_taken_as_float_and_that_of_a_linear_is_read():
     # its weight is; the linear's weight is read, and reads as no float tensor.
     for node in (conv, linear):
         del node.args[1].meta["val"]
-    qrules.load_text(RULES, "same_dtype.qrule").quantizer().annotate(gm)
+    quantizer = qrules.load_text(RULES.replace("WEIGHT", weight),
+                                 "same_dtype.qrule").quantizer()
+    assert all((template(rule) is not None) == (planner == "template")
+               for rule in quantizer.global_ruleset.rules)
+    quantizer.annotate(gm)
     assert conv.args[1] in conv.meta[ANNOTATION_KEY].input_qspec_map
     assert linear.args[1] not in linear.meta[ANNOTATION_KEY].input_qspec_map
     assert linear.args[0] in linear.meta[ANNOTATION_KEY].input_qspec_map
