@@ -21,10 +21,8 @@ from typing import Any, Callable, Optional, Union
 
 from torch.fx import GraphModule, Node
 
-from qrules.adapter.torchao import (
-    ANNOTATION_KEY, QuantizationAnnotation, Quantizer, SpecBuilder, resolve_entry,
-    resolve_target,
-)
+from qrules.adapter.torchao import ANNOTATION_KEY, Quantizer, resolve_entry
+from qrules.adapter.write import PROVENANCE_KEY, BuiltSpecs, write_plan
 from qrules.compile.matchers import CompiledRuleset, interleave, leave_in_float
 from qrules.errors import AnnotationWarning, QruleError
 from qrules.passes.plan import Plan, plan
@@ -32,23 +30,11 @@ from qrules.passes.scopes import in_scope
 from qrules.passes.validate import requantized, validate
 from qrules.semantics import registry
 from qrules.semantics.entries import ScopeRef
-from qrules.span import Span
-
-# qrules' own node.meta key: which rule annotated a node (see `annotation_of`).
-PROVENANCE_KEY = "qrules"
 
 
 class ValidationError(QruleError, ValueError):
     """The annotations a ruleset would make on this graph are invalid; the graph is
     left exactly as it was. ``diagnostics`` name each node, rule and span."""
-
-
-class Provenance(dict):
-    """``node.meta["qrules"]``: a plain dict (rule, ruleset, location, amended_by) that
-    also keeps the rule's ``span``, so a compose conflict points at the rule without
-    parsing ``location`` back. Copies (deepcopy, pickle) keep it."""
-
-    span: Optional[Span] = None
 
 
 def annotations_on(model: GraphModule) -> dict[Node, Any]:
@@ -79,7 +65,7 @@ class RulesetQuantizer(Quantizer):
         self.last_plan: Optional[Plan] = None
         self.last_warnings: list = []  # QR615 diagnostics of the last annotate
         # The torchao spec objects of the specs that name no edge, kept from call to
-        # call as torchao's quantizers keep theirs (see `_write`).
+        # call as torchao's quantizers keep theirs (see `write_plan`).
         self._built = BuiltSpecs()
 
     # ------------------------------------------------------------------ scoping
@@ -274,7 +260,7 @@ class RulesetQuantizer(Quantizer):
         try:
             plans = self._plans(model, passes, found)
             for current in plans:
-                _write(current, self._built)
+                write_plan(current, self._built)
         finally:
             if running:
                 gc.enable()
@@ -328,119 +314,6 @@ def _compiled_of(ruleset) -> CompiledRuleset:
     if hasattr(ruleset, "compiled"):
         return ruleset.compiled()
     raise TypeError(f"expected a loaded qrules ruleset, got {type(ruleset).__name__}")
-
-
-def _annotation_factory(kind: Optional[str]):
-    """(annotation class, name of its pattern-output flag or None) for `annotation`."""
-    if kind is None:
-        return QuantizationAnnotation, None
-    entry = registry.ANNOTATION_KINDS[kind]
-    return resolve_entry(entry), entry.extra.get("pattern_output_field")
-
-
-class BuiltSpecs:
-    """The torchao spec objects ``annotate`` writes for specs that name no edge and
-    whose observer does not want the node, built once per quantizer: equal specs are
-    one object (so torchao can share observers between them), and a graph annotated
-    after another reuses them, as a torchao quantizer reuses its config's specs.
-    Specs that name edges, or whose observer wants the node, are built per node."""
-
-    def __init__(self):
-        self.builder = SpecBuilder()
-        # id(spec) -> (spec, its torchao spec or None when it is built per node); the
-        # spec is held, so its id names no other object while the entry lives. Only
-        # specs of the compiled rulesets come here (see `for_spec`), not the copies a
-        # plan makes per match, so it grows with the rulesets, not with the calls.
-        self._by_spec: dict[int, tuple] = {}
-
-    def for_spec(self, spec):
-        """``spec``'s one torchao object, or None when it is built per node."""
-        same = self._by_spec.get(id(spec))
-        if same is None or same[0] is not spec:
-            built = None if self.builder.per_node(spec) else self.builder.build(spec)
-            if getattr(spec, "reads_match", False):
-                return built   # a per-match copy: not kept
-            same = self._by_spec[id(spec)] = (spec, built)
-        return same[1]
-
-
-def _write(current: Plan, specs: BuiltSpecs) -> None:
-    # id(placed) -> its torchao spec, for placed specs naming no edge (one record per
-    # spec and config key; each alive in the plan while it is written). A torchao spec
-    # is never falsy, so `known(...) or build(...)` builds only what is not known.
-    built: dict[int, Any] = {}
-    known = built.get
-    builder = specs.builder
-
-    def build(placed, node):
-        spec = placed.spec
-        if spec.refs:
-            return builder.build(spec, placed.refs)
-        shared = specs.for_spec(spec)
-        if shared is None:
-            return builder.build(spec, (), node)
-        built[id(placed)] = shared
-        return shared
-
-    # id(rule) -> (annotation class, its pattern-output flag, provenance, the {node:
-    # quantized?} of its kind's node marker or None), once per rule and call. One
-    # provenance record per rule, shared by the nodes it annotated (readers copy or
-    # replace it, never change it); an amended node gets its own.
-    per_rule: dict[int, tuple] = {}
-    kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
-    marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
-    rule = None
-    for node, note in current.annotations.items():
-        # A match's notes are consecutive: the rule's record is looked up when it changes.
-        if note.rule is not rule:
-            rule = note.rule
-            written = per_rule.get(id(rule))
-            if written is None:
-                kind = rule.annotation_kind
-                if kind not in kinds:
-                    kinds[kind] = (*_annotation_factory(kind), _marker(kind))
-                annotation_class, flag, marker = kinds[kind]
-                # The kind's {node: quantized?} for its node marker, found once per rule.
-                marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
-                # An `unmarked` rule writes specs without `_annotated`, as torchao's
-                # EmbeddingQuantizer does; later rules and passes still skip the node.
-                written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule),
-                                                marks, not rule.unmarked)
-            annotation_class, flag, provenance, marks, annotated = written
-        input_map = {}   # a loop, not a comprehension: no extra frame per node
-        for source, placed in note.inputs.items():
-            input_map[source] = None if placed is None else (known(id(placed))
-                                                             or build(placed, node))
-        output = note.output
-        if output is not None:
-            output = known(id(output)) or build(output, node)
-        meta = node.meta   # keywords spelled out: a `**` call makes a dict per node
-        meta[ANNOTATION_KEY] = annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=annotated
-        ) if flag is None else annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
-            **{flag: note.ends_quantized_pattern})
-        if note.amended_by:
-            amended = meta[PROVENANCE_KEY] = _provenance(rule)
-            amended["amended_by"] = list(dict.fromkeys(note.amended_by))
-        else:
-            meta[PROVENANCE_KEY] = provenance
-        if marks is not None:
-            marks[node] = rule.config is not None
-    # The annotation kinds' node markers (backend metadata beside the annotation).
-    for marker, quantized in marked.values():
-        resolve_target(marker)(next(iter(quantized)).graph.owning_module, quantized)
-
-
-def _provenance(rule) -> Provenance:
-    provenance = Provenance(rule=rule.name, ruleset=rule.ruleset, location=rule.location)
-    provenance.span = rule.span
-    return provenance
-
-
-def _marker(kind: Optional[str]):
-    """The annotation kind's node marker (a target name), if it has one."""
-    return None if kind is None else registry.ANNOTATION_KINDS[kind].extra.get("node_marker")
 
 
 def annotation_of(node: Node) -> Optional[dict]:

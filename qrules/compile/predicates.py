@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext, first_position
 from qrules.compile.producers import (
-    fact_call, fact_question, literal_role, producer_call, producer_checks, producer_of,
+    fact_call, fact_question, literal_role, producer_call, producer_checks,
     producer_question,
 )
 from qrules.diagnostics import diagnostic
@@ -333,8 +333,14 @@ class StepPredicate:
             if functions.get(name) is not function or facts.get(name) is not fact:
                 # A registry holds another declaration now: ask it, as compiled.
                 return self(StepContext(node, roles, state))
-            value = producer_of(roles, node, role)
-            answer = bool(value is not None and getattr(state, question)(value))
+            # ``producer_of``, read here: the role's first value, if it is a node
+            values = roles.get(role)
+            if values is None:
+                value = node if role == "output" else None
+            else:
+                value = values[0] if values else None
+            answer = bool(value is not None and hasattr(value, "meta")
+                          and hasattr(value, "op") and getattr(state, question)(value))
             if answer == negated:
                 return False
         return True

@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.adapter.quantizer import PROVENANCE_KEY, RulesetQuantizer
+from qrules.adapter.quantizer import RulesetQuantizer
+from qrules.adapter.write import PROVENANCE_KEY
 from qrules.adapter.torchao import ANNOTATION_KEY, Quantizer
 from qrules.diagnostics import Note, diagnostic
 from qrules.errors import QruleError

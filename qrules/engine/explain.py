@@ -24,7 +24,7 @@ from torch.fx import GraphModule, Node
 from qrules.adapter.quantizer import RulesetQuantizer, annotations_on
 from qrules.adapter.torchao import fold_batch_norms
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import target_key
+from qrules.compile.targets import target_key
 from qrules.compile.context import first_position
 from qrules.compile.predicates import StepContext, compile_predicates
 from qrules.engine.progress import stage

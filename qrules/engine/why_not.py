@@ -15,7 +15,8 @@ from typing import Optional
 
 from torch.fx import Node
 
-from qrules.compile.matchers import CompiledRule, CompiledRuleset, target_key
+from qrules.compile.matchers import CompiledRule, CompiledRuleset
+from qrules.compile.targets import target_key
 from qrules.passes.match import Matcher, Miss
 from qrules.passes.state import State
 from qrules.span import Span

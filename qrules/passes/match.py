@@ -17,7 +17,8 @@ from typing import Any, Iterable, Optional
 
 from torch.fx import GraphModule, Node
 
-from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep, target_key
+from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep
+from qrules.compile.targets import target_key
 from qrules.compile.predicates import StepContext
 from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
 from qrules.passes.clusters import connected_region, touches_graph_io
@@ -57,7 +58,7 @@ class Matcher:
         # Why-not records, a list only inside why_not(): annotating pays one attribute
         # test per failed step and formats nothing.
         self.misses: Optional[list[Miss]] = None
-        self.order: dict[Node, int] = {}
+        self._order: Optional[dict[Node, int]] = None
         # Per-annotate caches: role bindings per (op, node), results of predicates that
         # read no annotations (float-ness of outputs: State.is_float). The graph does
         # not change while it is planned.
@@ -68,15 +69,15 @@ class Matcher:
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[int, list[Node]] = defaultdict(list)   # by target_key
         self.calls: list[Node] = []
-        # node -> what steps match it by (target_key), read once per node
+        # call node, graph input or output -> what steps match it by (target_key),
+        # read once per node
         self.key_of: dict[Node, int] = {}
         # With ``annotation_key``: node -> what another quantizer wrote under it
         # (``node.meta[annotation_key]``), read in this one walk over the graph.
         self.annotated: dict[Node, Any] = {}
-        order, key_of, by_target, calls = self.order, self.key_of, self.by_target, self.calls
+        key_of, by_target, calls = self.key_of, self.by_target, self.calls
         annotated = self.annotated
-        for index, node in enumerate(gm.graph.nodes):
-            order[node] = index
+        for node in gm.graph.nodes:
             if annotation_key is not None:
                 annotation = node.meta.get(annotation_key)
                 if annotation is not None:
@@ -86,16 +87,25 @@ class Matcher:
                 key = key_of[node] = id(node.target)   # target_key, inlined: every node
                 by_target[key].append(node)
                 calls.append(node)
-            elif kind == "get_attr":   # a weight or bias: as many as the calls
-                key_of[node] = id(node.target)
-            else:
+            elif kind in ("placeholder", "output"):
                 key = key_of[node] = target_key(node)
-                if kind in ("placeholder", "output"):
-                    by_target[key].append(node)
+                by_target[key].append(node)
+            # A get_attr (a weight or bias: as many as the calls in a CNN) is no step's
+            # op: it gets no key, and ``_step`` finds no op for it.
         self.members = ModuleMembers(self.calls)
         # head targets (or module regions) -> candidate heads in graph order: rules
         # with the same head ops (conv2d's several rules) share one list.
         self._heads: dict[Any, list[Node]] = {}
+
+    @property
+    def order(self) -> dict[Node, int]:
+        """node -> its position in the graph. Built on first use: most rules' heads
+        come in graph order from one target's list and need no sorting."""
+        order = self._order
+        if order is None:
+            order = self._order = {node: index for index, node
+                                   in enumerate(self.gm.graph.nodes)}
+        return order
 
     def candidates(self, rule: CompiledRule, state: Optional[State] = None
                    ) -> Iterable[Node]:
@@ -107,10 +117,12 @@ class Matcher:
         keys = rule.head_keys()
         heads = self._heads.get(keys)
         if heads is None:
-            heads = []
-            for key in keys:
-                heads.extend(self.by_target.get(key, ()))
-            heads.sort(key=self.order.__getitem__)
+            found = [nodes for nodes in map(self.by_target.get, keys) if nodes]
+            if len(found) == 1:
+                heads = found[0]   # in graph order already, and never changed
+            else:
+                heads = [node for nodes in found for node in nodes]
+                heads.sort(key=self.order.__getitem__)
             self._heads[keys] = heads
         return heads
 
@@ -222,7 +234,7 @@ class Matcher:
         # The op first: it is in the matcher's own index, while the float test reads
         # the node's value from its meta (memory nothing else here touches).
         kind = node.op
-        op = step.op_for(self.key_of[node])
+        op = step.op_for(self.key_of.get(node))
         if op is None and kind == "call_function":
             op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional
 from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRuleset, resolve_target
+from qrules.compile.matchers import CompiledRuleset
+from qrules.compile.targets import resolve_target
 from qrules.semantics import registry
 
 

@@ -22,7 +22,8 @@ from typing import Iterable, NamedTuple, Optional
 from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
-from qrules.compile.matchers import CompiledRule, GraphNodeKind
+from qrules.compile.matchers import CompiledRule
+from qrules.compile.targets import GraphNodeKind
 from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
@@ -163,7 +164,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     """Match a chain rule (``Template.chain``) at ``heads`` (graph order) and plan
     each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
-    tries_at, key_of, owned = rule.tries_at, matcher.key_of, found.owned
+    tries, key_of, owned = rule.head_tries, matcher.key_of, found.owned
     same_dtype = same_dtype_keys()
     roles_of, holds = matcher.roles_of, matcher.holds
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
@@ -176,7 +177,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
         # steps follow it, and whose predicates hold everywhere.
         key = key_of[head]
         nodes = None
-        for steps, follow, op in tries_at(key):
+        for steps, follow, op in tries[key]:
             if follow is not None:   # the second step's targets (no `any` there)
                 # The head's one user (`a ~> b`: one of its users) must have the second
                 # step's op: most heads of a chain fail here.
@@ -197,7 +198,10 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             if len(steps) == 1:   # most rules
                 roles = roles_of(op, head)
                 predicate = steps[0].predicate
-                if predicate is None or holds(predicate, op, head, roles, state):
+                # ``holds``, whose cache only a static predicate reads
+                if predicate is None or (holds(predicate, op, head, roles, state)
+                                         if predicate.static
+                                         else predicate.holds(head, roles, state)):
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue

@@ -76,15 +76,29 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             out.append(_report("QR604", note, f"`{placed.key}` quantizes {where} per channel "
                                f"along axis {axis}, but that tensor has {rank} "
                                "dimension(s)"))
-    for edge in placed.refs:
-        if not _edge_annotated(edge, plan):
-            target = edge[0].name if isinstance(edge, tuple) else edge.name
-            verb = "shares" if spec.shares else "is derived"
-            what = "input edge from" if isinstance(edge, tuple) else "output of"
-            out.append(_report("QR602", note, f"`{placed.key}` {verb} with the {what} "
-                               f"`{target}`, which nothing quantizes"))
-    if spec.shares and placed.refs:
-        seen, current = [], placed.refs[0]
+    refs = placed.refs
+    if not refs:
+        return
+    notes = plan.annotations
+    for edge in refs:
+        # Most refs name a node's output that this plan quantized: read here.
+        referred = None if isinstance(edge, tuple) else notes.get(edge)
+        if referred is not None and referred.output is not None:
+            continue
+        if referred is None and _edge_annotated(edge, plan):
+            continue
+        target = edge[0].name if isinstance(edge, tuple) else edge.name
+        verb = "shares" if spec.shares else "is derived"
+        what = "input edge from" if isinstance(edge, tuple) else "output of"
+        out.append(_report("QR602", note, f"`{placed.key}` {verb} with the {what} "
+                           f"`{target}`, which nothing quantizes"))
+    if spec.shares:
+        # Most share one spec with its own observer: the first step decides, without
+        # the walk's list.
+        current = _shared_target(refs[0], plan)
+        if current is None:
+            return
+        seen = [refs[0]]
         while current is not None and len(seen) < 10_000:
             if current in seen:
                 out.append(_report("QR603", note, f"`{placed.key}` shares in a circle that "
@@ -203,7 +217,9 @@ class _Requantized:
         refs = placed.refs
         if refs and refs[0] is source and placed.spec.shares:
             return
-        mine, theirs = _root(placed, notes), _root(output, notes)
+        # ``_root`` of each, read here when it is the spec itself (most are)
+        mine = _root(placed, notes) if placed.spec.shares and refs else placed
+        theirs = _root(output, notes) if output.spec.shares and output.refs else output
         # One compiled spec object on both sides (the common case) compares equal
         # without building the two merge keys.
         if mine is None or theirs is None or mine is theirs or mine.spec is theirs.spec \

@@ -82,16 +82,12 @@ class SpecValue:
     #: Whether it stands for the spec already on the edge next to a connected region
     #: (``neighbour()``): planning copies that spec instead of building one.
     copies_neighbour = False
-
-    @property
-    def refs(self) -> tuple[EdgeRef, ...]:
-        """The edges of the match the spec refers to."""
-        return ()
-
-    @property
-    def per_channel_axis(self) -> Optional[int]:
-        """The axis it quantizes per channel along, if it is per channel."""
-        return None
+    # Class attributes, not properties: the plan and validation read both of every
+    # spec they place, and a kind that has them overrides them.
+    #: The edges of the match the spec refers to.
+    refs: tuple[EdgeRef, ...] = ()
+    #: The axis it quantizes per channel along, if it is per channel.
+    per_channel_axis: Optional[int] = None
 
     def with_name(self, name: str) -> "SpecValue":
         """The value of ``spec NAME = ...``: named after the first definition."""
@@ -219,7 +215,7 @@ class SharedSpec(SpecValue):
     shares = True
     in_config_only = True
 
-    @property
+    @cached_property   # read wherever the spec is placed: one tuple per spec
     def refs(self) -> tuple[EdgeRef, ...]:
         return (self.edge,)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import qrules
-from qrules.compile.matchers import GRAPH_IO_TARGETS, resolve_target
+from qrules.compile.targets import GRAPH_IO_TARGETS, resolve_target
 from tests.models import export
 
 PRELUDE = qrules.load_text('ruleset vocabulary version "1.0"\n', "vocabulary.qrule")

@@ -9,7 +9,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import qrules
 from qrules.adapter.torchao import ANNOTATION_KEY
-from qrules.compile.matchers import resolve_target
+from qrules.compile.targets import resolve_target
 from qrules.passes.templates import template
 from qrules.semantics.registry import SAME_DTYPE_OVERLOADS
 from tests.models import export

@@ -20,7 +20,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from qrules.adapter import torchao as adapter
-from qrules.adapter.quantizer import PROVENANCE_KEY
+from qrules.adapter.write import PROVENANCE_KEY
 from qrules.adapter.torchao import ANNOTATION_KEY
 from qrules.semantics import registry
 
