@@ -11,12 +11,15 @@ spec, so the tensor is quantized twice (QR615, a warning).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Optional
 
 from torch.fx import Node
 
+from qrules.compile.targets import resolve_target
 from qrules.diagnostics import Diagnostic, Note, diagnostic
 from qrules.passes.placing import NodeAnnotation, Placed, Plan
+from qrules.semantics import registry
 
 
 def _report(code: str, note: NodeAnnotation, message: str) -> Diagnostic:
@@ -56,6 +59,25 @@ def _shared_target(edge: Any, plan: Plan):
     return None
 
 
+@functools.cache
+def _min_ranks() -> dict[int, tuple[tuple[int, int], ...]]:
+    """``registry.ARGUMENT_MIN_RANKS`` by target key: (position, least rank) pairs."""
+    return {id(resolve_target(name)): tuple(ranks.items())
+            for name, ranks in registry.ARGUMENT_MIN_RANKS.items()}
+
+
+def _axis_holds(user: Node, source: Node, axis: int) -> bool:
+    """Does ``user``'s op give its argument ``source`` more than ``axis`` dimensions on
+    every graph torch runs (``registry.ARGUMENT_MIN_RANKS``)? Then nothing is read."""
+    ranks = _min_ranks().get(id(user.target))
+    if ranks is not None:
+        args = user.args
+        for position, rank in ranks:
+            if position < len(args) and args[position] is source:
+                return axis < rank
+    return False
+
+
 def _rank(value) -> int:
     val = value.meta.get("val") if isinstance(value, Node) else None
     try:
@@ -69,7 +91,7 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
     """Check a spec placed on the input edge from ``source`` (None: on the output)."""
     spec = placed.spec
     axis = spec.per_channel_axis
-    if axis is not None:
+    if axis is not None and not (source is not None and _axis_holds(note.node, source, axis)):
         rank = _rank(source if source is not None else note.node)
         if axis >= rank:
             where = f"input `{source.name}`" if source is not None else "its output"

@@ -238,6 +238,19 @@ SAME_DTYPE_OVERLOADS = frozenset(f"aten.{name}.default" for name in (
     "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "dropout", "clone"))
 
+#: Tensor arguments whose rank their op bounds from below: overload -> {argument
+#: position: the least rank torch accepts there}. A per-channel spec on such an
+#: argument along an axis under that rank holds on any graph torch could run, so
+#: validation (QR604) reads the rank of the other tensors only: a conv's weight has
+#: its exact rank (d + 2), linear's at least one. tests/engine/test_argument_ranks.py
+#: holds torch to this.
+ARGUMENT_MIN_RANKS: dict[str, dict[int, int]] = {
+    **{f"aten.conv{d}d.{overload}": {1: d + 2} for d in (1, 2, 3)
+       for overload in ("default", "padding")},
+    "aten.conv_transpose1d.default": {1: 3}, "aten.conv_transpose2d.input": {1: 4},
+    "aten.conv_transpose3d.input": {1: 5}, "aten.linear.default": {1: 1},
+}
+
 
 # ------------------------------------------------------------- Python extension
 
