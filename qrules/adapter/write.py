@@ -5,6 +5,7 @@ file:line:col). ``RulesetQuantizer.annotate`` calls it once the plan is valid.""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 from qrules.adapter.torchao import (
@@ -32,6 +33,24 @@ def _annotation_factory(kind: Optional[str]):
         return QuantizationAnnotation, None
     entry = registry.ANNOTATION_KINDS[kind]
     return resolve_entry(entry), entry.extra.get("pattern_output_field")
+
+
+#: torchao's QuantizationAnnotation fields, in order.
+_TORCHAO_FIELDS = ("input_qspec_map", "output_qspec", "allow_implicit_sharing", "_annotated")
+
+
+def _positional(annotation_class) -> Optional[tuple]:
+    """``(allow_implicit_sharing's default,)`` when the class's fields are exactly
+    torchao's, in order: it is then built with positional arguments, which costs half a
+    keyword call at every node. None for any other class."""
+    try:
+        fields = dataclasses.fields(annotation_class)
+    except TypeError:
+        return None
+    if tuple(f.name for f in fields) != _TORCHAO_FIELDS or not all(f.init for f in fields) \
+            or fields[2].default is dataclasses.MISSING:
+        return None
+    return (fields[2].default,)
 
 
 class BuiltSpecs:
@@ -90,11 +109,12 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
         return shared
 
     # id(rule) -> (annotation class, its pattern-output flag, provenance, the {node:
-    # quantized?} of its kind's node marker or None), once per rule and call. One
+    # quantized?} of its kind's node marker or None, `annotated`, ``_positional``),
+    # once per rule and call. One
     # provenance record per rule, shared by the nodes it annotated (readers copy or
     # replace it, never change it); an amended node gets its own.
     per_rule: dict[int, tuple] = {}
-    kinds: dict = {}   # annotation kind -> (class, flag, node marker), once per call
+    kinds: dict = {}   # kind -> (class, flag, node marker, _positional), once per call
     marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})
     rule = None
     for node, note in current.annotations.items():
@@ -105,15 +125,16 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
             if written is None:
                 kind = rule.annotation_kind
                 if kind not in kinds:
-                    kinds[kind] = (*_annotation_factory(kind), _marker(kind))
-                annotation_class, flag, marker = kinds[kind]
+                    found = _annotation_factory(kind)
+                    kinds[kind] = (*found, _marker(kind), _positional(found[0]))
+                annotation_class, flag, marker, positional = kinds[kind]
                 # The kind's {node: quantized?} for its node marker, found once per rule.
                 marks = None if marker is None else marked.setdefault(kind, (marker, {}))[1]
                 # An `unmarked` rule writes specs without `_annotated`, as torchao's
                 # EmbeddingQuantizer does; later rules and passes still skip the node.
                 written = per_rule[id(rule)] = (annotation_class, flag, _provenance(rule),
-                                                marks, not rule.unmarked)
-            annotation_class, flag, provenance, marks, annotated = written
+                                                marks, not rule.unmarked, positional)
+            annotation_class, flag, provenance, marks, annotated, positional = written
         input_map = {}   # a loop, not a comprehension: no extra frame per node
         for source, placed in note.inputs.items():
             input_map[source] = None if placed is None else (known(id(placed))
@@ -122,11 +143,16 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
         if output is not None:
             output = known(id(output)) or build(output, node)
         meta = node.meta   # keywords spelled out: a `**` call makes a dict per node
-        meta[ANNOTATION_KEY] = annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=annotated
-        ) if flag is None else annotation_class(
-            input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
-            **{flag: note.ends_quantized_pattern})
+        if positional is not None:
+            meta[ANNOTATION_KEY] = annotation_class(input_map, output, positional[0],
+                                                    annotated)
+        elif flag is None:
+            meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=annotated)
+        else:
+            meta[ANNOTATION_KEY] = annotation_class(
+                input_qspec_map=input_map, output_qspec=output, _annotated=annotated,
+                **{flag: note.ends_quantized_pattern})
         if note.amended_by:
             amended = meta[PROVENANCE_KEY] = _provenance(rule)
             amended["amended_by"] = list(dict.fromkeys(note.amended_by))

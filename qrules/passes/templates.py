@@ -145,17 +145,22 @@ def _head_refs(spec: Spec, output: bool) -> Optional[tuple[tuple[str, int, str, 
 
 
 def _placed(refs: tuple, spec: Spec, key: str, head: Node, roles: dict,
-            errors: list) -> Placed:
+            note: NodeAnnotation) -> Placed:
     """The Placed of an entry whose spec refers to the head's edges or their producers
-    (``Entry.refs``) at one match (a reference the match lacks: QR602 in ``errors``)."""
+    (``Entry.refs``) at one match; a reference the match lacks is a QR602 of ``note``."""
+    if len(refs) == 1:   # most: `same_as(producer(input))`, found at once
+        role, position, _, edge = refs[0]
+        values = roles.get(role, ())
+        if position < len(values):
+            return Placed(spec, key, ((values[position], head) if edge else values[position],))
     found = []
     for role, position, text, edge in refs:
         values = roles.get(role, ())
         if position < len(values):
             found.append((values[position], head) if edge else values[position])
         else:
-            errors.append(("QR602", f"`{key}` refers to `{text}`, which this match does "
-                                    "not have"))
+            note.errors += (("QR602", f"`{key}` refers to `{text}`, which this match does "
+                                      "not have"),)
     return Placed(spec, key, tuple(found))
 
 
@@ -341,17 +346,15 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
         notes[node] = NodeAnnotation(node, rule)
     if output_node not in notes:
         notes[output_node] = NodeAnnotation(output_node, rule)
-    errors: list = []
-    inputs = notes[head].inputs
+    head_note = notes[head]
+    inputs = head_note.inputs
     # Unpacked, not read by field: this runs for every entry of every match.
     for role, is_output, position, fixed, spec, key, refs in found.entries:
         if is_output:
             note = notes[output_node]
             note.output = fixed if refs is None else _placed(refs, spec, key, head,
-                                                             roles, errors)
+                                                             roles, note)
             note.output_key = key
-            if errors:
-                note.errors, errors = note.errors + tuple(errors), []
             continue
         if role == "extra":
             _place_extras(nodes, every_roles, notes, fixed, spec, key, refs, roles, state)
@@ -372,9 +375,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             # A spec naming no edge (or `none`) is its one record; one naming producers
             # is resolved per edge.
             inputs[source] = fixed if refs is None else _placed(refs, spec, key, head,
-                                                                roles, errors)
-        if errors:
-            notes[head].errors, errors = notes[head].errors + tuple(errors), []
+                                                                roles, head_note)
     if owned is not None:
         take_owned(notes, owned, rule)
     if head in notes and output_node in notes:
@@ -403,7 +404,5 @@ def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, 
                     continue
             elif source is None or spec is None:
                 continue
-            errors: list = []
             note.inputs[source] = fixed if refs is None else _placed(
-                refs, spec, key, nodes[0], roles, errors)
-            note.errors += tuple(errors)
+                refs, spec, key, nodes[0], roles, note)
