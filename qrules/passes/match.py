@@ -145,8 +145,11 @@ class Matcher:
         inside = judge.inside
         if state is not None and not rule.amend:
             # Read lazily, as the caller takes matches: a module stack is the most
-            # memory a node has, and most nodes are taken by the rules before this one.
-            return (node for node in self.calls if not state.taken(node) and inside(node))
+            # memory a node has, and most nodes are taken by the rules before this one
+            # (``state.taken``, its common answer read inline).
+            planned, existing = state.planned, state.existing
+            return (node for node in self.calls if node not in planned and not (
+                existing and state.taken(node)) and inside(node))
         found = self._heads[key] = [node for node in self.calls if inside(node)]
         return found
 

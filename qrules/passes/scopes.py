@@ -115,6 +115,8 @@ class RegionHeads:
         self._kinds: dict = {}   # raw nn_module_stack class -> one of the types?
         self._paths: dict = {}   # raw nn_module_stack path -> one of the names?
         self._sourced: dict = {}   # source names, or a raw class -> one of the sources?
+        if not (self.types or self.names):
+            self.inside = self._sourced_from   # `source` regions only: one call a node
 
     def inside(self, node: Node) -> bool:
         if self.sources and self._sourced_from(node):
@@ -143,7 +145,6 @@ class RegionHeads:
                 if found:
                     return True
         return False
-
 
     def _sourced_from(self, node: Node) -> bool:
         """Does `source(...)` of one of the source selectors hold at ``node``? After a
