@@ -69,13 +69,13 @@ class Matcher:
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[int, list[Node]] = defaultdict(list)   # by target_key
         self.calls: list[Node] = []
-        # call node, graph input or output -> what steps match it by (target_key),
-        # read once per node
-        self.key_of: dict[Node, int] = {}
+        # graph input or output -> what steps match it by (``target_key``): a call node
+        # is matched by the identity of its target, read where it is asked
+        self.io_keys: dict[Node, int] = {}
         # With ``annotation_key``: node -> what another quantizer wrote under it
         # (``node.meta[annotation_key]``), read in this one walk over the graph.
         self.annotated: dict[Node, Any] = {}
-        key_of, by_target, calls = self.key_of, self.by_target, self.calls
+        io_keys, by_target, calls = self.io_keys, self.by_target, self.calls
         annotated = self.annotated
         for node in gm.graph.nodes:
             if annotation_key is not None:
@@ -84,14 +84,13 @@ class Matcher:
                     annotated[node] = annotation
             kind = node.op
             if kind == "call_function":
-                key = key_of[node] = id(node.target)   # target_key, inlined: every node
-                by_target[key].append(node)
+                by_target[id(node.target)].append(node)   # target_key, inlined
                 calls.append(node)
             elif kind in ("placeholder", "output"):
-                key = key_of[node] = target_key(node)
+                key = io_keys[node] = target_key(node)
                 by_target[key].append(node)
             # A get_attr (a weight or bias: as many as the calls in a CNN) is no step's
-            # op: it gets no key, and ``_step`` finds no op for it.
+            # op: its target, a name, is in no step's table.
         self.members = ModuleMembers(self.calls)
         # head targets (or module regions) -> candidate heads in graph order: rules
         # with the same head ops (conv2d's several rules) share one list.
@@ -164,15 +163,15 @@ class Matcher:
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
         # Annotating skips the expansions whose first or second op cannot match (they
         # would fail at once); why_not tries them all, to report those failures too.
-        key_of = self.key_of
+        io_keys = self.io_keys
         if self.misses is not None:
             tries = tuple((steps, None, None) for steps in rule.expansions)
         else:
-            tries = rule.tries_at(key_of[head])
+            tries = rule.tries_at(io_keys.get(head) or id(head.target))
         for steps, follow, _ in tries:
             if follow is not None:
                 for user in head.users:
-                    if key_of[user] in follow:
+                    if (io_keys.get(user) or id(user.target)) in follow:
                         break
                 else:
                     continue
@@ -237,7 +236,7 @@ class Matcher:
         # The op first: it is in the matcher's own index, while the float test reads
         # the node's value from its meta (memory nothing else here touches).
         kind = node.op
-        op = step.op_for(self.key_of.get(node))
+        op = step.op_for(self.io_keys.get(node) or id(node.target))
         if op is None and kind == "call_function":
             op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills

@@ -169,7 +169,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     """Match a chain rule (``Template.chain``) at ``heads`` (graph order) and plan
     each match into ``out`` and the state before trying the next head, as the
     general planner does; no ``Match`` record is made."""
-    tries, key_of, owned = rule.head_tries, matcher.key_of, found.owned
+    tries, owned = rule.head_tries, found.owned
     same_dtype = same_dtype_keys()
     roles_of, holds = matcher.roles_of, matcher.holds
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
@@ -180,7 +180,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             continue
         # The first expansion (an op of `a | b`) that has the head's op, whose later
         # steps follow it, and whose predicates hold everywhere.
-        key = key_of[head]
+        key = id(head.target)   # its target_key: a template's heads and steps are ops
         nodes = None
         for steps, follow, op in tries[key]:
             if follow is not None:   # the second step's targets (no `any` there)
@@ -189,11 +189,11 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                 users = head.users
                 if steps[1].shared_input:
                     for user in users:
-                        if key_of[user] in follow:
+                        if id(user.target) in follow:
                             break
                     else:
                         continue
-                elif len(users) != 1 or key_of[next(iter(users))] not in follow:
+                elif len(users) != 1 or id(next(iter(users)).target) not in follow:
                     continue
             floating = floats.get(head)
             if floating is None:
@@ -233,13 +233,13 @@ def _pair(steps, head: Node, op, matcher: Matcher, state: State):
     step, users = steps[1], head.users
     if len(users) != 1 and not step.shared_input:
         return None
-    key_of, taken, is_float = matcher.key_of, state.taken, state.is_float
+    taken, is_float = state.taken, state.is_float
     roles_of, holds = matcher.roles_of, matcher.holds
     roles = None
     for user in users:
         if user.op != "call_function":
             continue
-        second = step.op_for(key_of[user])
+        second = step.op_for(id(user.target))
         if second is None:
             second = step.any_match
             if second is None:
@@ -274,11 +274,11 @@ def _follow(steps, nodes: list, ops: list, checked: list, matcher: Matcher, stat
     step, users = steps[index], nodes[-1].users
     if len(users) != 1 and not step.shared_input:
         return None
-    key_of, taken, is_float = matcher.key_of, state.taken, state.is_float
+    taken, is_float = state.taken, state.is_float
     for user in users:
         if user.op != "call_function":
             continue
-        op = step.op_for(key_of[user])
+        op = step.op_for(id(user.target))
         roles = None
         if op is None:
             # `any`: every op has its shape, so its link and predicates are what
