@@ -130,6 +130,19 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             current = _shared_target(current, plan)
 
 
+def _shares_an_owner(placed: Placed, notes: Mapping[Node, NodeAnnotation]) -> bool:
+    """Is ``placed`` (a spec that shares) a `same_as` of one node's output that this
+    plan quantizes with an observer of its own (the most common reference)? Then
+    ``_check_placed`` has nothing to find: the output is quantized, and the sharing
+    ends there."""
+    refs = placed.refs
+    if len(refs) != 1 or isinstance(refs[0], tuple):
+        return False
+    referred = notes.get(refs[0])
+    output = None if referred is None else referred.output
+    return output is not None and not output.spec.shares
+
+
 def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Diagnostic]:
     """The plan's errors. With ``warnings``, the QR615 warnings ``requantized`` finds
     in ``plan.annotations`` are added to it in the same walk over the edges."""
@@ -150,18 +163,22 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
                 continue
             # Most placed specs need nothing: no edge to refer to, no per-channel axis
             # to hold against the tensor.
-            spec = placed.spec
-            if placed.refs or spec.per_channel_axis is not None:
+            spec, refs = placed.spec, placed.refs
+            if (refs or spec.per_channel_axis is not None) and not (
+                    refs and spec.shares and _shares_an_owner(placed, notes)):
                 _check_placed(note, placed, source, plan, out)
             if twice is not None:
-                # ``twice.edge``'s common answers first: no producer annotation, or one
-                # output spec object on both sides, neither sharing.
+                # ``twice.edge``'s common answers first: no producer annotation, one
+                # output spec object on both sides, neither sharing, or sharing the very
+                # output it reads (`same_as(producer(input))`).
                 producer = notes.get(source)
                 output = None if producer is None else producer.output
-                if output is not None and (spec is not output.spec or spec.shares):
+                if output is not None and (spec is not output.spec or spec.shares) and not (
+                        spec.shares and refs and refs[0] is source):
                     twice.edge(note, source, placed)
         output = note.output
-        if output is not None and (output.refs or output.spec.per_channel_axis is not None):
+        if output is not None and (output.refs or output.spec.per_channel_axis is not None) \
+                and not (output.refs and output.spec.shares and _shares_an_owner(output, notes)):
             _check_placed(note, output, None, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
