@@ -27,7 +27,7 @@ from qrules.compile.targets import GraphNodeKind
 from qrules.passes.bindings import Match, owned_in, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
-    HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
+    HEAD_EDGES, NO_INPUTS, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
 )
 from qrules.passes.state import State, same_dtype_keys
 from qrules.semantics.values import Spec
@@ -219,9 +219,8 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                 break
         if nodes is None:
             continue
-        _plan(rule, found, nodes, (), nodes[-1], every_roles, None if owned is None
-              else owned_in(nodes, every_roles, (), False, owned, matcher.partitions.of),
-              state, out, key in same_dtype)
+        _plan(rule, found, nodes, (), nodes[-1], every_roles, None, state, out,
+              key in same_dtype, owned, matcher.partitions.of)
 
 
 def _pair(steps, head: Node, op, matcher: Matcher, state: State):
@@ -331,13 +330,16 @@ def plan_match(match: Match, found: Template, state: State, out: dict) -> None:
 
 
 def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Node,
-          every_roles, owned: Optional[list], state: State, out: dict,
-          same_dtype: bool = False) -> None:
+          every_roles, owned: Optional[dict], state: State, out: dict,
+          same_dtype: bool = False, takes: Optional[tuple] = None,
+          partition_of=None) -> None:
     """The annotations of one match: an empty one on each of its nodes, the entries'
     specs on the head's edges and the output, `takes` applied (``take_owned``), the
     output marked as ending a quantized pattern when an input got a spec.
     ``same_dtype``: the head's op gives its tensors one kind of dtype
-    (``same_dtype_keys``); its output is float, so are the values its roles bind."""
+    (``same_dtype_keys``); its output is float, so are the values its roles bind.
+    ``owned``: the nodes the match owns; or, for a chain, ``takes``: its
+    ``takes_plan``, read by ``_take`` (``partition_of``: ``SourcePartitions.of``)."""
     head, roles, floats = nodes[0], every_roles[0], state.floats
     notes = {}
     for node in nodes:
@@ -378,6 +380,8 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
                                                                 roles, head_note)
     if owned is not None:
         take_owned(notes, owned, rule)
+    elif takes is not None:
+        _take(notes, takes, nodes, every_roles, rule, partition_of)
     if head in notes and output_node in notes:
         for source in roles.get("input", ()):
             if inputs.get(source) is not None:
@@ -386,6 +390,36 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     out.update(notes)
     if out is not state.planned:   # `plan` makes them one dict when it can
         state.planned.update(notes)
+
+
+def _take(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule,
+          partition_of) -> None:
+    """``take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
+    rule)`` for a chain match. When no note is left without a spec (so none is dropped
+    for not being owned), the nodes ``takes`` names are marked straight from it, in
+    the order named, without the dict of owned nodes."""
+    for note in notes.values():
+        if note.output is None and not note.inputs:
+            take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
+                       rule)
+            return
+    for item in takes:   # what ``owned_in`` reads from each kind of item
+        kind = item[0]
+        if kind == "steps":
+            for index in item[1]:
+                if nodes[index] not in notes:
+                    notes[nodes[index]] = NodeAnnotation(nodes[index], rule, NO_INPUTS)
+            continue
+        if kind == "partition":
+            named = partition_of(nodes[item[1]])
+        else:
+            _, step, role, index = item
+            named = every_roles[step].get(role, ())
+            if index not in (None, "*"):
+                named = named[index:index + 1]
+        for node in named:
+            if isinstance(node, Node) and node not in notes:
+                notes[node] = NodeAnnotation(node, rule, NO_INPUTS)
 
 
 def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, roles: dict,
