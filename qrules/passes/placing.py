@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 from torch.fx import Node
 
 from qrules.compile.matchers import CompiledRule
+from qrules.passes.bindings import owned_in
 from qrules.passes.edges import Edge
 from qrules.semantics.values import Spec
 
@@ -146,3 +147,33 @@ def take_owned(notes: dict, owned: dict, rule: CompiledRule) -> None:
     for node in owned:
         if node not in notes:
             notes[node] = NodeAnnotation(node, rule, NO_INPUTS)
+
+
+def take_named(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule,
+               partition_of) -> None:
+    """``take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
+    rule)`` for a chain match. When no note is left without a spec (so none is dropped
+    for not being owned), the nodes ``takes`` names are marked straight from it, in
+    the order named, without the dict of owned nodes."""
+    for note in notes.values():
+        if note.output is None and not note.inputs:
+            take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
+                       rule)
+            return
+    for item in takes:   # what ``owned_in`` reads from each kind of item
+        kind = item[0]
+        if kind == "steps":
+            for index in item[1]:
+                if nodes[index] not in notes:
+                    notes[nodes[index]] = NodeAnnotation(nodes[index], rule, NO_INPUTS)
+            continue
+        if kind == "partition":
+            named = partition_of(nodes[item[1]])
+        else:
+            _, step, role, index = item
+            named = every_roles[step].get(role, ())
+            if index not in (None, "*"):
+                named = named[index:index + 1]
+        for node in named:
+            if isinstance(node, Node) and node not in notes:
+                notes[node] = NodeAnnotation(node, rule, NO_INPUTS)

@@ -24,10 +24,10 @@ from torch.fx import Node
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule
 from qrules.compile.targets import GraphNodeKind
-from qrules.passes.bindings import Match, owned_in, takes_plan
+from qrules.passes.bindings import Match, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
-    HEAD_EDGES, NO_INPUTS, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_owned,
+    HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_named, take_owned,
 )
 from qrules.passes.state import State, same_dtype_keys
 from qrules.semantics.values import Spec
@@ -339,7 +339,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     ``same_dtype``: the head's op gives its tensors one kind of dtype
     (``same_dtype_keys``); its output is float, so are the values its roles bind.
     ``owned``: the nodes the match owns; or, for a chain, ``takes``: its
-    ``takes_plan``, read by ``_take`` (``partition_of``: ``SourcePartitions.of``)."""
+    ``takes_plan``, read by ``take_named`` (``partition_of``: ``SourcePartitions.of``)."""
     head, roles, floats = nodes[0], every_roles[0], state.floats
     notes = {}
     for node in nodes:
@@ -381,7 +381,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     if owned is not None:
         take_owned(notes, owned, rule)
     elif takes is not None:
-        _take(notes, takes, nodes, every_roles, rule, partition_of)
+        take_named(notes, takes, nodes, every_roles, rule, partition_of)
     if head in notes and output_node in notes:
         for source in roles.get("input", ()):
             if inputs.get(source) is not None:
@@ -390,36 +390,6 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     out.update(notes)
     if out is not state.planned:   # `plan` makes them one dict when it can
         state.planned.update(notes)
-
-
-def _take(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule,
-          partition_of) -> None:
-    """``take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
-    rule)`` for a chain match. When no note is left without a spec (so none is dropped
-    for not being owned), the nodes ``takes`` names are marked straight from it, in
-    the order named, without the dict of owned nodes."""
-    for note in notes.values():
-        if note.output is None and not note.inputs:
-            take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
-                       rule)
-            return
-    for item in takes:   # what ``owned_in`` reads from each kind of item
-        kind = item[0]
-        if kind == "steps":
-            for index in item[1]:
-                if nodes[index] not in notes:
-                    notes[nodes[index]] = NodeAnnotation(nodes[index], rule, NO_INPUTS)
-            continue
-        if kind == "partition":
-            named = partition_of(nodes[item[1]])
-        else:
-            _, step, role, index = item
-            named = every_roles[step].get(role, ())
-            if index not in (None, "*"):
-                named = named[index:index + 1]
-        for node in named:
-            if isinstance(node, Node) and node not in notes:
-                notes[node] = NodeAnnotation(node, rule, NO_INPUTS)
 
 
 def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, roles: dict,
