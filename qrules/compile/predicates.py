@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from qrules.compile.context import RoleValue, StepContext, first_position
 from qrules.compile.producers import (
-    fact_call, fact_question, literal_role, producer_call, producer_checks,
+    fact_call, fact_question, holds_bound, literal_role, producer_call, producer_checks,
     producer_question,
 )
 from qrules.diagnostics import diagnostic
@@ -328,22 +328,25 @@ class StepPredicate:
             if self.sources is not None:
                 return self._source_verdicts(node, roles, state)
             return self(StepContext(node, roles, state))
+        bound = self.bound_checks(state)
+        if bound is None:   # a registry holds another declaration now: ask it, as compiled
+            return self(StepContext(node, roles, state))
+        return holds_bound(bound, node, roles)
+
+    def bound_checks(self, state) -> Optional[tuple]:
+        """``checks`` with each question bound to ``state``'s method, as (negated, role,
+        question), for ``holds_bound``: a planner binds them once per plan and asks them at
+        every head. None for any other predicate, or when a registry holds another
+        declaration of one of its functions or facts now (``__call__`` asks it)."""
+        if self.checks is None:
+            return None
         functions, facts = registry.PREDICATE_FUNCTIONS, registry.FACTS
-        for negated, role, question, name, function, fact in checks:
+        bound = []
+        for negated, role, question, name, function, fact in self.checks:
             if functions.get(name) is not function or facts.get(name) is not fact:
-                # A registry holds another declaration now: ask it, as compiled.
-                return self(StepContext(node, roles, state))
-            # ``producer_of``, read here: the role's first value, if it is a node
-            values = roles.get(role)
-            if values is None:
-                value = node if role == "output" else None
-            else:
-                value = values[0] if values else None
-            answer = bool(value is not None and hasattr(value, "meta")
-                          and hasattr(value, "op") and getattr(state, question)(value))
-            if answer == negated:
-                return False
-        return True
+                return None
+            bound.append((negated, role, getattr(state, question)))
+        return tuple(bound)
 
     def _source_verdicts(self, node, roles: dict, state) -> bool:
         """``holds`` of a predicate of literal `source(...)` questions: each one's

@@ -41,6 +41,23 @@ def producer_of(roles: dict, node, role: str):
     return value if hasattr(value, "meta") and hasattr(value, "op") else None
 
 
+def holds_bound(bound: tuple, node, roles: dict) -> bool:
+    """``StepPredicate.holds`` of a predicate of producer questions, with its
+    ``bound_checks``: each asked of the role's first value (``producer_of``, read here),
+    when that is a node; `output` without a binding is the node itself."""
+    for negated, role, question in bound:
+        values = roles.get(role)
+        if values is None:
+            value = node if role == "output" else None
+        else:
+            value = values[0] if values else None
+        answer = bool(value is not None and hasattr(value, "meta") and hasattr(value, "op")
+                      and question(value))
+        if answer == negated:
+            return False
+    return True
+
+
 def producer_question(name: str, role: str, general):
     """``annotated(weight)`` as one lookup in the annotation state: the role's first
     value, if it is a node, asked the fact's question directly. What the declared

@@ -23,6 +23,7 @@ from torch.fx import Node
 
 from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule
+from qrules.compile.producers import holds_bound
 from qrules.compile.targets import GraphNodeKind
 from qrules.passes.bindings import Match, takes_plan
 from qrules.passes.match import Matcher
@@ -172,6 +173,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     tries, owned = rule.head_tries, found.owned
     same_dtype = same_dtype_keys()
     roles_of, holds = matcher.roles_of, matcher.holds
+    bound: dict = {}   # id(predicate) -> its bound_checks, bound once per call
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
     taken, planned, existing, floats = state.taken, state.planned, state.existing, state.floats
@@ -203,10 +205,17 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             if len(steps) == 1:   # most rules
                 roles = roles_of(op, head)
                 predicate = steps[0].predicate
-                # ``holds``, whose cache only a static predicate reads
-                if predicate is None or (holds(predicate, op, head, roles, state)
-                                         if predicate.static
-                                         else predicate.holds(head, roles, state)):
+                if predicate is None:
+                    passed = True
+                elif predicate.static:   # ``holds``' cache serves static ones only
+                    passed = holds(predicate, op, head, roles, state)
+                else:   # producer questions (`not annotated(weight)`), bound once
+                    checks = bound.get(id(predicate), False)
+                    if checks is False:
+                        checks = bound[id(predicate)] = predicate.bound_checks(state)
+                    passed = predicate.holds(head, roles, state) if checks is None \
+                        else holds_bound(checks, head, roles)
+                if passed:
                     nodes, every_roles = (head,), (roles,)
                     break
                 continue
