@@ -62,7 +62,7 @@ class Matcher:
         # Per-annotate caches: role bindings per (op, node), results of predicates that
         # read no annotations (float-ness of outputs: State.is_float). The graph does
         # not change while it is planned.
-        self._roles: dict = {}
+        self.bound_roles: dict = {}   # (id(op), node) -> its roles: ``roles_of``
         self._static: dict = {}
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self._takes: dict = {}    # id(steps) -> takes_plan of their labels
@@ -271,9 +271,9 @@ class Matcher:
     def roles_of(self, op, node: Node) -> dict:
         """``bind_roles(node, op)``, once per (op, node) and annotate call."""
         key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
-        roles = self._roles.get(key)
+        roles = self.bound_roles.get(key)
         if roles is None:
-            roles = self._roles[key] = bind_roles(node, op)
+            roles = self.bound_roles[key] = bind_roles(node, op)
         return roles
 
     def holds(self, predicate, op, node: Node, roles: dict, state: State) -> bool:

@@ -25,7 +25,7 @@ from qrules.compile.graph_meta import is_float_value
 from qrules.compile.matchers import CompiledRule
 from qrules.compile.producers import holds_bound
 from qrules.compile.targets import GraphNodeKind
-from qrules.passes.bindings import Match, takes_plan
+from qrules.passes.bindings import Match, bind_roles, takes_plan
 from qrules.passes.match import Matcher
 from qrules.passes.placing import (
     HEAD_EDGES, WHOLE_OUTPUT, NodeAnnotation, Placed, rule_config, take_named, take_owned,
@@ -172,7 +172,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     general planner does; no ``Match`` record is made."""
     tries, owned = rule.head_tries, found.owned
     same_dtype = same_dtype_keys()
-    roles_of, holds = matcher.roles_of, matcher.holds
+    bound_roles, holds = matcher.bound_roles, matcher.holds
     bound: dict = {}   # id(predicate) -> its bound_checks, bound once per call
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
@@ -203,7 +203,10 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             if not floating:
                 break
             if len(steps) == 1:   # most rules
-                roles = roles_of(op, head)
+                bound_key = (id(op), head)   # ``roles_of``, read inline
+                roles = bound_roles.get(bound_key)
+                if roles is None:
+                    roles = bound_roles[bound_key] = bind_roles(head, op)
                 predicate = steps[0].predicate
                 if predicate is None:
                     passed = True
