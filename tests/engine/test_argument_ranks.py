@@ -11,7 +11,7 @@ import qrules
 from qrules.adapter.torchao import ANNOTATION_KEY
 from qrules.compile.targets import resolve_target
 from qrules.semantics.registry import ARGUMENT_MIN_RANKS
-from tests.models import export
+from tests.models import ConvThenLinear, export
 
 _CASES = [(name, position, rank) for name, ranks in sorted(ARGUMENT_MIN_RANKS.items())
           for position, rank in ranks.items()]
@@ -64,21 +64,11 @@ rule linear: linear : { input: act, weight: linear_w, output: act }
 """
 
 
-class _ConvLinear(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(2, 2, 1)
-        self.linear = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.linear(self.conv(x))
-
-
 def _unrecorded(input_spec: str, conv_axis: int, linear_axis: int):
     """The model annotated with RULES after the export's record of the conv's weight and
     input values is deleted: a tensor validation reads has no dimensions then. (A
     linear's weight keeps its value: the planner reads it to tell it is float.)"""
-    gm = export(_ConvLinear().eval(), (torch.randn(1, 2, 4, 4),))
+    gm = export(ConvThenLinear().eval(), (torch.randn(1, 2, 4, 4),))
     calls = {n.target: n for n in gm.graph.nodes if n.op == "call_function"}
     conv, linear = calls[torch.ops.aten.conv2d.default], calls[torch.ops.aten.linear.default]
     for node in conv.args[:2]:

@@ -12,7 +12,7 @@ from qrules.adapter.torchao import ANNOTATION_KEY
 from qrules.compile.targets import resolve_target
 from qrules.passes.templates import template
 from qrules.semantics.registry import SAME_DTYPE_OVERLOADS
-from tests.models import export
+from tests.models import ConvThenLinear, export
 
 _CONVS = sorted(name for name in SAME_DTYPE_OVERLOADS if ".conv" in name)
 _UNARY = sorted(SAME_DTYPE_OVERLOADS - set(_CONVS))
@@ -77,23 +77,13 @@ rule linear: linear : { input: act, weight: WEIGHT, output: act }
 """
 
 
-class _ConvLinear(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(2, 2, 1)
-        self.linear = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.linear(self.conv(x))
-
-
 # `w` is placed from a template; a weight sharing the input's observer is placed by
 # the general planner (`_owners_first` may reorder such edges): both take the rule.
 @pytest.mark.parametrize("weight, planner", [("w", "template"),
                                              ("same_as(input)", "general")])
 def test_the_weight_of_a_conv_is_taken_as_float_and_that_of_a_linear_is_read(weight,
                                                                              planner):
-    gm = export(_ConvLinear().eval(), (torch.randn(1, 2, 4, 4),))
+    gm = export(ConvThenLinear().eval(), (torch.randn(1, 2, 4, 4),))
     conv = next(n for n in gm.graph.nodes if n.target == torch.ops.aten.conv2d.default)
     linear = next(n for n in gm.graph.nodes if n.target == torch.ops.aten.linear.default)
     # Weights whose values the export did not record: the conv's output is float, so

@@ -93,6 +93,19 @@ class ConvLinear(nn.Module):
         return z, self.conv1d(x.flatten(2))
 
 
+class ConvThenLinear(nn.Module):
+    """conv2d -> linear, nothing between: input (1, 2, 4, 4). Tests delete the values
+    export recorded for their arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(self.conv(x))
+
+
 class ConvPool(nn.Module):
     """conv (no relu) -> max_pool2d -> relu: for phases and quantized(input)."""
 
