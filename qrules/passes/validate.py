@@ -66,10 +66,10 @@ def _min_ranks() -> dict[int, tuple[tuple[int, int], ...]]:
             for name, ranks in registry.ARGUMENT_MIN_RANKS.items()}
 
 
-def _axis_holds(user: Node, source: Node, axis: int) -> bool:
+def _axis_holds(user: Node, source: Node, axis: int, min_ranks: dict) -> bool:
     """Does ``user``'s op give its argument ``source`` more than ``axis`` dimensions on
-    every graph torch runs (``registry.ARGUMENT_MIN_RANKS``)? Then nothing is read."""
-    ranks = _min_ranks().get(id(user.target))
+    every graph torch runs (``min_ranks``: ``_min_ranks()``)? Then nothing is read."""
+    ranks = min_ranks.get(id(user.target))
     if ranks is not None:
         args = user.args
         for position, rank in ranks:
@@ -91,7 +91,8 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
     """Check a spec placed on the input edge from ``source`` (None: on the output)."""
     spec = placed.spec
     axis = spec.per_channel_axis
-    if axis is not None and not (source is not None and _axis_holds(note.node, source, axis)):
+    if axis is not None and not (source is not None and _axis_holds(note.node, source, axis,
+                                                                    _min_ranks())):
         rank = _rank(source if source is not None else note.node)
         if axis >= rank:
             where = f"input `{source.name}`" if source is not None else "its output"
@@ -149,6 +150,7 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
     out: list[Diagnostic] = []
     notes = plan.annotations
     twice = None if warnings is None else _Requantized(notes, warnings)
+    min_ranks = _min_ranks()
     for note in notes.values():
         for code, message in note.errors:
             out.append(_report(code, note, message))
@@ -164,8 +166,11 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
             # Most placed specs need nothing: no edge to refer to, no per-channel axis
             # to hold against the tensor.
             spec, refs = placed.spec, placed.refs
-            if (refs or spec.per_channel_axis is not None) and not (
-                    refs and spec.shares and _shares_an_owner(placed, notes)):
+            if refs:
+                if not (spec.shares and _shares_an_owner(placed, notes)):
+                    _check_placed(note, placed, source, plan, out)
+            elif spec.per_channel_axis is not None and not _axis_holds(
+                    note.node, source, spec.per_channel_axis, min_ranks):
                 _check_placed(note, placed, source, plan, out)
             if twice is not None:
                 # ``twice.edge``'s common answers first: no producer annotation, one
