@@ -110,9 +110,9 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
 
     # id(rule) -> (annotation class, its pattern-output flag, provenance, the {node:
     # quantized?} of its kind's node marker or None, `annotated`, ``_positional``),
-    # once per rule and call. One
-    # provenance record per rule, shared by the nodes it annotated (readers copy or
-    # replace it, never change it); an amended node gets its own.
+    # once per rule and call. One provenance record per rule, shared by the nodes it
+    # annotated (readers copy or replace it, never change it); an amended node gets
+    # its own.
     per_rule: dict[int, tuple] = {}
     kinds: dict = {}   # kind -> (class, flag, node marker, _positional), once per call
     marked: dict = {}   # annotation kind -> (its node marker, {node: quantized?})

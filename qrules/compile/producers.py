@@ -43,17 +43,10 @@ def producer_of(roles: dict, node, role: str):
 
 def holds_bound(bound: tuple, node, roles: dict) -> bool:
     """``StepPredicate.holds`` of a predicate of producer questions, with its
-    ``bound_checks``: each asked of the role's first value (``producer_of``, read here),
-    when that is a node; `output` without a binding is the node itself."""
+    ``bound_checks``: each asked of ``producer_of`` the role, when that is a node."""
     for negated, role, question in bound:
-        values = roles.get(role)
-        if values is None:
-            value = node if role == "output" else None
-        else:
-            value = values[0] if values else None
-        answer = bool(value is not None and hasattr(value, "meta") and hasattr(value, "op")
-                      and question(value))
-        if answer == negated:
+        value = producer_of(roles, node, role)
+        if (value is not None and bool(question(value))) == negated:
             return False
     return True
 

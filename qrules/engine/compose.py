@@ -14,8 +14,8 @@ from typing import Any, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.adapter.quantizer import RulesetQuantizer
-from qrules.adapter.write import PROVENANCE_KEY
 from qrules.adapter.torchao import ANNOTATION_KEY, Quantizer
+from qrules.adapter.write import PROVENANCE_KEY
 from qrules.diagnostics import Note, diagnostic
 from qrules.errors import QruleError
 from qrules.span import Span

@@ -69,13 +69,10 @@ class Matcher:
         self.partitions = SourcePartitions(gm)
         self.by_target: dict[int, list[Node]] = defaultdict(list)   # by target_key
         self.calls: list[Node] = []
-        # graph input or output -> what steps match it by (``target_key``): a call node
-        # is matched by the identity of its target, read where it is asked
-        self.io_keys: dict[Node, int] = {}
         # With ``annotation_key``: node -> what another quantizer wrote under it
         # (``node.meta[annotation_key]``), read in this one walk over the graph.
         self.annotated: dict[Node, Any] = {}
-        io_keys, by_target, calls = self.io_keys, self.by_target, self.calls
+        by_target, calls = self.by_target, self.calls
         annotated = self.annotated
         for node in gm.graph.nodes:
             if annotation_key is not None:
@@ -87,8 +84,7 @@ class Matcher:
                 by_target[id(node.target)].append(node)   # target_key, inlined
                 calls.append(node)
             elif kind in ("placeholder", "output"):
-                key = io_keys[node] = target_key(node)
-                by_target[key].append(node)
+                by_target[target_key(node)].append(node)
             # A get_attr (a weight or bias: as many as the calls in a CNN) is no step's
             # op: its target, a name, is in no step's table.
         self.members = ModuleMembers(self.calls)
@@ -163,15 +159,14 @@ class Matcher:
     def try_rule(self, rule: CompiledRule, head: Node, state: State) -> Optional[Match]:
         # Annotating skips the expansions whose first or second op cannot match (they
         # would fail at once); why_not tries them all, to report those failures too.
-        io_keys = self.io_keys
         if self.misses is not None:
             tries = tuple((steps, None, None) for steps in rule.expansions)
         else:
-            tries = rule.tries_at(io_keys.get(head) or id(head.target))
+            tries = rule.tries_at(target_key(head))
         for steps, follow, _ in tries:
             if follow is not None:
                 for user in head.users:
-                    if (io_keys.get(user) or id(user.target)) in follow:
+                    if target_key(user) in follow:
                         break
                 else:
                     continue
@@ -236,7 +231,7 @@ class Matcher:
         # The op first: it is in the matcher's own index, while the float test reads
         # the node's value from its meta (memory nothing else here touches).
         kind = node.op
-        op = step.op_for(self.io_keys.get(node) or id(node.target))
+        op = step.op_for(target_key(node))
         if op is None and kind == "call_function":
             op = step.any_match
         # An `amend` rule matches only what this ruleset planned already (it fills

@@ -131,17 +131,22 @@ def _check_placed(note: NodeAnnotation, placed: Placed, source: Optional[Node], 
             current = _shared_target(current, plan)
 
 
-def _shares_an_owner(placed: Placed, notes: Mapping[Node, NodeAnnotation]) -> bool:
-    """Is ``placed`` (a spec that shares) a `same_as` of one node's output that this
-    plan quantizes with an observer of its own (the most common reference)? Then
-    ``_check_placed`` has nothing to find: the output is quantized, and the sharing
-    ends there."""
-    refs = placed.refs
-    if len(refs) != 1 or isinstance(refs[0], tuple):
-        return False
-    referred = notes.get(refs[0])
-    output = None if referred is None else referred.output
-    return output is not None and not output.spec.shares
+def _needs_check(note: NodeAnnotation, placed: Placed, source: Optional[Node],
+                 notes: Mapping[Node, NodeAnnotation], min_ranks: dict) -> bool:
+    """May ``_check_placed`` find something wrong with a spec that refers to edges or
+    is per channel? Not when it is a `same_as` of one node's output that this plan
+    quantizes with an observer of its own (the most common reference: the output is
+    quantized, and the sharing ends there), nor when it has no references and its
+    axis is one the op vouches for (``_axis_holds``)."""
+    spec, refs = placed.spec, placed.refs
+    if refs:
+        if not spec.shares or len(refs) != 1 or isinstance(refs[0], tuple):
+            return True
+        referred = notes.get(refs[0])
+        output = None if referred is None else referred.output
+        return output is None or output.spec.shares
+    return source is None or not _axis_holds(note.node, source, spec.per_channel_axis,
+                                             min_ranks)
 
 
 def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Diagnostic]:
@@ -166,11 +171,8 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
             # Most placed specs need nothing: no edge to refer to, no per-channel axis
             # to hold against the tensor.
             spec, refs = placed.spec, placed.refs
-            if refs:
-                if not (spec.shares and _shares_an_owner(placed, notes)):
-                    _check_placed(note, placed, source, plan, out)
-            elif spec.per_channel_axis is not None and not _axis_holds(
-                    note.node, source, spec.per_channel_axis, min_ranks):
+            if (refs or spec.per_channel_axis is not None) and _needs_check(
+                    note, placed, source, notes, min_ranks):
                 _check_placed(note, placed, source, plan, out)
             if twice is not None:
                 # ``twice.edge``'s common answers first: no producer annotation, one
@@ -183,7 +185,7 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
                     twice.edge(note, source, placed)
         output = note.output
         if output is not None and (output.refs or output.spec.per_channel_axis is not None) \
-                and not (output.refs and output.spec.shares and _shares_an_owner(output, notes)):
+                and _needs_check(note, output, None, notes, min_ranks):
             _check_placed(note, output, None, plan, out)
     unique = {(d.code, d.message): d for d in out}
     return list(unique.values())
