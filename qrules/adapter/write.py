@@ -97,10 +97,9 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
         if spec.refs:
             if not spec.shares:
                 return builder.build(spec, placed.refs)
-            key = (type(spec), placed.refs)
-            found = sharing.get(key)
+            found = sharing.get(placed.refs)   # one spec kind shares: SharedSpec
             if found is None:
-                found = sharing[key] = builder.build(spec, placed.refs)
+                found = sharing[placed.refs] = builder.build(spec, placed.refs)
             return found
         shared = specs.for_spec(spec)
         if shared is None:

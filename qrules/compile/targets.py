@@ -32,6 +32,8 @@ class GraphNodeKind:
 #: The one GraphNodeKind of each kind: steps and nodes are matched by their identity.
 _GRAPH_INPUT, _GRAPH_OUTPUT = GraphNodeKind("placeholder"), GraphNodeKind("output")
 _IO_KEYS = {"placeholder": id(_GRAPH_INPUT), "output": id(_GRAPH_OUTPUT)}
+#: The target keys of graph inputs and outputs (every other node's is its target's id).
+GRAPH_IO_KEYS = frozenset(_IO_KEYS.values())
 
 #: Targets that are not aten overloads: graph I/O nodes (the prelude's `graph_input`
 #: and `graph_output`; backends annotate model inputs and outputs, Arm's `set_io`) and

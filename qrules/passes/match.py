@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional
 from torch.fx import GraphModule, Node
 
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep
-from qrules.compile.targets import target_key
+from qrules.compile.targets import GRAPH_IO_KEYS, target_key
 from qrules.compile.predicates import StepContext
 from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
 from qrules.passes.clusters import connected_region, touches_graph_io
@@ -62,7 +62,10 @@ class Matcher:
         # Per-annotate caches: role bindings per (op, node), results of predicates that
         # read no annotations (float-ness of outputs: State.is_float). The graph does
         # not change while it is planned.
-        self.bound_roles: dict = {}   # (id(op), node) -> its roles: ``roles_of``
+        # id(op) -> {node: its roles}: ``roles_of``. Keyed by op, then node: no key
+        # tuple per binding (after a full collection, each short-lived tuple would
+        # count towards the next one until a free list takes it back).
+        self.bound_roles: defaultdict = defaultdict(dict)
         self._static: dict = {}
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self._takes: dict = {}    # id(steps) -> takes_plan of their labels
@@ -115,6 +118,13 @@ class Matcher:
             found = [nodes for nodes in map(self.by_target.get, keys) if nodes]
             if len(found) == 1:
                 heads = found[0]   # in graph order already, and never changed
+            elif not found:
+                heads = []
+            elif keys.isdisjoint(GRAPH_IO_KEYS):
+                # Several ops' nodes, merged into graph order by one pass over the
+                # calls: cheaper than the position of every node, which the first
+                # graph walk after a collection reads from cold memory.
+                heads = [node for node in self.calls if id(node.target) in keys]
             else:
                 heads = [node for nodes in found for node in nodes]
                 heads.sort(key=self.order.__getitem__)
@@ -265,10 +275,10 @@ class Matcher:
 
     def roles_of(self, op, node: Node) -> dict:
         """``bind_roles(node, op)``, once per (op, node) and annotate call."""
-        key = (id(op), node)   # OpMatch hashes its target sets; its identity will do
-        roles = self.bound_roles.get(key)
+        bound = self.bound_roles[id(op)]   # an OpMatch hashes its target sets: by id
+        roles = bound.get(node)
         if roles is None:
-            roles = self.bound_roles[key] = bind_roles(node, op)
+            roles = bound[node] = bind_roles(node, op)
         return roles
 
     def holds(self, predicate, op, node: Node, roles: dict, state: State) -> bool:

@@ -47,7 +47,10 @@ NO_INPUTS = _NoInputs()
 
 @dataclass(slots=True)
 class NodeAnnotation:
-    node: Node
+    """What a plan says about one node. ``node`` is None on a rule's shared mark
+    (``mark``): read the node from the plan's key."""
+
+    node: Optional[Node]
     rule: CompiledRule
     inputs: dict[Any, Optional[Placed]] = field(default_factory=dict)
     output: Optional[Placed] = None
@@ -59,6 +62,38 @@ class NodeAnnotation:
     # X86's `_is_output_of_quantized_pattern`): `quantized(...)` holds for its output
     # even when the config leaves the output itself to the next op.
     ends_quantized_pattern: bool = False
+
+
+class _Mark(NodeAnnotation):
+    """The one annotation of every node the matches of one rule only mark (`takes`):
+    no spec on any edge, no error, so one record serves them all (most of a CNN's notes
+    are its weights and biases). Its ``node`` is None: a plan's key names the node. It
+    cannot change; ``own_note`` gives a marked node a record of its own to fill in."""
+
+    __slots__ = ()
+
+    def __init__(self, rule: CompiledRule):
+        for name, value in (("node", None), ("rule", rule), ("inputs", NO_INPUTS),
+                            ("output", None), ("output_key", None), ("errors", ()),
+                            ("amended_by", ()), ("ends_quantized_pattern", False)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise TypeError("a rule's mark is shared by every node it marks; "
+                        "give the node its own note (own_note) first")
+
+
+def mark(rule: CompiledRule) -> NodeAnnotation:
+    """``rule``'s shared mark (``_Mark``), made once per compiled rule."""
+    found = rule.memo.get("mark")
+    if found is None:
+        found = rule.memo["mark"] = _Mark(rule)
+    return found
+
+
+def own_note(node: Node, note: NodeAnnotation) -> NodeAnnotation:
+    """``note`` if it is ``node``'s own; for a shared mark, a new empty note of its rule."""
+    return note if note.node is not None else NodeAnnotation(node, note.rule, NO_INPUTS)
 
 
 @dataclass
@@ -144,9 +179,10 @@ def take_owned(notes: dict, owned: dict, rule: CompiledRule) -> None:
             unplaced += (node,)
     for node in unplaced:
         del notes[node]
+    marked = mark(rule)
     for node in owned:
         if node not in notes:
-            notes[node] = NodeAnnotation(node, rule, NO_INPUTS)
+            notes[node] = marked
 
 
 def take_named(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule,
@@ -160,12 +196,13 @@ def take_named(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule
             take_owned(notes, owned_in(nodes, every_roles, (), False, takes, partition_of),
                        rule)
             return
+    marked = mark(rule)
     for item in takes:   # what ``owned_in`` reads from each kind of item
         kind = item[0]
         if kind == "steps":
             for index in item[1]:
                 if nodes[index] not in notes:
-                    notes[nodes[index]] = NodeAnnotation(nodes[index], rule, NO_INPUTS)
+                    notes[nodes[index]] = marked
             continue
         if kind == "partition":
             named = partition_of(nodes[item[1]])
@@ -176,4 +213,4 @@ def take_named(notes: dict, takes: tuple, nodes, every_roles, rule: CompiledRule
                 named = named[index:index + 1]
         for node in named:
             if isinstance(node, Node) and node not in notes:
-                notes[node] = NodeAnnotation(node, rule, NO_INPUTS)
+                notes[node] = marked

@@ -24,7 +24,7 @@ from qrules.passes.match import Matcher
 from qrules.passes.templates import plan_chains, plan_match, template
 from qrules.passes.placing import (
     HEAD_EDGES, NO_INPUTS, WHOLE_OUTPUT, NodeAnnotation, Placed, Plan, names_no_edge,
-    rule_config, take_owned,
+    own_note, rule_config, take_owned,
 )
 from qrules.passes.state import State
 from qrules.semantics.values import MatchExpr, Spec
@@ -169,6 +169,8 @@ def _annotate_match(match: Match, edges: Optional[MatchEdges], plan_state: State
     for node, note in notes.items():
         existing = out.get(node)
         if existing is not None:
+            if existing.node is None:   # a shared mark: filled in, it is the node's own
+                existing = out[node] = planned[node] = own_note(node, existing)
             _amend(existing, note)
             continue
         out[node] = note

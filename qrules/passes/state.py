@@ -36,6 +36,9 @@ class State:
         self.existing: Mapping[Node, Any] = existing if existing is not None else {}
         self.sources: dict[Node, tuple] = {}  # `source(...)` names per node, read once
         self.floats: dict[Node, bool] = {}    # is_float_value per node, read once
+        # node -> (node,): the references of the placed specs that refer to its output,
+        # one tuple however many refer to it (``Placed.refs``).
+        self.output_refs: dict[Node, tuple] = {}
         # The ruleset in force: op name -> overloads, for `any_user(relu)`.
         self.op_targets: dict[str, frozenset] = compiled.op_targets if compiled else {}
         # The bound parameters, for expressions read per match (derive arguments).

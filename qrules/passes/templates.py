@@ -146,14 +146,21 @@ def _head_refs(spec: Spec, output: bool) -> Optional[tuple[tuple[str, int, str, 
 
 
 def _placed(refs: tuple, spec: Spec, key: str, head: Node, roles: dict,
-            note: NodeAnnotation) -> Placed:
+            note: NodeAnnotation, outputs: dict) -> Placed:
     """The Placed of an entry whose spec refers to the head's edges or their producers
-    (``Entry.refs``) at one match; a reference the match lacks is a QR602 of ``note``."""
+    (``Entry.refs``) at one match; a reference the match lacks is a QR602 of ``note``.
+    ``outputs``: ``State.output_refs``."""
     if len(refs) == 1:   # most: `same_as(producer(input))`, found at once
         role, position, _, edge = refs[0]
         values = roles.get(role, ())
         if position < len(values):
-            return Placed(spec, key, ((values[position], head) if edge else values[position],))
+            if edge:
+                return Placed(spec, key, ((values[position], head),))
+            value = values[position]
+            one = outputs.get(value)
+            if one is None:
+                one = outputs[value] = (value,)
+            return Placed(spec, key, one)
     found = []
     for role, position, text, edge in refs:
         values = roles.get(role, ())
@@ -203,10 +210,10 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
             if not floating:
                 break
             if len(steps) == 1:   # most rules
-                bound_key = (id(op), head)   # ``roles_of``, read inline
-                roles = bound_roles.get(bound_key)
+                by_node = bound_roles[id(op)]   # ``roles_of``, read inline
+                roles = by_node.get(head)
                 if roles is None:
-                    roles = bound_roles[bound_key] = bind_roles(head, op)
+                    roles = by_node[head] = bind_roles(head, op)
                 predicate = steps[0].predicate
                 if predicate is None:
                     passed = True
@@ -220,6 +227,10 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
                         else holds_bound(checks, head, roles)
                 if passed:
                     nodes, every_roles = (head,), (roles,)
+                    # Taken now, it is no later rule's candidate (an `amend` rule's
+                    # binds it again): its roles go once this match is planned, and
+                    # the next bindings reuse their memory.
+                    del by_node[head]
                     break
                 continue
             if len(steps) == 2:
@@ -352,7 +363,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
     (``same_dtype_keys``); its output is float, so are the values its roles bind.
     ``owned``: the nodes the match owns; or, for a chain, ``takes``: its
     ``takes_plan``, read by ``take_named`` (``partition_of``: ``SourcePartitions.of``)."""
-    head, roles, floats = nodes[0], every_roles[0], state.floats
+    head, roles, floats, output_refs = nodes[0], every_roles[0], state.floats, state.output_refs
     notes = {}
     for node in nodes:
         notes[node] = NodeAnnotation(node, rule)
@@ -367,7 +378,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
         if is_output:
             note = notes[output_node]
             note.output = fixed if refs is None else _placed(refs, spec, key, head,
-                                                             roles, note)
+                                                             roles, note, output_refs)
             note.output_key = key
             continue
         if role == "extra":
@@ -389,7 +400,7 @@ def _plan(rule: CompiledRule, found: Template, nodes, interior, output_node: Nod
             # A spec naming no edge (or `none`) is its one record; one naming producers
             # is resolved per edge.
             inputs[source] = fixed if refs is None else _placed(refs, spec, key, head,
-                                                                roles, head_note)
+                                                                roles, head_note, output_refs)
     if owned is not None:
         take_owned(notes, owned, rule)
     elif takes is not None:
@@ -421,4 +432,4 @@ def _place_extras(nodes, every_roles, notes: dict, fixed, spec, key: str, refs, 
             elif source is None or spec is None:
                 continue
             note.inputs[source] = fixed if refs is None else _placed(
-                refs, spec, key, nodes[0], roles, note)
+                refs, spec, key, nodes[0], roles, note, state.output_refs)

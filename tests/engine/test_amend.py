@@ -86,9 +86,14 @@ def test_amend_fills_a_node_a_match_only_marked():
     assert relu.meta["qrules"]["amended_by"] == ["relu_in"]
     notes = quantizer.last_plan.annotations
     assert notes[relu].inputs is not NO_INPUTS
-    # the weight stays a mark: the one shared empty input map, which refuses changes
+    assert notes[relu].node is relu and notes[relu].rule.name == "conv"
+    # the weight stays a mark: the rule's one record, with no node of its own and the
+    # one shared empty input map, neither of which can change
     weight = notes[conv.args[1]]
+    assert weight.node is None and weight.rule.name == "conv"
     assert weight.inputs is NO_INPUTS and dict(weight.inputs) == {}
     assert conv.args[1].meta["quantization_annotation"].input_qspec_map == {}
     with pytest.raises(TypeError):
         weight.inputs[relu] = None
+    with pytest.raises(TypeError):
+        weight.output_key = "output"

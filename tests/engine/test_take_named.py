@@ -7,7 +7,7 @@ import torch
 
 import qrules
 from qrules.passes.bindings import bind_roles, owned_in
-from qrules.passes.placing import NodeAnnotation, Placed, take_named, take_owned
+from qrules.passes.placing import NodeAnnotation, Placed, mark, take_named, take_owned
 from qrules.passes.scopes import SourcePartitions
 from tests.models import ConvBnReLU, export
 
@@ -61,3 +61,15 @@ def test_take_named_marks_what_take_owned_marks(chain, takes, bn_placed):
         (node, note.inputs == {}, note.rule) for node, note in owned.items()]
     assert (nodes[1] in named) == (bn_placed or any(
         item[0] == "steps" and 1 in item[1] for item in takes))
+
+
+def test_the_nodes_a_rule_marks_share_its_one_mark(chain):
+    gm, nodes, roles = chain
+    rule = qrules.load("xnnpack").quantizer().global_ruleset.rules[0]
+    takes = (("steps", (0,)), ("role", 0, "weight", None), ("role", 0, "bias", None))
+    named = _notes(nodes[:1], rule, True)
+    take_named(named, takes, nodes, roles, rule, SourcePartitions(gm).of)
+    conv = nodes[0]
+    marks = [named[conv.args[1]], named[conv.args[2]]]
+    assert marks[0] is marks[1] is mark(rule) and mark(rule).node is None
+    assert named[conv].node is conv   # a node with a spec has its own note

@@ -171,3 +171,29 @@ def test_which_rules_have_templates():
     assert template(qnn["embedding"]) is not None   # `output: same_as(weight)`
     # a region
     assert template(rules["gru_io_only"]) is None
+
+
+def test_specs_referring_to_one_output_share_one_reference(request):
+    """The placed specs that refer to one node's output (the propagated input and
+    output of a pool: `same_as(producer(input))`) hold one references tuple, and the
+    adapter writes one torchao spec for them."""
+    from qrules.adapter.torchao import fold_batch_norms
+
+    _, _, graph = request.getfixturevalue("mobilenet_v2")
+    quantizer = qrules.load("xnnpack", flavor="torchao", per_channel=True).quantizer()
+    graph = quantizer.transform_for_annotation(fold_batch_norms(copy.deepcopy(graph)))
+    annotations = plan_module.plan(graph, quantizer.annotation_passes()[0]).annotations
+    refs_of: dict = {}
+    for note in annotations.values():
+        for placed in (*note.inputs.values(), note.output):
+            if placed is not None and len(placed.refs) == 1 \
+                    and not isinstance(placed.refs[0], tuple):
+                refs_of.setdefault(placed.refs[0], []).append(placed.refs)
+    assert sum(len(found) for found in refs_of.values()) > 20
+    assert all(all(refs is found[0] for refs in found) for found in refs_of.values())
+    quantizer.annotate(graph)
+    pool = next(n for n in graph.graph.nodes
+                if n.target == torch.ops.aten.adaptive_avg_pool2d.default)
+    written = pool.meta["quantization_annotation"]
+    (shared,) = written.input_qspec_map.values()
+    assert written.output_qspec is shared
