@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from qrules.compile.graph_meta import innermost_module
+from qrules.compile.graph_meta import innermost_module, recorded_dtype
 from qrules.semantics import registry
 from qrules.syntax import ast
 
@@ -67,6 +67,16 @@ class RoleValue:
     def tensor(self):
         node = self.node
         return node.meta.get("val") if node is not None else None
+
+    @property
+    def dtype(self):
+        """The tensor's dtype (``recorded_dtype`` first: the fake tensor read from
+        cold memory costs ~5x more); None for a Python constant or a non-tensor."""
+        node = self.node
+        if node is None:
+            return None
+        dtype = recorded_dtype(node)
+        return dtype if dtype is not None else getattr(node.meta.get("val"), "dtype", None)
 
     def fact(self, name: str) -> Any:
         return registry.FACTS[name].implementation(self)

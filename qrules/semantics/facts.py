@@ -8,8 +8,9 @@ generated from it (``scripts/registry_tables.py``).
 Implementations run on the exported graph but never import torch: they read fx nodes
 and tensors by duck typing. A fact's implementation takes a role value (``.value``, the
 argument as the node has it; ``.node``, the fx node or None for a Python constant;
-``.tensor``, the node's ``meta["val"]``; ``.ctx``, the step); a predicate function's takes
-the step context, then one value per argument, by kind (``ARGUMENT_KINDS``).
+``.tensor``, the node's ``meta["val"]``; ``.dtype``, its dtype; ``.ctx``, the step); a
+predicate function's takes the step context, then one value per argument, by kind
+(``ARGUMENT_KINDS``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _dtype_name(dtype) -> str:
 
 
 def _dtype(role) -> str:
-    dtype = getattr(role.tensor, "dtype", None)   # read once: a tensor's C getter
+    dtype = role.dtype   # read once: a tensor's C getter, or its export record
     return _dtype_name(dtype) if dtype is not None else type(role.value).__name__
 
 

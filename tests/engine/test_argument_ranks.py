@@ -73,6 +73,7 @@ def _unrecorded(input_spec: str, conv_axis: int, linear_axis: int):
     conv, linear = calls[torch.ops.aten.conv2d.default], calls[torch.ops.aten.linear.default]
     for node in conv.args[:2]:
         del node.meta["val"]
+        node.meta.pop("tensor_meta", None)
     rules = RULES.replace("CONV", str(conv_axis)).replace("LINEAR", str(linear_axis))
     rules = rules.replace("INPUT", input_spec)
     quantizer = qrules.load_text(rules, "ranks.qrule").quantizer()
