@@ -135,12 +135,14 @@ def write_plan(current: Plan, specs: BuiltSpecs) -> None:
                                                 marks, not rule.unmarked, positional)
             annotation_class, flag, provenance, marks, annotated, positional = written
         input_map = {}   # a loop, not a comprehension: no extra frame per node
-        for source, placed in note.inputs.items():
-            input_map[source] = None if placed is None else (known(id(placed))
-                                                             or build(placed, node))
-        output = note.output
-        if output is not None:
-            output = known(id(output)) or build(output, node)
+        output = None
+        if note.node is not None:   # else a rule's shared mark: an empty annotation
+            for source, placed in note.inputs.items():
+                input_map[source] = None if placed is None else (known(id(placed))
+                                                                 or build(placed, node))
+            output = note.output
+            if output is not None:
+                output = known(id(output)) or build(output, node)
         meta = node.meta   # keywords spelled out: a `**` call makes a dict per node
         if positional is not None:
             meta[ANNOTATION_KEY] = annotation_class(input_map, output, positional[0],

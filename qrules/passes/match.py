@@ -20,6 +20,7 @@ from torch.fx import GraphModule, Node
 from qrules.compile.matchers import CompiledRule, CompiledRuleset, CompiledStep
 from qrules.compile.targets import GRAPH_IO_KEYS, target_key
 from qrules.compile.predicates import StepContext
+from qrules.compile.producers import holds_bound
 from qrules.passes.bindings import Match, bind_roles, output_of, owned_nodes, takes_plan
 from qrules.passes.clusters import connected_region, touches_graph_io
 from qrules.passes.scopes import (
@@ -42,9 +43,8 @@ class Miss:
     values: str = ""               # what a failing predicate read
 
 
-#: (selector kind, selector) of a rule's module regions -> its RegionHeads: what it
-#: caches (a verdict per raw module class or path) holds for every graph, so each
-#: distinct class is judged once per process, not once per annotate.
+#: (selector kind, selector) of a rule's module regions -> its RegionHeads: its verdicts
+#: (per raw module class or path) hold for every graph: judged once per process.
 _REGION_HEADS: dict[tuple, RegionHeads] = {}
 
 
@@ -59,14 +59,15 @@ class Matcher:
         # test per failed step and formats nothing.
         self.misses: Optional[list[Miss]] = None
         self._order: Optional[dict[Node, int]] = None
-        # Per-annotate caches: role bindings per (op, node), results of predicates that
-        # read no annotations (float-ness of outputs: State.is_float). The graph does
-        # not change while it is planned.
-        # id(op) -> {node: its roles}: ``roles_of``. Keyed by op, then node: no key
-        # tuple per binding (after a full collection, each short-lived tuple would
-        # count towards the next one until a free list takes it back).
+        # Per-annotate caches (the graph does not change while it is planned): role
+        # bindings, id(op) -> {node: roles} (``roles_of``; no key tuple per binding:
+        # after a full collection each counts towards the next one until a free list
+        # takes it back); answers of predicates that read no annotations; producer
+        # questions bound to one state (``holds``).
         self.bound_roles: defaultdict = defaultdict(dict)
         self._static: dict = {}
+        self._bound: dict = {}   # id(predicate) -> its bound_checks for _bound_state
+        self._bound_state: Optional[State] = None
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self._takes: dict = {}    # id(steps) -> takes_plan of their labels
         self.partitions = SourcePartitions(gm)
@@ -88,8 +89,7 @@ class Matcher:
                 calls.append(node)
             elif kind in ("placeholder", "output"):
                 by_target[target_key(node)].append(node)
-            # A get_attr (a weight or bias: as many as the calls in a CNN) is no step's
-            # op: its target, a name, is in no step's table.
+            # A get_attr (a weight or bias) is no step's op: its target is a name.
         self.members = ModuleMembers(self.calls)
         # head targets (or module regions) -> candidate heads in graph order: rules
         # with the same head ops (conv2d's several rules) share one list.
@@ -283,9 +283,16 @@ class Matcher:
 
     def holds(self, predicate, op, node: Node, roles: dict, state: State) -> bool:
         """Do a step's predicates hold at ``node``? A static one (same text and
-        parameters on the same node: same answer) is asked once per annotate call."""
+        parameters on the same node: same answer) is asked once per annotate call;
+        producer questions are bound to ``state`` once (``bound_checks``)."""
         if not predicate.static:
-            return predicate.holds(node, roles, state)
+            if state is not self._bound_state:
+                self._bound, self._bound_state = {}, state
+            checks = self._bound.get(id(predicate), False)
+            if checks is False:
+                checks = self._bound[id(predicate)] = predicate.bound_checks(state)
+            return predicate.holds(node, roles, state) if checks is None \
+                else holds_bound(checks, node, roles)
         key = (id(predicate), id(op), node)
         passed = self._static.get(key)
         if passed is None:

@@ -157,6 +157,8 @@ def validate(plan: Plan, warnings: Optional[list[Diagnostic]] = None) -> list[Di
     twice = None if warnings is None else _Requantized(notes, warnings)
     min_ranks = _min_ranks()
     for note in notes.values():
+        if note.node is None:   # a rule's shared mark: no spec, no error
+            continue
         for code, message in note.errors:
             out.append(_report(code, note, message))
         for source, placed in note.inputs.items():

@@ -103,3 +103,27 @@ def test_a_registered_fact_keeps_the_written_order(registered, half_planned):
     assert own(context) is False
     expr, values = own.first_failure(context)
     assert expr is own.exprs[0] and values == "value: False"
+
+
+def test_the_matcher_binds_producer_questions_to_the_state_it_is_asked_with(
+        half_planned):
+    """`Matcher.holds` binds a predicate's producer questions once per state: asked
+    with the half-planned state, then with an empty one, then the first again, each
+    time the compiled predicate's answer for that state."""
+    from qrules.passes.match import Matcher
+
+    graph, half, op = half_planned
+    empty = State()
+    predicate = _predicate("not annotated(weight), not annotated(bias)")
+    matcher = Matcher(graph, qrules.load("xnnpack", flavor="torchao").compiled())
+    differ = 0
+    for node in graph.graph.nodes:
+        if node.op != "call_function":
+            continue
+        roles = bind_roles(node, op)
+        for state in (half, empty, half):
+            expected = predicate(StepContext(node, roles, state))
+            assert matcher.holds(predicate, op, node, roles, state) == expected, node.name
+        differ += predicate(StepContext(node, roles, half)) != predicate(
+            StepContext(node, roles, empty))
+    assert differ > 0, "the two states should answer differently somewhere"
