@@ -50,9 +50,9 @@ def is_float_value(node: Any) -> bool:
 
     Read from the ``tensor_meta`` export records beside ``val`` when the node has one
     (a named tuple: ~5x cheaper to read from cold memory than the fake tensor, and
-    asked of nearly every node a rule tries); else from ``val``. A pass that changes
-    a node's dtype in place may leave ``tensor_meta`` stale, but not across float and
-    integer (docs/semantics.md, "Float only")."""
+    asked of nearly every node a rule tries); else from ``val``. A pass that changed a
+    node's dtype in place and left an old record would be read by that record
+    (docs/semantics.md, "Float only")."""
     dtype = recorded_dtype(node)
     if dtype is not None:
         return dtype.is_floating_point
