@@ -73,10 +73,9 @@ class _Mark(NodeAnnotation):
     __slots__ = ()
 
     def __init__(self, rule: CompiledRule):
-        for name, value in (("node", None), ("rule", rule), ("inputs", NO_INPUTS),
-                            ("output", None), ("output_key", None), ("errors", ()),
-                            ("amended_by", ()), ("ends_quantized_pattern", False)):
-            object.__setattr__(self, name, value)
+        empty = NodeAnnotation(None, rule, NO_INPUTS)   # every other field its default
+        for name in NodeAnnotation.__slots__:
+            object.__setattr__(self, name, getattr(empty, name))
 
     def __setattr__(self, name, value):
         raise TypeError("a rule's mark is shared by every node it marks; "
