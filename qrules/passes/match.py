@@ -55,19 +55,15 @@ class Matcher:
                  annotation_key: Optional[str] = None):
         self.gm = gm
         self.compiled = compiled
-        # Why-not records, a list only inside why_not(): annotating pays one attribute
-        # test per failed step and formats nothing.
+        # Why-not records, a list only inside why_not(): annotating formats nothing.
         self.misses: Optional[list[Miss]] = None
         self._order: Optional[dict[Node, int]] = None
         # Per-annotate caches (the graph does not change while it is planned): role
-        # bindings, id(op) -> {node: roles} (``roles_of``; no key tuple per binding:
-        # after a full collection each counts towards the next one until a free list
-        # takes it back); answers of predicates that read no annotations; producer
-        # questions bound to one state (``holds``).
+        # bindings by op, then node (``roles_of``: no key tuple, which would count
+        # towards the next collection), static predicates' answers, ``bound_for``.
         self.bound_roles: defaultdict = defaultdict(dict)
         self._static: dict = {}
-        self._bound: dict = {}   # id(predicate) -> its bound_checks for _bound_state
-        self._bound_state: Optional[State] = None
+        self._bound, self._bound_state = {}, None
         self._labels: dict = {}   # id(steps) -> their labels, one list shared by matches
         self._takes: dict = {}    # id(steps) -> takes_plan of their labels
         self.partitions = SourcePartitions(gm)
@@ -121,9 +117,8 @@ class Matcher:
             elif not found:
                 heads = []
             elif keys.isdisjoint(GRAPH_IO_KEYS):
-                # Several ops' nodes, merged into graph order by one pass over the
-                # calls: cheaper than the position of every node, which the first
-                # graph walk after a collection reads from cold memory.
+                # Several ops' nodes in graph order by one pass over the calls: the
+                # position of every node would be read from cold memory.
                 heads = [node for node in self.calls if id(node.target) in keys]
             else:
                 heads = [node for nodes in found for node in nodes]
@@ -283,14 +278,12 @@ class Matcher:
 
     def holds(self, predicate, op, node: Node, roles: dict, state: State) -> bool:
         """Do a step's predicates hold at ``node``? A static one (same text and
-        parameters on the same node: same answer) is asked once per annotate call;
-        producer questions are bound to ``state`` once (``bound_checks``)."""
+        parameters on the same node: same answer) is asked once per annotate call."""
         if not predicate.static:
-            if state is not self._bound_state:
-                self._bound, self._bound_state = {}, state
-            checks = self._bound.get(id(predicate), False)
+            bound = self.bound_for(state)
+            checks = bound.get(id(predicate), False)
             if checks is False:
-                checks = self._bound[id(predicate)] = predicate.bound_checks(state)
+                checks = bound[id(predicate)] = predicate.bound_checks(state)
             return predicate.holds(node, roles, state) if checks is None \
                 else holds_bound(checks, node, roles)
         key = (id(predicate), id(op), node)
@@ -298,6 +291,13 @@ class Matcher:
         if passed is None:
             passed = self._static[key] = predicate.holds(node, roles, state)
         return passed
+
+    def bound_for(self, state: State) -> dict:
+        """id(predicate) -> its ``bound_checks(state)``, as the planners fill it: a
+        predicate's producer questions are bound to one state once."""
+        if state is not self._bound_state:
+            self._bound, self._bound_state = {}, state
+        return self._bound
 
     def _miss_shape(self, step, node, state, amend, blocked, depth) -> None:
         if node.op not in ("call_function", "placeholder", "output"):

@@ -180,7 +180,7 @@ def plan_chains(rule: CompiledRule, found: Template, heads: Iterable[Node],
     tries, owned = rule.head_tries, found.owned
     same_dtype = same_dtype_keys()
     bound_roles, holds = matcher.bound_roles, matcher.holds
-    bound: dict = {}   # id(predicate) -> its bound_checks, bound once per call
+    bound = matcher.bound_for(state)   # id(predicate) -> its bound_checks
     # ``state.taken`` and ``state.is_float``, their common answers read inline: this
     # loop visits every candidate head of most rules.
     taken, planned, existing, floats = state.taken, state.planned, state.existing, state.floats
