@@ -99,9 +99,8 @@ def _dtype(role) -> str:
 
 
 def _is_float(role) -> bool:
-    tensor = role.tensor
-    return bool(tensor is not None and hasattr(tensor, "dtype")
-                and tensor.dtype.is_floating_point)
+    dtype = role.dtype   # as `dtype` reads it: the two facts never disagree
+    return dtype is not None and bool(dtype.is_floating_point)
 
 
 #: Layouts a tensor's strides can be dense in, each as its dimensions from the fastest

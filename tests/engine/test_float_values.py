@@ -1,4 +1,4 @@
-"""`is_float_value` and the `dtype` fact read a node's dtype from the `tensor_meta`
+"""`is_float_value` and the `dtype` and `is_float` facts read a node's dtype from the `tensor_meta`
 record export writes beside `val` when there is one (cheaper from cold memory), else
 from `val`; on an exported graph both readings agree at every node."""
 
@@ -43,6 +43,8 @@ def test_dtype_is_read_from_the_record_first(meta, floating, dtype):
     assert is_float_value(node) is floating
     fact = FACTS["dtype"].implementation(RoleValue(node, None))
     assert fact == dtype
+    assert FACTS["is_float"].implementation(RoleValue(node, None)) is (
+        floating and dtype.startswith("float"))   # a tuple is no tensor to the facts
 
 
 @pytest.mark.parametrize("module", [ConvLinear, TupleOutputs])
