@@ -15,23 +15,21 @@ import re
 from functools import lru_cache
 from typing import NamedTuple, Optional, Union
 
-from lark import Tree
-from lark.exceptions import (LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken,
-                             VisitError)
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.span import Span
 from qrules.syntax import ast
 from qrules.syntax.build import AstBuilder, make_node
+from qrules.syntax.driver import NotDriven, drive
 from qrules.syntax.grammar import item_keywords
 from qrules.syntax.grammar import parser as lark_parser
 from qrules.syntax.messages import describe_unexpected
 
 MAX_LINE_LENGTH = 4000
 MAX_NESTING = 64
-#: Deepest parse tree the (recursive) tree builder and checks are given. Real files
-#: stay under 40; chains like `- - - … 1` or `not not …` would otherwise recurse
-#: past Python's limit.
+#: Deepest parse tree the checks (recursive) are given. Real files stay under 40;
+#: chains like `- - - … 1` or `not not …` would otherwise recurse past Python's limit.
 MAX_TREE_DEPTH = 160
 
 _OPEN = "([{"
@@ -179,6 +177,13 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
     guard = _guard(chunk, file, line_offset, pos_offset)
     if guard is not None:
         return guard
+    builder = AstBuilder(file, line_offset, pos_offset)
+    try:
+        return drive(chunk, _callbacks(), builder.__default__, builder, MAX_TREE_DEPTH)
+    except NotDriven:
+        pass
+    # Not a clean parse: lark's own, whose exceptions say what is wrong, and whose
+    # tree shows where it nests too deeply.
     try:
         tree = lark_parser().parse(chunk)
     except UnexpectedInput as err:
@@ -186,50 +191,22 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
     except LarkError as err:  # pragma: no cover - lark internals; still no traceback
         return diagnostic("QR100", f"cannot parse: {err}",
                           Span.point(file, line_offset + 1, 1, pos_offset))
-    try:
-        return _build(AstBuilder(file, line_offset, pos_offset), tree)
-    except _TooDeep:
-        line, col, offset = _too_deep(tree)
+    deep = _too_deep(tree)
+    if deep is not None:
+        line, col, offset = deep
         return diagnostic("QR105", f"expression nests more than {MAX_TREE_DEPTH} levels deep",
                           Span.point(file, line + line_offset, col, offset + pos_offset))
+    return builder.transform(tree)  # the driver declined a tree lark accepts: lark's word
 
 
 @lru_cache(maxsize=1)
 def _callbacks() -> dict:
     """Each grammar rule's AstBuilder function (its expression methods come from
     ``ExpressionBuilder``): both classes are ``v_args(meta=True)``, so
-    every method lark calls takes ``(self, meta, children)``."""
+    every method the driver calls takes ``(self, meta, children)``."""
     return {name: method.base_func for cls in reversed(AstBuilder.__mro__)
             for name, method in vars(cls).items()
             if getattr(method, "visit_wrapper", None) is not None}
-
-
-class _TooDeep(Exception):
-    """The tree is deeper than MAX_TREE_DEPTH (``_too_deep`` says where)."""
-
-
-def _build(builder: AstBuilder, tree):
-    """What ``builder.transform(tree)`` returns, with the same VisitError for a
-    failing method. Lark's Transformer looks each method up through ``v_args``'s
-    descriptor, which builds and wraps a new bound method for every tree node (a
-    quarter of the time of a parse); this walk calls the functions directly. It
-    raises _TooDeep, before recursing any further, below MAX_TREE_DEPTH levels: one
-    walk both checks the depth and builds."""
-    calls = _callbacks()
-
-    def walk(node, depth):
-        if depth > MAX_TREE_DEPTH:
-            raise _TooDeep
-        children = [walk(c, depth + 1) if isinstance(c, Tree) else c for c in node.children]
-        call = calls.get(node.data)
-        if call is None:
-            return builder.__default__(node.data, children, node.meta)
-        try:
-            return call(builder, node.meta, children)
-        except Exception as err:
-            raise VisitError(node.data, node, err) from err
-
-    return walk(tree, 1)
 
 
 def _too_deep(tree) -> Optional[tuple[int, int, int]]:
