@@ -361,10 +361,12 @@ def test_lint_never_imports_torch(tree):
 
 def test_lint_start_up_stays_light(tree, tmp_path):
     """What makes `qrules lint` start in well under 0.3 s stays out of its process:
-    with the LALR table cache warm, lark's grammar compiler never runs; no pydantic
-    model builds its validator (the checked AST keeps pydantic, but lint constructs
-    nodes, notes and diagnostics it already knows are valid); pydantic's plugin
-    discovery (importlib.metadata) and lark's optional `regex` import do not happen."""
+    with the table cache warm, lark is not even imported for files without syntax
+    errors (the driver's own tables are read), and for a file with one, lark's
+    grammar compiler never runs; no pydantic model builds its validator (the checked
+    AST keeps pydantic, but lint constructs nodes, notes and diagnostics it already
+    knows are valid); pydantic's plugin discovery (importlib.metadata) does not
+    happen."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "QRULES_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("QRULES_NO_CACHE", None)
     env.pop("QRULES_VALIDATE_AST", None)  # the suite validates every node; users do not
@@ -373,7 +375,9 @@ def test_lint_start_up_stays_light(tree, tmp_path):
                           cwd=tree.parent, env=env, capture_output=True, text=True,
                           timeout=120)
     assert warm.returncode == 1, warm.stderr
-    assert list((tmp_path / "cache" / "qrules").glob("qrule-lalr-*"))  # the table cache
+    # The driver's table cache; lark's, because the run built the driver's from it.
+    assert list((tmp_path / "cache" / "qrules").glob("qrule-driver-*"))
+    assert list((tmp_path / "cache" / "qrules").glob("qrule-lalr-*"))
     probe = (
         "import sys, lark\n"
         "from pydantic import BaseModel\n"
@@ -404,11 +408,18 @@ def test_lint_start_up_stays_light(tree, tmp_path):
     assert done.returncode == 1, done.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert {"qrules.checking", "lark", "pydantic"} <= imported  # the probe sees lint's imports
-    # (`regex` itself is listed: lark's attempt, refused at once; its parts are not.)
-    assert not imported & {"regex._regex", "importlib.metadata", "pydantic.plugin._loader",
+    assert {"qrules.checking", "pydantic"} <= imported  # the probe sees lint's imports
+    assert not imported & {"lark", "regex", "importlib.metadata", "pydantic.plugin._loader",
                            "torch", "qrules.compile", "qrules.engine", "html"}
     assert re.search(r"\d+ warnings? in \d+ files$", done.stderr.rstrip())  # it ran to the end
+    # A syntax error brings lark in (its errors make the diagnostics), from its cache.
+    broken = tmp_path / "broken.qrule"
+    broken.write_text("rule r: conv -> : int8\n")
+    done = subprocess.run([sys.executable, "-c", probe.replace(repr(targets), repr([str(broken)]))],
+                          cwd=tree.parent, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "AssertionError" not in done.stderr and "Traceback" not in done.stderr
+    assert [d["code"] for d in json.loads(done.stdout)["diagnostics"]] == ["QR100"]
 
 
 def test_docs_cover_every_lint_flag_and_format():

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lark import Lark, Token, Transformer
+from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
 
 from qrules.syntax import driver
-from qrules.syntax.build import AstBuilder
+from qrules.syntax.build import AstBuilder, rule_methods
 from qrules.syntax.grammar import parser as lark_parser
-from qrules.syntax.parser import MAX_TREE_DEPTH, _callbacks, _chunks, _too_deep
+from qrules.syntax.lalr_tables import tables_of
+from qrules.syntax.parser import MAX_TREE_DEPTH, _chunks, _too_deep
 from qrules.syntax.tree import walk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +38,23 @@ def _picture(value):
 
 
 def _driven(text: str):
-    builder = AstBuilder("f.qrule", 3, 40)
-    return driver.drive(text, _callbacks(), builder.__default__, builder, MAX_TREE_DEPTH)
+    return driver.drive(text, rule_methods(AstBuilder("f.qrule", 3, 40)), MAX_TREE_DEPTH)
+
+
+class _LarkS(Transformer):
+    """lark's own walk of its own tree, calling the builder's method for each node."""
+
+    def __init__(self, methods):
+        super().__init__(visit_tokens=False)
+        self.methods = methods
+
+    def __default__(self, data, children, meta):
+        return self.methods[data](meta, [driver.Token.of(c) if _is_token(c) else c
+                                         for c in children])
+
+
+def _is_token(value) -> bool:
+    return isinstance(value, str) and hasattr(value, "type")
 
 
 def _lark_s(text: str):
@@ -50,7 +66,7 @@ def _lark_s(text: str):
         return None
     if _too_deep(tree) is not None:
         return None
-    return AstBuilder("f.qrule", 3, 40).transform(tree)
+    return _LarkS(rule_methods(AstBuilder("f.qrule", 3, 40))).transform(tree)
 
 
 def _assert_same(text: str) -> bool:
@@ -148,7 +164,16 @@ class _Echo(Transformer):
             meta.line, meta.column, meta.start_pos, meta.end_line, meta.end_column,
             meta.end_pos)
         return (data, [(c.type, str(c), c.line, c.column, c.end_pos)
-                       if isinstance(c, Token) else c for c in children], where)
+                       if _is_token(c) else c for c in children], where)
+
+
+class _EveryName(dict):
+    def __init__(self, echo):
+        super().__init__()
+        self.echo = echo
+
+    def __missing__(self, name):
+        return lambda meta, children: self.echo.__default__(name, list(children), meta)
 
 
 @pytest.mark.parametrize("text", [
@@ -163,6 +188,15 @@ def test_lark_s_shapes_on_another_grammar(text):
                maybe_placeholders=False)
     echo = _Echo()
     expected = echo.transform(toy.parse(text))
-    got = driver.drive(text, {}, lambda data, children, meta: echo.__default__(
-        data, list(children), meta), None, 100, driver.tables_of(toy))
+    got = driver.drive(text, _EveryName(echo), 100, tables_of(toy))
     assert got == expected
+
+
+def test_every_rule_that_makes_a_node_has_a_builder_method():
+    """The driver calls ``methods[name]`` for every rule that makes a node; a rule the
+    builder lacks would be a KeyError on the first file that uses it."""
+    from qrules.syntax.build import rule_names
+    from qrules.syntax.lalr_tables import EXPAND1, NAMED, tables
+
+    named = {rule.name for rule in tables().rules if rule.kind in (NAMED, EXPAND1)}
+    assert len(named) > 40 and named <= set(rule_names()), sorted(named - set(rule_names()))

@@ -90,20 +90,15 @@ def start_program() -> None:
     only every 100,000 new containers instead of every 700: the checks keep tens of
     thousands of objects alive per file and make few cycles, so the default cadence
     spent a twentieth of a run walking live objects, while memory stays bounded on
-    a large tree of files. lark is imported with
-    the third-party ``regex`` module hidden: lark imports it whenever it is installed
-    (a twentieth of a run), but uses it only for ``regex=True`` grammars, and the
-    .qrule grammar uses ``re``; ``regex`` stays importable afterwards."""
+    a large tree of files. The parser's tables are loaded here too, to be frozen
+    with the rest. lark is not imported: a clean parse does not need it."""
     gc.disable()
     try:
-        if "lark" not in sys.modules and "regex" not in sys.modules:
-            sys.modules["regex"] = None  # type: ignore[assignment]  # -> ImportError
-            try:
-                import lark  # noqa: F401
-            finally:
-                del sys.modules["regex"]
         import qrules.checking  # noqa: F401
         import qrules.report  # noqa: F401
+        from qrules.syntax.lalr_tables import tables
+
+        tables()
     finally:
         gc.freeze()
         gc.set_threshold(100_000)

@@ -27,7 +27,6 @@ from qrules.semantics.entries import RuleEntry, extended
 from qrules.semantics.symbols import Symbols, collect
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.grammar import name_pattern
 from qrules.syntax.parser import blank_strings_and_comments
 
 
@@ -227,6 +226,8 @@ DEFINING_KEYWORDS = ("op", "spec", "config", "param", "rule")
 @lru_cache(maxsize=1)
 def _name_regexes() -> tuple[re.Pattern, re.Pattern]:
     """A defining item's name, and any name, as the grammar spells a name."""
+    from qrules.syntax.grammar import name_pattern  # lark: only after a syntax error
+
     name = name_pattern()
     return (re.compile(r"\b(?:%s)\s+(%s)" % ("|".join(DEFINING_KEYWORDS), name)),
             re.compile(name))

@@ -1,15 +1,16 @@
-"""Parse tree -> AST: one Lark Transformer method per grammar rule (or alias); the
-expressions' methods are in ``build_expressions``."""
+"""Parse -> AST: one method per grammar rule (or alias), called with the rule's
+position (``meta``) and children as the driver reduces it; the expressions' methods
+are in ``build_expressions``."""
 
 from __future__ import annotations
 
-from typing import Optional
-
-from lark import Token, v_args
+from functools import lru_cache
+from typing import Callable, Optional
 
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.build_expressions import ExpressionBuilder, make_node, unquote
+from qrules.syntax.build_expressions import ExpressionBuilder, make_full_node, make_node, unquote
+from qrules.syntax.driver import Token
 
 
 
@@ -31,32 +32,30 @@ class _Label(str):
     """A step label, told apart from the step's other children by its type."""
 
 
-@v_args(meta=True)
 class AstBuilder(ExpressionBuilder):
     """Builds frozen AST nodes; ``line_offset`` / ``pos_offset`` place a chunk in its file."""
 
     def __init__(self, file: Optional[str], line_offset: int = 0, pos_offset: int = 0):
-        super().__init__(visit_tokens=False)
         self.file = file
         self.line_offset = line_offset
         self.pos_offset = pos_offset
 
     # ------------------------------------------------------------------ spans
     def _span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
+        if meta.empty:
             return make_node(Span, file=self.file, line=1 + self.line_offset, col=1,
-                        end_line=1 + self.line_offset, end_col=1,
-                        start=self.pos_offset, end=self.pos_offset)
-        return make_node(Span, file=self.file, line=meta.line + self.line_offset, col=meta.column,
-                    end_line=meta.end_line + self.line_offset, end_col=meta.end_column,
-                    start=meta.start_pos + self.pos_offset,
-                    end=meta.end_pos + self.pos_offset)
+                             end_line=1 + self.line_offset, end_col=1,
+                             start=self.pos_offset, end=self.pos_offset)
+        return make_full_node(Span, {
+            "file": self.file, "line": meta.line + self.line_offset, "col": meta.column,
+            "end_line": meta.end_line + self.line_offset, "end_col": meta.end_column,
+            "start": meta.start_pos + self.pos_offset, "end": meta.end_pos + self.pos_offset})
 
     def _tok(self, token: Token) -> Span:
-        return make_node(Span, file=self.file, line=token.line + self.line_offset, col=token.column,
-                    end_line=token.end_line + self.line_offset, end_col=token.end_column,
-                    start=token.start_pos + self.pos_offset,
-                    end=token.end_pos + self.pos_offset)
+        return make_full_node(Span, {
+            "file": self.file, "line": token.line + self.line_offset, "col": token.column,
+            "end_line": token.end_line + self.line_offset, "end_col": token.end_column,
+            "start": token.start_pos + self.pos_offset, "end": token.end_pos + self.pos_offset})
 
     # ------------------------------------------------------------------ file
     def start(self, meta, items):
@@ -323,3 +322,16 @@ class AstBuilder(ExpressionBuilder):
         mode = children[0]
         return make_node(ast.Scoping, span=self._span(meta), mode=str(mode),
                          mode_span=self._tok(mode))
+
+
+@lru_cache(maxsize=1)
+def rule_names() -> tuple[str, ...]:
+    """The rules (and aliases) ``AstBuilder`` has a method for: its public methods."""
+    return tuple(sorted({name for cls in AstBuilder.__mro__[:-1]
+                         for name, value in vars(cls).items()
+                         if not name.startswith("_") and callable(value)}))
+
+
+def rule_methods(builder: AstBuilder) -> dict[str, Callable]:
+    """Each rule's method, bound to ``builder``: what the driver calls."""
+    return {name: getattr(builder, name) for name in rule_names()}

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 
-from lark import Transformer, v_args
-
 from qrules.syntax import ast
-from qrules.syntax.construct import construct
+from qrules.syntax.construct import construct, construct_all
 
 _VALIDATE = os.environ.get("QRULES_VALIDATE_AST") == "1"
 
@@ -21,6 +19,11 @@ def make_node(cls, **fields):
     ``model_construct`` makes, faster), which would otherwise build every model's
     schema on first use and cost more than a lint run."""
     return cls(**fields) if _VALIDATE else construct(cls, fields)
+
+
+def make_full_node(cls, fields: dict):
+    """``make_node`` for a caller that gives every field in field order."""
+    return cls(**fields) if _VALIDATE else construct_all(cls, fields)
 
 
 def unquote(token: str) -> str:
@@ -40,8 +43,7 @@ def unquote(token: str) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
-class ExpressionBuilder(Transformer):
+class ExpressionBuilder:
     """The expression half of ``AstBuilder`` (which gives it ``_span`` and ``_tok``)."""
 
     def int_lit(self, meta, children):

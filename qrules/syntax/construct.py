@@ -35,6 +35,17 @@ def construct(cls, fields: dict):
     return node
 
 
+def construct_all(cls, values: dict):
+    """``construct`` when ``values`` holds every field, in field order (a span: the
+    parser makes one per node): the same node, without merging defaults."""
+    node = _new(cls)
+    _setattr(node, "__dict__", values)
+    _setattr(node, "__pydantic_fields_set__", set(values))
+    _setattr(node, "__pydantic_extra__", None)
+    _setattr(node, "__pydantic_private__", None)
+    return node
+
+
 @lru_cache(maxsize=None)
 def _plan(cls) -> tuple[tuple[str, ...], dict, frozenset]:
     """A node class's fields in order; each field's default (None as a placeholder for

@@ -21,17 +21,32 @@ asks lark itself, whose exceptions carry what the diagnostics need.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable, NamedTuple
+from typing import Callable, Mapping
 
-from lark.lexer import Token, UnlessCallback
-from lark.parsers.lalr_analysis import Shift
-
-from qrules.syntax.grammar import parser as lark_parser
+from qrules.syntax.lalr_tables import EXPAND1, INLINE, NAMED, PASS, Rule, Tables, tables
 
 
 class NotDriven(Exception):
     """The text needs lark's own parse: it has an error, or nests too deeply."""
+
+
+class Token(str):
+    """A token as lark's ``Token`` has it: its text, its terminal's name, its place."""
+
+    __slots__ = ("type", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    @classmethod
+    def of(cls, token) -> "Token":
+        """The same token as lark made it (lark's parse, when the driver declined)."""
+        new = cls(token)
+        new.type, new.start_pos = token.type, token.start_pos
+        new.line, new.column = token.line, token.column
+        new.end_line, new.end_column, new.end_pos = token.end_line, token.end_column, token.end_pos
+        return new
 
 
 class Meta:
@@ -55,84 +70,7 @@ class _Empty:
     empty = True
 
 
-_EMPTY = _Empty()
-
-# How a reduction shapes its children; see the module docstring.
-_PASS, _SPLICE, _INLINE, _EXPAND1, _NAMED = range(5)
-
-
-class _Rule(NamedTuple):
-    size: int              # symbols popped
-    goto: str              # the nonterminal pushed
-    kind: int              # _PASS: a `?rule` of one kept symbol; the stack is unchanged
-    keep: tuple            # (index, splice?) of each kept symbol
-    name: str              # the builder method's name (alias or rule name)
-
-
-class Tables(NamedTuple):
-    actions: dict          # state -> {symbol: shift target (>= 0) or ~rule index (< 0)}
-    rules: tuple           # _Rule per rule index
-    start: int
-    end: int
-    match: tuple           # compiled regexes the lexer tries in order
-    ignore: frozenset      # token types dropped (whitespace, comments)
-    newline: frozenset     # token types whose text may hold a newline
-    retype: dict           # token type -> lark's callback (keywords out of NAME)
-    by_value: frozenset    # the types whose callback depends on the text alone
-
-
-@lru_cache(maxsize=1)
-def tables() -> Tables:
-    """The driver's view of the .qrule parser's table and lexer."""
-    return tables_of(lark_parser())
-
-
-def tables_of(lark) -> Tables:
-    """The driver's view of a ``Lark(..., parser="lalr", lexer="basic",
-    propagate_positions=True)`` parser's table and lexer."""
-    frontend = lark.parser
-    table = frontend.parser._parse_table
-    index: dict = {}
-    rules = []
-    actions = {}
-    for state, row in table.states.items():
-        coded = {}
-        for symbol, (action, arg) in row.items():
-            if action is Shift:
-                coded[symbol] = arg
-            else:
-                number = index.get(id(arg))
-                if number is None:
-                    number = index[id(arg)] = len(rules)
-                    rules.append(_describe(arg))
-                coded[symbol] = ~number
-        actions[state] = coded
-    lexer = frontend.lexer
-    scanner = lexer.scanner  # built on first use; fills lexer.callback too
-    by_value = frozenset(kind for kind, callback in lexer.callback.items()
-                         if type(callback) is UnlessCallback)
-    return Tables(actions, tuple(rules), table.start_states["start"],
-                  table.end_states["start"], tuple(scanner._mres), lexer.ignore_types,
-                  lexer.newline_types, dict(lexer.callback), by_value)
-
-
-def _describe(rule) -> _Rule:
-    """What lark's ParseTreeBuilder does for ``rule``, as data (lark 1.x, LALR, no
-    placeholders, positions propagated)."""
-    keep = tuple((i, not sym.is_term and sym.name.startswith("_"))
-                 for i, sym in enumerate(rule.expansion)
-                 if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out))
-    name = rule.alias or rule.options.template_source or rule.origin.name
-    expand1 = rule.options.expand1 and not rule.alias
-    if expand1 and len(rule.expansion) == 1 and len(keep) == 1 and not keep[0][1]:
-        kind = _PASS
-    elif rule.origin.name.startswith("_"):
-        kind = _INLINE
-    elif expand1:
-        kind = _EXPAND1
-    else:
-        kind = _NAMED
-    return _Rule(len(rule.expansion), rule.origin.name, kind, keep, name)
+EMPTY = _Empty()
 
 
 class _Spliced(list):
@@ -141,7 +79,7 @@ class _Spliced(list):
     __slots__ = ("where",)
 
 
-def _kept(rule: _Rule, children: list) -> list:
+def _kept(rule: Rule, children: list) -> list:
     """The children a rule's node gets: filtered, ``_rule`` children spliced in."""
     kept = None
     for i, splice in rule.keep:
@@ -157,7 +95,7 @@ def _kept(rule: _Rule, children: list) -> list:
     return [] if kept is None else kept
 
 
-def _splice(rule: _Rule, children: list, where: list) -> _Spliced:
+def _splice(rule: Rule, children: list, where: list) -> _Spliced:
     """``_kept`` with each kept child's position entry beside it (``.where``)."""
     kept = None
     for i, splice in rule.keep:
@@ -180,20 +118,21 @@ def _splice(rule: _Rule, children: list, where: list) -> _Spliced:
     return kept
 
 
-def drive(text: str, methods: dict[str, Callable], default: Callable, builder: Any,
-          max_height: int, t: Tables | None = None):
-    """Parse ``text`` and return what the builder made of its ``start`` rule.
+def drive(text: str, methods: Mapping[str, Callable], max_height: int,
+          t: Tables | None = None):
+    """Parse ``text`` and return what ``methods["start"]`` made of it.
 
-    ``methods`` maps rule names to ``(builder, meta, children)`` functions; others go to
-    ``default(name, children, meta)``. Raises ``NotDriven`` (see the module docstring);
-    an exception from a builder method propagates. ``t``: another grammar's tables."""
+    ``methods`` maps each rule's name (or alias) to a function of ``(meta,
+    children)``. Raises ``NotDriven`` (see the module docstring) and KeyError for a
+    rule without a method; an exception from a method propagates. ``t``: another
+    grammar's tables (``lalr_tables.tables_of``)."""
     t = tables() if t is None else t
     actions, rules = t.actions, t.rules
     states = [t.start]
     values: list = []
     metas: list = []   # per value: its Token, its Meta, or None where it has no text
 
-    def reduce(rule: _Rule) -> None:
+    def reduce(rule: Rule) -> None:
         size = rule.size
         kind = rule.kind
         if size:
@@ -211,11 +150,11 @@ def drive(text: str, methods: dict[str, Callable], default: Callable, builder: A
                 last = meta
                 if meta.__class__ is Meta and meta.height > height:
                     height = meta.height
-        kept = _kept(rule, children) if kind == _NAMED else _splice(rule, children, where)
-        if kind == _INLINE:
+        kept = _kept(rule, children) if kind == NAMED else _splice(rule, children, where)
+        if kind == INLINE:
             value = kept
             meta = None if first is None else Meta(first, last, height)
-        elif kind == _EXPAND1 and len(kept) == 1:
+        elif kind == EXPAND1 and len(kept) == 1:
             value = kept[0]
             if kept.where[0].__class__ is Token:
                 meta = kept.where[0]  # lark moves no token: the parent sees its position
@@ -226,17 +165,16 @@ def drive(text: str, methods: dict[str, Callable], default: Callable, builder: A
             if height > max_height:
                 raise NotDriven
             meta = None if first is None else Meta(first, last, height)
-            method = methods.get(rule.name)
-            given = _EMPTY if meta is None else meta
-            value = (default(rule.name, kept, given) if method is None
-                     else method(builder, given, kept))
+            value = methods[rule.name](EMPTY if meta is None else meta, kept)
         states.append(actions[states[-1]][rule.goto])
         values.append(value)
         metas.append(meta)
 
+    passes = t.passes
     for token in _tokens(text, t):
+        kind = token.type
         while True:
-            code = actions[states[-1]].get(token.type)
+            code = actions[states[-1]].get(kind)
             if code is None:
                 raise NotDriven
             if code >= 0:
@@ -245,8 +183,16 @@ def drive(text: str, methods: dict[str, Callable], default: Callable, builder: A
                 metas.append(token)
                 break
             rule = rules[~code]
-            if rule.kind == _PASS:
-                states[-1] = actions[states[-2]][rule.goto]
+            if rule.kind == PASS:
+                # Most reductions are of `?rule`s that pass one child up (an operand
+                # goes through a dozen levels of precedence); where such a run ends
+                # depends only on the two states on top and the token, so it is
+                # looked up once per process.
+                key = (states[-2], states[-1], kind)
+                final = passes.get(key)
+                if final is None:
+                    final = passes[key] = _after_passes(t, states[-2], states[-1], kind)
+                states[-1] = final
             else:
                 reduce(rule)
     while True:
@@ -254,7 +200,7 @@ def drive(text: str, methods: dict[str, Callable], default: Callable, builder: A
         if code is None or code >= 0:
             raise NotDriven
         rule = rules[~code]
-        if rule.kind == _PASS:
+        if rule.kind == PASS:
             states[-1] = actions[states[-2]][rule.goto]
         else:
             reduce(rule)
@@ -262,12 +208,23 @@ def drive(text: str, methods: dict[str, Callable], default: Callable, builder: A
             return values[-1]
 
 
+def _after_passes(t: Tables, below: int, state: int, kind: str) -> int:
+    """The state on top after every PASS reduction ``kind`` leads to from ``state``
+    (above ``below``): each pops the top state and goes from ``below``."""
+    while True:
+        code = t.actions[state].get(kind)
+        if code is None or code >= 0 or t.rules[~code].kind != PASS:
+            return state
+        state = t.actions[below][t.rules[~code].goto]
+
+
+_new_str = str.__new__
+
+
 def _tokens(text: str, t: Tables):
     """lark's basic lexer, as lark runs it: the same regexes, types and positions."""
     matchers = t.match
-    ignore, newline, retype, by_value = t.ignore, t.newline, t.retype, t.by_value
-    retyped: dict = {}  # (type, text) -> type, for callbacks that read the text alone
-    new = Token._future_new
+    ignore, newline, keywords = t.ignore, t.newline, t.keywords
     pos, line, line_start, end = 0, 1, 0, len(text)
     while pos < end:
         for regex in matchers:
@@ -285,18 +242,12 @@ def _tokens(text: str, t: Tables):
             if count:
                 line += count
                 line_start = start + value.rindex("\n") + 1
-        if kind in ignore and kind not in retype:
+        if kind in ignore:
             continue
-        token = new(kind, value, start, start_line, column, line, pos - line_start + 1, pos)
-        if kind in retype:
-            if kind in by_value:
-                # A NAME that is a keyword: lark asks a regex each time; once is enough.
-                key = (kind, value)
-                found_kind = retyped.get(key)
-                if found_kind is None:
-                    found_kind = retyped[key] = retype[kind](token).type
-                token.type = found_kind
-            else:
-                token = retype[kind](token)
-        if kind not in ignore:
-            yield token
+        if kind in keywords:
+            kind = keywords[kind].get(value, kind)
+        token = _new_str(Token, value)
+        token.type = kind
+        token.start_pos, token.line, token.column = start, start_line, column
+        token.end_line, token.end_column, token.end_pos = line, pos - line_start + 1, pos
+        yield token

@@ -1,19 +1,14 @@
-"""Load the LALR parser for ``grammar/qrule.lark``, with a table cache.
+"""Load lark's LALR parser for ``grammar/qrule.lark``, with a table cache.
 
-Building the LALR tables costs ~0.25 s, most of a lint run's budget, so the built
-tables are cached per user. The cache holds only lark's own table data for our
-grammar (never anything derived from a .qrule file), is keyed by a hash of the
-grammar text, the lark version and the Python version, lives in a directory only
-the user can write, and is rebuilt whenever it is missing, stale or unreadable.
+Building the LALR tables costs ~0.25 s, so lark's table data is cached per user
+(``table_cache``), keyed by a hash of the grammar text, the lark version and the
+Python version. A clean parse does not load this parser at all (``driver`` keeps
+tables of its own); errors, recovery and editors' questions about the grammar do.
 """
 
 from __future__ import annotations
 
-import hashlib
-import marshal
-import os
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +21,7 @@ from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
 from lark.tree import Meta
 
 from qrules.resources import grammar_path
+from qrules.syntax import table_cache
 
 
 class ParseTree(Tree):
@@ -65,44 +61,26 @@ _OPTIONS = dict(parser="lalr", lexer="basic", propagate_positions=True,
 _LOAD_OPTIONS = dict(tree_class=ParseTree, _plugins={"LALR_Parser": FastLoadingParser})
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("QRULES_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    return Path(base) / "qrules" if base else Path.home() / ".cache" / "qrules"
-
-
 def _cache_file(grammar_text: str) -> Path:
-    key = hashlib.sha256(
-        f"{grammar_text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:24]
-    return _cache_dir() / f"qrule-lalr-{key}.marshal"
+    return table_cache.cache_file("lalr", grammar_text, lark.__version__, sys.version)
 
 
 def _load_cached(path: Path) -> Lark | None:
     try:
-        if path.stat().st_uid != os.getuid():
-            return None
-        data, memo = marshal.loads(path.read_bytes())
+        data, memo = table_cache.read(path)
         return Lark._load_from_dict(data, memo, **_LOAD_OPTIONS)
     except Exception:  # missing, truncated or from another version: rebuild
         return None
 
 
-def _store(path: Path, tables: tuple) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        payload = marshal.dumps(tables)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only costs speed
+_store = table_cache.store
 
 
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     """The one Lark instance for the .qrule grammar."""
     text = grammar_path().read_text(encoding="utf-8")
-    cache = None if os.environ.get("QRULES_NO_CACHE") else _cache_file(text)
+    cache = _cache_file(text) if table_cache.enabled() else None
     if cache is not None:
         cached = _load_cached(cache)
         if cached is not None:

@@ -15,16 +15,11 @@ import re
 from functools import lru_cache
 from typing import NamedTuple, Optional, Union
 
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
 from qrules.diagnostics import Diagnostic, diagnostic
 from qrules.span import Span
 from qrules.syntax import ast
-from qrules.syntax.build import AstBuilder, make_node
-from qrules.syntax.driver import NotDriven, drive
-from qrules.syntax.grammar import item_keywords
-from qrules.syntax.grammar import parser as lark_parser
-from qrules.syntax.messages import describe_unexpected
+from qrules.syntax.build import AstBuilder, make_node, rule_methods
+from qrules.syntax.driver import NotDriven, Token, drive
 
 MAX_LINE_LENGTH = 4000
 MAX_NESTING = 64
@@ -158,6 +153,8 @@ def _empty(file: Optional[str]) -> ast.File:
 @lru_cache(maxsize=1)
 def _chunk_start() -> re.Pattern:
     """A line that starts (in column 1) with a word that starts an item."""
+    from qrules.syntax.grammar import item_keywords
+
     return re.compile(r"^(?:%s)\b" % "|".join(map(re.escape, item_keywords())), re.M)
 
 
@@ -177,13 +174,17 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
     guard = _guard(chunk, file, line_offset, pos_offset)
     if guard is not None:
         return guard
-    builder = AstBuilder(file, line_offset, pos_offset)
+    methods = rule_methods(AstBuilder(file, line_offset, pos_offset))
     try:
-        return drive(chunk, _callbacks(), builder.__default__, builder, MAX_TREE_DEPTH)
+        return drive(chunk, methods, MAX_TREE_DEPTH)
     except NotDriven:
         pass
     # Not a clean parse: lark's own, whose exceptions say what is wrong, and whose
-    # tree shows where it nests too deeply.
+    # tree shows where it nests too deeply. (lark is imported only for this.)
+    from lark.exceptions import LarkError, UnexpectedInput
+
+    from qrules.syntax.grammar import parser as lark_parser
+
     try:
         tree = lark_parser().parse(chunk)
     except UnexpectedInput as err:
@@ -196,17 +197,15 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
         line, col, offset = deep
         return diagnostic("QR105", f"expression nests more than {MAX_TREE_DEPTH} levels deep",
                           Span.point(file, line + line_offset, col, offset + pos_offset))
-    return builder.transform(tree)  # the driver declined a tree lark accepts: lark's word
+    return build_from_tree(tree, methods)  # the driver declined a tree lark accepts
 
 
-@lru_cache(maxsize=1)
-def _callbacks() -> dict:
-    """Each grammar rule's AstBuilder function (its expression methods come from
-    ``ExpressionBuilder``): both classes are ``v_args(meta=True)``, so
-    every method the driver calls takes ``(self, meta, children)``."""
-    return {name: method.base_func for cls in reversed(AstBuilder.__mro__)
-            for name, method in vars(cls).items()
-            if getattr(method, "visit_wrapper", None) is not None}
+def build_from_tree(tree, methods: dict):
+    """What the driver builds, from a tree of lark's (no deeper than MAX_TREE_DEPTH):
+    each node's method called with its meta and children, tokens as the driver's."""
+    children = [build_from_tree(child, methods) if hasattr(child, "data") else Token.of(child)
+                for child in tree.children]
+    return methods[tree.data](tree.meta, children)
 
 
 def _too_deep(tree) -> Optional[tuple[int, int, int]]:
@@ -252,8 +251,11 @@ def _guard(chunk: str, file, line_offset: int, pos_offset: int) -> Optional[Diag
     return None
 
 
-def _from_lark(err: UnexpectedInput, chunk: str, file, line_offset: int,
-               pos_offset: int) -> Diagnostic:
+def _from_lark(err, chunk: str, file, line_offset: int, pos_offset: int) -> Diagnostic:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    from qrules.syntax.messages import describe_unexpected
+
     line = (err.line if err.line and err.line > 0 else chunk.count("\n") + 1)
     col = err.column if err.column and err.column > 0 else 1
     offset = err.pos_in_stream if err.pos_in_stream is not None else len(chunk)
