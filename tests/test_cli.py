@@ -428,7 +428,7 @@ def test_docs_cover_every_lint_flag_and_format():
                        if isinstance(action, argparse._SubParsersAction)).choices["lint"]
     flags = {opt for action in lint_parser._actions for opt in action.option_strings
              if opt.startswith("--") and opt != "--help"}
-    assert flags == {"--format", "--fail-on", "--select", "--ignore", "--include-root"}
+    assert flags == {"--format", "--fail-on", "--select", "--ignore", "--include-root", "--jobs"}
     for flag in flags | {"--version"}:
         assert f"| `{flag}" in docs, flag  # a row of the flags table
     assert "id: qrules-lint" in docs

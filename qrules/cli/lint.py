@@ -40,12 +40,16 @@ def add(subparsers) -> None:
     lint.add_argument("--include-root", action="append", default=[], metavar="DIR",
                       dest="include_roots",
                       help="a directory `include` may read from (repeatable)")
+    lint.add_argument("--jobs", type=int, metavar="N",
+                      help="check files in N processes (default: one per usable CPU when "
+                           "run as the qrules command, else 1); the output is the same")
     lint.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from qrules import report
     from qrules.checking import check_path
+    from qrules.cli.lint_jobs import Failed, check_all, usable_cpus
     from qrules.diagnostics import CODES, Severity
 
     select = _code_patterns(args.select, CODES, "--select")
@@ -53,14 +57,17 @@ def run(args: argparse.Namespace) -> int:
     for root in args.include_roots:
         if not Path(root).is_dir():
             raise UsageError(f"--include-root {root}: not a directory")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    jobs = args.jobs or (usable_cpus() if _program else 1)
     files = collect_files(args.paths)
 
+    roots = args.include_roots or None
+    results = check_all(files, lambda file: check_path(file, include_roots=roots), jobs)
     found, sources = {}, {}
-    for file in files:
-        try:
-            result = check_path(file, include_roots=args.include_roots or None)
-        except OSError as err:
-            raise UsageError(f"{file}: {err.strerror or err}") from None
+    for file, result in zip(files, results):
+        if isinstance(result, Failed):
+            raise UsageError(f"{file}: {result.message}")
         sources.update(result.sources)
         # dict keeps order and drops repeats: a file included by two linted files
         # would otherwise report its findings twice.
@@ -82,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
+#: Set by start_program: this process is the ``qrules lint`` command, not a Python
+#: caller of ``main`` (whose process lint must not fork by default).
+_program = False
+
+
 def start_program() -> None:
     """Start-up of the ``qrules lint`` command (a process of its own; not done for a
     Python caller of ``main``): import what ``run`` needs with the cyclic garbage
@@ -92,9 +104,12 @@ def start_program() -> None:
     spent a twentieth of a run walking live objects, while memory stays bounded on
     a large tree of files. The parser's tables are loaded here too, to be frozen
     with the rest. lark is not imported: a clean parse does not need it."""
+    global _program
+    _program = True
     gc.disable()
     try:
         import qrules.checking  # noqa: F401
+        import qrules.cli.lint_jobs  # noqa: F401
         import qrules.report  # noqa: F401
         from qrules.syntax.lalr_tables import tables
 

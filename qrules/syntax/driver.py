@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from qrules.syntax.lalr_tables import EXPAND1, INLINE, NAMED, PASS, Rule, Tables, tables
+from qrules.syntax.lalr_tables import INLINE, NAMED, PASS, Rule, Tables, tables
 
 
 class NotDriven(Exception):
@@ -79,10 +79,16 @@ class _Spliced(list):
     __slots__ = ("where",)
 
 
-def _kept(rule: Rule, children: list) -> list:
+def _ends(where: list) -> tuple:
+    """The first and last entries with a place (None when no child has one)."""
+    placed = [meta for meta in where if meta is not None]
+    return (placed[0], placed[-1]) if placed else (None, None)
+
+
+def _kept(keep: tuple, children: list) -> list:
     """The children a rule's node gets: filtered, ``_rule`` children spliced in."""
     kept = None
-    for i, splice in rule.keep:
+    for i, splice in keep:
         child = children[i]
         if kept is None:
             # A leading _rule's list is taken over, not copied: lists made by left
@@ -95,10 +101,10 @@ def _kept(rule: Rule, children: list) -> list:
     return [] if kept is None else kept
 
 
-def _splice(rule: Rule, children: list, where: list) -> _Spliced:
+def _splice(keep: tuple, children: list, where: list) -> _Spliced:
     """``_kept`` with each kept child's position entry beside it (``.where``)."""
     kept = None
-    for i, splice in rule.keep:
+    for i, splice in keep:
         child = children[i]
         if kept is None and splice:
             kept = child
@@ -133,40 +139,45 @@ def drive(text: str, methods: Mapping[str, Callable], max_height: int,
     metas: list = []   # per value: its Token, its Meta, or None where it has no text
 
     def reduce(rule: Rule) -> None:
-        size = rule.size
-        kind = rule.kind
+        size, goto, kind, keep, name, whole = rule
         if size:
             children = values[-size:]
             where = metas[-size:]
             del values[-size:], metas[-size:], states[-size:]
+            first, last = where[0], where[-1]
+            if first is None or last is None:  # an empty child: lark skips it
+                first, last = _ends(where)
         else:
-            children, where = [], []
-        first = last = None
+            children, where, first, last = [], [], None, None
         height = 0
         for meta in where:
-            if meta is not None:
-                if first is None:
-                    first = meta
-                last = meta
-                if meta.__class__ is Meta and meta.height > height:
-                    height = meta.height
-        kept = _kept(rule, children) if kind == NAMED else _splice(rule, children, where)
-        if kind == INLINE:
-            value = kept
-            meta = None if first is None else Meta(first, last, height)
-        elif kind == EXPAND1 and len(kept) == 1:
-            value = kept[0]
-            if kept.where[0].__class__ is Token:
-                meta = kept.where[0]  # lark moves no token: the parent sees its position
-            else:  # a tree: it spans the whole rule now, for its parent
-                meta = None if first is None else Meta(first, last, height)
-        else:
+            if meta.__class__ is Meta and meta.height > height:
+                height = meta.height
+        if kind == NAMED:
             height += 1
             if height > max_height:
                 raise NotDriven
             meta = None if first is None else Meta(first, last, height)
-            value = methods[rule.name](EMPTY if meta is None else meta, kept)
-        states.append(actions[states[-1]][rule.goto])
+            value = methods[name](EMPTY if meta is None else meta,
+                                  children if whole else _kept(keep, children))
+        else:
+            kept = _splice(keep, children, where)
+            if kind == INLINE:
+                value = kept
+                meta = None if first is None else Meta(first, last, height)
+            elif len(kept) == 1:  # EXPAND1 with its one child
+                value = kept[0]
+                if kept.where[0].__class__ is Token:
+                    meta = kept.where[0]  # lark moves no token: the parent sees its place
+                else:  # a tree: it spans the whole rule now, for its parent
+                    meta = None if first is None else Meta(first, last, height)
+            else:  # EXPAND1 with other than one child: a node like NAMED
+                height += 1
+                if height > max_height:
+                    raise NotDriven
+                meta = None if first is None else Meta(first, last, height)
+                value = methods[name](EMPTY if meta is None else meta, kept)
+        states.append(actions[states[-1]][goto])
         values.append(value)
         metas.append(meta)
 

@@ -33,6 +33,7 @@ class Rule(NamedTuple):
     kind: int              # PASS, INLINE, EXPAND1 or NAMED
     keep: tuple            # (index, splice?) of each kept symbol
     name: str              # the builder method's name (alias or rule name)
+    whole: bool            # every symbol is kept, none spliced: the children as popped
 
 
 class Tables(NamedTuple):
@@ -144,4 +145,5 @@ def _describe(rule) -> Rule:
         kind = EXPAND1
     else:
         kind = NAMED
-    return Rule(len(rule.expansion), rule.origin.name, kind, keep, name)
+    whole = keep == tuple((i, False) for i in range(len(rule.expansion)))
+    return Rule(len(rule.expansion), rule.origin.name, kind, keep, name, whole)
