@@ -450,3 +450,14 @@ def test_docs_cover_every_command_and_flag():
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
                     assert f"`{flag}" in docs, f"qrules {name} {flag} is not in docs/cli.md"
+
+
+def test_each_command_s_name_is_its_module_s():
+    """main builds only the command a command line names first, found by its module's
+    name; a command whose module is named otherwise would never run."""
+    commands = next(action for action in cli.build_parser()._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    assert sorted(commands) == sorted(cli._name(add) for add in cli.COMMANDS)
+    only = next(action for action in cli.build_parser(only="lint")._actions
+                if isinstance(action, argparse._SubParsersAction)).choices
+    assert list(only) == ["lint"]

@@ -102,3 +102,28 @@ def test_every_ast_builder_callback_is_a_grammar_rule():
     callbacks = {name for name in vars(AstBuilder)
                  if not name.startswith("_") and callable(getattr(AstBuilder, name))}
     assert callbacks <= rules, sorted(callbacks - rules)
+
+
+def test_children_reads_only_fields_that_can_hold_nodes_and_misses_none():
+    """``tree.children`` skips fields typed to hold no node (``name: str``); on every
+    node of every .qrule file we have, it finds what reading every field finds."""
+    from qrules.syntax.tree import _fields, children
+
+    def every_field(node):
+        found = []
+        for name in _fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, ast.Node):
+                found.append(value)
+            elif isinstance(value, tuple):
+                found.extend(v for v in value if isinstance(v, ast.Node))
+        return found
+
+    seen = 0
+    for path in sorted(ROOT.glob("**/*.qrule")):
+        if ".venv" in path.parts:
+            continue
+        for node in walk(parse(path.read_text(), str(path)).file):
+            assert children(node) == every_field(node), (path, type(node).__name__)
+            seen += 1
+    assert seen > 10_000

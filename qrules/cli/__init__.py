@@ -32,19 +32,30 @@ COMMANDS: tuple[Callable[..., None], ...] = (lint.add, demo.add, explain.add, di
                                               export.add, test.add, lsp.add, report.add)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``only`` (a command's name) of that one:
+    a command line that names its command first needs no other (building them all
+    is a fiftieth of a lint run)."""
     parser = argparse.ArgumentParser(
         prog="qrules", description="Quantization rules for PyTorch: check and use .qrule files.")
     parser.add_argument("--version", action="version", version=f"qrules {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add_command in COMMANDS:
-        add_command(subparsers)
+        if only is None or _name(add_command) == only:
+            add_command(subparsers)
     return parser
+
+
+def _name(add_command: Callable[..., None]) -> str:
+    """A command's name: its module's (``qrules.cli.lint`` -> ``lint``)."""
+    return add_command.__module__.rpartition(".")[2]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line and return the exit status; never shows a traceback."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    named = words[0] if words and words[0] in map(_name, COMMANDS) else None
+    parser = build_parser(only=named)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse: --help/--version (0) or a usage error (2)

@@ -4,7 +4,7 @@ spans. The node classes are in ast.py; this is the one walker every stage uses."
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Iterator, Optional
+from typing import Iterator, Literal, Optional, get_args, get_origin
 
 from qrules.syntax.ast import Node
 
@@ -15,11 +15,32 @@ def _fields(cls: type) -> tuple[str, ...]:
                  if not name.endswith("span") and not name.endswith("spans"))
 
 
+@lru_cache(maxsize=None)
+def _node_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class whose type lets them hold nodes (``name: str`` and
+    ``value: int`` cannot), in field order: all ``children`` needs to look at."""
+    return tuple(name for name in _fields(cls)
+                 if _may_hold_nodes(cls.model_fields[name].annotation))
+
+
+def _may_hold_nodes(annotation) -> bool:
+    if annotation is Ellipsis:  # tuple[X, ...]
+        return False
+    if isinstance(annotation, type) and not get_args(annotation):
+        return issubclass(annotation, Node)
+    arguments = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return False
+    # A forward reference, a TypeVar, Any: it may, as far as we can tell.
+    return any(map(_may_hold_nodes, arguments)) if arguments else True
+
+
 def children(node: Node) -> list[Node]:
     """The nodes directly inside ``node``, in field order."""
     found: list[Node] = []
-    for name in _fields(type(node)):
-        value = getattr(node, name)
+    values = node.__dict__
+    for name in _node_fields(node.__class__):
+        value = values[name]
         if isinstance(value, Node):
             found.append(value)
         elif isinstance(value, tuple) and value and isinstance(value[0], Node):
