@@ -2,8 +2,10 @@
 
 Runs the command as a subprocess: one warm-up run (which fills the per-user LALR
 table cache, as any earlier lint run on the machine would have), then N timed runs;
-reports the median. Target: under 0.3 s. ``--cold`` also times runs with the cache
-switched off (``QRULES_NO_CACHE=1``), i.e. a first run on a new machine.
+reports the median. Target: under 0.3 s. The command runs as users run it (files
+checked in one process per usable CPU); N more runs with ``--jobs 1`` show the one-
+process time beside it. ``--cold`` also times runs with the cache switched off
+(``QRULES_NO_CACHE=1``), i.e. a first run on a new machine.
 
     python bench/lint_walltime.py
     python bench/lint_walltime.py --runs 20 --cold --json bench/results/lint_walltime.json
@@ -82,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
     time_runs(command, 1, env, cwd)  # warm-up: fills the table cache, warms the page cache
     warm, warm_cpu, codes = time_runs(command, args.runs, env, cwd)
-    stats = {"warm_cache": summary(warm), "warm_cache_cpu": summary(warm_cpu)}
+    # The same in one process (`--jobs 1`): what the default's parallel checking gains.
+    serial, serial_cpu, _ = time_runs(command + ["--jobs", "1"], args.runs, env, cwd)
+    stats = {"warm_cache": summary(warm), "warm_cache_cpu": summary(warm_cpu),
+             "one_process": summary(serial), "one_process_cpu": summary(serial_cpu)}
     if args.cold:
         cold, cold_cpu, _ = time_runs(command, args.runs, {**env, "QRULES_NO_CACHE": "1"}, cwd)
         stats["no_cache"] = summary(cold)
@@ -102,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         # CPU time (user + sys): the wall time with the cores to itself; on a loaded
         # machine the wall time mostly measures the others' work.
         ("median CPU time (cache warm)", f"{stats['warm_cache_cpu']['median_s'] * 1000:.0f} ms"),
+        ("median, --jobs 1 (one process)", f"{stats['one_process']['median_s'] * 1000:.0f} ms"),
+        ("usable CPUs", str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                            else os.cpu_count())),
         ("PYTHONDONTWRITEBYTECODE", os.environ.get("PYTHONDONTWRITEBYTECODE") or "unset"),
         ("load average (1 min)", f"{os.getloadavg()[0]:.1f}"),
     ]
