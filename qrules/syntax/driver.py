@@ -234,19 +234,18 @@ _new_str = str.__new__
 
 def _tokens(text: str, t: Tables):
     """lark's basic lexer, as lark runs it: the same regexes, types and positions."""
-    matchers = t.match
     ignore, newline, keywords = t.ignore, t.newline, t.keywords
-    pos, line, line_start, end = 0, 1, 0, len(text)
-    while pos < end:
-        for regex in matchers:
-            found = regex.match(text, pos)
-            if found:
-                break
-        else:
+    pos, line, line_start = 0, 1, 0
+    # One regex (the usual case): its matches one after the other, found in C; a gap
+    # between two is a character no terminal matches.
+    matches = t.match[0].finditer(text) if len(t.match) == 1 else _each_match(text, t.match)
+    for found in matches:
+        start = found.start()
+        if start != pos:
             raise NotDriven
-        value = found.group(0)
+        value = found.group()
         kind = found.lastgroup
-        start, start_line, column = pos, line, pos - line_start + 1
+        start_line, column = line, pos - line_start + 1
         pos = found.end()
         if kind in newline:
             count = value.count("\n")
@@ -262,3 +261,20 @@ def _tokens(text: str, t: Tables):
         token.start_pos, token.line, token.column = start, start_line, column
         token.end_line, token.end_column, token.end_pos = line, pos - line_start + 1, pos
         yield token
+    if pos != len(text):
+        raise NotDriven
+
+
+def _each_match(text: str, regexes: tuple):
+    """Matches of the first of several regexes to match at each place (lark splits
+    its terminals over several when Python's limit on groups is reached)."""
+    pos = 0
+    while pos < len(text):
+        for regex in regexes:
+            found = regex.match(text, pos)
+            if found:
+                break
+        else:
+            return
+        yield found
+        pos = found.end()
