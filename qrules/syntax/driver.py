@@ -14,9 +14,11 @@ compares it with lark's own parse and transform on every file and fixture we hav
   to its last, punctuation included, where a child that a ``?rule`` passed through
   spans the whole of that rule's text (lark's "container" positions).
 
-Anything but a clean parse (a character no terminal matches, a token the table
-refuses, a tree deeper than the caller allows) raises ``NotDriven``: the caller then
-asks lark itself, whose exceptions carry what the diagnostics need.
+The table and the lexer's patterns are lark's, read as plain data from the per-user
+cache (``lalr_tables``), so a clean parse does not even import lark. Anything but a
+clean parse (a character no terminal matches, a token the table refuses, a tree
+deeper than the caller allows) raises ``NotDriven``: the caller then asks lark
+itself, whose exceptions carry what the diagnostics need.
 """
 
 from __future__ import annotations
@@ -34,10 +36,6 @@ class Token(str):
     """A token as lark's ``Token`` has it: its text, its terminal's name, its place."""
 
     __slots__ = ("type", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
-
-    @property
-    def value(self) -> str:
-        return str(self)
 
     @classmethod
     def of(cls, token) -> "Token":
