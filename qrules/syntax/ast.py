@@ -8,7 +8,6 @@ semantic stage, so the language grows by registering names, not by editing the
 grammar.
 """
 
-from __future__ import annotations
 
 from typing import Literal, Optional, Union
 

@@ -3,7 +3,6 @@ the base of every AST node; ``qrules.syntax.ast`` re-exports them beside the ite
 make up, so users name them all as ``ast.X``.
 """
 
-from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
