@@ -202,3 +202,19 @@ def test_every_rule_that_makes_a_node_has_a_builder_method():
     named = {rule.name for rule in tables().rules if rule.kind == NAMED or (
         rule.kind == EXPAND1 and (len(rule.keep) != 1 or rule.keep[0][1]))}
     assert len(named) > 40 and named <= set(rule_names()), sorted(named - set(rule_names()))
+
+
+def test_lark_s_tree_builds_the_same_ast_when_the_driver_declines(monkeypatch):
+    """The parser's safety net: should the driver ever decline a text lark accepts,
+    the AST is built from lark's tree instead, the same one."""
+    from qrules.syntax import parser
+
+    expected = {path: _picture(parser.parse(path.read_text(), str(path)).file)
+                for path in FILES}
+
+    def decline(*args, **kwargs):
+        raise driver.NotDriven
+
+    monkeypatch.setattr(parser, "drive", decline)
+    for path, picture in expected.items():
+        assert _picture(parser.parse(path.read_text(), str(path)).file) == picture, path

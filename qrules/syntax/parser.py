@@ -197,13 +197,13 @@ def _parse_chunk(chunk: str, file: Optional[str], line_offset: int,
         line, col, offset = deep
         return diagnostic("QR105", f"expression nests more than {MAX_TREE_DEPTH} levels deep",
                           Span.point(file, line + line_offset, col, offset + pos_offset))
-    return build_from_tree(tree, methods)  # the driver declined a tree lark accepts
+    return _build_from_tree(tree, methods)  # the driver declined a tree lark accepts
 
 
-def build_from_tree(tree, methods: dict):
+def _build_from_tree(tree, methods: dict):
     """What the driver builds, from a tree of lark's (no deeper than MAX_TREE_DEPTH):
     each node's method called with its meta and children, tokens as the driver's."""
-    children = [build_from_tree(child, methods) if hasattr(child, "data") else Token.of(child)
+    children = [_build_from_tree(child, methods) if hasattr(child, "data") else Token.of(child)
                 for child in tree.children]
     return methods[tree.data](tree.meta, children)
 
