@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,44 @@ def test_the_command_prints_the_same_with_any_number_of_jobs(fmt):
 def test_jobs_must_be_positive(capsys):
     assert cli.main(["lint", str(REPO / "rulesets"), "--jobs", "0"]) == 2
     assert "--jobs 0: must be at least 1" in capsys.readouterr().err
+
+
+def test_more_files_than_the_queue_holds_go_in_batches(monkeypatch):
+    """Past _BATCHES files the queue's records name batches of files; every file is
+    still checked, by one process, and reported in its place."""
+    from qrules.checking import CheckResult
+
+    monkeypatch.setattr(lint_jobs, "_BATCHES", 4)
+    assert len(FILES) > 3 * 4  # more than one file per batch
+    here = []
+
+    def check(file):
+        here.append(file)  # the parent's list; a child appends to its own copy
+        time.sleep(0.01)  # long enough for the child to take batches too
+        return CheckResult((), {file: "checked"})
+
+    results = lint_jobs.check_all(FILES, check, 2)
+    assert [r.sources for r in results] == [{file: "checked"} for file in FILES]
+    assert 0 < len(here) < len(FILES) and len(set(here)) == len(here)  # the child did some
+
+
+def test_a_queue_of_many_files_fits_in_the_pipe():
+    """20,000 files (more records than a pipe holds) neither block the queue's writer
+    nor lose a file."""
+    import signal
+
+    from qrules.checking import CheckResult
+
+    names = [f"missing-{number}.qrule" for number in range(20_000)]
+
+    def stuck(signum, frame):
+        raise AssertionError("the queue's writer blocked")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(20)
+    try:
+        results = lint_jobs.check_all(names, lambda file: CheckResult((), {file: ""}), 2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [list(r.sources) for r in results] == [[name] for name in names]

@@ -34,18 +34,23 @@ def check_all(files: Sequence[str], check: Callable[[str], object], jobs: int) -
     """``check(file)`` for every file, in order, using up to ``jobs`` processes. An
     OSError from ``check`` becomes ``Failed(message)`` in that file's place."""
     jobs = min(jobs, len(files))
-    if jobs < 2 or not hasattr(os, "fork") or len(files) * _RECORD > _ATOMIC:
+    if jobs < 2 or not hasattr(os, "fork"):
         return [_one(check, file) for file in files]
-    # The work queue: file indices, largest file first, in one pipe every process
-    # reads from, a record at a time, until it is empty. Whoever is free takes the
-    # next file, so a process that drew a slow file does not hold the others back.
-    queue, fill = os.pipe()
+    # The work queue: batches of file indices, largest files first, as records in one
+    # pipe every process reads from, a record at a time, until it is empty. Whoever
+    # is free takes the next batch, so a process that drew a slow file does not hold
+    # the others back. Batches are single files up to _BATCHES files: the whole queue
+    # is written before anyone reads, so it must fit in a pipe's smallest buffer.
     order = sorted(range(len(files)), key=lambda index: -_size(files[index]))
-    os.write(fill, b"".join(index.to_bytes(_RECORD, "little") for index in order))
+    size = -(-len(order) // _BATCHES)
+    batches = [order[start:start + size] for start in range(0, len(order), size)]
+    queue, fill = os.pipe()
+    os.write(fill, b"".join(number.to_bytes(_RECORD, "little")
+                            for number in range(len(batches))))
     os.close(fill)
-    children = [_fork(files, queue, check) for _ in range(jobs - 1)]
+    children = [_fork(files, batches, queue, check) for _ in range(jobs - 1)]
     results: list = [None] * len(files)
-    for index, result in _work(files, queue, check):
+    for index, result in _work(files, batches, queue, check):
         results[index] = result
     os.close(queue)
     for child in children:
@@ -56,18 +61,19 @@ def check_all(files: Sequence[str], check: Callable[[str], object], jobs: int) -
             for index, result in enumerate(results)]
 
 
-#: Bytes per file index in the queue, and how much a pipe takes in one atomic write.
+#: Bytes per record in the queue, and how many records fit in a pipe's buffer (4 KiB,
+#: one page, the least Linux gives a pipe).
 _RECORD = 4
-_ATOMIC = 512
+_BATCHES = 1024
 
 
-def _work(files: Sequence[str], queue: int, check):
+def _work(files: Sequence[str], batches: list, queue: int, check):
     while True:
         record = os.read(queue, _RECORD)
         if len(record) < _RECORD:
             return
-        index = int.from_bytes(record, "little")
-        yield index, _one(check, files[index])
+        for index in batches[int.from_bytes(record, "little")]:
+            yield index, _one(check, files[index])
 
 
 def _one(check, file: str):
@@ -89,7 +95,7 @@ class _Child(NamedTuple):
     pipe: int
 
 
-def _fork(files: Sequence[str], queue: int, check) -> Optional[_Child]:
+def _fork(files: Sequence[str], batches: list, queue: int, check) -> Optional[_Child]:
     read, write = os.pipe()
     try:
         pid = os.fork()
@@ -103,7 +109,8 @@ def _fork(files: Sequence[str], queue: int, check) -> Optional[_Child]:
     status = 1
     try:  # the child: check, answer, and leave without running the parent's exit code
         os.close(read)
-        answer = [(index, _flatten(result)) for index, result in _work(files, queue, check)]
+        answer = [(index, _flatten(result))
+                  for index, result in _work(files, batches, queue, check)]
         with os.fdopen(write, "wb") as pipe:
             pipe.write(marshal.dumps(answer))
         status = 0
