@@ -148,7 +148,7 @@ def _span(span) -> Optional[tuple]:
 
 def _rebuild(flat: tuple):
     from qrules.checking import CheckResult
-    from qrules.diagnostics import Diagnostic, Note, Severity
+    from qrules.diagnostics import Severity, diagnostic, note
     from qrules.span import Span
 
     def span(items):
@@ -158,8 +158,6 @@ def _rebuild(flat: tuple):
         return Failed(flat[1])
     _, diagnostics, sources = flat
     return CheckResult(tuple(
-        Diagnostic.model_construct(code=code, severity=Severity(severity), message=message,
-                                   span=span(where), notes=tuple(
-                                       Note.model_construct(message=text, span=span(place))
-                                       for text, place in notes))
+        diagnostic(code, message, span(where), severity=Severity(severity),
+                   notes=[note(text, span(place)) for text, place in notes])
         for code, severity, message, where, notes in diagnostics), sources)
