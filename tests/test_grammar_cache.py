@@ -13,7 +13,7 @@ from lark.lexer import TerminalDef
 from lark.parsers.lalr_analysis import Reduce
 
 from qrules.resources import grammar_path
-from qrules.syntax import grammar
+from qrules.syntax import grammar, table_cache
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def parsers(tmp_path_factory):
     loaded = Lark._load_from_dict(*marshal.loads(marshal.dumps(tables)),
                                   tree_class=grammar.ParseTree)
     cache = tmp_path_factory.mktemp("cache") / "tables.marshal"
-    grammar._store(cache, tables)
+    table_cache.store(cache, tables)
     ours = grammar._load_cached(cache)
     assert ours is not None
     assert isinstance(ours.parser.parser, grammar.FastLoadingParser)  # the fast loader ran

@@ -73,8 +73,6 @@ def _load_cached(path: Path) -> Lark | None:
         return None
 
 
-_store = table_cache.store
-
 
 @lru_cache(maxsize=1)
 def parser() -> Lark:
@@ -89,7 +87,7 @@ def parser() -> Lark:
     # loaded with it, as from the cache: the same parser whichever way it was made.
     tables = Lark(text, **_OPTIONS).memo_serialize([TerminalDef, Rule])
     if cache is not None:
-        _store(cache, tables)
+        table_cache.store(cache, tables)
     return Lark._load_from_dict(*tables, **_LOAD_OPTIONS)
 
 

@@ -45,10 +45,10 @@ class Tables(NamedTuple):
     ignore: frozenset      # token types dropped (whitespace, comments)
     newline: frozenset     # token types whose text may hold a newline
     keywords: dict         # token type -> {text: type}: a NAME that is a keyword
-    match: tuple = ()      # ``patterns`` compiled
+    match: tuple           # ``patterns`` compiled (stored empty)
     #: (state below, state, token type) -> the state after the PASS reductions it
-    #: leads to; filled by the driver as it meets them (not stored in the cache).
-    passes: dict = {}
+    #: leads to; filled by the driver as it meets them (stored empty).
+    passes: dict
 
 
 @lru_cache(maxsize=1)
@@ -56,10 +56,11 @@ def tables() -> Tables:
     """The .qrule grammar's tables: from the cache, or built from lark's parser."""
     path = _cache_file() if table_cache.enabled() else None
     data = table_cache.read(path) if path is not None else None
-    try:
-        return _loaded(data)
-    except Exception:  # absent, or not what this module writes: rebuild
-        pass
+    if data is not None:
+        try:
+            return _loaded(data)
+        except Exception:  # not what this module writes: rebuild
+            pass
     from qrules.syntax.grammar import parser as lark_parser
 
     built = tables_of(lark_parser())
