@@ -3,6 +3,7 @@
     python bench/annotate_time.py [--rulesets xnnpack,xnnpack_torchao,x86_inductor,arm,...]
                                   [--models resnet18,mobilenet_v2] [--runs 15]
                                   [--scaling 1000,10000,100000] [--json OUT]
+                                  [--same-process]
 
 Each torchvision model (weights=None) is exported once per ruleset (strictly for
 x86_inductor, whose anchor needs it) and batch norms are folded as prepare_pt2e does.
@@ -35,6 +36,14 @@ CortexMQuantizer (both exported with ``.module(check_guards=False)``, as the equ
 suite does) and `qnn` against executorch's QnnQuantizer (8a8w, per channel); a ruleset
 not written yet is skipped with a message.
 
+Each ruleset, and the scaling runs, are measured in a fresh interpreter of their own
+(``--same-process`` runs them all in this one). What one comparison leaves alive would
+otherwise tax every later one: executorch's XNNPACKQuantizer leaks ~12k objects per
+annotate (its pattern exports), ~1M over the default zoo, and the full collection
+before each timed region then walks that heap and leaves both sides of the next
+ruleset's comparison cold, in proportion to how many runs came before
+(docs/benchmarks.md, "annotate() in a process of its own per ruleset").
+
 ``--scaling`` times qrules' xnnpack annotate on generated linear/relu/conv chains of
 about N call_function nodes (one small export, its body replicated with fx node copies,
 so a 100k-node graph takes seconds to build), reporting microseconds per node; target
@@ -47,9 +56,12 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -199,7 +211,50 @@ def main(argv=None) -> int:
     parser.add_argument("--scaling", default="1000,10000,100000",
                         help="node counts of the generated chains ('' for none)")
     parser.add_argument("--json", metavar="OUT")
+    parser.add_argument("--same-process", action="store_true",
+                        help="measure every ruleset and the scaling in this process "
+                             "(by default each in a fresh one)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(filter(None, args.rulesets.split(","))) - set(BENCHES))
+    if unknown:
+        parser.error(f"no bench for {', '.join(unknown)} (one of {', '.join(BENCHES)})")
+    if not args.same_process:
+        rows, scaled = isolated(args)
+    else:
+        sizes = sizes_of(args)
+        rows, scaled = comparisons(args), scaling(sizes, args.runs) if sizes else []
+    if args.json:
+        write_json(args.json, "annotate_time", vars(args), {"zoo": rows, "scaling": scaled})
+    return 0
+
+
+def sizes_of(args) -> list[int]:
+    return [int(s) for s in args.scaling.split(",") if s]
+
+
+def isolated(args) -> tuple[list, list]:
+    """Each ruleset's comparisons, then the scaling runs, each by this script in a
+    fresh interpreter (``--same-process``); their lines print as they come."""
+    jobs = [["--rulesets", ruleset, "--scaling", ""]
+            for ruleset in filter(None, args.rulesets.split(","))]
+    if sizes_of(args):
+        jobs.append(["--rulesets", "", "--scaling", args.scaling])
+    rows, scaled = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, job in enumerate(jobs):
+            out = os.path.join(scratch, f"{index}.json")
+            subprocess.run([sys.executable, os.path.abspath(__file__), "--same-process",
+                            "--models", args.models, "--runs", str(args.runs),
+                            "--json", out, *job], check=True)
+            with open(out, encoding="utf-8") as handle:
+                results = json.load(handle)["results"]
+            rows += results["zoo"]
+            scaled += results["scaling"]
+    return rows, scaled
+
+
+def comparisons(args) -> list[dict]:
+    """Each ruleset against its anchor on each model, in this process."""
     rows = []
     for ruleset in filter(None, args.rulesets.split(",")):
         ours_factory, anchor_factory, anchor_name, strict = BENCHES[ruleset]
@@ -224,11 +279,7 @@ def main(argv=None) -> int:
                   f"{result['anchor_annotate_s'] * 1e3:7.2f} ms  ratio {ratio:5.2f}x  "
                   f"(transform {result['qrules_transform_s'] * 1e3:6.2f} / "
                   f"{result['anchor_transform_s'] * 1e3:6.2f} ms)", flush=True)
-    sizes = [int(s) for s in args.scaling.split(",") if s]
-    scaled = scaling(sizes, args.runs) if sizes else []
-    if args.json:
-        write_json(args.json, "annotate_time", vars(args), {"zoo": rows, "scaling": scaled})
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
