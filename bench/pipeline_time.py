@@ -7,7 +7,8 @@
 
 Each case exports its model once; every timing works on a fresh deep copy of that
 export, and the two engines (``qrules.prepare/convert(..., engine="qrules"|"torchao")``)
-alternate run by run (calibration: batch by batch), so machine load hits both alike.
+alternate run by run (calibration: batch by batch), each going first every other time,
+so machine load, and going first or second, hit both alike.
 Reported: median seconds of prepare + convert (calibration: of ten batches through a
 prepared copy) and torchao / qrules, the speed-up, measured in the same run. The first
 qrules QAT run of a process builds and caches the conv-bn pattern graphs of the conv
@@ -70,10 +71,11 @@ def _zoo(name: str, qat: bool = False):
     return (model.train() if qat else model.eval()), (torch.randn(2, 3, 64, 64),)
 
 
-def _prepare_convert(graph, inputs, ruleset, qat: bool) -> dict:
-    """Seconds of prepare + convert per engine, torchao then qrules."""
+def _prepare_convert(graph, inputs, ruleset, qat: bool, run: int) -> dict:
+    """Seconds of prepare + convert per engine; which engine goes first alternates
+    with ``run``."""
     seconds = {}
-    for engine in ENGINES:
+    for engine in _order(run):
         work = copy.deepcopy(graph)
         start = time.perf_counter()
         prepared = qrules.prepare(work, inputs, ruleset, qat=qat, engine=engine)
@@ -87,19 +89,27 @@ def _prepare_convert(graph, inputs, ruleset, qat: bool) -> dict:
     return seconds
 
 
-def _calibrate(graph, inputs, ruleset, qat: bool) -> dict:
-    """Seconds of ten calibration batches per engine, alternating batch by batch (the
-    two prepared graphs are the same, so only load can tell them apart)."""
+def _calibrate(graph, inputs, ruleset, qat: bool, run: int) -> dict:
+    """Seconds of ten calibration batches per engine, alternating batch by batch, and
+    which engine goes first with every batch (the two prepared graphs are the same, so
+    only load, or going second, can tell them apart)."""
     prepared = {engine: qrules.prepare(copy.deepcopy(graph), inputs, ruleset, engine=engine)
                 for engine in ENGINES}
     seconds = dict.fromkeys(ENGINES, 0.0)
     for index in range(10):
         batch = [tuple(x * (1 + index / 10) for x in inputs)]
-        for engine in ENGINES:
+        for engine in _order(run + index):
             start = time.perf_counter()
             qrules.calibrate(prepared[engine], batch, progress=False)
             seconds[engine] += time.perf_counter() - start
     return seconds
+
+
+def _order(run: int) -> tuple:
+    """The engines in the order they go on this run: each goes first every other run,
+    so what going first or second costs (a warmer cache, memory the other just freed)
+    falls on both alike."""
+    return ENGINES if run % 2 == 0 else ENGINES[::-1]
 
 
 # fresh-process case -> the model it builds (seeded, in train mode)
@@ -138,8 +148,8 @@ def _child(case: str, engine: str) -> dict:
 def _fresh(case: str, repeat: int) -> dict:
     """``repeat`` fresh-process runs per engine, alternating; median seconds."""
     runs = {engine: [] for engine in ENGINES}
-    for _ in range(repeat):
-        for engine in ENGINES:
+    for run in range(repeat):
+        for engine in _order(run):
             done = subprocess.run([sys.executable, __file__, "--child", case, engine],
                                   capture_output=True, text=True, check=True)
             runs[engine].append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -188,8 +198,8 @@ def main(argv=None) -> int:
         graph = export_module(module, inputs)
         nodes = len(graph.graph.nodes)
         times = {engine: [] for engine in ENGINES}
-        for _ in range(args.repeat):
-            for engine, seconds in timed(graph, inputs, ruleset, qat).items():
+        for run in range(args.repeat):
+            for engine, seconds in timed(graph, inputs, ruleset, qat, run).items():
                 times[engine].append(seconds)
         theirs, ours = (statistics.median(times[engine]) for engine in ENGINES)
         rows.append({"case": case, "model": label, "nodes": nodes,

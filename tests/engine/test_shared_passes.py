@@ -8,6 +8,11 @@ arguments (their ``repr``), state_dict tensors bit-equal; outputs bit-identical 
 calibration; for QAT, gradients, updated parameters and outputs bit-identical after one
 SGD step. Every built-in ruleset on small modules, resnet18; one QAT model holds
 every conv kind QAT fuses, since each torchao QAT convert costs ~20 s of pattern exports.
+The device rulesets (``arm``, ``cortex_m``, ``qnn``) run on the helper modules their
+equivalence suites use, exported as those do (``check_guards=False``), in widths and
+dtypes whose observers differ (16-bit activations, 4-bit and blockwise weights, fp16
+activations); where executorch's own config cannot convert, both engines must fail
+alike.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import qrules
 from qrules.engine import pipeline
 from qrules.passes.histogram import search_bins
 from tests.models import SMALL, export, zoo
+from tests.models.arm import arm_helper
+from tests.models.qnn import qnn_small
 
 PTQ_CASES = [  # (ruleset, params, model)
     ("xnnpack", {}, "conv_bn_relu_linear"),
@@ -39,6 +46,23 @@ PTQ_CASES = [  # (ruleset, params, model)
 ZOO_CASES = [("xnnpack", {"per_channel": True}, "resnet18", False)]
 QAT_CASES = [("xnnpack", {"per_channel": True, "qat": True}, "conv_kinds_bn"),
              ("xnnpack", {"qat": True}, "conv_kinds_bn")]  # per-tensor weights
+# The device rulesets: (ruleset, params, helper model).
+DEVICE_PTQ_CASES = [
+    ("arm", {}, "conv_fusions"),
+    ("arm", {"act_bits": 16}, "transformer_block"),
+    ("arm", {"weight_bits": 4, "per_channel": False}, "linear_fusions"),
+    ("arm", {}, "unary_ops"),      # fixed qparams (asin, acos, atanh), shared specs
+    ("cortex_m", {}, "cortex_m_chains"),
+    ("cortex_m", {}, "cortex_m_binary"),
+    ("qnn", {"dtype": "8a8w", "per_channel": True}, "conv_family"),
+    ("qnn", {"dtype": "16a4w_block"}, "decoder_block"),
+    ("qnn", {"dtype": "16a8w"}, "elementwise"),
+    ("qnn", {"dtype": "fp16a8w"}, "reductions"),
+]
+DEVICE_QAT_CASES = [
+    ("arm", {"act_bits": 16}, "transformer_block"),
+    ("qnn", {"dtype": "8a8w", "per_channel": True}, "conv_family"),   # conv kinds + bn
+]
 
 
 def _structure(gm: torch.fx.GraphModule) -> list:
@@ -111,6 +135,27 @@ def _check_ptq(graph, inputs, ruleset):
     _convert_both(prepared, inputs)
 
 
+def _same_training_step(prepared: dict, inputs) -> None:
+    """One SGD step on each engine's prepared model: gradients, updated parameters and
+    the outputs after it bit-identical."""
+    steps = {}
+    for engine, model in prepared.items():
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        sum(leaf.square().sum() for leaf in _leaves(model(*inputs))).backward()
+        grads = [p.grad for p in model.parameters()]
+        assert any(grad is not None for grad in grads)
+        optimizer.step()
+        steps[engine] = (grads, [p.detach().clone() for p in model.parameters()],
+                         _leaves(model(*inputs)))
+    for index in range(3):
+        _assert_same_values(steps["torchao"][index], steps["qrules"][index])
+
+
+def _device_graph(name: str, model: str, train: bool = False):
+    module, inputs = (qnn_small if name == "qnn" else arm_helper)(model)
+    return export(module.train(train), inputs, check_guards=False), inputs
+
+
 @pytest.mark.parametrize("name,params,model", PTQ_CASES,
                          ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m in PTQ_CASES])
 def test_ptq_small_models(name, params, model):
@@ -138,22 +183,44 @@ def test_qat_training_step_and_fold(name, params, model):
                       for m in module.modules())
     assert fused.count(torch.ops.aten.sqrt.default) == fused.count(
         torch.ops.aten.batch_norm.default) == batch_norms > 0
-    steps = {}
-    for engine, model_ in prepared.items():
-        optimizer = torch.optim.SGD(model_.parameters(), lr=0.1)
-        model_(*inputs).square().sum().backward()
-        grads = [p.grad for p in model_.parameters()]
-        optimizer.step()
-        steps[engine] = (grads, [p.detach().clone() for p in model_.parameters()],
-                         _leaves(model_(*inputs)))
-    _assert_same_values(steps["torchao"][0], steps["qrules"][0])
-    _assert_same_values(steps["torchao"][1], steps["qrules"][1])
-    _assert_same_values(steps["torchao"][2], steps["qrules"][2])
+    _same_training_step(prepared, inputs)
     for model_ in prepared.values():
         qrules.move_exported_model_to_eval(model_)
     folded = _targets(_convert_both(prepared, inputs))
     assert torch.ops.aten.batch_norm.default not in folded
     assert torch.ops.aten.sqrt.default not in folded
+
+
+@pytest.mark.parametrize("name,params,model", DEVICE_PTQ_CASES,
+                         ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m in DEVICE_PTQ_CASES])
+def test_ptq_device_rulesets(name, params, model):
+    graph, inputs = _device_graph(name, model)
+    _check_ptq(graph, inputs, qrules.load(name, **params))
+
+
+def test_anchor_config_failure_is_the_same_in_both_engines():
+    """executorch's dynamic Arm config prepares, but its convert asks a
+    PlaceholderObserver for qparams (tests/equivalence/arm_cases.py, ANCHOR_FAILS):
+    qrules' convert must refuse it just as torchao's does, not make something else."""
+    graph, inputs = _device_graph("arm", "linear_fusions")
+    prepared = _prepare_both(graph, inputs, qrules.load("arm", dynamic=True), qat=False)
+    for engine, model in prepared.items():
+        pipeline.calibrate(model, [inputs], progress=False)
+        with pytest.raises(Exception, match="calculate_qparams should not be called for "
+                                            "PlaceholderObserver"):
+            pipeline.convert(model, engine=engine)
+
+
+@pytest.mark.parametrize("name,params,model", DEVICE_QAT_CASES,
+                         ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m in DEVICE_QAT_CASES])
+def test_qat_device_rulesets(name, params, model):
+    torch.manual_seed(0)
+    graph, inputs = _device_graph(name, model, train=True)
+    prepared = _prepare_both(graph, inputs, qrules.load(name, qat=True, **params), qat=True)
+    _same_training_step(prepared, inputs)
+    for model_ in prepared.values():
+        qrules.move_exported_model_to_eval(model_)
+    _convert_both(prepared, inputs)
 
 
 def test_engine_switch_is_checked():
