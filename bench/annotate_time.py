@@ -276,7 +276,7 @@ def comparisons(args) -> list[dict]:
                          "annotate_ratio": round(ratio, 3)})
             print(f"{ruleset:<15} {name:<18} {nodes:>4} nodes  annotate qrules "
                   f"{result['qrules_annotate_s'] * 1e3:7.2f} ms  {anchor_name} "
-                  f"{result['anchor_annotate_s'] * 1e3:7.2f} ms  ratio {ratio:5.2f}x  "
+                  f"{result['anchor_annotate_s'] * 1e3:7.2f} ms  ratio {ratio:6.3g}x  "
                   f"(transform {result['qrules_transform_s'] * 1e3:6.2f} / "
                   f"{result['anchor_transform_s'] * 1e3:6.2f} ms)", flush=True)
     return rows
