@@ -6,8 +6,9 @@ and requires, after prepare and again after convert: the same nodes in the same 
 (op, name, target, arguments), the same module classes with the same constructor
 arguments (their ``repr``), state_dict tensors bit-equal; outputs bit-identical after
 calibration; for QAT, gradients, updated parameters and outputs bit-identical after one
-SGD step. Every built-in ruleset on small modules, resnet18; one QAT model holds
-every conv kind QAT fuses, since each torchao QAT convert costs ~20 s of pattern exports.
+SGD step. Every built-in ruleset on small modules and on a zoo model; QAT on resnet18
+and on one small model that holds every conv kind QAT fuses, since each torchao QAT
+convert costs ~20 s of pattern exports.
 The device rulesets (``arm``, ``cortex_m``, ``qnn``) run on the helper modules their
 equivalence suites use, exported as those do (``check_guards=False``), in widths and
 dtypes whose observers differ (16-bit activations, 4-bit and blockwise weights, fp16
@@ -41,9 +42,20 @@ PTQ_CASES = [  # (ruleset, params, model)
     ("x86_inductor", {"reduce_range": True}, "x86_linear_fusions"),
     ("embedding", {}, "embedding_linear"),
 ]
-# x86_inductor's zoo graphs need a strict export (tests/equivalence/cases.py): ~40 s
-# more; its small graphs above run the same passes.
-ZOO_CASES = [("xnnpack", {"per_channel": True}, "resnet18", False)]
+# (ruleset, params, zoo model, export keywords): every built-in ruleset once, exported
+# as its equivalence suite exports (x86_inductor strictly, tests/equivalence/cases.py;
+# the device rulesets without torch's guards node, which Arm's passes reject).
+DEVICE_EXPORT = {"check_guards": False}
+ZOO_CASES = [
+    ("xnnpack", {"per_channel": True}, "resnet18", {}),
+    ("xnnpack", {"flavor": "torchao"}, "efficientnet_b0", {}),
+    ("x86_inductor", {}, "resnet18", {"strict": True}),
+    ("embedding", {}, "resnet18", {}),
+    ("arm", {}, "mobilenet_v2", DEVICE_EXPORT),
+    ("cortex_m", {}, "resnet18", DEVICE_EXPORT),
+    ("qnn", {"dtype": "8a8w", "per_channel": True}, "mobilenet_v3_large", DEVICE_EXPORT),
+    ("qnn", {"dtype": "16a8w"}, "resnet18", DEVICE_EXPORT),
+]
 QAT_CASES = [("xnnpack", {"per_channel": True, "qat": True}, "conv_kinds_bn"),
              ("xnnpack", {"qat": True}, "conv_kinds_bn")]  # per-tensor weights
 # The device rulesets: (ruleset, params, helper model).
@@ -164,11 +176,24 @@ def test_ptq_small_models(name, params, model):
     _check_ptq(export(module.eval(), inputs), inputs, qrules.load(name, **params))
 
 
-@pytest.mark.parametrize("name,params,model,strict", ZOO_CASES,
-                         ids=[f"{n}-{m}" for n, _, m, _ in ZOO_CASES])
-def test_ptq_zoo(name, params, model, strict):
+@pytest.mark.parametrize("name,params,model,how", ZOO_CASES,
+                         ids=[f"{n}{sorted(p.items())}-{m}" for n, p, m, _ in ZOO_CASES])
+def test_ptq_zoo(name, params, model, how):
     module, inputs = zoo(model)
-    _check_ptq(export(module, inputs, strict=strict), inputs, qrules.load(name, **params))
+    _check_ptq(export(module, inputs, **how), inputs, qrules.load(name, **params))
+
+
+def test_qat_zoo():
+    """resnet18, the QAT bench's model: torchao's QAT passes export their conv-bn
+    patterns on every call (~20 s here), so one zoo model."""
+    module, inputs = zoo("resnet18")
+    graph = export(module.train(), inputs)
+    prepared = _prepare_both(graph, inputs, qrules.load("xnnpack", per_channel=True, qat=True),
+                             qat=True)
+    _same_training_step(prepared, inputs)
+    for model_ in prepared.values():
+        qrules.move_exported_model_to_eval(model_)
+    _convert_both(prepared, inputs)
 
 
 @pytest.mark.parametrize("name,params,model", QAT_CASES,
