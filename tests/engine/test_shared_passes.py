@@ -163,6 +163,15 @@ def _same_training_step(prepared: dict, inputs) -> None:
         _assert_same_values(steps["torchao"][index], steps["qrules"][index])
 
 
+def _train_and_convert(prepared: dict, inputs) -> torch.fx.GraphModule:
+    """Both engines' QAT graphs the same after one training step and after convert;
+    qrules' converted graph."""
+    _same_training_step(prepared, inputs)
+    for model in prepared.values():
+        qrules.move_exported_model_to_eval(model)
+    return _convert_both(prepared, inputs)
+
+
 def _device_graph(name: str, model: str, train: bool = False):
     module, inputs = (qnn_small if name == "qnn" else arm_helper)(model)
     return export(module.train(train), inputs, check_guards=False), inputs
@@ -187,13 +196,9 @@ def test_qat_zoo():
     """resnet18, the QAT bench's model: torchao's QAT passes export their conv-bn
     patterns on every call (~20 s here), so one zoo model."""
     module, inputs = zoo("resnet18")
-    graph = export(module.train(), inputs)
-    prepared = _prepare_both(graph, inputs, qrules.load("xnnpack", per_channel=True, qat=True),
-                             qat=True)
-    _same_training_step(prepared, inputs)
-    for model_ in prepared.values():
-        qrules.move_exported_model_to_eval(model_)
-    _convert_both(prepared, inputs)
+    ruleset = qrules.load("xnnpack", per_channel=True, qat=True)
+    _train_and_convert(_prepare_both(export(module.train(), inputs), inputs, ruleset,
+                                     qat=True), inputs)
 
 
 @pytest.mark.parametrize("name,params,model", QAT_CASES,
@@ -201,17 +206,14 @@ def test_qat_zoo():
 def test_qat_training_step_and_fold(name, params, model):
     torch.manual_seed(0)
     module, inputs = SMALL[model]()
-    graph = export(module.train(), inputs)
-    prepared = _prepare_both(graph, inputs, qrules.load(name, **params), qat=True)
+    prepared = _prepare_both(export(module.train(), inputs), inputs,
+                             qrules.load(name, **params), qat=True)
     fused = _targets(prepared["qrules"])  # each bn fused: its conv's weight scaled by 1/std
     batch_norms = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
                       for m in module.modules())
     assert fused.count(torch.ops.aten.sqrt.default) == fused.count(
         torch.ops.aten.batch_norm.default) == batch_norms > 0
-    _same_training_step(prepared, inputs)
-    for model_ in prepared.values():
-        qrules.move_exported_model_to_eval(model_)
-    folded = _targets(_convert_both(prepared, inputs))
+    folded = _targets(_train_and_convert(prepared, inputs))
     assert torch.ops.aten.batch_norm.default not in folded
     assert torch.ops.aten.sqrt.default not in folded
 
@@ -242,10 +244,7 @@ def test_qat_device_rulesets(name, params, model):
     torch.manual_seed(0)
     graph, inputs = _device_graph(name, model, train=True)
     prepared = _prepare_both(graph, inputs, qrules.load(name, qat=True, **params), qat=True)
-    _same_training_step(prepared, inputs)
-    for model_ in prepared.values():
-        qrules.move_exported_model_to_eval(model_)
-    _convert_both(prepared, inputs)
+    _train_and_convert(prepared, inputs)
 
 
 def test_engine_switch_is_checked():
