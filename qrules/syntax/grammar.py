@@ -73,7 +73,6 @@ def _load_cached(path: Path) -> Lark | None:
         return None
 
 
-
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     """The one Lark instance for the .qrule grammar."""

@@ -174,7 +174,7 @@ def _train_and_convert(prepared: dict, inputs) -> torch.fx.GraphModule:
 
 def _device_graph(name: str, model: str, train: bool = False):
     module, inputs = (qnn_small if name == "qnn" else arm_helper)(model)
-    return export(module.train(train), inputs, check_guards=False), inputs
+    return export(module.train(train), inputs, **DEVICE_EXPORT), inputs
 
 
 @pytest.mark.parametrize("name,params,model", PTQ_CASES,
